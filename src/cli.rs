@@ -1,0 +1,155 @@
+//! Operator commands that are not the server: the leads export and config checks.
+
+use serde::Serialize;
+
+use crate::clock::rfc3339;
+use crate::config::Settings;
+use crate::domain::lead::Utm;
+use crate::jobs::crm_sync::{DEAL, PERSON, TASK};
+use crate::store::{attempts, crm_records, leads, Db, StoreResult};
+
+#[derive(Serialize)]
+pub struct LeadExport {
+    pub id: String,
+    pub offer: String,
+    pub name: String,
+    pub email: String,
+    pub phone: String,
+    pub tax_id: Option<String>,
+    pub lang: &'static str,
+    pub utm: Utm,
+    pub created_at: String,
+    pub crm_person_id: Option<String>,
+    pub attempts: Vec<AttemptExport>,
+    pub follow_up_tasks: Vec<TaskExport>,
+}
+
+#[derive(Serialize)]
+pub struct AttemptExport {
+    pub id: String,
+    pub status: String,
+    pub amount_minor: i64,
+    pub currency: &'static str,
+    pub gateway: &'static str,
+    pub gateway_ref: Option<String>,
+    pub status_detail: Option<String>,
+    pub created_at: String,
+    pub crm_deal_id: Option<String>,
+    /// open / won / lost as last set by leadgate.
+    pub deal_status: Option<String>,
+    pub deal_stage: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct TaskExport {
+    pub crm_task_id: String,
+    pub attempt_id: String,
+    pub reason: String,
+}
+
+/// Every lead with its attempts, CRM ids and follow-up tasks.
+pub async fn export_leads(db: &Db, settings: &Settings) -> StoreResult<Vec<LeadExport>> {
+    let mut out = Vec::new();
+    for lead in leads::all(db).await? {
+        let records = crm_records::for_lead(db, &lead.id).await?;
+        let find = |kind: &str, key: &str| records.iter().find(|r| r.kind == kind && r.local_key == key);
+        let attempts = attempts::for_lead(db, &lead.id)
+            .await?
+            .into_iter()
+            .map(|a| {
+                let deal = find(DEAL, &a.id);
+                let status = deal.and_then(|d| d.state.clone());
+                let stage = match status.as_deref() {
+                    Some("won") => Some("Won".to_owned()),
+                    Some("lost") => Some("Lost".to_owned()),
+                    Some(_) => settings.offer(&a.offer_slug).map(|o| o.crm_stage.clone()),
+                    None => None,
+                };
+                AttemptExport {
+                    status: a.status.to_string(),
+                    amount_minor: a.amount.amount_minor(),
+                    currency: a.amount.currency().as_str(),
+                    gateway: a.gateway.as_str(),
+                    created_at: rfc3339(a.created_at),
+                    crm_deal_id: deal.map(|d| d.remote_id.clone()),
+                    deal_status: status,
+                    deal_stage: stage,
+                    gateway_ref: a.gateway_ref,
+                    status_detail: a.status_detail,
+                    id: a.id,
+                }
+            })
+            .collect();
+        let follow_up_tasks = records
+            .iter()
+            .filter(|r| r.kind == TASK)
+            .map(|r| {
+                let (attempt, reason) = r.local_key.split_once(':').unwrap_or((&r.local_key, ""));
+                TaskExport {
+                    crm_task_id: r.remote_id.clone(),
+                    attempt_id: attempt.to_owned(),
+                    reason: reason.to_owned(),
+                }
+            })
+            .collect();
+        let c = &lead.contact;
+        out.push(LeadExport {
+            crm_person_id: find(PERSON, &lead.id).map(|r| r.remote_id.clone()),
+            name: c.name.to_string(),
+            email: c.email.to_string(),
+            phone: c.phone.to_string(),
+            tax_id: c.tax_id.as_ref().map(|t| t.to_string()),
+            lang: lead.lang.code(),
+            created_at: rfc3339(lead.created_at),
+            id: lead.id,
+            offer: lead.offer_slug,
+            utm: lead.utm,
+            attempts,
+            follow_up_tasks,
+        });
+    }
+    Ok(out)
+}
+
+/// Human summary printed by `check-config` when the file is valid.
+pub fn describe(settings: &Settings) -> Vec<String> {
+    let public = settings
+        .public_url
+        .as_ref()
+        .map_or_else(|| format!("http://{} (from bind)", settings.bind), |u| u.to_string());
+    let mut lines = vec![
+        format!("bind: {}", settings.bind),
+        format!("database: {}", redact_url(&settings.database_url)),
+        format!("public URL: {public}"),
+        format!("CRM: {:?}", settings.crm).to_lowercase(),
+    ];
+    for o in &settings.offers {
+        lines.push(format!(
+            "offer {}: {} for {} minor units of {}, gateway {}, pipeline {:?} stage {:?}, follow-ups after {}",
+            o.slug,
+            o.title,
+            o.price.amount_minor(),
+            o.price.currency(),
+            o.gateway.as_str(),
+            o.crm_pipeline,
+            o.crm_stage,
+            o.followup_delays
+                .iter()
+                .map(|d| humantime::format_duration(*d).to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ));
+    }
+    lines
+}
+
+/// Hides a password in a database URL.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,415 @@
+//! Typed settings: an optional `leadgate.toml`, embedded defaults, `LEADGATE_*` overrides.
+//! Secrets come from the environment only and are held as `SecretString` so they never
+//! reach a log line through `Debug`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use url::Url;
+
+use crate::domain::offer::{GatewayKind, Offer, OfferSlug};
+use crate::domain::{Currency, Money};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bind: String,
+    pub database_url: String,
+    /// Base URL customers and gateways reach us at; derived from the bound address when unset.
+    pub public_url: Option<Url>,
+    pub inline_crm_deadline: Duration,
+    pub resume_link_ttl: Duration,
+    pub worker: WorkerSettings,
+    pub crm: CrmKind,
+    pub offers: Vec<Offer>,
+    pub secrets: Secrets,
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub enabled: bool,
+    pub concurrency: usize,
+    pub max_attempts: i32,
+    pub lease: Duration,
+    /// Longest sleep between queue polls; enqueues in this process wake the worker at once.
+    pub idle_poll: Duration,
+    pub reconcile_every: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CrmKind {
+    Builtin,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Secrets {
+    /// Master key: signs resume links, session cookies and sandbox webhooks.
+    pub secret_key: Option<SecretString>,
+    /// Argon2 PHC string for the admin pages.
+    pub admin_password_hash: Option<SecretString>,
+}
+
+/// One line per problem, each naming the setting it is about.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.join("\n"))]
+pub struct ConfigErrors(pub Vec<String>);
+
+pub const ENV_CONFIG: &str = "LEADGATE_CONFIG";
+const DEFAULT_FILE: &str = "leadgate.toml";
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    bind: Option<String>,
+    database_url: Option<String>,
+    public_url: Option<String>,
+    inline_crm_deadline: Option<String>,
+    resume_link_ttl: Option<String>,
+    #[serde(default)]
+    worker: RawWorker,
+    #[serde(default)]
+    crm: RawCrm,
+    #[serde(default)]
+    offers: Vec<RawOffer>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawWorker {
+    enabled: Option<bool>,
+    concurrency: Option<usize>,
+    max_attempts: Option<i32>,
+    lease: Option<String>,
+    idle_poll: Option<String>,
+    reconcile_every: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCrm {
+    kind: CrmKind,
+}
+
+impl Default for RawCrm {
+    fn default() -> Self {
+        Self { kind: CrmKind::Builtin }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOffer {
+    slug: String,
+    title: String,
+    #[serde(default)]
+    description: String,
+    price_minor: i64,
+    currency: String,
+    #[serde(default = "default_gateway")]
+    gateway: String,
+    #[serde(default = "default_pipeline")]
+    pipeline: String,
+    #[serde(default = "default_stage")]
+    stage: String,
+    #[serde(default = "default_followups")]
+    followup_delays: Vec<String>,
+    #[serde(default)]
+    ask_tax_id: bool,
+    #[serde(default = "default_region")]
+    phone_region: String,
+}
+
+fn default_gateway() -> String {
+    "sandbox".into()
+}
+fn default_pipeline() -> String {
+    "Sales".into()
+}
+fn default_stage() -> String {
+    "Checkout started".into()
+}
+fn default_followups() -> Vec<String> {
+    vec!["30m".into()]
+}
+fn default_region() -> String {
+    "CO".into()
+}
+
+fn demo_offer() -> RawOffer {
+    RawOffer {
+        slug: "demo".into(),
+        title: "Curso de Marketing Digital".into(),
+        description: "Acceso de por vida, 12 módulos y certificado.".into(),
+        price_minor: 19_900_000,
+        currency: "COP".into(),
+        gateway: default_gateway(),
+        pipeline: default_pipeline(),
+        stage: default_stage(),
+        followup_delays: vec!["30m".into(), "24h".into()],
+        ask_tax_id: false,
+        phone_region: default_region(),
+    }
+}
+
+impl Settings {
+    /// Reads `path`, else `$LEADGATE_CONFIG`, else `./leadgate.toml` if present, else defaults.
+    pub fn load(path: Option<&Path>) -> Result<Settings, ConfigErrors> {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let chosen: Option<PathBuf> = path
+            .map(Path::to_path_buf)
+            .or_else(|| env(ENV_CONFIG).map(PathBuf::from))
+            .or_else(|| Some(PathBuf::from(DEFAULT_FILE)).filter(|p| p.exists()));
+        let text = match &chosen {
+            Some(p) => std::fs::read_to_string(p)
+                .map_err(|e| ConfigErrors(vec![format!("{}: cannot read: {e}", p.display())]))?,
+            None => String::new(),
+        };
+        Self::from_toml(&text, &env)
+    }
+
+    /// Parses a TOML document and applies environment overrides read through `env`.
+    pub fn from_toml(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigErrors> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let msg = e.message().replace('\n', " ");
+            let at = e
+                .span()
+                .map(|s| format!("line {}: ", text[..s.start].lines().count().max(1)))
+                .unwrap_or_default();
+            ConfigErrors(vec![format!("{at}{msg}")])
+        })?;
+        build(raw, env)
+    }
+
+    pub fn offer(&self, slug: &str) -> Option<&Offer> {
+        self.offers.iter().find(|o| o.slug.as_str() == slug)
+    }
+}
+
+fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConfigErrors> {
+    let mut errs = Vec::new();
+    let mut dur = |name: &str, v: Option<String>, default: Duration| match v {
+        None => default,
+        Some(s) => humantime::parse_duration(&s).unwrap_or_else(|e| {
+            errs.push(format!("{name}: {e} (examples: \"2s\", \"30m\", \"24h\")"));
+            default
+        }),
+    };
+    let inline_crm_deadline = dur("inline_crm_deadline", raw.inline_crm_deadline, Duration::from_secs(2));
+    let resume_link_ttl = dur("resume_link_ttl", raw.resume_link_ttl, Duration::from_secs(7 * 86_400));
+    let lease = dur("worker.lease", raw.worker.lease, Duration::from_secs(60));
+    let idle_poll = dur("worker.idle_poll", raw.worker.idle_poll, Duration::from_secs(1));
+    let reconcile_every = dur(
+        "worker.reconcile_every",
+        raw.worker.reconcile_every,
+        Duration::from_secs(300),
+    );
+
+    let public_url = env("LEADGATE_PUBLIC_URL")
+        .or(raw.public_url)
+        .and_then(|s| match Url::parse(&s) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u),
+            _ => {
+                errs.push(format!("public_url: {s:?} is not an http(s) URL"));
+                None
+            }
+        });
+
+    let raw_offers = if raw.offers.is_empty() {
+        vec![demo_offer()]
+    } else {
+        raw.offers
+    };
+    let mut offers: Vec<Offer> = Vec::new();
+    for (i, o) in raw_offers.into_iter().enumerate() {
+        match offer(o) {
+            Ok(o) if offers.iter().any(|x| x.slug == o.slug) => errs.push(format!(
+                "offers[{i}].slug: {:?} is used by another offer",
+                o.slug.as_str()
+            )),
+            Ok(o) => offers.push(o),
+            Err(e) => errs.extend(e.into_iter().map(|e| format!("offers[{i}].{e}"))),
+        }
+    }
+
+    let concurrency = raw.worker.concurrency.unwrap_or(8);
+    if concurrency == 0 {
+        errs.push("worker.concurrency: must be at least 1".into());
+    }
+    let max_attempts = raw.worker.max_attempts.unwrap_or(10);
+    if max_attempts < 1 {
+        errs.push("worker.max_attempts: must be at least 1".into());
+    }
+    let secrets = Secrets {
+        secret_key: env("LEADGATE_SECRET_KEY").map(SecretString::from),
+        admin_password_hash: env("LEADGATE_ADMIN_PASSWORD_HASH").map(SecretString::from),
+    };
+    if let Some(k) = &secrets.secret_key {
+        use secrecy::ExposeSecret;
+        if k.expose_secret().len() < 32 {
+            errs.push("LEADGATE_SECRET_KEY: must be at least 32 characters".into());
+        }
+    }
+    if !errs.is_empty() {
+        return Err(ConfigErrors(errs));
+    }
+    Ok(Settings {
+        bind: env("LEADGATE_BIND")
+            .or(raw.bind)
+            .unwrap_or_else(|| "127.0.0.1:8080".into()),
+        database_url: env("LEADGATE_DATABASE_URL")
+            .or(raw.database_url)
+            .unwrap_or_else(|| "sqlite://leadgate.db".into()),
+        public_url,
+        inline_crm_deadline,
+        resume_link_ttl,
+        worker: WorkerSettings {
+            enabled: raw.worker.enabled.unwrap_or(true),
+            concurrency: concurrency.max(1),
+            max_attempts,
+            lease,
+            idle_poll,
+            reconcile_every,
+        },
+        crm: raw.crm.kind,
+        offers,
+        secrets,
+    })
+}
+
+fn offer(o: RawOffer) -> Result<Offer, Vec<String>> {
+    let mut errs = Vec::new();
+    let slug = OfferSlug::parse(&o.slug)
+        .map_err(|e| errs.push(format!("slug: {e}")))
+        .ok();
+    if o.title.trim().is_empty() {
+        errs.push("title: must not be empty".into());
+    }
+    let price = o
+        .currency
+        .parse::<Currency>()
+        .map_err(|e| errs.push(format!("currency: {e} (use an ISO code such as COP, BRL, MXN, USD)")))
+        .ok()
+        .and_then(|c| {
+            Money::new(o.price_minor, c)
+                .map_err(|e| errs.push(format!("price_minor: {e}")))
+                .ok()
+        });
+    let gateway = o
+        .gateway
+        .parse::<GatewayKind>()
+        .map_err(|e| errs.push(format!("gateway: {e} (available: sandbox)")))
+        .ok();
+    let mut followup_delays = Vec::new();
+    for (j, d) in o.followup_delays.iter().enumerate() {
+        match humantime::parse_duration(d) {
+            Ok(d) => followup_delays.push(d),
+            Err(e) => errs.push(format!("followup_delays[{j}]: {e} (examples: \"30m\", \"24h\")")),
+        }
+    }
+    followup_delays.sort();
+    if o.phone_region.len() != 2 || !o.phone_region.bytes().all(|b| b.is_ascii_uppercase()) {
+        errs.push(format!(
+            "phone_region: {:?} is not an ISO 3166 code such as \"CO\"",
+            o.phone_region
+        ));
+    }
+    match (slug, price, gateway) {
+        (Some(slug), Some(price), Some(gateway)) if errs.is_empty() => Ok(Offer {
+            slug,
+            title: o.title,
+            description: o.description,
+            price,
+            gateway,
+            crm_pipeline: o.pipeline,
+            crm_stage: o.stage,
+            followup_delays,
+            ask_tax_id: o.ask_tax_id,
+            phone_region: o.phone_region,
+        }),
+        _ => Err(errs),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn empty_file_gives_demo_defaults() {
+        let s = Settings::from_toml("", &no_env).unwrap();
+        assert_eq!(s.bind, "127.0.0.1:8080");
+        assert_eq!(s.database_url, "sqlite://leadgate.db");
+        assert_eq!(s.inline_crm_deadline, Duration::from_secs(2));
+        let demo = s.offer("demo").unwrap();
+        assert_eq!(demo.gateway, GatewayKind::Sandbox);
+        assert_eq!(demo.followup_delays[0], Duration::from_secs(1800));
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let env = |k: &str| match k {
+            "LEADGATE_BIND" => Some("0.0.0.0:9000".to_string()),
+            "LEADGATE_DATABASE_URL" => Some("postgres://x/y".to_string()),
+            "LEADGATE_PUBLIC_URL" => Some("https://pay.example.com".to_string()),
+            _ => None,
+        };
+        let s = Settings::from_toml("bind = \"127.0.0.1:1\"", &env).unwrap();
+        assert_eq!(s.bind, "0.0.0.0:9000");
+        assert_eq!(s.database_url, "postgres://x/y");
+        assert_eq!(s.public_url.unwrap().as_str(), "https://pay.example.com/");
+    }
+
+    #[test]
+    fn every_error_is_one_line_naming_its_setting() {
+        let toml = r#"
+            inline_crm_deadline = "soon"
+            [[offers]]
+            slug = "Bad Slug"
+            title = ""
+            price_minor = -5
+            currency = "XYZ"
+            gateway = "paypal"
+            followup_delays = ["30 parsecs"]
+        "#;
+        let errs = Settings::from_toml(toml, &no_env).unwrap_err().0;
+        for prefix in [
+            "inline_crm_deadline:",
+            "offers[0].slug:",
+            "offers[0].title:",
+            "offers[0].currency:",
+            "offers[0].gateway:",
+            "offers[0].followup_delays[0]:",
+        ] {
+            assert!(
+                errs.iter().any(|e| e.starts_with(prefix)),
+                "{prefix} missing in {errs:?}"
+            );
+        }
+        assert!(errs.iter().all(|e| !e.contains('\n')));
+    }
+
+    #[test]
+    fn unknown_keys_and_syntax_errors_are_reported_with_a_line() {
+        let errs = Settings::from_toml("bnid = 1", &no_env).unwrap_err().0;
+        assert!(errs[0].contains("line 1") && errs[0].contains("bnid"), "{errs:?}");
+    }
+
+    #[test]
+    fn short_secret_key_is_refused() {
+        let env = |k: &str| (k == "LEADGATE_SECRET_KEY").then(|| "short".to_string());
+        assert!(Settings::from_toml("", &env).is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug() {
+        let env = |k: &str| (k == "LEADGATE_SECRET_KEY").then(|| "k".repeat(40));
+        let s = Settings::from_toml("", &env).unwrap();
+        assert!(!format!("{s:?}").contains("kkkk"));
+    }
+}

@@ -1,0 +1,78 @@
+//! The built-in CRM: persons, deals and tasks in leadgate's own database, shown on the
+//! admin pages. Used by teams without a CRM and by the zero-config run.
+
+use async_trait::async_trait;
+
+use super::{Crm, CrmError, DealInput, DealStatus, PersonInput, TaskInput};
+use crate::store::{builtin_crm, Db, StoreError};
+
+pub struct BuiltinCrm {
+    db: Db,
+}
+
+impl BuiltinCrm {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+impl From<StoreError> for CrmError {
+    fn from(e: StoreError) -> Self {
+        CrmError::Transient {
+            message: e.to_string(),
+            retry_after: None,
+        }
+    }
+}
+
+#[async_trait]
+impl Crm for BuiltinCrm {
+    fn name(&self) -> &'static str {
+        "builtin"
+    }
+
+    async fn upsert_person(&self, p: &PersonInput<'_>) -> Result<String, CrmError> {
+        Ok(builtin_crm::upsert_person(&self.db, p.email.as_str(), p.name.as_str(), p.phone.as_str()).await?)
+    }
+
+    async fn find_deal(&self, attempt_id: &str) -> Result<Option<String>, CrmError> {
+        Ok(builtin_crm::find_deal(&self.db, attempt_id).await?)
+    }
+
+    async fn create_deal(&self, d: &DealInput<'_>) -> Result<String, CrmError> {
+        let deal = builtin_crm::NewDeal {
+            person_id: d.person_id,
+            external_key: d.attempt_id,
+            title: &d.title,
+            value_minor: d.value.amount_minor(),
+            currency: d.value.currency().as_str(),
+            pipeline: d.pipeline,
+            stage: d.stage,
+        };
+        Ok(builtin_crm::insert_deal(&self.db, &deal).await?)
+    }
+
+    async fn set_deal_status(&self, deal_id: &str, status: &DealStatus) -> Result<(), CrmError> {
+        let (stage, reason) = match status {
+            DealStatus::Won => (Some("Won"), None),
+            DealStatus::Lost { reason } => (Some("Lost"), Some(reason.as_str())),
+        };
+        if builtin_crm::set_deal_status(&self.db, deal_id, status.as_str(), stage, reason).await? {
+            Ok(())
+        } else {
+            Err(CrmError::Permanent(format!("deal {deal_id} not found")))
+        }
+    }
+
+    async fn create_task(&self, t: &TaskInput<'_>) -> Result<String, CrmError> {
+        let task = builtin_crm::NewTask {
+            deal_id: Some(t.deal_id),
+            person_id: Some(t.person_id),
+            external_key: t.key,
+            subject: &t.subject,
+            body: &t.body,
+            due_at: t.due_at,
+        };
+        Ok(builtin_crm::insert_task(&self.db, &task).await?)
+    }
+}

@@ -1,0 +1,48 @@
+//! A lead (the person who filled the form) and their checkout attempts.
+
+use super::offer::GatewayKind;
+use super::{Email, Lang, Money, PaymentStatus, PersonName, Phone, TaxId};
+
+/// Campaign attribution carried from the marketing link to the CRM.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Utm {
+    pub source: Option<String>,
+    pub medium: Option<String>,
+    pub campaign: Option<String>,
+    pub term: Option<String>,
+    pub content: Option<String>,
+}
+
+/// What the customer typed, parsed once at the edge.
+#[derive(Debug, Clone)]
+pub struct Contact {
+    pub name: PersonName,
+    pub email: Email,
+    pub phone: Phone,
+    pub tax_id: Option<TaxId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Lead {
+    pub id: String,
+    pub offer_slug: String,
+    pub contact: Contact,
+    pub lang: Lang,
+    pub utm: Utm,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub id: String,
+    pub lead_id: String,
+    pub offer_slug: String,
+    pub gateway: GatewayKind,
+    pub amount: Money,
+    pub status: PaymentStatus,
+    pub gateway_ref: Option<String>,
+    pub status_detail: Option<String>,
+    pub checkout_url: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}

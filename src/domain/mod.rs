@@ -1,0 +1,16 @@
+//! Pure domain layer: value types and rules with no I/O, so every decision
+//! about money, contacts, payment state and resume links is unit-testable.
+
+pub mod contact;
+pub mod lang;
+pub mod lead;
+pub mod money;
+pub mod offer;
+pub mod payment;
+pub mod resume;
+
+pub use contact::{ContactError, Email, PersonName, Phone, TaxId};
+pub use lang::Lang;
+pub use money::{Currency, Money, MoneyError};
+pub use payment::{PaymentStatus, Transition};
+pub use resume::{ResumeClaims, ResumeError};

@@ -1,0 +1,104 @@
+//! A configured offer: what the customer buys, for how much, through which gateway.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use super::Money;
+
+/// URL-safe offer identifier as it appears in `/c/{slug}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct OfferSlug(String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("offer slug must be 1-64 characters of a-z, 0-9 and '-'")]
+pub struct InvalidSlug;
+
+impl OfferSlug {
+    pub fn parse(s: &str) -> Result<Self, InvalidSlug> {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidSlug)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for OfferSlug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Which payment gateway an offer uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GatewayKind {
+    Sandbox,
+}
+
+impl GatewayKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            GatewayKind::Sandbox => "sandbox",
+        }
+    }
+}
+
+impl FromStr for GatewayKind {
+    type Err = UnknownGateway;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "sandbox" => Ok(GatewayKind::Sandbox),
+            other => Err(UnknownGateway(other.chars().take(32).collect())),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown gateway {0:?}")]
+pub struct UnknownGateway(pub String);
+
+#[derive(Debug, Clone)]
+pub struct Offer {
+    pub slug: OfferSlug,
+    pub title: String,
+    pub description: String,
+    pub price: Money,
+    pub gateway: GatewayKind,
+    pub crm_pipeline: String,
+    pub crm_stage: String,
+    /// Delays after the attempt's creation at which an unpaid attempt gets a follow-up task.
+    pub followup_delays: Vec<Duration>,
+    pub ask_tax_id: bool,
+    /// ISO 3166 alpha-2 region used to read phone numbers typed without a country code.
+    pub phone_region: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slug_accepts_kebab_case_only() {
+        assert!(OfferSlug::parse("demo-2026").is_ok());
+        for bad in ["", "Demo", "a b", "a/b", "ñ", &"x".repeat(65)] {
+            assert_eq!(OfferSlug::parse(bad), Err(InvalidSlug), "{bad}");
+        }
+    }
+
+    #[test]
+    fn gateway_kind_roundtrips() {
+        assert_eq!("sandbox".parse::<GatewayKind>().ok(), Some(GatewayKind::Sandbox));
+        assert!("paypal".parse::<GatewayKind>().is_err());
+    }
+}

@@ -1,0 +1,203 @@
+//! From a submitted form (or a resume link) to the gateway's hosted checkout.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{ms, new_id, now_ms};
+use crate::context::AppContext;
+use crate::domain::lead::{Attempt, Contact, Lead, Utm};
+use crate::domain::offer::Offer;
+use crate::domain::{resume, Lang, PaymentStatus, ResumeClaims};
+use crate::gateways::{CheckoutRequest, GatewayError};
+use crate::jobs::{worker, FollowUpReason, Job, JobError};
+use crate::store::{attempts, jobs as job_table, leads, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckoutError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The lead and attempt are saved; only the gateway failed. The customer can retry.
+    #[error("{source}")]
+    Gateway {
+        attempt_id: String,
+        lead_id: String,
+        offer: String,
+        source: GatewayError,
+    },
+    #[error("gateway {0} is not configured")]
+    GatewayMissing(&'static str),
+}
+
+pub struct Submission {
+    pub contact: Contact,
+    pub lang: Lang,
+    pub utm: Utm,
+}
+
+/// Commits the lead, its attempt and their jobs in one transaction, then tries the CRM
+/// inline under the configured deadline, then opens the gateway's checkout.
+pub async fn submit(ctx: &Arc<AppContext>, offer: &Offer, sub: Submission) -> Result<String, CheckoutError> {
+    let now = now_ms();
+    let lead = Lead {
+        id: new_id(),
+        offer_slug: offer.slug.to_string(),
+        contact: sub.contact,
+        lang: sub.lang,
+        utm: sub.utm,
+        created_at: now,
+    };
+    let attempt = new_attempt(&lead, offer, now);
+    let mut tx = ctx.db.begin().await?;
+    leads::insert(&mut tx, &lead).await?;
+    let crm_job = insert_attempt(ctx, &mut tx, &attempt, offer).await?;
+    tx.commit().await?;
+    ctx.queue.wake();
+    tracing::info!(lead_id = %lead.id, attempt_id = %attempt.id, offer = %offer.slug, "lead stored");
+    proceed(ctx, offer, &lead, attempt, &crm_job).await
+}
+
+/// A new attempt for a lead that already exists (resume link, retry button).
+pub async fn retry(ctx: &Arc<AppContext>, offer: &Offer, lead: &Lead) -> Result<String, CheckoutError> {
+    let attempt = new_attempt(lead, offer, now_ms());
+    let mut tx = ctx.db.begin().await?;
+    let crm_job = insert_attempt(ctx, &mut tx, &attempt, offer).await?;
+    tx.commit().await?;
+    ctx.queue.wake();
+    tracing::info!(lead_id = %lead.id, attempt_id = %attempt.id, "attempt resumed");
+    proceed(ctx, offer, lead, attempt, &crm_job).await
+}
+
+fn new_attempt(lead: &Lead, offer: &Offer, now: i64) -> Attempt {
+    Attempt {
+        id: new_id(),
+        lead_id: lead.id.clone(),
+        offer_slug: offer.slug.to_string(),
+        gateway: offer.gateway,
+        // The amount always comes from the offer on the server, never from the form.
+        amount: offer.price,
+        status: PaymentStatus::Created,
+        gateway_ref: None,
+        status_detail: None,
+        checkout_url: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Stores the attempt with its CRM sync and follow-up checks; returns the sync job's id.
+async fn insert_attempt(
+    ctx: &AppContext,
+    tx: &mut crate::store::Tx,
+    attempt: &Attempt,
+    offer: &Offer,
+) -> Result<String, StoreError> {
+    attempts::insert(tx, attempt).await?;
+    let lead = Some(attempt.lead_id.as_str());
+    let sync = Job::CrmSync {
+        attempt_id: attempt.id.clone(),
+    };
+    let crm_job = ctx.queue.enqueue(tx, &sync, lead, attempt.created_at).await?;
+    for (step, delay) in offer.followup_delays.iter().enumerate() {
+        let check = Job::FollowUp {
+            attempt_id: attempt.id.clone(),
+            reason: FollowUpReason::Abandoned { step },
+        };
+        ctx.queue
+            .enqueue(tx, &check, lead, attempt.created_at + ms(*delay))
+            .await?;
+    }
+    Ok(crm_job)
+}
+
+async fn proceed(
+    ctx: &Arc<AppContext>,
+    offer: &Offer,
+    lead: &Lead,
+    attempt: Attempt,
+    crm_job: &str,
+) -> Result<String, CheckoutError> {
+    sync_crm_inline(ctx, crm_job, ctx.settings.inline_crm_deadline).await;
+    open_checkout(ctx, offer, lead, &attempt).await
+}
+
+/// Runs the queued CRM sync now so the deal usually exists before the redirect. If the
+/// CRM is slow the job keeps running in the background past the deadline; if the CRM
+/// fails, the worker retries it. Either way the customer only waits `deadline`.
+async fn sync_crm_inline(ctx: &Arc<AppContext>, job_id: &str, deadline: Duration) {
+    let worker_id = format!("inline-{}", new_id());
+    let lease = ms(ctx.settings.worker.lease);
+    let claimed = match job_table::claim_by_id(&ctx.db, job_id, &worker_id, now_ms(), lease).await {
+        Ok(Some(job)) => job,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "inline CRM sync not started");
+            return;
+        }
+    };
+    let run = tokio::spawn(worker::execute(ctx.clone(), worker_id, claimed));
+    if tokio::time::timeout(deadline, run).await.is_err() {
+        tracing::info!(?deadline, "CRM slower than the inline deadline; redirecting anyway");
+    }
+}
+
+pub async fn open_checkout(
+    ctx: &AppContext,
+    offer: &Offer,
+    lead: &Lead,
+    attempt: &Attempt,
+) -> Result<String, CheckoutError> {
+    let gateway = ctx
+        .gateways
+        .get(offer.gateway)
+        .ok_or(CheckoutError::GatewayMissing(offer.gateway.as_str()))?;
+    let resume = resume_token(ctx, &lead.id, &lead.offer_slug).map_err(StoreError::Corrupt)?;
+    let req = CheckoutRequest {
+        attempt,
+        offer,
+        lead,
+        return_url: ctx.url(&format!("/return/{}?attempt={}", offer.gateway.as_str(), attempt.id)),
+        cancel_url: ctx.url(&format!("/c/{}?resume={resume}", offer.slug)),
+        webhook_url: ctx.url(&format!("/webhooks/{}", offer.gateway.as_str())),
+    };
+    let checkout = gateway
+        .create_checkout(&req)
+        .await
+        .map_err(|source| CheckoutError::Gateway {
+            attempt_id: attempt.id.clone(),
+            lead_id: lead.id.clone(),
+            offer: offer.slug.to_string(),
+            source,
+        })?;
+    attempts::mark_redirected(
+        &ctx.db,
+        &attempt.id,
+        checkout.gateway_ref.as_deref(),
+        &checkout.url,
+        now_ms(),
+    )
+    .await?;
+    Ok(checkout.url)
+}
+
+/// A signed, expiring token naming the lead and its offer.
+pub fn resume_token(ctx: &AppContext, lead_id: &str, offer: &str) -> Result<String, String> {
+    use secrecy::ExposeSecret;
+    let ttl = i64::try_from(ctx.settings.resume_link_ttl.as_secs()).map_err(|e| e.to_string())?;
+    let claims = ResumeClaims {
+        lead_id: lead_id.to_owned(),
+        offer: offer.to_owned(),
+        expires_at: now_ms() / 1000 + ttl,
+    };
+    Ok(resume::sign(ctx.keys.resume.expose_secret(), &claims))
+}
+
+/// The full resume URL handed to sales in follow-up tasks.
+pub fn resume_link(ctx: &AppContext, lead: &Lead) -> Result<String, JobError> {
+    let token = resume_token(ctx, &lead.id, &lead.offer_slug).map_err(JobError::Permanent)?;
+    Ok(ctx.url(&format!("/r/{token}")))
+}
+
+pub fn verify_resume(ctx: &AppContext, token: &str) -> Result<ResumeClaims, resume::ResumeError> {
+    use secrecy::ExposeSecret;
+    resume::verify(ctx.keys.resume.expose_secret(), token, now_ms() / 1000)
+}

@@ -1,0 +1,5 @@
+//! Use cases that tie the store, the queue, the CRM and the gateways together. Web
+//! handlers and jobs call these; the rules themselves live in `domain/`.
+
+pub mod checkout;
+pub mod payment;

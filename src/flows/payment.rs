@@ -1,0 +1,130 @@
+//! Applying what a gateway says about an attempt, from a webhook, the return redirect
+//! or reconciliation, through the one state machine in `domain::payment`.
+
+use crate::clock::now_ms;
+use crate::context::AppContext;
+use crate::domain::{PaymentStatus, Transition};
+use crate::jobs::{FollowUpReason, Job, JobError};
+use crate::store::{attempts, inbox, StoreError, StoreResult};
+
+pub struct Report<'a> {
+    pub status: PaymentStatus,
+    pub gateway_ref: Option<&'a str>,
+    pub detail: Option<&'a str>,
+    pub source: &'static str,
+}
+
+/// Applies `report` to the attempt. A status change, the jobs it calls for (deal outcome,
+/// decline follow-up) and, for webhooks, the inbox row's processed mark commit together.
+pub async fn apply(
+    ctx: &AppContext,
+    attempt_id: &str,
+    report: &Report<'_>,
+    event: Option<&str>,
+) -> StoreResult<Transition> {
+    // Compare-and-set: if another writer moved the status between our read and write,
+    // read again and re-decide. Three rounds are plenty: each loss means real progress.
+    for _ in 0..3 {
+        let Some(attempt) = attempts::get(&ctx.db, attempt_id).await? else {
+            return Err(StoreError::Corrupt(format!("attempt {attempt_id} vanished")));
+        };
+        let transition = attempt.status.apply(report.status);
+        let Transition::Changed { from, to } = transition else {
+            if let Some(ev) = event {
+                let mut tx = ctx.db.begin().await?;
+                inbox::mark_processed(&mut tx, ev, outcome(&transition), now_ms()).await?;
+                tx.commit().await?;
+            }
+            return Ok(transition);
+        };
+        let mut tx = ctx.db.begin().await?;
+        if !attempts::cas_status(
+            &mut tx,
+            attempt_id,
+            from,
+            to,
+            report.gateway_ref,
+            report.detail,
+            now_ms(),
+        )
+        .await?
+        {
+            continue;
+        }
+        let lead = Some(attempt.lead_id.as_str());
+        let now = now_ms();
+        if to.is_final() {
+            let job = Job::DealOutcome {
+                attempt_id: attempt_id.into(),
+            };
+            ctx.queue.enqueue(&mut tx, &job, lead, now).await?;
+        }
+        if to == PaymentStatus::Declined {
+            let job = Job::FollowUp {
+                attempt_id: attempt_id.into(),
+                reason: FollowUpReason::Declined,
+            };
+            ctx.queue.enqueue(&mut tx, &job, lead, now).await?;
+        }
+        if let Some(ev) = event {
+            inbox::mark_processed(&mut tx, ev, outcome(&transition), now).await?;
+        }
+        tx.commit().await?;
+        ctx.queue.wake();
+        tracing::info!(attempt_id, %from, %to, source = report.source, "payment status changed");
+        return Ok(transition);
+    }
+    Err(StoreError::Corrupt(format!(
+        "attempt {attempt_id} kept changing under us"
+    )))
+}
+
+fn outcome(t: &Transition) -> &'static str {
+    match t {
+        Transition::Changed { .. } => "applied",
+        Transition::Unchanged => "unchanged",
+        Transition::Ignored { .. } => "ignored_stale",
+    }
+}
+
+/// The `apply_event` job: applies a stored, verified webhook event.
+pub async fn apply_event(ctx: &AppContext, event_id: &str) -> Result<(), JobError> {
+    let ev = inbox::get(&ctx.db, event_id)
+        .await?
+        .ok_or_else(|| JobError::Permanent(format!("event {event_id} not found")))?;
+    if ev.processed_at.is_some() {
+        return Ok(());
+    }
+    let gateway = ev
+        .gateway
+        .parse()
+        .map_err(|_| JobError::Permanent(format!("unknown gateway {}", ev.gateway)))?;
+    let Some(gw) = ctx.gateways.get(gateway) else {
+        return Err(JobError::Permanent(format!("gateway {} is not configured", ev.gateway)));
+    };
+    let parsed = gw
+        .parse_event(&ev.body)
+        .map_err(|e| JobError::Permanent(format!("stored event unreadable: {e}")))?;
+    let (Some(reference), Some(status)) = (parsed.reference.as_deref(), parsed.status) else {
+        return mark(ctx, event_id, "no_status").await;
+    };
+    if attempts::get(&ctx.db, reference).await?.is_none() {
+        tracing::warn!(reference, gateway = %ev.gateway, "webhook for an unknown reference; kept in the inbox");
+        return mark(ctx, event_id, "unknown_reference").await;
+    }
+    let report = Report {
+        status,
+        gateway_ref: parsed.gateway_ref.as_deref(),
+        detail: parsed.detail.as_deref(),
+        source: "webhook",
+    };
+    apply(ctx, reference, &report, Some(event_id)).await?;
+    Ok(())
+}
+
+async fn mark(ctx: &AppContext, event_id: &str, outcome: &str) -> Result<(), JobError> {
+    let mut tx = ctx.db.begin().await?;
+    inbox::mark_processed(&mut tx, event_id, outcome, now_ms()).await?;
+    tx.commit().await?;
+    Ok(())
+}

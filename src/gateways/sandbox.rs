@@ -1,0 +1,271 @@
+//! leadgate's own test gateway. It behaves like a hosted checkout: it keeps its own
+//! ledger, shows a page with the prefilled data, and reports the outcome through a
+//! signed webhook sent over real HTTP, so the whole flow runs with no vendor account.
+//! Signature: `Sandbox-Signature: t=<unix>,v1=<hex HMAC-SHA256(key, "<t>.<raw body>")>`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretSlice};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use super::{
+    Checkout, CheckoutRequest, Gateway, GatewayError, GatewayEvent, GatewayStatus, WebhookError, WebhookHeaders,
+};
+use crate::domain::lead::Attempt;
+use crate::domain::offer::GatewayKind;
+use crate::domain::PaymentStatus;
+use crate::store::sandbox::{self as ledger, SandboxPayment};
+use crate::store::{Db, StoreError};
+
+pub const SIGNATURE_HEADER: &str = "Sandbox-Signature";
+const TOLERANCE_SECS: i64 = 300;
+
+pub struct SandboxGateway {
+    db: Db,
+    signer: Arc<Signer>,
+    public_url: String,
+    http: reqwest::Client,
+}
+
+/// What the customer pressed on the sandbox page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Approve,
+    Decline,
+    Abandon,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("no such sandbox payment")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Serialize, Deserialize)]
+struct Event {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    created: i64,
+    data: EventData,
+}
+
+#[derive(Serialize, Deserialize)]
+struct EventData {
+    payment_id: String,
+    reference: String,
+    status: String,
+}
+
+impl SandboxGateway {
+    pub fn new(db: Db, key: SecretSlice<u8>, public_url: &str, http: reqwest::Client) -> Self {
+        Self {
+            db,
+            signer: Arc::new(Signer(key)),
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            http,
+        }
+    }
+
+    pub async fn payment(&self, id: &str) -> Result<SandboxPayment, SandboxError> {
+        ledger::get(&self.db, id).await?.ok_or(SandboxError::NotFound)
+    }
+
+    /// Records the customer's choice and returns where to send their browser. Approve and
+    /// decline send the signed webhook before answering, as a real gateway would.
+    pub async fn complete(&self, id: &str, outcome: Outcome) -> Result<String, SandboxError> {
+        let payment = self.payment(id).await?;
+        let to = match outcome {
+            Outcome::Abandon => return Ok(payment.cancel_url),
+            Outcome::Approve => "APPROVED",
+            Outcome::Decline => "DECLINED",
+        };
+        if ledger::transition(&self.db, id, "CREATED", to).await? {
+            self.deliver(&payment, to).await;
+        }
+        Ok(payment.redirect_url)
+    }
+
+    /// Signature header value for `body` at `unix` time.
+    pub fn sign(&self, body: &[u8], unix: i64) -> String {
+        self.signer.sign(body, unix)
+    }
+
+    async fn deliver(&self, payment: &SandboxPayment, status: &str) {
+        let event = Event {
+            id: format!("evt_{}", crate::clock::new_id()),
+            kind: "payment.updated".into(),
+            created: crate::clock::now_ms() / 1000,
+            data: EventData {
+                payment_id: payment.id.clone(),
+                reference: payment.reference.clone(),
+                status: status.into(),
+            },
+        };
+        let Ok(body) = serde_json::to_vec(&event) else { return };
+        if post_signed(&self.http, &payment.webhook_url, &body, &self.signer).await {
+            return;
+        }
+        // Like a real gateway, keep retrying in the background with growing gaps.
+        let (http, url, signer) = (self.http.clone(), payment.webhook_url.clone(), self.signer.clone());
+        tokio::spawn(async move {
+            for delay in [2u64, 8, 30, 120] {
+                tokio::time::sleep(Duration::from_secs(delay)).await;
+                if post_signed(&http, &url, &body, &signer).await {
+                    return;
+                }
+            }
+            tracing::warn!(%url, "sandbox gave up delivering a webhook");
+        });
+    }
+}
+
+/// HMAC-SHA256 over `"<t>.<body>"` with the sandbox key.
+struct Signer(SecretSlice<u8>);
+
+impl Signer {
+    fn mac(&self, body: &[u8], unix: i64) -> Hmac<Sha256> {
+        // HMAC accepts keys of any length, so construction cannot fail.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.0.expose_secret())
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(unix.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        mac
+    }
+
+    fn sign(&self, body: &[u8], unix: i64) -> String {
+        format!(
+            "t={unix},v1={}",
+            hex::encode(self.mac(body, unix).finalize().into_bytes())
+        )
+    }
+
+    fn verify(&self, body: &[u8], unix: i64, given: &[u8]) -> bool {
+        self.mac(body, unix).verify_slice(given).is_ok()
+    }
+}
+
+async fn post_signed(http: &reqwest::Client, url: &str, body: &[u8], signer: &Signer) -> bool {
+    let header = signer.sign(body, crate::clock::now_ms() / 1000);
+    let sent = http
+        .post(url)
+        .header(SIGNATURE_HEADER, header)
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await;
+    match sent {
+        Ok(r) if r.status().is_success() => true,
+        Ok(r) => {
+            tracing::warn!(status = %r.status(), "sandbox webhook refused");
+            false
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "sandbox webhook not delivered");
+            false
+        }
+    }
+}
+
+fn parse_signature(header: &str) -> Option<(i64, Vec<u8>)> {
+    let (mut t, mut v1) = (None, None);
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", v)) => t = v.parse().ok(),
+            Some(("v1", v)) => v1 = hex::decode(v).ok(),
+            _ => {}
+        }
+    }
+    Some((t?, v1?))
+}
+
+fn map_status(s: &str) -> Option<PaymentStatus> {
+    match s {
+        "CREATED" => Some(PaymentStatus::Redirected),
+        "PENDING" => Some(PaymentStatus::Pending),
+        "APPROVED" => Some(PaymentStatus::Approved),
+        "DECLINED" => Some(PaymentStatus::Declined),
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl Gateway for SandboxGateway {
+    fn kind(&self) -> GatewayKind {
+        GatewayKind::Sandbox
+    }
+
+    async fn create_checkout(&self, req: &CheckoutRequest<'_>) -> Result<Checkout, GatewayError> {
+        let now = crate::clock::now_ms();
+        let c = &req.lead.contact;
+        let wanted = SandboxPayment {
+            id: format!("sbx_{}", crate::clock::new_id()),
+            reference: req.attempt.id.clone(),
+            description: req.offer.title.clone(),
+            amount_minor: req.attempt.amount.amount_minor(),
+            currency: req.attempt.amount.currency().as_str().into(),
+            customer_name: c.name.as_str().into(),
+            customer_email: c.email.as_str().into(),
+            customer_phone: c.phone.as_str().into(),
+            lang: req.lead.lang.code().into(),
+            redirect_url: req.return_url.clone(),
+            cancel_url: req.cancel_url.clone(),
+            webhook_url: req.webhook_url.clone(),
+            status: "CREATED".into(),
+            created_at: now,
+            updated_at: now,
+        };
+        let p = ledger::create(&self.db, &wanted)
+            .await
+            .map_err(|e| GatewayError::Unavailable(e.to_string()))?;
+        Ok(Checkout {
+            url: format!("{}/sandbox/pay/{}", self.public_url, p.id),
+            gateway_ref: Some(p.id),
+        })
+    }
+
+    fn verify_signature(&self, headers: &WebhookHeaders, body: &[u8]) -> Result<(), WebhookError> {
+        let header = headers.get(SIGNATURE_HEADER).ok_or(WebhookError::MissingSignature)?;
+        let (t, given) = parse_signature(header).ok_or(WebhookError::BadSignature)?;
+        if !self.signer.verify(body, t, &given) {
+            return Err(WebhookError::BadSignature);
+        }
+        if (crate::clock::now_ms() / 1000 - t).abs() > TOLERANCE_SECS {
+            return Err(WebhookError::Stale);
+        }
+        Ok(())
+    }
+
+    fn parse_event(&self, body: &[u8]) -> Result<GatewayEvent, WebhookError> {
+        let ev: Event = serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
+        Ok(GatewayEvent {
+            status: map_status(&ev.data.status),
+            detail: Some(ev.data.status),
+            reference: Some(ev.data.reference),
+            gateway_ref: Some(ev.data.payment_id),
+            event_id: ev.id,
+        })
+    }
+
+    async fn fetch_status(&self, attempt: &Attempt) -> Result<Option<GatewayStatus>, GatewayError> {
+        let found = ledger::by_reference(&self.db, &attempt.id)
+            .await
+            .map_err(|e| GatewayError::Unavailable(e.to_string()))?;
+        Ok(found.and_then(|p| {
+            map_status(&p.status).map(|status| GatewayStatus {
+                status,
+                gateway_ref: Some(p.id),
+                detail: Some(p.status),
+            })
+        }))
+    }
+}

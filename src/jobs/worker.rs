@@ -1,0 +1,104 @@
+//! The worker: claims due jobs under a lease, runs them concurrently, and records the
+//! outcome. Killing it at any point is safe: an unfinished job's lease expires and the
+//! job runs again, and every handler is idempotent.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use super::{backoff, crm_sync, deal_outcome, followup, Job, JobError};
+use crate::clock::{ms, now_ms};
+use crate::context::AppContext;
+use crate::flows;
+use crate::store::jobs::{self as table, ClaimedJob};
+
+/// Runs the worker loop until the returned task is aborted.
+pub fn spawn(ctx: Arc<AppContext>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(run(ctx, format!("worker-{}", crate::clock::new_id())))
+}
+
+pub async fn run(ctx: Arc<AppContext>, worker: String) {
+    let cfg = ctx.settings.worker.clone();
+    let mut inflight = JoinSet::new();
+    tracing::info!(%worker, concurrency = cfg.concurrency, "worker started");
+    loop {
+        while inflight.len() < cfg.concurrency {
+            match table::claim(&ctx.db, &worker, now_ms(), ms(cfg.lease)).await {
+                Ok(Some(job)) => {
+                    inflight.spawn(execute(ctx.clone(), worker.clone(), job));
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot claim jobs");
+                    break;
+                }
+            }
+        }
+        let nap = if inflight.len() >= cfg.concurrency {
+            cfg.idle_poll
+        } else {
+            match table::next_due(&ctx.db).await {
+                Ok(Some(at)) => Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0)).min(cfg.idle_poll),
+                _ => cfg.idle_poll,
+            }
+        };
+        tokio::select! {
+            _ = ctx.queue.woken() => {}
+            Some(_) = inflight.join_next(), if !inflight.is_empty() => {}
+            _ = tokio::time::sleep(nap) => {}
+        }
+    }
+}
+
+/// Runs one claimed job and records done / retry / dead. Also used for the inline CRM try.
+pub async fn execute(ctx: Arc<AppContext>, worker: String, job: ClaimedJob) {
+    let span = tracing::info_span!(
+        "job",
+        job_id = %job.id,
+        kind = %job.kind,
+        lead_id = job.lead_id.as_deref().unwrap_or(""),
+        try_no = job.attempts,
+        attempt_id = tracing::field::Empty,
+    );
+    async move {
+        let outcome = if job.attempts > job.max_attempts {
+            // Only reachable through leases that kept expiring: the job keeps killing its worker.
+            Err(JobError::Permanent("lease expired on every attempt".into()))
+        } else {
+            match serde_json::from_str::<Job>(&job.payload) {
+                Ok(parsed) => dispatch(&ctx, &parsed).await,
+                Err(e) => Err(JobError::Permanent(format!("unreadable payload: {e}"))),
+            }
+        };
+        let released = match &outcome {
+            Ok(()) => table::release(&ctx.db, &job.id, &worker, "done", None, None).await,
+            Err(JobError::Transient { message, retry_after }) if job.attempts < job.max_attempts => {
+                let at = now_ms() + ms(backoff(job.attempts, *retry_after));
+                tracing::warn!(error = %message, "job failed, will retry");
+                table::release(&ctx.db, &job.id, &worker, "queued", Some(at), Some(message)).await
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "job dead");
+                table::release(&ctx.db, &job.id, &worker, "dead", None, Some(&e.to_string())).await
+            }
+        };
+        match released {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!("lease was lost before the job finished; another worker owns it"),
+            Err(e) => tracing::warn!(error = %e, "could not record job outcome; it will run again"),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn dispatch(ctx: &AppContext, job: &Job) -> Result<(), JobError> {
+    match job {
+        Job::CrmSync { attempt_id } => crm_sync::run(ctx, attempt_id).await,
+        Job::ApplyEvent { event_id } => flows::payment::apply_event(ctx, event_id).await,
+        Job::DealOutcome { attempt_id } => deal_outcome::run(ctx, attempt_id).await,
+        Job::FollowUp { attempt_id, reason } => followup::run(ctx, attempt_id, *reason).await,
+    }
+}

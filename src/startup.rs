@@ -1,0 +1,187 @@
+//! Builds the database pool, the adapters and the HTTP server, and spawns the worker.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_session::storage::CookieSessionStore;
+use actix_session::SessionMiddleware;
+use actix_web::cookie::SameSite;
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer};
+use argon2::password_hash::{PasswordHasher, SaltString};
+use argon2::Argon2;
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
+use tracing_actix_web::TracingLogger;
+
+use crate::config::{CrmKind, Settings};
+use crate::context::{AppContext, Keys};
+use crate::crm::builtin::BuiltinCrm;
+use crate::crm::Crm;
+use crate::gateways::sandbox::SandboxGateway;
+use crate::gateways::Gateways;
+use crate::jobs::{worker, Queue};
+use crate::store::{secrets, Db, StoreError};
+use crate::telemetry::RequestSpan;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Replacements for tests (e.g. a CRM that fails on purpose).
+#[derive(Default)]
+pub struct Overrides {
+    pub crm: Option<Arc<dyn Crm>>,
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    ctx: Arc<AppContext>,
+    worker: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with(settings, Overrides::default()).await
+    }
+
+    pub async fn build_with(settings: Settings, overrides: Overrides) -> Result<Self, StartupError> {
+        let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
+            addr: settings.bind.clone(),
+            source,
+        })?;
+        let addr = listener.local_addr().map_err(|e| StartupError::Other(e.to_string()))?;
+        let public_url = match &settings.public_url {
+            Some(u) => u.as_str().trim_end_matches('/').to_owned(),
+            None => format!("http://{addr}"),
+        };
+        let ctx = Arc::new(context(settings, public_url, overrides).await?);
+        let server = http_server(ctx.clone(), listener)?;
+        let worker = ctx.settings.worker.enabled.then(|| worker::spawn(ctx.clone()));
+        Ok(Self {
+            port: addr.port(),
+            server,
+            ctx,
+            worker,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn context(&self) -> Arc<AppContext> {
+        self.ctx.clone()
+    }
+
+    /// Serves until the server stops (Ctrl-C / SIGTERM), then stops the worker.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let served = self.server.await;
+        if let Some(w) = self.worker {
+            w.abort();
+        }
+        self.ctx.db.close().await;
+        served
+    }
+}
+
+/// Connects, migrates and wires every adapter. Also used by the worker-only command.
+pub async fn context(settings: Settings, public_url: String, overrides: Overrides) -> Result<AppContext, StartupError> {
+    let db = Db::connect(&settings.database_url).await?;
+    db.migrate().await?;
+    let master = match &settings.secrets.secret_key {
+        Some(k) => k.clone(),
+        None => {
+            tracing::warn!("LEADGATE_SECRET_KEY is not set: using a key generated once and kept in the database");
+            SecretString::from(secrets::get_or_insert(&db, "master_key", &random_hex(32)).await?)
+        }
+    };
+    let keys = Keys::derive(&master);
+    let admin_password_hash = match &settings.secrets.admin_password_hash {
+        Some(h) => h.clone(),
+        None => one_time_admin_password()?,
+    };
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(15))
+        .user_agent(concat!("leadgate/", env!("CARGO_PKG_VERSION")))
+        .build()?;
+    let sandbox_key = SecretSlice::from(keys.sandbox.expose_secret().to_vec());
+    let sandbox = Arc::new(SandboxGateway::new(db.clone(), sandbox_key, &public_url, http));
+    let mut gateways = Gateways::default();
+    gateways.insert(sandbox.clone());
+    let crm: Arc<dyn Crm> = match (overrides.crm, settings.crm) {
+        (Some(crm), _) => crm,
+        (None, CrmKind::Builtin) => Arc::new(BuiltinCrm::new(db.clone())),
+    };
+    Ok(AppContext {
+        queue: Queue::new(settings.worker.max_attempts),
+        settings,
+        public_url,
+        db,
+        crm,
+        gateways,
+        sandbox,
+        keys,
+        admin_password_hash,
+    })
+}
+
+fn http_server(ctx: Arc<AppContext>, listener: TcpListener) -> Result<Server, StartupError> {
+    let data = actix_web::web::Data::from(ctx.clone());
+    let key = ctx.keys.session.clone();
+    let secure = ctx.public_url.starts_with("https://");
+    let server = HttpServer::new(move || {
+        let sessions = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
+            .cookie_name("leadgate_admin".into())
+            .cookie_secure(secure)
+            .cookie_same_site(SameSite::Strict)
+            .build();
+        App::new()
+            .wrap(sessions)
+            .wrap(TracingLogger::<RequestSpan>::new())
+            .app_data(data.clone())
+            .configure(crate::web::routes)
+    })
+    .listen(listener)
+    .map_err(|e| StartupError::Other(e.to_string()))?
+    .run();
+    Ok(server)
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    hex::encode(buf)
+}
+
+/// Without a configured hash the admin pages get a fresh password for this run only,
+/// printed once on the terminal (not in the logs).
+fn one_time_admin_password() -> Result<SecretString, StartupError> {
+    let password = random_hex(12);
+    let hash = hash_password(&password)?;
+    println!(
+        "Admin pages: sign in with the one-time password {password} (set LEADGATE_ADMIN_PASSWORD_HASH to keep one)"
+    );
+    Ok(SecretString::from(hash))
+}
+
+pub fn hash_password(password: &str) -> Result<String, StartupError> {
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| StartupError::Other(e.to_string()))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| StartupError::Other(e.to_string()))
+}

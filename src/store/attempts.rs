@@ -1,0 +1,152 @@
+//! Checkout attempts: one per press of the pay button, each with its payment status.
+
+use sqlx::FromRow;
+
+use super::{corrupt, on_pool, on_tx, Db, StoreResult, Tx};
+use crate::domain::lead::Attempt;
+use crate::domain::{Currency, Money, PaymentStatus};
+
+#[derive(FromRow)]
+struct AttemptRow {
+    id: String,
+    lead_id: String,
+    offer_slug: String,
+    gateway: String,
+    amount_minor: i64,
+    currency: String,
+    status: String,
+    gateway_ref: Option<String>,
+    status_detail: Option<String>,
+    checkout_url: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<AttemptRow> for Attempt {
+    type Error = super::StoreError;
+    fn try_from(r: AttemptRow) -> StoreResult<Attempt> {
+        let bad = |what: &str| corrupt(format!("attempt {} {what}", r.id));
+        let currency: Currency = r.currency.parse().map_err(|_| bad("currency"))?;
+        Ok(Attempt {
+            gateway: r.gateway.parse().map_err(|_| bad("gateway"))?,
+            amount: Money::new(r.amount_minor, currency).map_err(|_| bad("amount"))?,
+            status: r.status.parse().map_err(|_| bad("status"))?,
+            id: r.id,
+            lead_id: r.lead_id,
+            offer_slug: r.offer_slug,
+            gateway_ref: r.gateway_ref,
+            status_detail: r.status_detail,
+            checkout_url: r.checkout_url,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, lead_id, offer_slug, gateway, amount_minor, currency, status, \
+                       gateway_ref, status_detail, checkout_url, created_at, updated_at";
+
+pub async fn insert(tx: &mut Tx, a: &Attempt) -> StoreResult<()> {
+    let sql = format!("INSERT INTO attempts ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)");
+    on_tx!(tx, |conn| sqlx::query(&sql)
+        .bind(&a.id)
+        .bind(&a.lead_id)
+        .bind(&a.offer_slug)
+        .bind(a.gateway.as_str())
+        .bind(a.amount.amount_minor())
+        .bind(a.amount.currency().as_str())
+        .bind(a.status.as_str())
+        .bind(&a.gateway_ref)
+        .bind(&a.status_detail)
+        .bind(&a.checkout_url)
+        .bind(a.created_at)
+        .bind(a.updated_at)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+pub async fn get(db: &Db, id: &str) -> StoreResult<Option<Attempt>> {
+    let sql = format!("SELECT {COLUMNS} FROM attempts WHERE id = $1");
+    let row: Option<AttemptRow> = on_pool!(db, |p| sqlx::query_as(&sql).bind(id).fetch_optional(p).await)?;
+    row.map(Attempt::try_from).transpose()
+}
+
+pub async fn for_lead(db: &Db, lead_id: &str) -> StoreResult<Vec<Attempt>> {
+    let sql = format!("SELECT {COLUMNS} FROM attempts WHERE lead_id = $1 ORDER BY created_at, id");
+    let rows: Vec<AttemptRow> = on_pool!(db, |p| sqlx::query_as(&sql).bind(lead_id).fetch_all(p).await)?;
+    rows.into_iter().map(Attempt::try_from).collect()
+}
+
+/// Records the hosted checkout we sent the customer to (only while still `created`).
+pub async fn mark_redirected(db: &Db, id: &str, gateway_ref: Option<&str>, url: &str, now: i64) -> StoreResult<()> {
+    let sql = "UPDATE attempts SET status = $1, gateway_ref = COALESCE($2, gateway_ref), \
+               checkout_url = $3, updated_at = $4 WHERE id = $5 AND status = $6";
+    on_pool!(db, |p| sqlx::query(sql)
+        .bind(PaymentStatus::Redirected.as_str())
+        .bind(gateway_ref)
+        .bind(url)
+        .bind(now)
+        .bind(id)
+        .bind(PaymentStatus::Created.as_str())
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Compare-and-set of the status: true when `from` was still current. Being the first
+/// statement of its transaction, it also takes SQLite's write lock up front.
+pub async fn cas_status(
+    tx: &mut Tx,
+    id: &str,
+    from: PaymentStatus,
+    to: PaymentStatus,
+    gateway_ref: Option<&str>,
+    detail: Option<&str>,
+    now: i64,
+) -> StoreResult<bool> {
+    let sql = "UPDATE attempts SET status = $1, gateway_ref = COALESCE($2, gateway_ref), \
+               status_detail = COALESCE($3, status_detail), updated_at = $4 \
+               WHERE id = $5 AND status = $6";
+    let done = on_tx!(tx, |conn| sqlx::query(sql)
+        .bind(to.as_str())
+        .bind(gateway_ref)
+        .bind(detail)
+        .bind(now)
+        .bind(id)
+        .bind(from.as_str())
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}
+
+/// True when the lead has an approved attempt for this offer (so follow-ups are moot).
+pub async fn lead_has_paid(db: &Db, lead_id: &str, offer_slug: &str) -> StoreResult<bool> {
+    let sql = "SELECT COUNT(*) FROM attempts WHERE lead_id = $1 AND offer_slug = $2 AND status = $3";
+    let n: i64 = on_pool!(db, |p| sqlx::query_scalar(sql)
+        .bind(lead_id)
+        .bind(offer_slug)
+        .bind(PaymentStatus::Approved.as_str())
+        .fetch_one(p)
+        .await)?;
+    Ok(n > 0)
+}
+
+/// Attempts still waiting on the gateway and untouched since `older_than` (reconciliation).
+pub async fn unsettled_before(db: &Db, older_than: i64, limit: i64) -> StoreResult<Vec<Attempt>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM attempts WHERE status IN ($1, $2) AND updated_at < $3 \
+         ORDER BY updated_at LIMIT $4"
+    );
+    let rows: Vec<AttemptRow> = on_pool!(db, |p| sqlx::query_as(&sql)
+        .bind(PaymentStatus::Redirected.as_str())
+        .bind(PaymentStatus::Pending.as_str())
+        .bind(older_than)
+        .bind(limit)
+        .fetch_all(p)
+        .await)?;
+    rows.into_iter().map(Attempt::try_from).collect()
+}

@@ -1,0 +1,173 @@
+//! Tables of the built-in CRM. Inserts are idempotent on the natural key (email for
+//! persons, our external key for deals and tasks), like a CRM searched by custom field.
+
+use sqlx::FromRow;
+
+use super::{on_pool, Db, StoreResult};
+
+pub struct NewDeal<'a> {
+    pub person_id: &'a str,
+    pub external_key: &'a str,
+    pub title: &'a str,
+    pub value_minor: i64,
+    pub currency: &'a str,
+    pub pipeline: &'a str,
+    pub stage: &'a str,
+}
+
+pub struct NewTask<'a> {
+    pub deal_id: Option<&'a str>,
+    pub person_id: Option<&'a str>,
+    pub external_key: &'a str,
+    pub subject: &'a str,
+    pub body: &'a str,
+    pub due_at: i64,
+}
+
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
+pub struct DealView {
+    pub id: String,
+    pub external_key: String,
+    pub title: String,
+    pub value_minor: i64,
+    pub currency: String,
+    pub pipeline: String,
+    pub stage: String,
+    pub status: String,
+    pub lost_reason: Option<String>,
+    pub person_name: String,
+    pub person_email: String,
+    pub person_phone: String,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
+pub struct TaskView {
+    pub id: String,
+    pub deal_id: Option<String>,
+    pub external_key: String,
+    pub subject: String,
+    pub body: String,
+    pub due_at: i64,
+    pub status: String,
+}
+
+/// Finds the person by email or creates them; returns the id either way.
+pub async fn upsert_person(db: &Db, email: &str, name: &str, phone: &str) -> StoreResult<String> {
+    let ins = "INSERT INTO builtin_persons (id, email, name, phone, created_at) VALUES ($1, $2, $3, $4, $5) \
+               ON CONFLICT (email) DO NOTHING";
+    let sel = "SELECT id FROM builtin_persons WHERE email = $1";
+    let id = crate::clock::new_id();
+    let now = crate::clock::now_ms();
+    let found: String = on_pool!(db, |p| {
+        sqlx::query(ins)
+            .bind(&id)
+            .bind(email)
+            .bind(name)
+            .bind(phone)
+            .bind(now)
+            .execute(p)
+            .await?;
+        sqlx::query_scalar(sel).bind(email).fetch_one(p).await
+    })?;
+    Ok(found)
+}
+
+pub async fn find_deal(db: &Db, external_key: &str) -> StoreResult<Option<String>> {
+    let sql = "SELECT id FROM builtin_deals WHERE external_key = $1";
+    let id = on_pool!(db, |p| sqlx::query_scalar(sql)
+        .bind(external_key)
+        .fetch_optional(p)
+        .await)?;
+    Ok(id)
+}
+
+pub async fn insert_deal(db: &Db, d: &NewDeal<'_>) -> StoreResult<String> {
+    let ins = "INSERT INTO builtin_deals (id, person_id, external_key, title, value_minor, currency, pipeline, \
+               stage, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $9) \
+               ON CONFLICT (external_key) DO NOTHING";
+    let sel = "SELECT id FROM builtin_deals WHERE external_key = $1";
+    let id = crate::clock::new_id();
+    let found: String = on_pool!(db, |p| {
+        sqlx::query(ins)
+            .bind(&id)
+            .bind(d.person_id)
+            .bind(d.external_key)
+            .bind(d.title)
+            .bind(d.value_minor)
+            .bind(d.currency)
+            .bind(d.pipeline)
+            .bind(d.stage)
+            .bind(crate::clock::now_ms())
+            .execute(p)
+            .await?;
+        sqlx::query_scalar(sel).bind(d.external_key).fetch_one(p).await
+    })?;
+    Ok(found)
+}
+
+/// Sets open/won/lost; false when no such deal exists.
+pub async fn set_deal_status(
+    db: &Db,
+    id: &str,
+    status: &str,
+    stage: Option<&str>,
+    lost_reason: Option<&str>,
+) -> StoreResult<bool> {
+    let sql = "UPDATE builtin_deals SET status = $1, stage = COALESCE($2, stage), lost_reason = $3, \
+               updated_at = $4 WHERE id = $5";
+    let done = on_pool!(db, |p| sqlx::query(sql)
+        .bind(status)
+        .bind(stage)
+        .bind(lost_reason)
+        .bind(crate::clock::now_ms())
+        .bind(id)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}
+
+pub async fn insert_task(db: &Db, t: &NewTask<'_>) -> StoreResult<String> {
+    let ins = "INSERT INTO builtin_tasks (id, deal_id, person_id, external_key, subject, body, due_at, status, \
+               created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8) ON CONFLICT (external_key) DO NOTHING";
+    let sel = "SELECT id FROM builtin_tasks WHERE external_key = $1";
+    let id = crate::clock::new_id();
+    let found: String = on_pool!(db, |p| {
+        sqlx::query(ins)
+            .bind(&id)
+            .bind(t.deal_id)
+            .bind(t.person_id)
+            .bind(t.external_key)
+            .bind(t.subject)
+            .bind(t.body)
+            .bind(t.due_at)
+            .bind(crate::clock::now_ms())
+            .execute(p)
+            .await?;
+        sqlx::query_scalar(sel).bind(t.external_key).fetch_one(p).await
+    })?;
+    Ok(found)
+}
+
+pub async fn deals(db: &Db, limit: i64) -> StoreResult<Vec<DealView>> {
+    let sql = "SELECT d.id, d.external_key, d.title, d.value_minor, d.currency, d.pipeline, d.stage, d.status, \
+               d.lost_reason, p.name AS person_name, p.email AS person_email, p.phone AS person_phone, d.updated_at \
+               FROM builtin_deals d JOIN builtin_persons p ON p.id = d.person_id \
+               ORDER BY d.created_at DESC LIMIT $1";
+    let rows = on_pool!(db, |p| sqlx::query_as(sql).bind(limit).fetch_all(p).await)?;
+    Ok(rows)
+}
+
+pub async fn tasks(db: &Db, limit: i64) -> StoreResult<Vec<TaskView>> {
+    let sql = "SELECT id, deal_id, external_key, subject, body, due_at, status FROM builtin_tasks \
+               ORDER BY due_at DESC LIMIT $1";
+    let rows = on_pool!(db, |p| sqlx::query_as(sql).bind(limit).fetch_all(p).await)?;
+    Ok(rows)
+}
+
+pub async fn count_persons(db: &Db, email: &str) -> StoreResult<i64> {
+    let sql = "SELECT COUNT(*) FROM builtin_persons WHERE email = $1";
+    let n = on_pool!(db, |p| sqlx::query_scalar(sql).bind(email).fetch_one(p).await)?;
+    Ok(n)
+}

@@ -1,0 +1,73 @@
+//! What leadgate created in the CRM, recorded against the lead so a retry finds it.
+
+use sqlx::FromRow;
+
+use super::{on_pool, Db, StoreResult};
+
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
+pub struct CrmRecord {
+    pub crm: String,
+    pub kind: String,
+    pub local_key: String,
+    pub remote_id: String,
+    pub state: Option<String>,
+}
+
+pub async fn find(db: &Db, crm: &str, kind: &str, local_key: &str) -> StoreResult<Option<CrmRecord>> {
+    let sql = "SELECT crm, kind, local_key, remote_id, state FROM crm_records \
+               WHERE crm = $1 AND kind = $2 AND local_key = $3";
+    let row = on_pool!(db, |p| sqlx::query_as(sql)
+        .bind(crm)
+        .bind(kind)
+        .bind(local_key)
+        .fetch_optional(p)
+        .await)?;
+    Ok(row)
+}
+
+/// Records a created object; a second record of the same key keeps the first.
+pub async fn record(
+    db: &Db,
+    crm: &str,
+    kind: &str,
+    local_key: &str,
+    lead_id: &str,
+    remote_id: &str,
+    state: Option<&str>,
+) -> StoreResult<()> {
+    let sql = "INSERT INTO crm_records (crm, kind, local_key, lead_id, remote_id, state, created_at, updated_at) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (crm, kind, local_key) DO NOTHING";
+    on_pool!(db, |p| sqlx::query(sql)
+        .bind(crm)
+        .bind(kind)
+        .bind(local_key)
+        .bind(lead_id)
+        .bind(remote_id)
+        .bind(state)
+        .bind(crate::clock::now_ms())
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+pub async fn set_state(db: &Db, crm: &str, kind: &str, local_key: &str, state: &str) -> StoreResult<()> {
+    let sql = "UPDATE crm_records SET state = $1, updated_at = $2 WHERE crm = $3 AND kind = $4 AND local_key = $5";
+    on_pool!(db, |p| sqlx::query(sql)
+        .bind(state)
+        .bind(crate::clock::now_ms())
+        .bind(crm)
+        .bind(kind)
+        .bind(local_key)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+pub async fn for_lead(db: &Db, lead_id: &str) -> StoreResult<Vec<CrmRecord>> {
+    let sql = "SELECT crm, kind, local_key, remote_id, state FROM crm_records WHERE lead_id = $1 \
+               ORDER BY created_at, kind, local_key";
+    let rows = on_pool!(db, |p| sqlx::query_as(sql).bind(lead_id).fetch_all(p).await)?;
+    Ok(rows)
+}

@@ -1,0 +1,71 @@
+//! Webhook inbox: every verified event as received, once per (gateway, event id).
+
+use sqlx::FromRow;
+
+use super::{on_pool, on_tx, Db, StoreResult, Tx};
+
+pub struct NewEvent<'a> {
+    pub id: String,
+    pub gateway: &'a str,
+    pub event_id: &'a str,
+    pub reference: Option<&'a str>,
+    pub status: Option<&'a str>,
+    pub body: &'a [u8],
+    pub received_at: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct StoredEvent {
+    pub id: String,
+    pub gateway: String,
+    pub event_id: String,
+    pub reference: Option<String>,
+    pub body: Vec<u8>,
+    pub processed_at: Option<i64>,
+}
+
+/// Stores the event; `false` when the gateway already sent one with this id.
+pub async fn insert(tx: &mut Tx, e: &NewEvent<'_>) -> StoreResult<bool> {
+    let sql = "INSERT INTO webhook_events (id, gateway, event_id, reference, status, body, received_at) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (gateway, event_id) DO NOTHING";
+    let done = on_tx!(tx, |c| sqlx::query(sql)
+        .bind(&e.id)
+        .bind(e.gateway)
+        .bind(e.event_id)
+        .bind(e.reference)
+        .bind(e.status)
+        .bind(e.body)
+        .bind(e.received_at)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}
+
+pub async fn get(db: &Db, id: &str) -> StoreResult<Option<StoredEvent>> {
+    let sql = "SELECT id, gateway, event_id, reference, body, processed_at FROM webhook_events WHERE id = $1";
+    let row = on_pool!(db, |p| sqlx::query_as(sql).bind(id).fetch_optional(p).await)?;
+    Ok(row)
+}
+
+pub async fn mark_processed(tx: &mut Tx, id: &str, outcome: &str, now: i64) -> StoreResult<()> {
+    let sql = "UPDATE webhook_events SET processed_at = $1, outcome = $2 WHERE id = $3";
+    on_tx!(tx, |c| sqlx::query(sql)
+        .bind(now)
+        .bind(outcome)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+pub async fn count_for_reference(db: &Db, gateway: &str, reference: &str) -> StoreResult<i64> {
+    let sql = "SELECT COUNT(*) FROM webhook_events WHERE gateway = $1 AND reference = $2";
+    let n = on_pool!(db, |p| sqlx::query_scalar(sql)
+        .bind(gateway)
+        .bind(reference)
+        .fetch_one(p)
+        .await)?;
+    Ok(n)
+}

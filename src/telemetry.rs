@@ -1,0 +1,43 @@
+//! Logging. Request spans carry the method and path only: query strings can hold a
+//! prefilled email or phone, which must not reach the logs at info level.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use tracing::Span;
+use tracing_actix_web::RootSpanBuilder;
+use tracing_subscriber::EnvFilter;
+
+pub fn init() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    // A second init (tests) is harmless: the first subscriber stays.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}
+
+pub struct RequestSpan;
+
+impl RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        tracing::info_span!(
+            "http",
+            method = %request.method(),
+            path = %request.path(),
+            request_id = %crate::clock::new_id(),
+            status = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, actix_web::Error>) {
+        let status = match outcome {
+            Ok(res) => res.response().status(),
+            Err(e) => e.as_response_error().status_code(),
+        };
+        span.record("status", status.as_u16());
+        if status.is_server_error() {
+            let _guard = span.enter();
+            tracing::warn!(status = status.as_u16(), "request failed");
+        }
+    }
+}

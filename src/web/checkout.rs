@@ -1,0 +1,249 @@
+//! The offer form (`/c/{offer}`) and resume links (`/r/{token}`).
+
+use std::sync::Arc;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use validator::Validate;
+
+use super::i18n::{texts, Texts};
+use super::pages::{FieldErrors, FormValues, Message, OfferPage};
+use super::{lang_of, render, see_other, PageError, PageErrorKind};
+use crate::context::AppContext;
+use crate::domain::lead::{Contact, Utm};
+use crate::domain::offer::Offer;
+use crate::domain::{ContactError, Email, Lang, PersonName, Phone, TaxId};
+use crate::flows::checkout::{self as flow, CheckoutError, Submission};
+use crate::store::leads;
+
+/// Raw fields as posted (or given in the query string for prefill). The length caps are
+/// a first gate against absurd input; the domain types do the real parsing.
+#[derive(Debug, Default, Deserialize, Validate)]
+pub struct CheckoutForm {
+    #[serde(default)]
+    #[validate(length(max = 200))]
+    name: String,
+    #[serde(default)]
+    #[validate(length(max = 254))]
+    email: String,
+    #[serde(default)]
+    #[validate(length(max = 64))]
+    phone: String,
+    #[serde(default)]
+    #[validate(length(max = 64))]
+    tax_id: String,
+    lang: Option<String>,
+    resume: Option<String>,
+    #[validate(length(max = 200))]
+    utm_source: Option<String>,
+    #[validate(length(max = 200))]
+    utm_medium: Option<String>,
+    #[validate(length(max = 200))]
+    utm_campaign: Option<String>,
+    #[validate(length(max = 200))]
+    utm_term: Option<String>,
+    #[validate(length(max = 200))]
+    utm_content: Option<String>,
+}
+
+impl CheckoutForm {
+    fn utm(&self) -> Utm {
+        let clean = |v: &Option<String>| {
+            v.as_deref()
+                .map(|s| s.trim().chars().take(200).collect::<String>())
+                .filter(|s| !s.is_empty())
+        };
+        Utm {
+            source: clean(&self.utm_source),
+            medium: clean(&self.utm_medium),
+            campaign: clean(&self.utm_campaign),
+            term: clean(&self.utm_term),
+            content: clean(&self.utm_content),
+        }
+    }
+
+    fn values(&self) -> FormValues {
+        let cap = |s: &str, n: usize| s.chars().take(n).collect();
+        FormValues {
+            name: cap(&self.name, 200),
+            email: cap(&self.email, 254),
+            phone: cap(&self.phone, 64),
+            tax_id: cap(&self.tax_id, 64),
+        }
+    }
+
+    /// Parses every field, collecting one localized message per bad field.
+    fn parse(&self, offer: &Offer, t: &Texts) -> Result<Contact, FieldErrors> {
+        let too_long = self.validate().err();
+        let long = |field: &str| too_long.as_ref().is_some_and(|e| e.field_errors().contains_key(field));
+        let msg = |field: &str, r: Result<(), ContactError>| match r {
+            _ if long(field) => Some(t.error(ContactError::TooLong.code())),
+            Err(e) => Some(t.error(e.code())),
+            Ok(()) => None,
+        };
+        let name = PersonName::parse(&self.name);
+        let email = Email::parse(&self.email);
+        let phone = Phone::parse(&self.phone, Some(&offer.phone_region));
+        let tax_id = offer.ask_tax_id.then(|| TaxId::parse(&self.tax_id));
+        let errors = FieldErrors {
+            name: msg("name", name.as_ref().map(|_| ()).map_err(|e| *e)),
+            email: msg("email", email.as_ref().map(|_| ()).map_err(|e| *e)),
+            phone: msg("phone", phone.as_ref().map(|_| ()).map_err(|e| *e)),
+            tax_id: match &tax_id {
+                Some(r) => msg("tax_id", r.as_ref().map(|_| ()).map_err(|e| *e)),
+                None => None,
+            },
+        };
+        match (name, email, phone, tax_id.transpose()) {
+            (Ok(name), Ok(email), Ok(phone), Ok(tax_id)) if !errors.any() => Ok(Contact {
+                name,
+                email,
+                phone,
+                tax_id,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+fn find_offer<'a>(ctx: &'a AppContext, slug: &str, lang: Lang) -> Result<&'a Offer, PageError> {
+    ctx.offer(slug).ok_or(PageError::new(lang, PageErrorKind::NotFound))
+}
+
+fn form_page<'a>(offer: &'a Offer, lang: Lang, values: FormValues, errors: FieldErrors, utm: &Utm) -> OfferPage<'a> {
+    let utm = [
+        ("utm_source", &utm.source),
+        ("utm_medium", &utm.medium),
+        ("utm_campaign", &utm.campaign),
+        ("utm_term", &utm.term),
+        ("utm_content", &utm.content),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.clone().map(|v| (k, v)))
+    .collect();
+    OfferPage {
+        lang: lang.code(),
+        t: texts(lang),
+        slug: offer.slug.as_str(),
+        offer_title: &offer.title,
+        offer_description: &offer.description,
+        price: offer.price.format(lang),
+        ask_tax_id: offer.ask_tax_id,
+        has_errors: errors.any(),
+        values,
+        errors,
+        utm,
+    }
+}
+
+/// `GET /c/{offer}`: the form, prefilled from the query string or a resume token.
+pub async fn show(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let lang = lang_of(&req);
+    let offer = find_offer(&ctx, &path, lang)?;
+    // A malformed query string only loses the prefill, never the page.
+    let q = web::Query::<CheckoutForm>::from_query(req.query_string())
+        .map(|q| q.into_inner())
+        .unwrap_or_default();
+    let mut values = q.values();
+    let mut utm = q.utm();
+    if let Some(lead) = resumed_lead(&ctx, q.resume.as_deref(), offer).await {
+        let c = &lead.contact;
+        values = FormValues {
+            name: c.name.to_string(),
+            email: c.email.to_string(),
+            phone: c.phone.to_string(),
+            tax_id: c.tax_id.as_ref().map(|t| t.to_string()).unwrap_or_default(),
+        };
+        utm = lead.utm;
+    }
+    Ok(render(&form_page(offer, lang, values, FieldErrors::default(), &utm)))
+}
+
+async fn resumed_lead(ctx: &AppContext, token: Option<&str>, offer: &Offer) -> Option<crate::domain::lead::Lead> {
+    let claims = flow::verify_resume(ctx, token?).ok()?;
+    if claims.offer != offer.slug.as_str() {
+        return None;
+    }
+    leads::get(&ctx.db, &claims.lead_id).await.ok().flatten()
+}
+
+/// `POST /c/{offer}`: store the lead, then 303 to the gateway's hosted checkout.
+pub async fn submit(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<CheckoutForm>,
+) -> Result<HttpResponse, PageError> {
+    let ctx = ctx.into_inner();
+    let form = form.into_inner();
+    let lang = form
+        .lang
+        .as_deref()
+        .and_then(Lang::from_code)
+        .unwrap_or_else(|| lang_of(&req));
+    let offer = find_offer(&ctx, &path, lang)?;
+    let t = texts(lang);
+    let contact = match form.parse(offer, t) {
+        Ok(c) => c,
+        Err(errors) => {
+            let mut res = render(&form_page(offer, lang, form.values(), errors, &form.utm()));
+            *res.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
+            return Ok(res);
+        }
+    };
+    let sub = Submission {
+        contact,
+        lang,
+        utm: form.utm(),
+    };
+    checkout_response(&ctx, lang, flow::submit(&ctx, offer, sub).await)
+}
+
+/// `GET /r/{token}`: a new attempt for the lead the signed link names.
+pub async fn resume(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let ctx = ctx.into_inner();
+    let lang = lang_of(&req);
+    let invalid = || PageError::new(lang, PageErrorKind::LinkInvalid);
+    let claims = flow::verify_resume(&ctx, &path).map_err(|_| invalid())?;
+    let lead = leads::get(&ctx.db, &claims.lead_id)
+        .await
+        .map_err(|e| PageError::unavailable(lang, e))?
+        .ok_or_else(invalid)?;
+    let offer = ctx.offer(&claims.offer).ok_or_else(invalid)?;
+    checkout_response(&ctx, lead.lang, flow::retry(&ctx, offer, &lead).await)
+}
+
+fn checkout_response(
+    ctx: &Arc<AppContext>,
+    lang: Lang,
+    result: Result<String, CheckoutError>,
+) -> Result<HttpResponse, PageError> {
+    match result {
+        Ok(url) => Ok(see_other(&url)),
+        Err(CheckoutError::Gateway {
+            attempt_id,
+            lead_id,
+            offer,
+            source,
+        }) => {
+            tracing::warn!(%attempt_id, error = %source, "gateway failed to open a checkout");
+            let t = texts(lang);
+            let mut page = Message::new(lang, t.gateway_error_title, t.gateway_error_body);
+            if let Ok(token) = flow::resume_token(ctx, &lead_id, &offer) {
+                page = page.with_action(format!("/r/{token}"), t.retry);
+            }
+            let mut res = render(&page);
+            *res.status_mut() = actix_web::http::StatusCode::BAD_GATEWAY;
+            Ok(res)
+        }
+        Err(e) => Err(PageError::unavailable(lang, e)),
+    }
+}

@@ -1,0 +1,186 @@
+//! HTTP layer: parse the request, call a flow, render the answer. Errors are mapped to
+//! HTTP here, once: customers get a page in their language, machines a precise status.
+
+use actix_web::http::header::{self, ContentType};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use askama::Template;
+
+use crate::domain::Lang;
+
+pub mod admin;
+pub mod checkout;
+pub mod i18n;
+pub mod pages;
+pub mod returns;
+pub mod sandbox;
+pub mod webhooks;
+
+/// Form bodies are a few hundred bytes; anything near this limit is not a customer.
+pub const FORM_LIMIT: usize = 16 * 1024;
+/// Gateways' webhook bodies are a few KB.
+pub const WEBHOOK_LIMIT: usize = 256 * 1024;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(form_config())
+        .route("/", web::get().to(index))
+        .route("/healthz", web::get().to(healthz))
+        .route("/static/app.css", web::get().to(stylesheet))
+        .route("/c/{offer}", web::get().to(checkout::show))
+        .route("/c/{offer}", web::post().to(checkout::submit))
+        .route("/r/{token}", web::get().to(checkout::resume))
+        .route("/return/{gateway}", web::get().to(returns::show))
+        .service(
+            web::resource("/webhooks/{gateway}")
+                .app_data(web::PayloadConfig::new(WEBHOOK_LIMIT))
+                .route(web::post().to(webhooks::receive)),
+        )
+        .route("/sandbox/pay/{id}", web::get().to(sandbox::show))
+        .route("/sandbox/pay/{id}", web::post().to(sandbox::complete))
+        .route("/admin", web::get().to(admin::index))
+        .route("/admin/login", web::get().to(admin::login_form))
+        .route("/admin/login", web::post().to(admin::login))
+        .route("/admin/logout", web::post().to(admin::logout))
+        .default_service(web::to(not_found));
+}
+
+fn form_config() -> web::FormConfig {
+    web::FormConfig::default().limit(FORM_LIMIT).error_handler(|err, req| {
+        use actix_web::error::UrlencodedError;
+        let lang = lang_of(req);
+        let kind = match err {
+            UrlencodedError::Overflow { .. } => PageErrorKind::TooLarge,
+            _ => PageErrorKind::BadRequest,
+        };
+        PageError { lang, kind }.into()
+    })
+}
+
+/// The visitor's language: `?lang=` wins, then Accept-Language, then Spanish.
+pub fn lang_of(req: &HttpRequest) -> Lang {
+    let query = web::Query::<LangQuery>::from_query(req.query_string()).ok();
+    query
+        .and_then(|q| q.lang.as_deref().and_then(Lang::from_code))
+        .unwrap_or_else(|| {
+            let header = req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+            Lang::negotiate(header)
+        })
+}
+
+#[derive(serde::Deserialize)]
+struct LangQuery {
+    lang: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageErrorKind {
+    NotFound,
+    BadRequest,
+    TooLarge,
+    Unavailable,
+    LinkInvalid,
+}
+
+/// An error answered with a page in the customer's language.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind:?}")]
+pub struct PageError {
+    pub lang: Lang,
+    pub kind: PageErrorKind,
+}
+
+impl PageError {
+    pub fn new(lang: Lang, kind: PageErrorKind) -> Self {
+        Self { lang, kind }
+    }
+
+    /// Infrastructure failures: logged in full, shown to the customer as "try again".
+    pub fn unavailable(lang: Lang, err: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %err, "request failed");
+        Self::new(lang, PageErrorKind::Unavailable)
+    }
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self.kind {
+            PageErrorKind::NotFound => StatusCode::NOT_FOUND,
+            PageErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+            PageErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            PageErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            PageErrorKind::LinkInvalid => StatusCode::GONE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let t = i18n::texts(self.lang);
+        let (title, body) = match self.kind {
+            PageErrorKind::NotFound => (t.not_found_title, t.not_found_body),
+            PageErrorKind::BadRequest => (t.bad_request_title, t.unavailable_body),
+            PageErrorKind::TooLarge => (t.bad_request_title, t.too_large_body),
+            PageErrorKind::Unavailable => (t.unavailable_title, t.unavailable_body),
+            PageErrorKind::LinkInvalid => (t.link_invalid_title, t.link_invalid_body),
+        };
+        let page = pages::Message::new(self.lang, title, body);
+        let mut res = render(&page);
+        *res.status_mut() = self.status_code();
+        res
+    }
+}
+
+/// Renders a template as an HTML response; a rendering failure is a 500 with no details.
+pub fn render(t: &impl Template) -> HttpResponse {
+    match t.render() {
+        Ok(html) => HttpResponse::Ok()
+            .content_type(ContentType::html())
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(html),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
+}
+
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+async fn index(ctx: web::Data<crate::context::AppContext>) -> HttpResponse {
+    match ctx.settings.offers.first() {
+        Some(o) => see_other(&format!("/c/{}", o.slug)),
+        None => HttpResponse::NotFound().finish(),
+    }
+}
+
+async fn healthz(ctx: web::Data<crate::context::AppContext>) -> HttpResponse {
+    match ctx.db.ping().await {
+        Ok(()) => HttpResponse::Ok().content_type(ContentType::plaintext()).body("ok"),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check failed");
+            HttpResponse::ServiceUnavailable().body("database unavailable")
+        }
+    }
+}
+
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(include_str!("../../static/app.css"))
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, PageError> {
+    Err(PageError::new(lang_of(&req), PageErrorKind::NotFound))
+}
+
+/// Displays an amount read back from a table; falls back to the raw figures.
+pub fn money_text(minor: i64, currency: &str, lang: crate::domain::Lang) -> String {
+    currency
+        .parse::<crate::domain::Currency>()
+        .ok()
+        .and_then(|c| crate::domain::Money::new(minor, c).ok())
+        .map_or_else(|| format!("{minor} {currency}"), |m| m.format(lang))
+}

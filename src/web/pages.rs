@@ -1,0 +1,146 @@
+//! The askama templates' data. Everything is escaped by askama when rendered.
+
+use askama::Template;
+
+use super::i18n::{texts, Texts};
+use crate::domain::Lang;
+
+#[derive(Default)]
+pub struct FormValues {
+    pub name: String,
+    pub email: String,
+    pub phone: String,
+    pub tax_id: String,
+}
+
+#[derive(Default)]
+pub struct FieldErrors {
+    pub name: Option<&'static str>,
+    pub email: Option<&'static str>,
+    pub phone: Option<&'static str>,
+    pub tax_id: Option<&'static str>,
+}
+
+impl FieldErrors {
+    pub fn any(&self) -> bool {
+        self.name.is_some() || self.email.is_some() || self.phone.is_some() || self.tax_id.is_some()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "offer.html")]
+pub struct OfferPage<'a> {
+    pub lang: &'static str,
+    pub t: &'static Texts,
+    pub slug: &'a str,
+    pub offer_title: &'a str,
+    pub offer_description: &'a str,
+    pub price: String,
+    pub ask_tax_id: bool,
+    pub values: FormValues,
+    pub errors: FieldErrors,
+    pub has_errors: bool,
+    /// Attribution carried through the POST as hidden fields.
+    pub utm: Vec<(&'static str, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "result.html")]
+pub struct ResultPage<'a> {
+    pub lang: &'static str,
+    pub kind: &'static str,
+    pub title: &'static str,
+    pub body: &'static str,
+    pub refresh: bool,
+    pub offer_label: &'static str,
+    pub offer_title: &'a str,
+    pub amount_label: &'static str,
+    pub amount: String,
+    pub reference_label: &'static str,
+    pub reference: &'a str,
+    pub retry_url: Option<String>,
+    pub retry_label: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct Message {
+    pub lang: &'static str,
+    pub title: &'static str,
+    pub body: &'static str,
+    pub action_url: Option<String>,
+    pub action_label: &'static str,
+}
+
+impl Message {
+    pub fn new(lang: Lang, title: &'static str, body: &'static str) -> Self {
+        Self {
+            lang: lang.code(),
+            title,
+            body,
+            action_url: None,
+            action_label: texts(lang).retry,
+        }
+    }
+
+    pub fn with_action(mut self, url: String, label: &'static str) -> Self {
+        self.action_url = Some(url);
+        self.action_label = label;
+        self
+    }
+}
+
+#[derive(Template)]
+#[template(path = "sandbox.html")]
+pub struct SandboxPage {
+    pub lang: &'static str,
+    pub id: String,
+    pub description: String,
+    pub amount: String,
+    pub reference: String,
+    pub name: String,
+    pub email: String,
+    pub phone: String,
+    pub open: bool,
+    pub status: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_login.html")]
+pub struct AdminLogin {
+    pub lang: &'static str,
+    pub failed: bool,
+}
+
+pub struct DealRow {
+    pub title: String,
+    pub person_name: String,
+    pub person_email: String,
+    pub person_phone: String,
+    pub value: String,
+    pub stage: String,
+    pub status: String,
+    pub lost_reason: Option<String>,
+    pub updated: String,
+}
+
+pub struct TaskRow {
+    pub due: String,
+    pub subject: String,
+    pub body: String,
+}
+
+pub struct DeadJobRow {
+    pub kind: String,
+    pub attempts: i32,
+    pub error: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin.html")]
+pub struct AdminPage {
+    pub lang: &'static str,
+    pub deals: Vec<DealRow>,
+    pub tasks: Vec<TaskRow>,
+    pub dead_jobs: Vec<DeadJobRow>,
+}

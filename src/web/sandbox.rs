@@ -1,0 +1,58 @@
+//! The sandbox gateway's hosted checkout page.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+use super::pages::SandboxPage;
+use super::{lang_of, render, see_other, PageError, PageErrorKind};
+use crate::context::AppContext;
+use crate::domain::Lang;
+use crate::gateways::sandbox::{Outcome, SandboxError};
+
+fn page_error(req: &HttpRequest, e: SandboxError) -> PageError {
+    match e {
+        SandboxError::NotFound => PageError::new(lang_of(req), PageErrorKind::NotFound),
+        SandboxError::Store(e) => PageError::unavailable(lang_of(req), e),
+    }
+}
+
+pub async fn show(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let p = ctx.sandbox.payment(&id).await.map_err(|e| page_error(&req, e))?;
+    let lang = Lang::from_code(&p.lang).unwrap_or_default();
+    let amount = super::money_text(p.amount_minor, &p.currency, lang);
+    Ok(render(&SandboxPage {
+        lang: lang.code(),
+        open: p.status == "CREATED",
+        id: p.id,
+        description: p.description,
+        amount,
+        reference: p.reference,
+        name: p.customer_name,
+        email: p.customer_email,
+        phone: p.customer_phone,
+        status: p.status.to_lowercase(),
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct OutcomeForm {
+    outcome: Outcome,
+}
+
+pub async fn complete(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    form: web::Form<OutcomeForm>,
+) -> Result<HttpResponse, PageError> {
+    let next = ctx
+        .sandbox
+        .complete(&id, form.outcome)
+        .await
+        .map_err(|e| page_error(&req, e))?;
+    Ok(see_other(&next))
+}
