@@ -37,10 +37,13 @@ pub enum StartupError {
     Other(String),
 }
 
+/// Makes a CRM adapter once the database is open.
+pub type CrmFactory = Box<dyn FnOnce(&Db) -> Arc<dyn Crm> + Send>;
+
 /// Replacements for tests (e.g. a CRM that fails on purpose).
 #[derive(Default)]
 pub struct Overrides {
-    pub crm: Option<Arc<dyn Crm>>,
+    pub crm: Option<CrmFactory>,
 }
 
 pub struct Application {
@@ -121,7 +124,7 @@ pub async fn context(settings: Settings, public_url: String, overrides: Override
     let mut gateways = Gateways::default();
     gateways.insert(sandbox.clone());
     let crm: Arc<dyn Crm> = match (overrides.crm, settings.crm) {
-        (Some(crm), _) => crm,
+        (Some(make), _) => make(&db),
         (None, CrmKind::Builtin) => Arc::new(BuiltinCrm::new(db.clone())),
     };
     Ok(AppContext {

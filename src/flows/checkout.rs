@@ -96,7 +96,10 @@ async fn insert_attempt(
     let sync = Job::CrmSync {
         attempt_id: attempt.id.clone(),
     };
-    let crm_job = ctx.queue.enqueue(tx, &sync, lead, attempt.created_at).await?;
+    // Due for the worker only once the inline try's deadline has passed, so the request
+    // that just stored it gets to run it first; after a crash the worker still will.
+    let worker_due = attempt.created_at + ms(ctx.settings.inline_crm_deadline);
+    let crm_job = ctx.queue.enqueue(tx, &sync, lead, worker_due).await?;
     for (step, delay) in offer.followup_delays.iter().enumerate() {
         let check = Job::FollowUp {
             attempt_id: attempt.id.clone(),

@@ -1,0 +1,221 @@
+//! Failure paths: a worker killed mid-job, a crash after the CRM created a deal, CRM
+//! outages and refusals, and a CRM too slow to wait for.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use leadgate::crm::builtin::BuiltinCrm;
+use leadgate::crm::{Crm, CrmError, DealInput, DealStatus, PersonInput, TaskInput};
+use leadgate::startup::Overrides;
+use tokio::sync::Notify;
+
+use crate::both_backends;
+use crate::support::{eventually, location, spawn_with, Backend, Options, TestApp};
+
+both_backends!(
+    worker_killed_mid_job_resumes_on_restart,
+    crash_after_crm_created_the_deal_does_not_duplicate_it,
+    crm_outage_is_retried_until_every_lead_is_synced_once,
+    permanent_crm_refusal_goes_dead_with_its_message,
+    slow_crm_does_not_hold_the_customer,
+);
+
+/// Switches that make the built-in CRM misbehave the way remote CRMs do.
+#[derive(Default)]
+struct Faults {
+    down: AtomicBool,
+    hang_person: AtomicBool,
+    hang_after_deal_created_once: AtomicBool,
+    hang_deal_status_once: AtomicBool,
+    refuse_deals: AtomicBool,
+    entered_hang: Notify,
+    calls: AtomicUsize,
+}
+
+struct FaultyCrm {
+    inner: BuiltinCrm,
+    f: Arc<Faults>,
+}
+
+impl FaultyCrm {
+    async fn gate(&self) -> Result<(), CrmError> {
+        self.f.calls.fetch_add(1, Ordering::SeqCst);
+        if self.f.down.load(Ordering::SeqCst) {
+            return Err(CrmError::Transient {
+                message: "503 Service Unavailable".into(),
+                retry_after: None,
+            });
+        }
+        Ok(())
+    }
+
+    async fn hang(&self) {
+        self.f.entered_hang.notify_one();
+        std::future::pending::<()>().await
+    }
+}
+
+#[async_trait]
+impl Crm for FaultyCrm {
+    fn name(&self) -> &'static str {
+        "builtin"
+    }
+    async fn upsert_person(&self, p: &PersonInput<'_>) -> Result<String, CrmError> {
+        self.gate().await?;
+        if self.f.hang_person.load(Ordering::SeqCst) {
+            self.hang().await;
+        }
+        self.inner.upsert_person(p).await
+    }
+    async fn find_deal(&self, attempt_id: &str) -> Result<Option<String>, CrmError> {
+        self.gate().await?;
+        self.inner.find_deal(attempt_id).await
+    }
+    async fn create_deal(&self, d: &DealInput<'_>) -> Result<String, CrmError> {
+        self.gate().await?;
+        if self.f.refuse_deals.load(Ordering::SeqCst) {
+            return Err(CrmError::Permanent("422: stage \"Nope\" does not exist in pipeline \"Sales\"".into()));
+        }
+        let id = self.inner.create_deal(d).await?;
+        if self.f.hang_after_deal_created_once.swap(false, Ordering::SeqCst) {
+            // The CRM answered 201, and we die before recording it.
+            self.hang().await;
+        }
+        Ok(id)
+    }
+    async fn set_deal_status(&self, deal: &str, status: &DealStatus) -> Result<(), CrmError> {
+        self.gate().await?;
+        if self.f.hang_deal_status_once.swap(false, Ordering::SeqCst) {
+            self.hang().await;
+        }
+        self.inner.set_deal_status(deal, status).await
+    }
+    async fn create_task(&self, t: &TaskInput<'_>) -> Result<String, CrmError> {
+        self.gate().await?;
+        self.inner.create_task(t).await
+    }
+}
+
+async fn faulty_app(backend: Backend, faults: Arc<Faults>, worker: bool, deadline_ms: u64) -> TestApp {
+    let f = faults.clone();
+    let opts = Options {
+        overrides: Overrides {
+            crm: Some(Box::new(move |db| {
+                Arc::new(FaultyCrm {
+                    inner: BuiltinCrm::new(db.clone()),
+                    f,
+                })
+            })),
+        },
+        tweak: Box::new(move |s| {
+            s.worker.enabled = worker;
+            s.inline_crm_deadline = Duration::from_millis(deadline_ms);
+        }),
+    };
+    spawn_with(backend, opts).await
+}
+
+async fn job_attempts(app: &TestApp, lead_id: &str, kind: &str) -> Vec<(String, i32)> {
+    leadgate::store::jobs::for_lead(&app.ctx.db, lead_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|j| j.kind == kind)
+        .map(|j| (j.state, j.attempts))
+        .collect()
+}
+
+async fn worker_killed_mid_job_resumes_on_restart(backend: Backend) {
+    let faults = Arc::new(Faults::default());
+    let app = faulty_app(backend, faults.clone(), false, 2000).await;
+    let checkout = app.start_checkout("demo", "Elena Torres", "elena@example.com").await;
+    faults.hang_deal_status_once.store(true, Ordering::SeqCst);
+    app.get(&app.press(&checkout, "approve").await).await;
+
+    // Worker A takes the deal update and dies in the middle of the CRM call.
+    let entered = faults.entered_hang.notified();
+    let worker_a = leadgate::jobs::worker::spawn(app.ctx.clone());
+    entered.await;
+    worker_a.abort();
+    let _ = worker_a.await;
+    assert_eq!(app.deals().await[0].status, "open");
+
+    // Worker B starts after the "crash"; the lease runs out and the job runs again.
+    let worker_b = leadgate::jobs::worker::spawn(app.ctx.clone());
+    eventually("the deal to be won", || async { app.deals().await[0].status == "won" }).await;
+    let lead_id = app.leads().await[0]["id"].as_str().unwrap().to_owned();
+    app.settle().await;
+    assert_eq!(job_attempts(&app, &lead_id, "deal_outcome").await, vec![("done".to_string(), 2)]);
+    worker_b.abort();
+}
+
+async fn crash_after_crm_created_the_deal_does_not_duplicate_it(backend: Backend) {
+    let faults = Arc::new(Faults::default());
+    faults.hang_after_deal_created_once.store(true, Ordering::SeqCst);
+    let app = faulty_app(backend, faults.clone(), true, 300).await;
+    let res = app
+        .post_form("/c/demo", &[("name", "Fabio Lima"), ("email", "fabio@example.com"), ("phone", "3001234567")])
+        .await;
+    assert_eq!(res.status(), 303, "the customer is redirected even though the sync hung");
+    assert!(location(&res).contains("/sandbox/pay/"));
+
+    eventually("the deal to be recorded", || async {
+        app.leads().await[0]["attempts"][0]["crm_deal_id"].is_string()
+    })
+    .await;
+    let deals = app.deals().await;
+    assert_eq!(deals.len(), 1, "the retry found the deal instead of creating another");
+    assert_eq!(app.leads().await[0]["attempts"][0]["crm_deal_id"], deals[0].id.as_str());
+}
+
+async fn crm_outage_is_retried_until_every_lead_is_synced_once(backend: Backend) {
+    let faults = Arc::new(Faults::default());
+    faults.down.store(true, Ordering::SeqCst);
+    let app = faulty_app(backend, faults.clone(), true, 500).await;
+    for (name, email) in [("Gala Ruiz", "gala@example.com"), ("Hugo Paz", "hugo@example.com"), ("Gala R.", "gala@example.com")] {
+        let res = app.post_form("/c/demo", &[("name", name), ("email", email), ("phone", "3001234567")]).await;
+        assert_eq!(res.status(), 303);
+    }
+    assert!(app.deals().await.is_empty());
+    eventually("the outage to be noticed", || async { faults.calls.load(Ordering::SeqCst) >= 3 }).await;
+    faults.down.store(false, Ordering::SeqCst);
+
+    eventually("every lead to be synced", || async { app.deals().await.len() == 3 }).await;
+    app.settle().await;
+    assert_eq!(app.deals().await.len(), 3);
+    let persons = leadgate::store::builtin_crm::count_persons(&app.ctx.db, "gala@example.com").await.unwrap();
+    assert_eq!(persons, 1, "same email, same person");
+    let dead = leadgate::store::jobs::dead(&app.ctx.db, 10).await.unwrap();
+    assert!(dead.is_empty(), "{dead:?}");
+}
+
+async fn permanent_crm_refusal_goes_dead_with_its_message(backend: Backend) {
+    let faults = Arc::new(Faults::default());
+    faults.refuse_deals.store(true, Ordering::SeqCst);
+    let app = faulty_app(backend, faults, true, 2000).await;
+    app.start_checkout("demo", "Inés Mora", "ines@example.com").await;
+    let lead_id = app.leads().await[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(job_attempts(&app, &lead_id, "crm_sync").await, vec![("dead".to_string(), 1)], "no retry loop");
+    let dead = leadgate::store::jobs::dead(&app.ctx.db, 10).await.unwrap();
+    assert!(dead[0].last_error.as_deref().unwrap().contains("stage \"Nope\" does not exist"));
+}
+
+async fn slow_crm_does_not_hold_the_customer(backend: Backend) {
+    let faults = Arc::new(Faults::default());
+    faults.hang_person.store(true, Ordering::SeqCst);
+    let app = faulty_app(backend, faults, true, 200).await;
+    // The CRM never answers; the client would time out if the redirect waited for it.
+    let res = app
+        .http
+        .post(app.url("/c/demo"))
+        .timeout(Duration::from_secs(10))
+        .form(&[("name", "Julia Paz"), ("email", "julia@example.com"), ("phone", "3001234567")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let lead = &app.leads().await[0];
+    assert_eq!(lead["attempts"][0]["status"], "redirected", "the lead was stored and the checkout opened");
+}

@@ -1,0 +1,117 @@
+//! Webhook ingest: signatures, duplicates, out-of-order and unknown references.
+
+use serde_json::json;
+
+use crate::both_backends;
+use crate::support::{eventually, spawn, Backend, TestApp};
+use leadgate::gateways::sandbox::SIGNATURE_HEADER;
+
+both_backends!(
+    duplicate_webhook_changes_nothing,
+    late_pending_never_overwrites_approved,
+    bad_or_missing_signature_is_401_and_stores_nothing,
+    unknown_reference_is_kept_not_dropped,
+);
+
+fn event(id: &str, reference: &str, status: &str) -> Vec<u8> {
+    let ev = json!({"id": id, "type": "payment.updated", "created": 0,
+        "data": {"payment_id": "sbx_test", "reference": reference, "status": status}});
+    serde_json::to_vec(&ev).unwrap()
+}
+
+async fn send(app: &TestApp, body: &[u8], signature: Option<String>) -> reqwest::Response {
+    let mut req = app.http.post(app.url("/webhooks/sandbox")).body(body.to_vec());
+    if let Some(sig) = signature {
+        req = req.header(SIGNATURE_HEADER, sig);
+    }
+    req.send().await.unwrap()
+}
+
+fn sign(app: &TestApp, body: &[u8]) -> Option<String> {
+    Some(app.ctx.sandbox.sign(body, chrono::Utc::now().timestamp()))
+}
+
+async fn inbox_count(app: &TestApp, reference: &str) -> i64 {
+    leadgate::store::inbox::count_for_reference(&app.ctx.db, "sandbox", reference).await.unwrap()
+}
+
+async fn started_attempt(app: &TestApp) -> String {
+    let checkout = app.start_checkout("demo", "Diego Ruiz", "diego@example.com").await;
+    let payment = app.ctx.sandbox.payment(checkout.rsplit('/').next().unwrap()).await.unwrap();
+    payment.reference
+}
+
+async fn duplicate_webhook_changes_nothing(backend: Backend) {
+    let app = spawn(backend).await;
+    let reference = started_attempt(&app).await;
+    let body = event("evt_dup_1", &reference, "APPROVED");
+    let sig = sign(&app, &body);
+    let first = send(&app, &body, sig.clone()).await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.json::<serde_json::Value>().await.unwrap()["status"], "accepted");
+    eventually("the deal to be won", || async { app.deals().await[0].status == "won" }).await;
+
+    let again = send(&app, &body, sig).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.json::<serde_json::Value>().await.unwrap()["status"], "duplicate");
+    assert_eq!(inbox_count(&app, &reference).await, 1);
+    app.settle().await;
+    let lead = &app.leads().await[0];
+    assert_eq!(lead["attempts"][0]["status"], "approved");
+    assert_eq!(app.deals().await.len(), 1);
+}
+
+async fn late_pending_never_overwrites_approved(backend: Backend) {
+    let app = spawn(backend).await;
+    let reference = started_attempt(&app).await;
+    for (id, status) in [("evt_a", "APPROVED"), ("evt_p", "PENDING"), ("evt_d", "DECLINED")] {
+        let body = event(id, &reference, status);
+        assert_eq!(send(&app, &body, sign(&app, &body)).await.status(), 200);
+    }
+    app.settle().await;
+    assert_eq!(inbox_count(&app, &reference).await, 3, "every event is kept");
+    let lead = &app.leads().await[0];
+    assert_eq!(lead["attempts"][0]["status"], "approved");
+    assert_eq!(lead["attempts"][0]["deal_status"], "won");
+    assert!(app.tasks().await.is_empty(), "a stale decline opens no follow-up");
+}
+
+async fn bad_or_missing_signature_is_401_and_stores_nothing(backend: Backend) {
+    let app = spawn(backend).await;
+    let reference = started_attempt(&app).await;
+    let body = event("evt_forged", &reference, "APPROVED");
+    let good = sign(&app, &body).unwrap();
+    let mut tampered = body.clone();
+    tampered.extend_from_slice(b" ");
+    let cases = [
+        (body.clone(), None),
+        (body.clone(), Some("t=1,v1=00".to_string())),
+        (body.clone(), Some("garbage".to_string())),
+        (body.clone(), Some(good.replace("v1=", "v1=ff"))),
+        (tampered, Some(good.clone())),
+        // A correct signature made long ago is a replay.
+        (body.clone(), Some(app.ctx.sandbox.sign(&body, chrono::Utc::now().timestamp() - 3600))),
+    ];
+    for (body, sig) in cases {
+        let res = send(&app, &body, sig.clone()).await;
+        assert_eq!(res.status(), 401, "signature {sig:?}");
+    }
+    assert_eq!(inbox_count(&app, &reference).await, 0);
+    assert_eq!(app.leads().await[0]["attempts"][0]["status"], "redirected");
+
+    // Validly signed garbage is a 400, and not stored either.
+    let junk = b"{not json".to_vec();
+    assert_eq!(send(&app, &junk, sign(&app, &junk)).await.status(), 400);
+    let unknown = app.http.post(app.url("/webhooks/paypal")).body("{}").send().await.unwrap();
+    assert_eq!(unknown.status(), 404);
+}
+
+async fn unknown_reference_is_kept_not_dropped(backend: Backend) {
+    let app = spawn(backend).await;
+    let body = event("evt_orphan", "no-such-attempt", "APPROVED");
+    assert_eq!(send(&app, &body, sign(&app, &body)).await.status(), 200);
+    app.settle().await;
+    assert_eq!(inbox_count(&app, "no-such-attempt").await, 1);
+    let dead = leadgate::store::jobs::dead(&app.ctx.db, 10).await.unwrap();
+    assert!(dead.is_empty(), "reported and kept, not a failing job: {dead:?}");
+}
