@@ -34,7 +34,6 @@ pub struct WorkerSettings {
     pub lease: Duration,
     /// Longest sleep between queue polls; enqueues in this process wake the worker at once.
     pub idle_poll: Duration,
-    pub reconcile_every: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -83,7 +82,6 @@ struct RawWorker {
     max_attempts: Option<i32>,
     lease: Option<String>,
     idle_poll: Option<String>,
-    reconcile_every: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -200,11 +198,6 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
     let resume_link_ttl = dur("resume_link_ttl", raw.resume_link_ttl, Duration::from_secs(7 * 86_400));
     let lease = dur("worker.lease", raw.worker.lease, Duration::from_secs(60));
     let idle_poll = dur("worker.idle_poll", raw.worker.idle_poll, Duration::from_secs(1));
-    let reconcile_every = dur(
-        "worker.reconcile_every",
-        raw.worker.reconcile_every,
-        Duration::from_secs(300),
-    );
 
     let public_url = env("LEADGATE_PUBLIC_URL")
         .or(raw.public_url)
@@ -270,7 +263,6 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
             max_attempts,
             lease,
             idle_poll,
-            reconcile_every,
         },
         crm: raw.crm.kind,
         offers,

@@ -2,9 +2,7 @@
 
 use std::sync::Arc;
 
-use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
-use sha2::Sha256;
 
 use crate::config::Settings;
 use crate::crm::Crm;
@@ -56,8 +54,5 @@ impl Keys {
 }
 
 fn subkey(master: &[u8], label: &[u8]) -> Vec<u8> {
-    let mut mac =
-        <Hmac<Sha256> as Mac>::new_from_slice(master).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-    mac.update(label);
-    mac.finalize().into_bytes().to_vec()
+    crate::domain::signing::tag(master, &[label]).to_vec()
 }

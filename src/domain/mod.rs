@@ -8,6 +8,7 @@ pub mod money;
 pub mod offer;
 pub mod payment;
 pub mod resume;
+pub mod signing;
 
 pub use contact::{ContactError, Email, PersonName, Phone, TaxId};
 pub use lang::Lang;

@@ -7,17 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretSlice};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 use super::{
     Checkout, CheckoutRequest, Gateway, GatewayError, GatewayEvent, GatewayStatus, WebhookError, WebhookHeaders,
 };
 use crate::domain::lead::Attempt;
 use crate::domain::offer::GatewayKind;
-use crate::domain::PaymentStatus;
+use crate::domain::{signing, PaymentStatus};
 use crate::store::sandbox::{self as ledger, SandboxPayment};
 use crate::store::{Db, StoreError};
 
@@ -131,25 +129,15 @@ impl SandboxGateway {
 struct Signer(SecretSlice<u8>);
 
 impl Signer {
-    fn mac(&self, body: &[u8], unix: i64) -> Hmac<Sha256> {
-        // HMAC accepts keys of any length, so construction cannot fail.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.0.expose_secret())
-            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-        mac.update(unix.to_string().as_bytes());
-        mac.update(b".");
-        mac.update(body);
-        mac
-    }
-
     fn sign(&self, body: &[u8], unix: i64) -> String {
-        format!(
-            "t={unix},v1={}",
-            hex::encode(self.mac(body, unix).finalize().into_bytes())
-        )
+        let t = unix.to_string();
+        let tag = signing::tag(self.0.expose_secret(), &[t.as_bytes(), b".", body]);
+        format!("t={t},v1={}", hex::encode(tag))
     }
 
     fn verify(&self, body: &[u8], unix: i64, given: &[u8]) -> bool {
-        self.mac(body, unix).verify_slice(given).is_ok()
+        let t = unix.to_string();
+        signing::verify(self.0.expose_secret(), &[t.as_bytes(), b".", body], given)
     }
 }
 

@@ -30,12 +30,31 @@ async fn bad_requests_get_precise_answers(backend: Backend) {
         .await
         .unwrap();
     assert!(matches!(res.status().as_u16(), 400 | 422), "{}", res.status());
-    let res = app.http.post(app.url("/c/demo")).header("content-type", "application/json").body("{}").send().await.unwrap();
+    let res = app
+        .http
+        .post(app.url("/c/demo"))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 400);
-    let res = app.http.post(app.url("/sandbox/pay/x")).form(&[("outcome", "steal")]).send().await.unwrap();
+    let res = app
+        .http
+        .post(app.url("/sandbox/pay/x"))
+        .form(&[("outcome", "steal")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 400);
     let big = vec![b'a'; 300 * 1024];
-    let res = app.http.post(app.url("/webhooks/sandbox")).body(big).send().await.unwrap();
+    let res = app
+        .http
+        .post(app.url("/webhooks/sandbox"))
+        .body(big)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 413);
     assert!(app.leads().await.is_empty(), "nothing was stored");
 }
@@ -59,13 +78,21 @@ async fn invalid_fields_are_explained_and_kept(backend: Backend) {
     let html = res.text().await.unwrap();
     assert!(html.contains("Enter a valid email"), "{html}");
     assert!(html.contains("Enter a valid phone number"));
-    assert!(html.contains("This field is required"), "tax id is required for this offer");
+    assert!(
+        html.contains("This field is required"),
+        "tax id is required for this offer"
+    );
     assert!(html.contains(r#"value="not-an-email""#), "input is kept");
     assert!(!html.contains("<script>alert(1)</script>"), "input is escaped");
     assert!(html.contains("script") && html.contains("alert(1)"), "but kept");
     assert!(html.contains(r#"aria-invalid="true""#));
 
-    let es = app.post_form("/c/demo", &[("name", "A"), ("email", "a@b.co"), ("phone", "3001234567")]).await;
+    let es = app
+        .post_form(
+            "/c/demo",
+            &[("name", "A"), ("email", "a@b.co"), ("phone", "3001234567")],
+        )
+        .await;
     assert_eq!(es.status(), 422);
     assert!(es.text().await.unwrap().contains("Es demasiado corto"));
     assert!(app.leads().await.is_empty());

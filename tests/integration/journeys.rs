@@ -3,7 +3,12 @@
 use crate::both_backends;
 use crate::support::{attempt_id_of, eventually, location, spawn, Backend};
 
-both_backends!(approve_journey, decline_journey, abandon_journey, form_is_prefilled_and_localized);
+both_backends!(
+    approve_journey,
+    decline_journey,
+    abandon_journey,
+    form_is_prefilled_and_localized
+);
 
 async fn approve_journey(backend: Backend) {
     let app = spawn(backend).await;
@@ -38,7 +43,12 @@ async fn approve_journey(backend: Backend) {
     assert_eq!((deals[0].value_minor, deals[0].currency.as_str()), (19_900_000, "COP"));
 
     let page = app.get(&checkout).await.text().await.unwrap();
-    for shown in ["Ana María Pérez", "ana.perez@example.com", "+573001234567", "COP 199.000,00"] {
+    for shown in [
+        "Ana María Pérez",
+        "ana.perez@example.com",
+        "+573001234567",
+        "COP 199.000,00",
+    ] {
         assert!(page.contains(shown), "sandbox page lacks {shown}");
     }
 
@@ -47,7 +57,10 @@ async fn approve_journey(backend: Backend) {
     let result = app.get(&back).await;
     assert_eq!(result.status(), 200);
     let html = result.text().await.unwrap();
-    assert!(html.contains(r#"data-status="approved""#) && html.contains("¡Pago recibido!"), "{html}");
+    assert!(
+        html.contains(r#"data-status="approved""#) && html.contains("¡Pago recibido!"),
+        "{html}"
+    );
 
     eventually("the deal to be won", || async { app.deals().await[0].status == "won" }).await;
     let leads = app.leads().await;
@@ -72,13 +85,23 @@ async fn decline_journey(backend: Backend) {
     assert!(html.contains(r#"data-status="declined""#), "{html}");
     let retry = html
         .split("href=\"")
-        .find_map(|s| s.strip_prefix("/r/").map(|r| format!("/r/{}", &r[..r.find('"').unwrap()])))
+        .find_map(|s| {
+            s.strip_prefix("/r/")
+                .map(|r| format!("/r/{}", &r[..r.find('"').unwrap()]))
+        })
         .expect("declined page offers a retry link");
 
-    eventually("the deal to be lost", || async { app.deals().await[0].status == "lost" }).await;
+    eventually("the deal to be lost", || async {
+        app.deals().await[0].status == "lost"
+    })
+    .await;
     eventually("a decline follow-up", || async { app.tasks().await.len() == 1 }).await;
     let task = &app.tasks().await[0];
-    assert!(task.subject.contains("Bruno Souza") && task.subject.contains("rechazado"), "{}", task.subject);
+    assert!(
+        task.subject.contains("Bruno Souza") && task.subject.contains("rechazado"),
+        "{}",
+        task.subject
+    );
     assert!(task.body.contains("bruno@example.com") && task.body.contains("+573001234567"));
     assert!(task.body.contains("/r/"), "task carries a resume link");
 
@@ -87,7 +110,13 @@ async fn decline_journey(backend: Backend) {
     assert_eq!(res.status(), 303);
     let second = location(&res);
     assert_ne!(second, checkout);
-    assert!(app.get(&second).await.text().await.unwrap().contains("bruno@example.com"));
+    assert!(app
+        .get(&second)
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("bruno@example.com"));
     let back = app.press(&second, "approve").await;
     app.get(&back).await;
     eventually("the second deal to be won", || async {
@@ -97,7 +126,9 @@ async fn decline_journey(backend: Backend) {
     let leads = app.leads().await;
     assert_eq!(leads.len(), 1, "a retry is a new attempt, not a new lead");
     assert_eq!(leads[0]["attempts"].as_array().unwrap().len(), 2);
-    let n = leadgate::store::builtin_crm::count_persons(&app.ctx.db, "bruno@example.com").await.unwrap();
+    let n = leadgate::store::builtin_crm::count_persons(&app.ctx.db, "bruno@example.com")
+        .await
+        .unwrap();
     assert_eq!(n, 1, "one CRM person per email");
 }
 
@@ -108,15 +139,29 @@ async fn abandon_journey(backend: Backend) {
     let back = app.press(&checkout, "abandon").await;
     assert!(back.starts_with(&app.url("/c/fast?resume=")), "{back}");
     let form = app.get(&back).await.text().await.unwrap();
-    assert!(form.contains(r#"value="Carla Gómez""#), "the offer page is prefilled again");
+    assert!(
+        form.contains(r#"value="Carla Gómez""#),
+        "the offer page is prefilled again"
+    );
 
     eventually("an abandonment follow-up", || async { app.tasks().await.len() == 1 }).await;
     let task = &app.tasks().await[0];
     assert!(task.subject.contains("pago no completado"), "{}", task.subject);
-    for detail in ["Carla Gómez", "carla@example.com", "+573001234567", "Mentoría Express", "USD 49,90", "redirected"] {
+    for detail in [
+        "Carla Gómez",
+        "carla@example.com",
+        "+573001234567",
+        "Mentoría Express",
+        "USD 49,90",
+        "redirected",
+    ] {
         assert!(task.body.contains(detail), "task lacks {detail}: {}", task.body);
     }
-    assert_eq!(app.deals().await[0].status, "open", "abandonment does not lose the deal");
+    assert_eq!(
+        app.deals().await[0].status,
+        "open",
+        "abandonment does not lose the deal"
+    );
     app.settle().await;
     assert_eq!(app.tasks().await.len(), 1, "exactly one task");
     let lead = &app.leads().await[0];
@@ -138,7 +183,13 @@ async fn form_is_prefilled_and_localized(backend: Backend) {
     assert!(html.contains("Continuar para o pagamento"));
     assert!(html.contains(r#"value="João""#) && html.contains(r#"value="joao@example.com""#));
 
-    let en = app.http.get(app.url("/c/demo")).header("Accept-Language", "en-US").send().await.unwrap();
+    let en = app
+        .http
+        .get(app.url("/c/demo"))
+        .header("Accept-Language", "en-US")
+        .send()
+        .await
+        .unwrap();
     assert!(en.text().await.unwrap().contains("Continue to payment"));
     let default = app.get("/c/demo").await.text().await.unwrap();
     assert!(default.contains("Continuar al pago"), "Spanish by default");

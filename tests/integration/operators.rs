@@ -35,7 +35,12 @@ async fn admin_pages_need_the_password_and_show_the_crm(backend: Backend) {
 
 fn leadgate() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_leadgate"));
-    for var in ["LEADGATE_CONFIG", "LEADGATE_BIND", "LEADGATE_DATABASE_URL", "LEADGATE_PUBLIC_URL"] {
+    for var in [
+        "LEADGATE_CONFIG",
+        "LEADGATE_BIND",
+        "LEADGATE_DATABASE_URL",
+        "LEADGATE_PUBLIC_URL",
+    ] {
         cmd.env_remove(var);
     }
     cmd
@@ -54,7 +59,11 @@ fn check_config_explains_each_error_in_one_line() {
     assert!(!out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    for prefix in ["error: offers[0].slug:", "error: offers[0].currency:", "error: offers[0].followup_delays[0]:"] {
+    for prefix in [
+        "error: offers[0].slug:",
+        "error: offers[0].currency:",
+        "error: offers[0].followup_delays[0]:",
+    ] {
         assert!(lines.iter().any(|l| l.starts_with(prefix)), "{prefix} in {text}");
     }
 
@@ -75,7 +84,11 @@ async fn leads_json_lists_what_the_app_stored() {
         leadgate::store::Db::Sqlite(_) => app.ctx.settings.database_url.clone(),
         leadgate::store::Db::Postgres(_) => unreachable!(),
     };
-    let out = leadgate().args(["leads", "--json"]).env("LEADGATE_DATABASE_URL", &url).output().unwrap();
+    let out = leadgate()
+        .args(["leads", "--json"])
+        .env("LEADGATE_DATABASE_URL", &url)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let leads: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let lead = &leads[0];

@@ -76,7 +76,9 @@ impl Crm for FaultyCrm {
     async fn create_deal(&self, d: &DealInput<'_>) -> Result<String, CrmError> {
         self.gate().await?;
         if self.f.refuse_deals.load(Ordering::SeqCst) {
-            return Err(CrmError::Permanent("422: stage \"Nope\" does not exist in pipeline \"Sales\"".into()));
+            return Err(CrmError::Permanent(
+                "422: stage \"Nope\" does not exist in pipeline \"Sales\"".into(),
+            ));
         }
         let id = self.inner.create_deal(d).await?;
         if self.f.hang_after_deal_created_once.swap(false, Ordering::SeqCst) {
@@ -147,7 +149,10 @@ async fn worker_killed_mid_job_resumes_on_restart(backend: Backend) {
     eventually("the deal to be won", || async { app.deals().await[0].status == "won" }).await;
     let lead_id = app.leads().await[0]["id"].as_str().unwrap().to_owned();
     app.settle().await;
-    assert_eq!(job_attempts(&app, &lead_id, "deal_outcome").await, vec![("done".to_string(), 2)]);
+    assert_eq!(
+        job_attempts(&app, &lead_id, "deal_outcome").await,
+        vec![("done".to_string(), 2)]
+    );
     worker_b.abort();
 }
 
@@ -156,9 +161,20 @@ async fn crash_after_crm_created_the_deal_does_not_duplicate_it(backend: Backend
     faults.hang_after_deal_created_once.store(true, Ordering::SeqCst);
     let app = faulty_app(backend, faults.clone(), true, 300).await;
     let res = app
-        .post_form("/c/demo", &[("name", "Fabio Lima"), ("email", "fabio@example.com"), ("phone", "3001234567")])
+        .post_form(
+            "/c/demo",
+            &[
+                ("name", "Fabio Lima"),
+                ("email", "fabio@example.com"),
+                ("phone", "3001234567"),
+            ],
+        )
         .await;
-    assert_eq!(res.status(), 303, "the customer is redirected even though the sync hung");
+    assert_eq!(
+        res.status(),
+        303,
+        "the customer is redirected even though the sync hung"
+    );
     assert!(location(&res).contains("/sandbox/pay/"));
 
     eventually("the deal to be recorded", || async {
@@ -174,18 +190,29 @@ async fn crm_outage_is_retried_until_every_lead_is_synced_once(backend: Backend)
     let faults = Arc::new(Faults::default());
     faults.down.store(true, Ordering::SeqCst);
     let app = faulty_app(backend, faults.clone(), true, 500).await;
-    for (name, email) in [("Gala Ruiz", "gala@example.com"), ("Hugo Paz", "hugo@example.com"), ("Gala R.", "gala@example.com")] {
-        let res = app.post_form("/c/demo", &[("name", name), ("email", email), ("phone", "3001234567")]).await;
+    for (name, email) in [
+        ("Gala Ruiz", "gala@example.com"),
+        ("Hugo Paz", "hugo@example.com"),
+        ("Gala R.", "gala@example.com"),
+    ] {
+        let res = app
+            .post_form("/c/demo", &[("name", name), ("email", email), ("phone", "3001234567")])
+            .await;
         assert_eq!(res.status(), 303);
     }
     assert!(app.deals().await.is_empty());
-    eventually("the outage to be noticed", || async { faults.calls.load(Ordering::SeqCst) >= 3 }).await;
+    eventually("the outage to be noticed", || async {
+        faults.calls.load(Ordering::SeqCst) >= 3
+    })
+    .await;
     faults.down.store(false, Ordering::SeqCst);
 
     eventually("every lead to be synced", || async { app.deals().await.len() == 3 }).await;
     app.settle().await;
     assert_eq!(app.deals().await.len(), 3);
-    let persons = leadgate::store::builtin_crm::count_persons(&app.ctx.db, "gala@example.com").await.unwrap();
+    let persons = leadgate::store::builtin_crm::count_persons(&app.ctx.db, "gala@example.com")
+        .await
+        .unwrap();
     assert_eq!(persons, 1, "same email, same person");
     let dead = leadgate::store::jobs::dead(&app.ctx.db, 10).await.unwrap();
     assert!(dead.is_empty(), "{dead:?}");
@@ -197,9 +224,17 @@ async fn permanent_crm_refusal_goes_dead_with_its_message(backend: Backend) {
     let app = faulty_app(backend, faults, true, 2000).await;
     app.start_checkout("demo", "Inés Mora", "ines@example.com").await;
     let lead_id = app.leads().await[0]["id"].as_str().unwrap().to_owned();
-    assert_eq!(job_attempts(&app, &lead_id, "crm_sync").await, vec![("dead".to_string(), 1)], "no retry loop");
+    assert_eq!(
+        job_attempts(&app, &lead_id, "crm_sync").await,
+        vec![("dead".to_string(), 1)],
+        "no retry loop"
+    );
     let dead = leadgate::store::jobs::dead(&app.ctx.db, 10).await.unwrap();
-    assert!(dead[0].last_error.as_deref().unwrap().contains("stage \"Nope\" does not exist"));
+    assert!(dead[0]
+        .last_error
+        .as_deref()
+        .unwrap()
+        .contains("stage \"Nope\" does not exist"));
 }
 
 async fn slow_crm_does_not_hold_the_customer(backend: Backend) {
@@ -211,11 +246,18 @@ async fn slow_crm_does_not_hold_the_customer(backend: Backend) {
         .http
         .post(app.url("/c/demo"))
         .timeout(Duration::from_secs(10))
-        .form(&[("name", "Julia Paz"), ("email", "julia@example.com"), ("phone", "3001234567")])
+        .form(&[
+            ("name", "Julia Paz"),
+            ("email", "julia@example.com"),
+            ("phone", "3001234567"),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 303);
     let lead = &app.leads().await[0];
-    assert_eq!(lead["attempts"][0]["status"], "redirected", "the lead was stored and the checkout opened");
+    assert_eq!(
+        lead["attempts"][0]["status"], "redirected",
+        "the lead was stored and the checkout opened"
+    );
 }

@@ -160,7 +160,10 @@ async fn database(backend: &Backend) -> (String, Option<tempfile::TempDir>) {
             use sqlx::Connection;
             let name = format!("leadgate_test_{}", uuid::Uuid::now_v7().simple());
             let mut conn = sqlx::PgConnection::connect(server).await.unwrap();
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .unwrap();
             let mut url = url::Url::parse(server).unwrap();
             url.set_path(&name);
             (url.to_string(), None)
@@ -174,7 +177,11 @@ impl TestApp {
     }
 
     pub async fn get(&self, path_or_url: &str) -> reqwest::Response {
-        let url = if path_or_url.starts_with("http") { path_or_url.to_owned() } else { self.url(path_or_url) };
+        let url = if path_or_url.starts_with("http") {
+            path_or_url.to_owned()
+        } else {
+            self.url(path_or_url)
+        };
         self.http.get(url).send().await.unwrap()
     }
 
@@ -195,14 +202,22 @@ impl TestApp {
 
     /// Presses a button on the sandbox page; returns where the browser is sent.
     pub async fn press(&self, sandbox_url: &str, outcome: &str) -> String {
-        let res = self.http.post(sandbox_url).form(&[("outcome", outcome)]).send().await.unwrap();
+        let res = self
+            .http
+            .post(sandbox_url)
+            .form(&[("outcome", outcome)])
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 303);
         location(&res)
     }
 
     /// `leadgate leads --json`, as operators see it.
     pub async fn leads(&self) -> Vec<Value> {
-        let leads = leadgate::cli::export_leads(&self.ctx.db, &self.ctx.settings).await.unwrap();
+        let leads = leadgate::cli::export_leads(&self.ctx.db, &self.ctx.settings)
+            .await
+            .unwrap();
         serde_json::from_value(serde_json::to_value(leads).unwrap()).unwrap()
     }
 
@@ -249,5 +264,8 @@ where
 
 pub fn attempt_id_of(return_url: &str) -> String {
     let url = url::Url::parse(return_url).unwrap();
-    url.query_pairs().find(|(k, _)| k == "attempt").map(|(_, v)| v.into_owned()).unwrap()
+    url.query_pairs()
+        .find(|(k, _)| k == "attempt")
+        .map(|(_, v)| v.into_owned())
+        .unwrap()
 }

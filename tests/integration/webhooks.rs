@@ -32,12 +32,19 @@ fn sign(app: &TestApp, body: &[u8]) -> Option<String> {
 }
 
 async fn inbox_count(app: &TestApp, reference: &str) -> i64 {
-    leadgate::store::inbox::count_for_reference(&app.ctx.db, "sandbox", reference).await.unwrap()
+    leadgate::store::inbox::count_for_reference(&app.ctx.db, "sandbox", reference)
+        .await
+        .unwrap()
 }
 
 async fn started_attempt(app: &TestApp) -> String {
     let checkout = app.start_checkout("demo", "Diego Ruiz", "diego@example.com").await;
-    let payment = app.ctx.sandbox.payment(checkout.rsplit('/').next().unwrap()).await.unwrap();
+    let payment = app
+        .ctx
+        .sandbox
+        .payment(checkout.rsplit('/').next().unwrap())
+        .await
+        .unwrap();
     payment.reference
 }
 
@@ -90,7 +97,10 @@ async fn bad_or_missing_signature_is_401_and_stores_nothing(backend: Backend) {
         (body.clone(), Some(good.replace("v1=", "v1=ff"))),
         (tampered, Some(good.clone())),
         // A correct signature made long ago is a replay.
-        (body.clone(), Some(app.ctx.sandbox.sign(&body, chrono::Utc::now().timestamp() - 3600))),
+        (
+            body.clone(),
+            Some(app.ctx.sandbox.sign(&body, chrono::Utc::now().timestamp() - 3600)),
+        ),
     ];
     for (body, sig) in cases {
         let res = send(&app, &body, sig.clone()).await;
@@ -102,7 +112,13 @@ async fn bad_or_missing_signature_is_401_and_stores_nothing(backend: Backend) {
     // Validly signed garbage is a 400, and not stored either.
     let junk = b"{not json".to_vec();
     assert_eq!(send(&app, &junk, sign(&app, &junk)).await.status(), 400);
-    let unknown = app.http.post(app.url("/webhooks/paypal")).body("{}").send().await.unwrap();
+    let unknown = app
+        .http
+        .post(app.url("/webhooks/paypal"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unknown.status(), 404);
 }
 
