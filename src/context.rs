@@ -22,7 +22,6 @@ pub struct AppContext {
     pub sandbox: Arc<SandboxGateway>,
     pub queue: Queue,
     pub keys: Keys,
-    pub admin_password_hash: SecretString,
 }
 
 impl AppContext {

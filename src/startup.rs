@@ -8,6 +8,7 @@ use actix_session::storage::CookieSessionStore;
 use actix_session::SessionMiddleware;
 use actix_web::cookie::SameSite;
 use actix_web::dev::Server;
+use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpServer};
 use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::Argon2;
@@ -58,7 +59,10 @@ impl Application {
         Self::build_with(settings, Overrides::default()).await
     }
 
-    pub async fn build_with(settings: Settings, overrides: Overrides) -> Result<Self, StartupError> {
+    pub async fn build_with(mut settings: Settings, overrides: Overrides) -> Result<Self, StartupError> {
+        if settings.secrets.admin_password_hash.is_none() {
+            settings.secrets.admin_password_hash = Some(one_time_admin_password()?);
+        }
         let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
             addr: settings.bind.clone(),
             source,
@@ -110,10 +114,6 @@ pub async fn context(settings: Settings, public_url: String, overrides: Override
         }
     };
     let keys = Keys::derive(&master);
-    let admin_password_hash = match &settings.secrets.admin_password_hash {
-        Some(h) => h.clone(),
-        None => one_time_admin_password()?,
-    };
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(15))
@@ -136,7 +136,6 @@ pub async fn context(settings: Settings, public_url: String, overrides: Override
         gateways,
         sandbox,
         keys,
-        admin_password_hash,
     })
 }
 
@@ -150,7 +149,12 @@ fn http_server(ctx: Arc<AppContext>, listener: TcpListener) -> Result<Server, St
             .cookie_secure(secure)
             .cookie_same_site(SameSite::Strict)
             .build();
+        // No X-Frame-Options: offers may be embedded in the marketing site's pages.
+        let headers = DefaultHeaders::new()
+            .add(("X-Content-Type-Options", "nosniff"))
+            .add(("Referrer-Policy", "same-origin"));
         App::new()
+            .wrap(headers)
             .wrap(sessions)
             .wrap(TracingLogger::<RequestSpan>::new())
             .app_data(data.clone())

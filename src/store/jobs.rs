@@ -63,29 +63,20 @@ const RETURNING: &str = "RETURNING id, kind, payload, lead_id, attempts, max_att
 
 /// Leases the next due job to `worker` until `now + lease_ms`.
 pub async fn claim(db: &Db, worker: &str, now: i64, lease_ms: i64) -> StoreResult<Option<ClaimedJob>> {
-    let pick = "SELECT j.id FROM jobs j WHERE ";
-    let job: Option<ClaimedJob> = match db {
-        Db::Sqlite(p) => {
-            let sql = format!("{SET_LEASE} WHERE id = ({pick}{DUE} ORDER BY j.run_at LIMIT 1) {RETURNING}");
-            sqlx::query_as(&sql)
-                .bind(now + lease_ms)
-                .bind(worker)
-                .bind(now)
-                .fetch_optional(p)
-                .await?
-        }
-        Db::Postgres(p) => {
-            let sql = format!(
-                "{SET_LEASE} WHERE id = ({pick}{DUE} ORDER BY j.run_at LIMIT 1 FOR UPDATE SKIP LOCKED) {RETURNING}"
-            );
-            sqlx::query_as(&sql)
-                .bind(now + lease_ms)
-                .bind(worker)
-                .bind(now)
-                .fetch_optional(p)
-                .await?
-        }
+    // SQLite serialises writers, so the plain subquery is already exclusive there.
+    let lock = match db {
+        Db::Sqlite(_) => "",
+        Db::Postgres(_) => " FOR UPDATE SKIP LOCKED",
     };
+    let sql = format!(
+        "{SET_LEASE} WHERE id = (SELECT j.id FROM jobs j WHERE {DUE} ORDER BY j.run_at LIMIT 1{lock}) {RETURNING}"
+    );
+    let job: Option<ClaimedJob> = on_pool!(db, |p| sqlx::query_as(&sql)
+        .bind(now + lease_ms)
+        .bind(worker)
+        .bind(now)
+        .fetch_optional(p)
+        .await)?;
     Ok(job)
 }
 

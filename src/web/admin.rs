@@ -32,7 +32,14 @@ pub struct LoginForm {
 }
 
 pub async fn login(ctx: web::Data<AppContext>, session: Session, form: web::Form<LoginForm>) -> HttpResponse {
-    let hash = ctx.admin_password_hash.expose_secret().to_owned();
+    // Without a hash (worker-only contexts) nobody can sign in.
+    let hash = ctx
+        .settings
+        .secrets
+        .admin_password_hash
+        .as_ref()
+        .map(|h| h.expose_secret().to_owned())
+        .unwrap_or_default();
     let password = form.into_inner().password;
     // Argon2 is deliberately slow: keep it off the async workers.
     let ok = web::block(move || {
