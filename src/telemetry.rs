@@ -18,6 +18,13 @@ pub fn init() {
 
 pub struct RequestSpan;
 
+/// Tags the current request or job span with the lead and attempt it concerns.
+pub fn record_ids(lead_id: &str, attempt_id: &str) {
+    let span = Span::current();
+    span.record("lead_id", lead_id);
+    span.record("attempt_id", attempt_id);
+}
+
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
         tracing::info_span!(
@@ -26,6 +33,8 @@ impl RootSpanBuilder for RequestSpan {
             path = %request.path(),
             request_id = %crate::clock::new_id(),
             status = tracing::field::Empty,
+            lead_id = tracing::field::Empty,
+            attempt_id = tracing::field::Empty,
         )
     }
 

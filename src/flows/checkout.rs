@@ -52,7 +52,8 @@ pub async fn submit(ctx: &Arc<AppContext>, offer: &Offer, sub: Submission) -> Re
     let crm_job = insert_attempt(ctx, &mut tx, &attempt, offer).await?;
     tx.commit().await?;
     ctx.queue.wake();
-    tracing::info!(lead_id = %lead.id, attempt_id = %attempt.id, offer = %offer.slug, "lead stored");
+    crate::telemetry::record_ids(&lead.id, &attempt.id);
+    tracing::info!(offer = %offer.slug, "lead stored");
     proceed(ctx, offer, &lead, attempt, &crm_job).await
 }
 
@@ -63,7 +64,8 @@ pub async fn retry(ctx: &Arc<AppContext>, offer: &Offer, lead: &Lead) -> Result<
     let crm_job = insert_attempt(ctx, &mut tx, &attempt, offer).await?;
     tx.commit().await?;
     ctx.queue.wake();
-    tracing::info!(lead_id = %lead.id, attempt_id = %attempt.id, "attempt resumed");
+    crate::telemetry::record_ids(&lead.id, &attempt.id);
+    tracing::info!("attempt resumed");
     proceed(ctx, offer, lead, attempt, &crm_job).await
 }
 

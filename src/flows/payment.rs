@@ -108,10 +108,11 @@ pub async fn apply_event(ctx: &AppContext, event_id: &str) -> Result<(), JobErro
     let (Some(reference), Some(status)) = (parsed.reference.as_deref(), parsed.status) else {
         return mark(ctx, event_id, "no_status").await;
     };
-    if attempts::get(&ctx.db, reference).await?.is_none() {
+    let Some(attempt) = attempts::get(&ctx.db, reference).await? else {
         tracing::warn!(reference, gateway = %ev.gateway, "webhook for an unknown reference; kept in the inbox");
         return mark(ctx, event_id, "unknown_reference").await;
-    }
+    };
+    crate::telemetry::record_ids(&attempt.lead_id, &attempt.id);
     let report = Report {
         status,
         gateway_ref: parsed.gateway_ref.as_deref(),

@@ -25,10 +25,10 @@ pub async fn load<'a>(ctx: &'a AppContext, attempt_id: &str) -> Result<Subject<'
     let attempt = attempts::get(&ctx.db, attempt_id)
         .await?
         .ok_or_else(|| JobError::Permanent(format!("attempt {attempt_id} not found")))?;
-    tracing::Span::current().record("attempt_id", attempt_id);
     let lead = leads::get(&ctx.db, &attempt.lead_id)
         .await?
         .ok_or_else(|| JobError::Permanent(format!("lead {} not found", attempt.lead_id)))?;
+    crate::telemetry::record_ids(&lead.id, attempt_id);
     let offer = ctx
         .offer(&attempt.offer_slug)
         .ok_or_else(|| JobError::Permanent(format!("offer {:?} is no longer configured", attempt.offer_slug)))?;

@@ -58,7 +58,8 @@ pub async fn execute(ctx: Arc<AppContext>, worker: String, job: ClaimedJob) {
         "job",
         job_id = %job.id,
         kind = %job.kind,
-        lead_id = job.lead_id.as_deref().unwrap_or(""),
+        // Recorded once the handler has loaded the attempt (see telemetry::record_ids).
+        lead_id = tracing::field::Empty,
         try_no = job.attempts,
         attempt_id = tracing::field::Empty,
     );

@@ -45,6 +45,7 @@ pub async fn show(
         .await
         .map_err(unavailable)?
         .ok_or_else(not_found)?;
+    crate::telemetry::record_ids(&lead.id, &attempt.id);
     let explicit = query.as_ref().and_then(|q| q.lang.as_deref()).and_then(Lang::from_code);
     let lang = explicit.unwrap_or(lead.lang);
     let attempt = settle(&ctx, gateway.as_ref(), attempt)
