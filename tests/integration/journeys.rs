@@ -171,25 +171,14 @@ async fn abandon_journey(backend: Backend) {
 
 async fn form_is_prefilled_and_localized(backend: Backend) {
     let app = spawn(backend).await;
-    let res = app
-        .http
-        .get(app.url("/c/demo?name=Jo%C3%A3o&email=joao@example.com&phone=%2B5511912345678"))
-        .header("Accept-Language", "pt-BR,pt;q=0.9,en;q=0.5")
-        .send()
-        .await
-        .unwrap();
+    let query = "/c/demo?name=Jo%C3%A3o&email=joao@example.com&phone=%2B5511912345678";
+    let res = app.get_in(query, "pt-BR,pt;q=0.9,en;q=0.5").await;
     let html = res.text().await.unwrap();
     assert!(html.contains(r#"<html lang="pt-BR">"#));
     assert!(html.contains("Continuar para o pagamento"));
     assert!(html.contains(r#"value="João""#) && html.contains(r#"value="joao@example.com""#));
 
-    let en = app
-        .http
-        .get(app.url("/c/demo"))
-        .header("Accept-Language", "en-US")
-        .send()
-        .await
-        .unwrap();
+    let en = app.get_in("/c/demo", "en-US").await;
     assert!(en.text().await.unwrap().contains("Continue to payment"));
     let default = app.get("/c/demo").await.text().await.unwrap();
     assert!(default.contains("Continuar al pago"), "Spanish by default");

@@ -185,6 +185,24 @@ impl TestApp {
         self.http.get(url).send().await.unwrap()
     }
 
+    /// GET as a browser whose preferred languages are `accept_language`.
+    pub async fn get_in(&self, path: &str, accept_language: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .header("Accept-Language", accept_language)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_form_in(&self, path: &str, accept_language: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let req = self
+            .http
+            .post(self.url(path))
+            .header("Accept-Language", accept_language);
+        req.form(form).send().await.unwrap()
+    }
+
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         self.http.post(self.url(path)).form(form).send().await.unwrap()
     }
