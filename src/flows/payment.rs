@@ -3,6 +3,7 @@
 
 use crate::clock::now_ms;
 use crate::context::AppContext;
+use crate::domain::lead::Attempt;
 use crate::domain::{PaymentStatus, Transition};
 use crate::jobs::{FollowUpReason, Job, JobError};
 use crate::store::{attempts, inbox, StoreError, StoreResult};
@@ -14,20 +15,22 @@ pub struct Report<'a> {
     pub source: &'static str,
 }
 
-/// Applies `report` to the attempt. A status change, the jobs it calls for (deal outcome,
+/// Applies `report` to the attempt and returns the attempt as it now stands. A status change, the jobs it calls for (deal outcome,
 /// decline follow-up) and, for webhooks, the inbox row's processed mark commit together.
 pub async fn apply(
     ctx: &AppContext,
-    attempt_id: &str,
+    mut attempt: Attempt,
     report: &Report<'_>,
     event: Option<&str>,
-) -> StoreResult<Transition> {
+) -> StoreResult<Attempt> {
     // Compare-and-set: if another writer moved the status between our read and write,
     // read again and re-decide. Three rounds are plenty: each loss means real progress.
-    for _ in 0..3 {
-        let Some(attempt) = attempts::get(&ctx.db, attempt_id).await? else {
-            return Err(StoreError::Corrupt(format!("attempt {attempt_id} vanished")));
-        };
+    for round in 0..3 {
+        if round > 0 {
+            attempt = attempts::get(&ctx.db, &attempt.id)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt(format!("attempt {} vanished", attempt.id)))?;
+        }
         let transition = attempt.status.apply(report.status);
         let Transition::Changed { from, to } = transition else {
             if let Some(ev) = event {
@@ -35,33 +38,24 @@ pub async fn apply(
                 inbox::mark_processed(&mut tx, ev, outcome(&transition), now_ms()).await?;
                 tx.commit().await?;
             }
-            return Ok(transition);
+            return Ok(attempt);
         };
+        let now = now_ms();
         let mut tx = ctx.db.begin().await?;
-        if !attempts::cas_status(
-            &mut tx,
-            attempt_id,
-            from,
-            to,
-            report.gateway_ref,
-            report.detail,
-            now_ms(),
-        )
-        .await?
-        {
+        let (gateway_ref, detail) = (report.gateway_ref, report.detail);
+        if !attempts::cas_status(&mut tx, &attempt.id, from, to, gateway_ref, detail, now).await? {
             continue;
         }
         let lead = Some(attempt.lead_id.as_str());
-        let now = now_ms();
         if to.is_final() {
             let job = Job::DealOutcome {
-                attempt_id: attempt_id.into(),
+                attempt_id: attempt.id.clone(),
             };
             ctx.queue.enqueue(&mut tx, &job, lead, now).await?;
         }
         if to == PaymentStatus::Declined {
             let job = Job::FollowUp {
-                attempt_id: attempt_id.into(),
+                attempt_id: attempt.id.clone(),
                 reason: FollowUpReason::Declined,
             };
             ctx.queue.enqueue(&mut tx, &job, lead, now).await?;
@@ -71,11 +65,17 @@ pub async fn apply(
         }
         tx.commit().await?;
         ctx.queue.wake();
-        tracing::info!(attempt_id, %from, %to, source = report.source, "payment status changed");
-        return Ok(transition);
+        tracing::info!(%from, %to, source = report.source, "payment status changed");
+        // The row now holds what `cas_status` wrote; mirror it instead of reading it back.
+        attempt.status = to;
+        attempt.gateway_ref = gateway_ref.map(str::to_owned).or(attempt.gateway_ref);
+        attempt.status_detail = detail.map(str::to_owned).or(attempt.status_detail);
+        attempt.updated_at = now;
+        return Ok(attempt);
     }
     Err(StoreError::Corrupt(format!(
-        "attempt {attempt_id} kept changing under us"
+        "attempt {} kept changing under us",
+        attempt.id
     )))
 }
 
@@ -119,7 +119,7 @@ pub async fn apply_event(ctx: &AppContext, event_id: &str) -> Result<(), JobErro
         detail: parsed.detail.as_deref(),
         source: "webhook",
     };
-    apply(ctx, reference, &report, Some(event_id)).await?;
+    apply(ctx, attempt, &report, Some(event_id)).await?;
     Ok(())
 }
 

@@ -141,12 +141,6 @@ pub async fn dead(db: &Db, limit: i64) -> StoreResult<Vec<JobSummary>> {
     Ok(rows)
 }
 
-pub async fn count_in_state(db: &Db, state: &str) -> StoreResult<i64> {
-    let sql = "SELECT COUNT(*) FROM jobs WHERE state = $1";
-    let n: i64 = on_pool!(db, |p| sqlx::query_scalar(sql).bind(state).fetch_one(p).await)?;
-    Ok(n)
-}
-
 /// Jobs running now or queued to run before `until` (tests and health reporting).
 pub async fn pending_until(db: &Db, until: i64) -> StoreResult<i64> {
     let sql = "SELECT COUNT(*) FROM jobs WHERE state = 'running' OR (state = 'queued' AND run_at <= $1)";

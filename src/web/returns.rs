@@ -70,8 +70,7 @@ async fn settle(ctx: &AppContext, gateway: &dyn Gateway, attempt: Attempt) -> Re
                 detail: st.detail.as_deref(),
                 source: "return",
             };
-            payment::apply(ctx, &attempt.id, &report, None).await?;
-            Ok(attempts::get(&ctx.db, &attempt.id).await?.unwrap_or(attempt))
+            payment::apply(ctx, attempt, &report, None).await
         }
         Ok(None) => Ok(attempt),
         // The webhook or reconciliation will settle it; show what we know.

@@ -22,22 +22,10 @@ async fn bad_requests_get_precise_answers(backend: Backend) {
     let res = app.post_form("/c/demo", &[("name", huge.as_str())]).await;
     assert_eq!(res.status(), 413);
     let res = app
-        .http
-        .post(app.url("/c/demo"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("name=%FF%FE&email")
-        .send()
-        .await
-        .unwrap();
+        .post_raw("/c/demo", "application/x-www-form-urlencoded", "name=%FF%FE&email")
+        .await;
     assert!(matches!(res.status().as_u16(), 400 | 422), "{}", res.status());
-    let res = app
-        .http
-        .post(app.url("/c/demo"))
-        .header("content-type", "application/json")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let res = app.post_raw("/c/demo", "application/json", "{}").await;
     assert_eq!(res.status(), 400);
     let res = app
         .http

@@ -203,6 +203,12 @@ impl TestApp {
         req.form(form).send().await.unwrap()
     }
 
+    /// POSTs `body` as is, with the given content type.
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: &'static str) -> reqwest::Response {
+        let req = self.http.post(self.url(path)).header("content-type", content_type);
+        req.body(body).send().await.unwrap()
+    }
+
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         self.http.post(self.url(path)).form(form).send().await.unwrap()
     }
