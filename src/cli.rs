@@ -123,6 +123,7 @@ pub fn describe(settings: &Settings) -> Vec<String> {
         format!("public URL: {public}"),
         format!("CRM: {:?}", settings.crm).to_lowercase(),
     ];
+    lines.extend(webhook_lines(settings));
     for o in &settings.offers {
         lines.push(format!(
             "offer {}: {} for {} minor units of {}, gateway {}, pipeline {:?} stage {:?}, follow-ups after {}",
@@ -139,6 +140,32 @@ pub fn describe(settings: &Settings) -> Vec<String> {
                 .collect::<Vec<_>>()
                 .join(", "),
         ));
+    }
+    lines
+}
+
+/// Where each real gateway must send its webhooks: the URL to paste into its dashboard.
+fn webhook_lines(settings: &Settings) -> Vec<String> {
+    let base = settings.public_url.as_ref().map_or_else(
+        || format!("http://{}", settings.bind),
+        |u| u.as_str().trim_end_matches('/').to_owned(),
+    );
+    let mut lines = Vec::new();
+    for (name, env) in settings.gateways.environments() {
+        let place = match name {
+            "wompi" => "Wompi dashboard: Desarrolladores > Seguimiento de transacciones > URL de eventos",
+            "stripe" => "Stripe dashboard: Developers > Webhooks, events checkout.session.*",
+            _ => "Mercado Pago: Tus integraciones > Webhooks, topic Pagos (also sent per preference)",
+        };
+        lines.push(format!(
+            "gateway {name} ({}): webhook URL {base}/webhooks/{name} (register it in the {place})",
+            env.as_str()
+        ));
+        if !base.starts_with("https://") {
+            lines.push(format!(
+                "warning: gateway {name}: public_url is not https; the vendor will not deliver webhooks to it"
+            ));
+        }
     }
     lines
 }

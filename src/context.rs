@@ -10,6 +10,7 @@ use crate::domain::offer::Offer;
 use crate::gateways::sandbox::SandboxGateway;
 use crate::gateways::Gateways;
 use crate::jobs::Queue;
+use crate::metrics::Metrics;
 use crate::store::Db;
 
 pub struct AppContext {
@@ -22,6 +23,7 @@ pub struct AppContext {
     pub sandbox: Arc<SandboxGateway>,
     pub queue: Queue,
     pub keys: Keys,
+    pub metrics: Metrics,
 }
 
 impl AppContext {

@@ -9,6 +9,7 @@ pub mod domain;
 pub mod flows;
 pub mod gateways;
 pub mod jobs;
+pub mod metrics;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -90,9 +90,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 anyhow::bail!("the worker needs public_url (or LEADGATE_PUBLIC_URL) to build links");
             };
             let ctx = std::sync::Arc::new(startup::context(settings, public, Overrides::default()).await?);
-            let worker = leadgate::jobs::worker::spawn(ctx);
+            let tasks = startup::spawn_background(ctx);
             tokio::signal::ctrl_c().await?;
-            worker.abort();
+            for task in tasks {
+                task.abort();
+            }
         }
         Command::Migrate => {
             let settings = load(cli.config.as_ref())?;

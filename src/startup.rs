@@ -20,9 +20,13 @@ use crate::config::{CrmKind, Settings};
 use crate::context::{AppContext, Keys};
 use crate::crm::builtin::BuiltinCrm;
 use crate::crm::Crm;
+use crate::gateways::mercadopago::MercadoPagoGateway;
 use crate::gateways::sandbox::SandboxGateway;
+use crate::gateways::stripe::StripeGateway;
+use crate::gateways::wompi::WompiGateway;
 use crate::gateways::Gateways;
 use crate::jobs::{worker, Queue};
+use crate::metrics::Metrics;
 use crate::store::{secrets, Db, StoreError};
 use crate::telemetry::RequestSpan;
 
@@ -51,7 +55,7 @@ pub struct Application {
     port: u16,
     server: Server,
     ctx: Arc<AppContext>,
-    worker: Option<tokio::task::JoinHandle<()>>,
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -74,12 +78,16 @@ impl Application {
         };
         let ctx = Arc::new(context(settings, public_url, overrides).await?);
         let server = http_server(ctx.clone(), listener)?;
-        let worker = ctx.settings.worker.enabled.then(|| worker::spawn(ctx.clone()));
+        let background = if ctx.settings.worker.enabled {
+            spawn_background(ctx.clone())
+        } else {
+            Vec::new()
+        };
         Ok(Self {
             port: addr.port(),
             server,
             ctx,
-            worker,
+            background,
         })
     }
 
@@ -94,12 +102,21 @@ impl Application {
     /// Serves until the server stops (Ctrl-C / SIGTERM), then stops the worker.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
-        if let Some(w) = self.worker {
-            w.abort();
+        for task in self.background {
+            task.abort();
         }
         self.ctx.db.close().await;
         served
     }
+}
+
+/// The worker and, unless switched off, the reconciliation loop.
+pub fn spawn_background(ctx: Arc<AppContext>) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = vec![worker::spawn(ctx.clone())];
+    if ctx.settings.reconcile.enabled {
+        tasks.push(crate::flows::reconcile::spawn(ctx));
+    }
+    tasks
 }
 
 /// Connects, migrates and wires every adapter. Also used by the worker-only command.
@@ -120,9 +137,8 @@ pub async fn context(settings: Settings, public_url: String, overrides: Override
         .user_agent(concat!("leadgate/", env!("CARGO_PKG_VERSION")))
         .build()?;
     let sandbox_key = SecretSlice::from(keys.sandbox.expose_secret().to_vec());
-    let sandbox = Arc::new(SandboxGateway::new(db.clone(), sandbox_key, &public_url, http));
-    let mut gateways = Gateways::default();
-    gateways.insert(sandbox.clone());
+    let sandbox = Arc::new(SandboxGateway::new(db.clone(), sandbox_key, &public_url, http.clone()));
+    let gateways = real_gateways(&settings, sandbox.clone(), &http);
     let crm: Arc<dyn Crm> = match (overrides.crm, settings.crm) {
         (Some(make), _) => make(&db),
         (None, CrmKind::Builtin) => Arc::new(BuiltinCrm::new(db.clone())),
@@ -136,7 +152,29 @@ pub async fn context(settings: Settings, public_url: String, overrides: Override
         gateways,
         sandbox,
         keys,
+        metrics: Metrics::default(),
     })
+}
+
+/// The sandbox plus every real gateway with a `[gateways.*]` table. Each real adapter's
+/// client carries that vendor's own timeout.
+fn real_gateways(settings: &Settings, sandbox: Arc<SandboxGateway>, http: &reqwest::Client) -> Gateways {
+    let mut gateways = Gateways::default();
+    gateways.insert(sandbox);
+    let g = &settings.gateways;
+    if let Some(s) = &g.wompi {
+        gateways.insert(Arc::new(WompiGateway::new(s.clone(), http.clone())));
+    }
+    if let Some(s) = &g.stripe {
+        gateways.insert(Arc::new(StripeGateway::new(s.clone(), http.clone())));
+    }
+    if let Some(s) = &g.mercadopago {
+        gateways.insert(Arc::new(MercadoPagoGateway::new(s.clone(), http.clone())));
+    }
+    for (name, env) in g.environments() {
+        tracing::info!(gateway = name, environment = env.as_str(), "gateway configured");
+    }
+    gateways
 }
 
 fn http_server(ctx: Arc<AppContext>, listener: TcpListener) -> Result<Server, StartupError> {

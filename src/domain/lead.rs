@@ -43,6 +43,8 @@ pub struct Attempt {
     pub gateway_ref: Option<String>,
     pub status_detail: Option<String>,
     pub checkout_url: Option<String>,
+    /// What last changed the status: webhook, return or reconcile.
+    pub settled_by: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -44,12 +44,26 @@ impl fmt::Display for OfferSlug {
 #[serde(rename_all = "lowercase")]
 pub enum GatewayKind {
     Sandbox,
+    Wompi,
+    Stripe,
+    #[serde(rename = "mercadopago")]
+    MercadoPago,
 }
 
 impl GatewayKind {
+    pub const ALL: [GatewayKind; 4] = [
+        GatewayKind::Sandbox,
+        GatewayKind::Wompi,
+        GatewayKind::Stripe,
+        GatewayKind::MercadoPago,
+    ];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             GatewayKind::Sandbox => "sandbox",
+            GatewayKind::Wompi => "wompi",
+            GatewayKind::Stripe => "stripe",
+            GatewayKind::MercadoPago => "mercadopago",
         }
     }
 }
@@ -57,10 +71,10 @@ impl GatewayKind {
 impl FromStr for GatewayKind {
     type Err = UnknownGateway;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "sandbox" => Ok(GatewayKind::Sandbox),
-            other => Err(UnknownGateway(other.chars().take(32).collect())),
-        }
+        GatewayKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| UnknownGateway(s.chars().take(32).collect()))
     }
 }
 
@@ -80,6 +94,8 @@ pub struct Offer {
     /// Delays after the attempt's creation at which an unpaid attempt gets a follow-up task.
     pub followup_delays: Vec<Duration>,
     pub ask_tax_id: bool,
+    /// The kind of tax id the form asks for, as gateways name it (CC, NIT, CPF, DNI...).
+    pub tax_id_type: String,
     /// ISO 3166 alpha-2 region used to read phone numbers typed without a country code.
     pub phone_region: String,
 }
@@ -98,7 +114,9 @@ mod tests {
 
     #[test]
     fn gateway_kind_roundtrips() {
-        assert_eq!("sandbox".parse::<GatewayKind>().ok(), Some(GatewayKind::Sandbox));
+        for kind in GatewayKind::ALL {
+            assert_eq!(kind.as_str().parse::<GatewayKind>().ok(), Some(kind));
+        }
         assert!("paypal".parse::<GatewayKind>().is_err());
     }
 }

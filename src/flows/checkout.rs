@@ -81,6 +81,7 @@ fn new_attempt(lead: &Lead, offer: &Offer, now: i64) -> Attempt {
         gateway_ref: None,
         status_detail: None,
         checkout_url: None,
+        settled_by: None,
         created_at: now,
         updated_at: now,
     }
@@ -163,6 +164,7 @@ pub async fn open_checkout(
         return_url: ctx.url(&format!("/return/{}?attempt={}", offer.gateway.as_str(), attempt.id)),
         cancel_url: ctx.url(&format!("/c/{}?resume={resume}", offer.slug)),
         webhook_url: ctx.url(&format!("/webhooks/{}", offer.gateway.as_str())),
+        expires_at: attempt.created_at + ms(ctx.settings.checkout_ttl),
     };
     let checkout = gateway
         .create_checkout(&req)

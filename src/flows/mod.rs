@@ -3,3 +3,4 @@
 
 pub mod checkout;
 pub mod payment;
+pub mod reconcile;

@@ -5,24 +5,49 @@ use crate::clock::now_ms;
 use crate::context::AppContext;
 use crate::domain::lead::Attempt;
 use crate::domain::{PaymentStatus, Transition};
+use crate::gateways::{EventFacts, GatewayError, Observation};
 use crate::jobs::{FollowUpReason, Job, JobError};
+use crate::store::attempts::StatusChange;
 use crate::store::{attempts, inbox, StoreError, StoreResult};
 
-pub struct Report<'a> {
-    pub status: PaymentStatus,
-    pub gateway_ref: Option<&'a str>,
-    pub detail: Option<&'a str>,
-    pub source: &'static str,
+/// What told us about a payment; kept on the attempt and counted in the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Webhook,
+    Return,
+    Reconcile,
 }
 
-/// Applies `report` to the attempt and returns the attempt as it now stands. A status change, the jobs it calls for (deal outcome,
-/// decline follow-up) and, for webhooks, the inbox row's processed mark commit together.
+impl Source {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Source::Webhook => "webhook",
+            Source::Return => "return",
+            Source::Reconcile => "reconcile",
+        }
+    }
+}
+
+/// Applies the observation to the attempt and returns the attempt as it now stands. A
+/// status change, the jobs it calls for (deal outcome, decline follow-up) and, for
+/// webhooks, the inbox row's processed mark commit together.
 pub async fn apply(
     ctx: &AppContext,
     mut attempt: Attempt,
-    report: &Report<'_>,
+    seen: &Observation,
+    source: Source,
     event: Option<&str>,
 ) -> StoreResult<Attempt> {
+    if let Some(problem) = mismatch(&attempt, seen) {
+        // Never a win for a payment that is not the one we asked for: leave the attempt
+        // alone and tell the operator.
+        tracing::error!(problem, gateway_ref = ?seen.gateway_ref, "gateway report does not match the attempt");
+        ctx.metrics.mismatch(attempt.gateway.as_str());
+        if let Some(ev) = event {
+            mark(ctx, ev, "mismatch").await?;
+        }
+        return Ok(attempt);
+    }
     // Compare-and-set: if another writer moved the status between our read and write,
     // read again and re-decide. Three rounds are plenty: each loss means real progress.
     for round in 0..3 {
@@ -31,45 +56,39 @@ pub async fn apply(
                 .await?
                 .ok_or_else(|| StoreError::Corrupt(format!("attempt {} vanished", attempt.id)))?;
         }
-        let transition = attempt.status.apply(report.status);
+        let transition = attempt.status.apply(seen.status);
         let Transition::Changed { from, to } = transition else {
             if let Some(ev) = event {
-                let mut tx = ctx.db.begin().await?;
-                inbox::mark_processed(&mut tx, ev, outcome(&transition), now_ms()).await?;
-                tx.commit().await?;
+                mark(ctx, ev, outcome(&transition)).await?;
             }
             return Ok(attempt);
         };
+        let change = StatusChange {
+            from,
+            to,
+            gateway_ref: seen.gateway_ref.as_deref(),
+            detail: seen.detail.as_deref(),
+            source: source.as_str(),
+        };
         let now = now_ms();
         let mut tx = ctx.db.begin().await?;
-        let (gateway_ref, detail) = (report.gateway_ref, report.detail);
-        if !attempts::cas_status(&mut tx, &attempt.id, from, to, gateway_ref, detail, now).await? {
+        if !attempts::cas_status(&mut tx, &attempt.id, &change, now).await? {
             continue;
         }
-        let lead = Some(attempt.lead_id.as_str());
-        if to.is_final() {
-            let job = Job::DealOutcome {
-                attempt_id: attempt.id.clone(),
-            };
-            ctx.queue.enqueue(&mut tx, &job, lead, now).await?;
-        }
-        if to == PaymentStatus::Declined {
-            let job = Job::FollowUp {
-                attempt_id: attempt.id.clone(),
-                reason: FollowUpReason::Declined,
-            };
-            ctx.queue.enqueue(&mut tx, &job, lead, now).await?;
-        }
+        enqueue_consequences(ctx, &mut tx, &attempt, to, now).await?;
         if let Some(ev) = event {
             inbox::mark_processed(&mut tx, ev, outcome(&transition), now).await?;
         }
         tx.commit().await?;
         ctx.queue.wake();
-        tracing::info!(%from, %to, source = report.source, "payment status changed");
+        ctx.metrics
+            .status_changed(attempt.gateway.as_str(), source.as_str(), to.as_str());
+        tracing::info!(%from, %to, source = source.as_str(), "payment status changed");
         // The row now holds what `cas_status` wrote; mirror it instead of reading it back.
         attempt.status = to;
-        attempt.gateway_ref = gateway_ref.map(str::to_owned).or(attempt.gateway_ref);
-        attempt.status_detail = detail.map(str::to_owned).or(attempt.status_detail);
+        attempt.gateway_ref = seen.gateway_ref.clone().or(attempt.gateway_ref);
+        attempt.status_detail = seen.detail.clone().or(attempt.status_detail);
+        attempt.settled_by = Some(source.as_str().to_owned());
         attempt.updated_at = now;
         return Ok(attempt);
     }
@@ -77,6 +96,43 @@ pub async fn apply(
         "attempt {} kept changing under us",
         attempt.id
     )))
+}
+
+/// Why a report cannot be about this attempt, if it cannot.
+fn mismatch(attempt: &Attempt, seen: &Observation) -> Option<&'static str> {
+    if seen.reference.as_deref().is_some_and(|r| r != attempt.id) {
+        return Some("reference differs");
+    }
+    match &seen.charged {
+        Some(c) if seen.status == PaymentStatus::Approved && !c.matches(&attempt.amount) => {
+            Some("amount or currency differs")
+        }
+        _ => None,
+    }
+}
+
+async fn enqueue_consequences(
+    ctx: &AppContext,
+    tx: &mut crate::store::Tx,
+    attempt: &Attempt,
+    to: PaymentStatus,
+    now: i64,
+) -> StoreResult<()> {
+    let lead = Some(attempt.lead_id.as_str());
+    if to.is_final() {
+        let job = Job::DealOutcome {
+            attempt_id: attempt.id.clone(),
+        };
+        ctx.queue.enqueue(tx, &job, lead, now).await?;
+    }
+    if to == PaymentStatus::Declined {
+        let job = Job::FollowUp {
+            attempt_id: attempt.id.clone(),
+            reason: FollowUpReason::Declined,
+        };
+        ctx.queue.enqueue(tx, &job, lead, now).await?;
+    }
+    Ok(())
 }
 
 fn outcome(t: &Transition) -> &'static str {
@@ -103,27 +159,46 @@ pub async fn apply_event(ctx: &AppContext, event_id: &str) -> Result<(), JobErro
         return Err(JobError::Permanent(format!("gateway {} is not configured", ev.gateway)));
     };
     let parsed = gw
-        .parse_event(&ev.body)
+        .parse_event(&ev.query, &ev.body)
         .map_err(|e| JobError::Permanent(format!("stored event unreadable: {e}")))?;
-    let (Some(reference), Some(status)) = (parsed.reference.as_deref(), parsed.status) else {
-        return mark(ctx, event_id, "no_status").await;
+    let seen = match parsed.facts {
+        EventFacts::Observed(o) => o,
+        EventFacts::Irrelevant => return Ok(mark(ctx, event_id, "no_status").await?),
+        // The event only names the payment: its status comes from the gateway's API.
+        EventFacts::Changed { gateway_ref } => match gw.lookup(&gateway_ref).await {
+            Ok(Some(o)) => o,
+            Ok(None) => {
+                tracing::warn!(%gateway_ref, gateway = %ev.gateway, "webhook names a payment the gateway does not know");
+                return Ok(mark(ctx, event_id, "unknown_payment").await?);
+            }
+            Err(e) => return Err(gateway_failure(e)),
+        },
     };
-    let Some(attempt) = attempts::get(&ctx.db, reference).await? else {
-        tracing::warn!(reference, gateway = %ev.gateway, "webhook for an unknown reference; kept in the inbox");
-        return mark(ctx, event_id, "unknown_reference").await;
+    let attempt = match seen.reference.as_deref() {
+        Some(reference) => attempts::get(&ctx.db, reference).await?,
+        None => None,
+    };
+    let Some(attempt) = attempt else {
+        tracing::warn!(reference = ?seen.reference, gateway = %ev.gateway, "webhook for an unknown reference; kept in the inbox");
+        ctx.metrics.unknown_reference(&ev.gateway);
+        return Ok(mark(ctx, event_id, "unknown_reference").await?);
     };
     crate::telemetry::record_ids(&attempt.lead_id, &attempt.id);
-    let report = Report {
-        status,
-        gateway_ref: parsed.gateway_ref.as_deref(),
-        detail: parsed.detail.as_deref(),
-        source: "webhook",
-    };
-    apply(ctx, attempt, &report, Some(event_id)).await?;
+    apply(ctx, attempt, &seen, Source::Webhook, Some(event_id)).await?;
     Ok(())
 }
 
-async fn mark(ctx: &AppContext, event_id: &str, outcome: &str) -> Result<(), JobError> {
+pub fn gateway_failure(e: GatewayError) -> JobError {
+    match e {
+        GatewayError::Unavailable(message) => JobError::Transient {
+            message,
+            retry_after: None,
+        },
+        GatewayError::Rejected(message) => JobError::Permanent(message),
+    }
+}
+
+async fn mark(ctx: &AppContext, event_id: &str, outcome: &str) -> StoreResult<()> {
     let mut tx = ctx.db.begin().await?;
     inbox::mark_processed(&mut tx, event_id, outcome, now_ms()).await?;
     tx.commit().await?;

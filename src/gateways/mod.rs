@@ -1,5 +1,6 @@
 //! Payment gateway adapters: build a prefilled hosted checkout, verify and parse signed
 //! webhooks, and report an attempt's true status from the gateway's own records.
+//! Vendor JSON never leaves its adapter: everything here is in our own vocabulary.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,9 +9,16 @@ use async_trait::async_trait;
 
 use crate::domain::lead::{Attempt, Lead};
 use crate::domain::offer::{GatewayKind, Offer};
-use crate::domain::PaymentStatus;
+use crate::domain::{Money, PaymentStatus};
 
+#[cfg(test)]
+mod fixtures;
+pub mod http;
+pub mod mercadopago;
 pub mod sandbox;
+pub mod signature;
+pub mod stripe;
+pub mod wompi;
 
 pub struct CheckoutRequest<'a> {
     pub attempt: &'a Attempt,
@@ -21,6 +29,8 @@ pub struct CheckoutRequest<'a> {
     /// Where the gateway sends the browser when the customer gives up.
     pub cancel_url: String,
     pub webhook_url: String,
+    /// When the hosted checkout should stop accepting payment (unix milliseconds).
+    pub expires_at: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -29,29 +39,74 @@ pub struct Checkout {
     pub gateway_ref: Option<String>,
 }
 
+/// What a gateway says about one payment, from an API read or a signed event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    /// Our attempt id as the gateway echoes it back.
+    pub reference: Option<String>,
+    /// The gateway's own id for the payment (transaction, session, payment).
+    pub gateway_ref: Option<String>,
+    pub status: PaymentStatus,
+    /// The gateway's own status words, kept for operators.
+    pub detail: Option<String>,
+    /// What the gateway charged, when it says; checked against the attempt before a win.
+    pub charged: Option<Charged>,
+}
+
+/// An amount as the gateway reports it: minor units and an ISO currency code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Charged {
+    pub amount_minor: i64,
+    pub currency: String,
+}
+
+impl Charged {
+    pub fn matches(&self, expected: &Money) -> bool {
+        self.amount_minor == expected.amount_minor() && self.currency.eq_ignore_ascii_case(expected.currency().as_str())
+    }
+}
+
+/// What a verified webhook tells us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventFacts {
+    /// The event itself (signed) carries the payment's status.
+    Observed(Observation),
+    /// The event only says that the payment with this gateway id changed: ask the gateway.
+    Changed { gateway_ref: String },
+    /// An event type that says nothing about a payment.
+    Irrelevant,
+}
+
 /// A verified webhook, mapped onto our vocabulary.
 #[derive(Debug, Clone)]
 pub struct GatewayEvent {
+    /// Deduplication key: the same key twice is the same delivery.
     pub event_id: String,
-    /// Our attempt id as the gateway echoes it back.
-    pub reference: Option<String>,
-    pub gateway_ref: Option<String>,
-    /// None for event types that say nothing about a payment's status.
-    pub status: Option<PaymentStatus>,
-    pub detail: Option<String>,
+    pub facts: EventFacts,
 }
 
-#[derive(Debug, Clone)]
-pub struct GatewayStatus {
-    pub status: PaymentStatus,
-    pub gateway_ref: Option<String>,
-    pub detail: Option<String>,
+impl GatewayEvent {
+    pub fn reference(&self) -> Option<&str> {
+        match &self.facts {
+            EventFacts::Observed(o) => o.reference.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub fn status(&self) -> Option<PaymentStatus> {
+        match &self.facts {
+            EventFacts::Observed(o) => Some(o.status),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
+    /// Worth retrying: timeouts, connection errors, 429 and 5xx.
     #[error("gateway unavailable: {0}")]
     Unavailable(String),
+    /// The gateway refused what we sent (4xx); retrying the same request will not help.
     #[error("gateway refused the request: {0}")]
     Rejected(String),
 }
@@ -85,16 +140,41 @@ impl WebhookHeaders {
     }
 }
 
+/// A webhook delivery as received: some vendors sign the query string, not the body.
+pub struct WebhookRequest<'a> {
+    pub headers: &'a WebhookHeaders,
+    /// The raw query string, without the `?`.
+    pub query: &'a str,
+    pub body: &'a [u8],
+}
+
+/// The key that makes a retried checkout creation return the first one (Stripe,
+/// Mercado Pago): one per attempt.
+pub fn checkout_idempotency_key(attempt_id: &str) -> String {
+    format!("leadgate-checkout-{attempt_id}")
+}
+
+/// First value of `name` in a raw query string, percent-decoded.
+pub fn query_param(query: &str, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
 #[async_trait]
 pub trait Gateway: Send + Sync {
     fn kind(&self) -> GatewayKind;
     async fn create_checkout(&self, req: &CheckoutRequest<'_>) -> Result<Checkout, GatewayError>;
-    /// Checks the signature over the raw body; nothing in the body is trusted before this.
-    fn verify_signature(&self, headers: &WebhookHeaders, body: &[u8]) -> Result<(), WebhookError>;
-    /// Reads a body whose signature was verified (now or when it entered the inbox).
-    fn parse_event(&self, body: &[u8]) -> Result<GatewayEvent, WebhookError>;
-    /// The gateway's own view of the attempt; None when it has no record of it.
-    async fn fetch_status(&self, attempt: &Attempt) -> Result<Option<GatewayStatus>, GatewayError>;
+    /// Checks the signature over the raw request; nothing in it is trusted before this.
+    fn verify_webhook(&self, req: &WebhookRequest<'_>) -> Result<(), WebhookError>;
+    /// Reads a delivery whose signature was verified (now, or when it entered the inbox).
+    fn parse_event(&self, query: &str, body: &[u8]) -> Result<GatewayEvent, WebhookError>;
+    /// The gateway's own view of the attempt; None when it has no payment for it yet.
+    /// `return_query` is the browser's return query string (a hint naming the gateway's
+    /// payment id, never trusted as a status), or empty.
+    async fn fetch_status(&self, attempt: &Attempt, return_query: &str) -> Result<Option<Observation>, GatewayError>;
+    /// The gateway's record of one payment by its own id (after a `Changed` event).
+    async fn lookup(&self, gateway_ref: &str) -> Result<Option<Observation>, GatewayError>;
 }
 
 #[derive(Clone, Default)]
@@ -107,5 +187,14 @@ impl Gateways {
 
     pub fn get(&self, kind: GatewayKind) -> Option<&Arc<dyn Gateway>> {
         self.0.get(&kind)
+    }
+}
+
+/// Of several payments the gateway holds for one reference (retries inside its checkout),
+/// the one that decides: any approval wins, else the newest. Expects oldest first.
+pub fn decisive(mut oldest_first: Vec<Observation>) -> Option<Observation> {
+    match oldest_first.iter().position(|o| o.status == PaymentStatus::Approved) {
+        Some(i) => Some(oldest_first.swap_remove(i)),
+        None => oldest_first.pop(),
     }
 }

@@ -10,8 +10,10 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretSlice};
 use serde::{Deserialize, Serialize};
 
+use super::signature::TimedSignature;
 use super::{
-    Checkout, CheckoutRequest, Gateway, GatewayError, GatewayEvent, GatewayStatus, WebhookError, WebhookHeaders,
+    Charged, Checkout, CheckoutRequest, EventFacts, Gateway, GatewayError, GatewayEvent, Observation, WebhookError,
+    WebhookRequest,
 };
 use crate::domain::lead::Attempt;
 use crate::domain::offer::GatewayKind;
@@ -135,9 +137,8 @@ impl Signer {
         format!("t={t},v1={}", hex::encode(tag))
     }
 
-    fn verify(&self, body: &[u8], unix: i64, given: &[u8]) -> bool {
-        let t = unix.to_string();
-        signing::verify(self.0.expose_secret(), &[t.as_bytes(), b".", body], given)
+    fn signed(&self, sig: &TimedSignature<'_>, body: &[u8]) -> bool {
+        sig.signed_with(self.0.expose_secret(), &[sig.ts.as_bytes(), b".", body])
     }
 }
 
@@ -162,18 +163,6 @@ async fn post_signed(http: &reqwest::Client, url: &str, body: &[u8], signer: &Si
             false
         }
     }
-}
-
-fn parse_signature(header: &str) -> Option<(i64, Vec<u8>)> {
-    let (mut t, mut v1) = (None, None);
-    for part in header.split(',') {
-        match part.trim().split_once('=') {
-            Some(("t", v)) => t = v.parse().ok(),
-            Some(("v1", v)) => v1 = hex::decode(v).ok(),
-            _ => {}
-        }
-    }
-    Some((t?, v1?))
 }
 
 fn map_status(s: &str) -> Option<PaymentStatus> {
@@ -221,39 +210,60 @@ impl Gateway for SandboxGateway {
         })
     }
 
-    fn verify_signature(&self, headers: &WebhookHeaders, body: &[u8]) -> Result<(), WebhookError> {
-        let header = headers.get(SIGNATURE_HEADER).ok_or(WebhookError::MissingSignature)?;
-        let (t, given) = parse_signature(header).ok_or(WebhookError::BadSignature)?;
-        if !self.signer.verify(body, t, &given) {
+    fn verify_webhook(&self, req: &WebhookRequest<'_>) -> Result<(), WebhookError> {
+        let header = req
+            .headers
+            .get(SIGNATURE_HEADER)
+            .ok_or(WebhookError::MissingSignature)?;
+        let sig = TimedSignature::parse(header, "t").ok_or(WebhookError::BadSignature)?;
+        if !self.signer.signed(&sig, req.body) {
             return Err(WebhookError::BadSignature);
         }
-        if (crate::clock::now_ms() / 1000 - t).abs() > TOLERANCE_SECS {
+        if (crate::clock::now_ms() / 1000 - sig.unix).abs() > TOLERANCE_SECS {
             return Err(WebhookError::Stale);
         }
         Ok(())
     }
 
-    fn parse_event(&self, body: &[u8]) -> Result<GatewayEvent, WebhookError> {
+    fn parse_event(&self, _query: &str, body: &[u8]) -> Result<GatewayEvent, WebhookError> {
         let ev: Event = serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
-        Ok(GatewayEvent {
-            status: map_status(&ev.data.status),
-            detail: Some(ev.data.status),
-            reference: Some(ev.data.reference),
-            gateway_ref: Some(ev.data.payment_id),
-            event_id: ev.id,
-        })
+        let facts = match map_status(&ev.data.status) {
+            Some(status) => EventFacts::Observed(Observation {
+                status,
+                detail: Some(ev.data.status),
+                reference: Some(ev.data.reference),
+                gateway_ref: Some(ev.data.payment_id),
+                charged: None,
+            }),
+            None => EventFacts::Irrelevant,
+        };
+        Ok(GatewayEvent { event_id: ev.id, facts })
     }
 
-    async fn fetch_status(&self, attempt: &Attempt) -> Result<Option<GatewayStatus>, GatewayError> {
+    async fn fetch_status(&self, attempt: &Attempt, _return_query: &str) -> Result<Option<Observation>, GatewayError> {
         let found = ledger::by_reference(&self.db, &attempt.id)
             .await
             .map_err(|e| GatewayError::Unavailable(e.to_string()))?;
-        Ok(found.and_then(|p| {
-            map_status(&p.status).map(|status| GatewayStatus {
-                status,
-                gateway_ref: Some(p.id),
-                detail: Some(p.status),
-            })
-        }))
+        Ok(found.and_then(observation))
     }
+
+    async fn lookup(&self, gateway_ref: &str) -> Result<Option<Observation>, GatewayError> {
+        let found = ledger::get(&self.db, gateway_ref)
+            .await
+            .map_err(|e| GatewayError::Unavailable(e.to_string()))?;
+        Ok(found.and_then(observation))
+    }
+}
+
+fn observation(p: SandboxPayment) -> Option<Observation> {
+    map_status(&p.status).map(|status| Observation {
+        status,
+        reference: Some(p.reference),
+        gateway_ref: Some(p.id),
+        detail: Some(p.status),
+        charged: Some(Charged {
+            amount_minor: p.amount_minor,
+            currency: p.currency,
+        }),
+    })
 }

@@ -18,6 +18,10 @@ pub async fn run(ctx: &AppContext, attempt_id: &str) -> Result<(), JobError> {
                 None => "Payment declined".into(),
             },
         },
+        // Each attempt has its own deal; a later attempt (resume link) gets a new one.
+        PaymentStatus::Expired => DealStatus::Lost {
+            reason: "Checkout expired without payment".into(),
+        },
         _ => return Ok(()),
     };
     let (_, deal) = crm_sync::ensure_deal(ctx, &s).await?;

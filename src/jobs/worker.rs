@@ -12,7 +12,7 @@ use super::{backoff, crm_sync, deal_outcome, followup, Job, JobError};
 use crate::clock::{ms, now_ms};
 use crate::context::AppContext;
 use crate::flows;
-use crate::store::jobs::{self as table, ClaimedJob};
+use crate::store::jobs::{self as table, ClaimedJob, Holder};
 
 /// Runs the worker loop until the returned task is aborted.
 pub fn spawn(ctx: Arc<AppContext>) -> tokio::task::JoinHandle<()> {
@@ -63,26 +63,31 @@ pub async fn execute(ctx: Arc<AppContext>, worker: String, job: ClaimedJob) {
         try_no = job.attempts,
         attempt_id = tracing::field::Empty,
     );
+    let holder = Holder {
+        id: &job.id,
+        worker: &worker,
+        try_no: job.attempts,
+    };
     async move {
         let outcome = if job.attempts > job.max_attempts {
             // Only reachable through leases that kept expiring: the job keeps killing its worker.
             Err(JobError::Permanent("lease expired on every attempt".into()))
         } else {
             match serde_json::from_str::<Job>(&job.payload) {
-                Ok(parsed) => dispatch(&ctx, &parsed).await,
+                Ok(parsed) => keep_lease(&ctx, holder, dispatch(&ctx, &parsed)).await,
                 Err(e) => Err(JobError::Permanent(format!("unreadable payload: {e}"))),
             }
         };
         let released = match &outcome {
-            Ok(()) => table::release(&ctx.db, &job.id, &worker, "done", None, None).await,
+            Ok(()) => table::release(&ctx.db, holder, "done", None, None).await,
             Err(JobError::Transient { message, retry_after }) if job.attempts < job.max_attempts => {
                 let at = now_ms() + ms(backoff(job.attempts, *retry_after));
                 tracing::warn!(error = %message, "job failed, will retry");
-                table::release(&ctx.db, &job.id, &worker, "queued", Some(at), Some(message)).await
+                table::release(&ctx.db, holder, "queued", Some(at), Some(message)).await
             }
             Err(e) => {
                 tracing::error!(error = %e, "job dead");
-                table::release(&ctx.db, &job.id, &worker, "dead", None, Some(&e.to_string())).await
+                table::release(&ctx.db, holder, "dead", None, Some(&e.to_string())).await
             }
         };
         match released {
@@ -93,6 +98,29 @@ pub async fn execute(ctx: Arc<AppContext>, worker: String, job: ClaimedJob) {
     }
     .instrument(span)
     .await
+}
+
+/// Runs `work` while renewing the job's lease every third of it, so a slow but live
+/// handler (a CRM taking its time) is not run a second time beside itself. Only a
+/// worker that died stops renewing, and then the lease runs out as designed.
+async fn keep_lease<F>(ctx: &AppContext, holder: Holder<'_>, work: F) -> Result<(), JobError>
+where
+    F: std::future::Future<Output = Result<(), JobError>>,
+{
+    let lease = ctx.settings.worker.lease;
+    let mut tick = tokio::time::interval((lease / 3).max(Duration::from_millis(100)));
+    tick.tick().await;
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            outcome = &mut work => return outcome,
+            _ = tick.tick() => match table::renew(&ctx.db, holder, now_ms() + ms(lease)).await {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!("job lease lost while running"),
+                Err(e) => tracing::warn!(error = %e, "could not renew a job lease"),
+            },
+        }
+    }
 }
 
 async fn dispatch(ctx: &AppContext, job: &Job) -> Result<(), JobError> {

@@ -18,6 +18,7 @@ struct AttemptRow {
     gateway_ref: Option<String>,
     status_detail: Option<String>,
     checkout_url: Option<String>,
+    settled_by: Option<String>,
     created_at: i64,
     updated_at: i64,
 }
@@ -37,6 +38,7 @@ impl TryFrom<AttemptRow> for Attempt {
             gateway_ref: r.gateway_ref,
             status_detail: r.status_detail,
             checkout_url: r.checkout_url,
+            settled_by: r.settled_by,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -44,10 +46,10 @@ impl TryFrom<AttemptRow> for Attempt {
 }
 
 const COLUMNS: &str = "id, lead_id, offer_slug, gateway, amount_minor, currency, status, \
-                       gateway_ref, status_detail, checkout_url, created_at, updated_at";
+                       gateway_ref, status_detail, checkout_url, settled_by, created_at, updated_at";
 
 pub async fn insert(tx: &mut Tx, a: &Attempt) -> StoreResult<()> {
-    let sql = format!("INSERT INTO attempts ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)");
+    let sql = format!("INSERT INTO attempts ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)");
     on_tx!(tx, |conn| sqlx::query(&sql)
         .bind(&a.id)
         .bind(&a.lead_id)
@@ -59,6 +61,7 @@ pub async fn insert(tx: &mut Tx, a: &Attempt) -> StoreResult<()> {
         .bind(&a.gateway_ref)
         .bind(&a.status_detail)
         .bind(&a.checkout_url)
+        .bind(&a.settled_by)
         .bind(a.created_at)
         .bind(a.updated_at)
         .execute(conn)
@@ -96,27 +99,30 @@ pub async fn mark_redirected(db: &Db, id: &str, gateway_ref: Option<&str>, url: 
     Ok(())
 }
 
+/// A status change as `cas_status` writes it.
+pub struct StatusChange<'a> {
+    pub from: PaymentStatus,
+    pub to: PaymentStatus,
+    pub gateway_ref: Option<&'a str>,
+    pub detail: Option<&'a str>,
+    /// What told us: webhook, return, reconcile.
+    pub source: &'a str,
+}
+
 /// Compare-and-set of the status: true when `from` was still current. Being the first
 /// statement of its transaction, it also takes SQLite's write lock up front.
-pub async fn cas_status(
-    tx: &mut Tx,
-    id: &str,
-    from: PaymentStatus,
-    to: PaymentStatus,
-    gateway_ref: Option<&str>,
-    detail: Option<&str>,
-    now: i64,
-) -> StoreResult<bool> {
+pub async fn cas_status(tx: &mut Tx, id: &str, c: &StatusChange<'_>, now: i64) -> StoreResult<bool> {
     let sql = "UPDATE attempts SET status = $1, gateway_ref = COALESCE($2, gateway_ref), \
-               status_detail = COALESCE($3, status_detail), updated_at = $4 \
-               WHERE id = $5 AND status = $6";
+               status_detail = COALESCE($3, status_detail), settled_by = $4, updated_at = $5 \
+               WHERE id = $6 AND status = $7";
     let done = on_tx!(tx, |conn| sqlx::query(sql)
-        .bind(to.as_str())
-        .bind(gateway_ref)
-        .bind(detail)
+        .bind(c.to.as_str())
+        .bind(c.gateway_ref)
+        .bind(c.detail)
+        .bind(c.source)
         .bind(now)
         .bind(id)
-        .bind(from.as_str())
+        .bind(c.from.as_str())
         .execute(conn)
         .await
         .map(|r| r.rows_affected()))?;
@@ -135,18 +141,38 @@ pub async fn lead_has_paid(db: &Db, lead_id: &str, offer_slug: &str) -> StoreRes
     Ok(n > 0)
 }
 
-/// Attempts still waiting on the gateway and untouched since `older_than` (reconciliation).
-pub async fn unsettled_before(db: &Db, older_than: i64, limit: i64) -> StoreResult<Vec<Attempt>> {
+/// Attempts still waiting on the gateway, between `max_age` and `after` old, that
+/// reconciliation has not asked about since `checked_before`; least recently asked first.
+pub async fn due_for_reconcile(
+    db: &Db,
+    created_after: i64,
+    created_before: i64,
+    checked_before: i64,
+    limit: i64,
+) -> StoreResult<Vec<Attempt>> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM attempts WHERE status IN ($1, $2) AND updated_at < $3 \
-         ORDER BY updated_at LIMIT $4"
+        "SELECT {COLUMNS} FROM attempts WHERE status IN ($1, $2) AND created_at > $3 AND created_at < $4 \
+         AND (checked_at IS NULL OR checked_at < $5) ORDER BY COALESCE(checked_at, 0), created_at LIMIT $6"
     );
     let rows: Vec<AttemptRow> = on_pool!(db, |p| sqlx::query_as(&sql)
         .bind(PaymentStatus::Redirected.as_str())
         .bind(PaymentStatus::Pending.as_str())
-        .bind(older_than)
+        .bind(created_after)
+        .bind(created_before)
+        .bind(checked_before)
         .bind(limit)
         .fetch_all(p)
         .await)?;
     rows.into_iter().map(Attempt::try_from).collect()
+}
+
+pub async fn mark_checked(db: &Db, id: &str, now: i64) -> StoreResult<()> {
+    let sql = "UPDATE attempts SET checked_at = $1 WHERE id = $2";
+    on_pool!(db, |p| sqlx::query(sql)
+        .bind(now)
+        .bind(id)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
 }

@@ -10,6 +10,7 @@ pub struct NewEvent<'a> {
     pub event_id: &'a str,
     pub reference: Option<&'a str>,
     pub status: Option<&'a str>,
+    pub query: &'a str,
     pub body: &'a [u8],
     pub received_at: i64,
 }
@@ -20,20 +21,22 @@ pub struct StoredEvent {
     pub gateway: String,
     pub event_id: String,
     pub reference: Option<String>,
+    pub query: String,
     pub body: Vec<u8>,
     pub processed_at: Option<i64>,
 }
 
 /// Stores the event; `false` when the gateway already sent one with this id.
 pub async fn insert(tx: &mut Tx, e: &NewEvent<'_>) -> StoreResult<bool> {
-    let sql = "INSERT INTO webhook_events (id, gateway, event_id, reference, status, body, received_at) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (gateway, event_id) DO NOTHING";
+    let sql = "INSERT INTO webhook_events (id, gateway, event_id, reference, status, query, body, received_at) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (gateway, event_id) DO NOTHING";
     let done = on_tx!(tx, |c| sqlx::query(sql)
         .bind(&e.id)
         .bind(e.gateway)
         .bind(e.event_id)
         .bind(e.reference)
         .bind(e.status)
+        .bind(e.query)
         .bind(e.body)
         .bind(e.received_at)
         .execute(c)
@@ -43,7 +46,7 @@ pub async fn insert(tx: &mut Tx, e: &NewEvent<'_>) -> StoreResult<bool> {
 }
 
 pub async fn get(db: &Db, id: &str) -> StoreResult<Option<StoredEvent>> {
-    let sql = "SELECT id, gateway, event_id, reference, body, processed_at FROM webhook_events WHERE id = $1";
+    let sql = "SELECT id, gateway, event_id, reference, query, body, processed_at FROM webhook_events WHERE id = $1";
     let row = on_pool!(db, |p| sqlx::query_as(sql).bind(id).fetch_optional(p).await)?;
     Ok(row)
 }
@@ -68,4 +71,23 @@ pub async fn count_for_reference(db: &Db, gateway: &str, reference: &str) -> Sto
         .fetch_one(p)
         .await)?;
     Ok(n)
+}
+
+/// A verified event leadgate could not apply, for the operator to look at.
+#[derive(Debug, Clone, FromRow)]
+pub struct UnappliedEvent {
+    pub gateway: String,
+    pub event_id: String,
+    pub reference: Option<String>,
+    pub outcome: String,
+    pub received_at: i64,
+}
+
+/// Stored events whose reference, payment or amount matched nothing of ours; newest first.
+pub async fn unapplied(db: &Db, limit: i64) -> StoreResult<Vec<UnappliedEvent>> {
+    let sql = "SELECT gateway, event_id, reference, outcome, received_at FROM webhook_events \
+               WHERE outcome IN ('unknown_reference', 'unknown_payment', 'mismatch') \
+               ORDER BY received_at DESC LIMIT $1";
+    let rows = on_pool!(db, |p| sqlx::query_as(sql).bind(limit).fetch_all(p).await)?;
+    Ok(rows)
 }

@@ -113,6 +113,16 @@ impl Db {
         })
     }
 
+    /// A transaction that reads before it writes: on SQLite it takes the write lock up
+    /// front (`BEGIN IMMEDIATE`), since upgrading a read lock later can fail at once
+    /// under WAL when another writer got in between.
+    pub async fn begin_write(&self) -> StoreResult<Tx> {
+        Ok(match self {
+            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
     pub fn backend(&self) -> &'static str {
         match self {
             Db::Sqlite(_) => "sqlite",

@@ -1,4 +1,5 @@
-//! Password-protected admin pages: the built-in CRM's deals and tasks, and dead jobs.
+//! Password-protected admin pages: the built-in CRM's deals and tasks, dead jobs, webhooks
+//! that matched nothing, and the metrics.
 
 use actix_session::Session;
 use actix_web::{web, HttpResponse};
@@ -6,12 +7,12 @@ use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
-use super::pages::{AdminLogin, AdminPage, DeadJobRow, DealRow, TaskRow};
+use super::pages::{AdminLogin, AdminPage, DeadJobRow, DealRow, TaskRow, UnappliedRow};
 use super::{render, see_other, PageError};
 use crate::clock::rfc3339;
 use crate::context::AppContext;
 use crate::domain::Lang;
-use crate::store::{builtin_crm, jobs};
+use crate::store::{builtin_crm, inbox, jobs};
 
 const SESSION_FLAG: &str = "admin";
 
@@ -76,6 +77,7 @@ pub async fn index(ctx: web::Data<AppContext>, session: Session) -> Result<HttpR
     let deals = builtin_crm::deals(&ctx.db, 200).await.map_err(fail)?;
     let tasks = builtin_crm::tasks(&ctx.db, 200).await.map_err(fail)?;
     let dead = jobs::dead(&ctx.db, 50).await.map_err(fail)?;
+    let unapplied = inbox::unapplied(&ctx.db, 50).await.map_err(fail)?;
     let page = AdminPage {
         lang: "en",
         deals: deals
@@ -108,6 +110,45 @@ pub async fn index(ctx: web::Data<AppContext>, session: Session) -> Result<HttpR
                 error: j.last_error.unwrap_or_default(),
             })
             .collect(),
+        unapplied: unapplied
+            .into_iter()
+            .map(|e| UnappliedRow {
+                gateway: e.gateway,
+                event_id: e.event_id,
+                reference: e.reference.unwrap_or_default(),
+                outcome: e.outcome,
+                received: rfc3339(e.received_at),
+            })
+            .collect(),
     };
     Ok(render(&page))
+}
+
+/// `GET /metrics`: OpenMetrics text for a scraper holding `LEADGATE_METRICS_TOKEN` as a
+/// bearer token, or for a signed-in admin. Counts say how much business flows through,
+/// so they are not public.
+pub async fn metrics(ctx: web::Data<AppContext>, req: actix_web::HttpRequest, session: Session) -> HttpResponse {
+    let bearer = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let token_ok = match (&ctx.settings.secrets.metrics_token, bearer) {
+        (Some(t), Some(given)) => {
+            use subtle::ConstantTimeEq;
+            bool::from(t.expose_secret().as_bytes().ct_eq(given.as_bytes()))
+        }
+        _ => false,
+    };
+    if !token_ok && !signed_in(&session) {
+        return HttpResponse::Unauthorized()
+            .insert_header(("WWW-Authenticate", "Bearer"))
+            .finish();
+    }
+    match ctx.metrics.render() {
+        Ok(text) => HttpResponse::Ok()
+            .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+            .body(text),
+        Err(_) => HttpResponse::InternalServerError().finish(),
+    }
 }

@@ -25,6 +25,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(form_config())
         .route("/", web::get().to(index))
         .route("/healthz", web::get().to(healthz))
+        .route("/metrics", web::get().to(admin::metrics))
         .route("/static/app.css", web::get().to(stylesheet))
         .route("/c/{offer}", web::get().to(checkout::show))
         .route("/c/{offer}", web::post().to(checkout::submit))

@@ -143,4 +143,13 @@ pub struct AdminPage {
     pub deals: Vec<DealRow>,
     pub tasks: Vec<TaskRow>,
     pub dead_jobs: Vec<DeadJobRow>,
+    pub unapplied: Vec<UnappliedRow>,
+}
+
+pub struct UnappliedRow {
+    pub gateway: String,
+    pub event_id: String,
+    pub reference: String,
+    pub outcome: String,
+    pub received: String,
 }

@@ -12,7 +12,7 @@ use crate::domain::lead::Attempt;
 use crate::domain::offer::GatewayKind;
 use crate::domain::{Lang, PaymentStatus};
 use crate::flows::checkout::resume_token;
-use crate::flows::payment::{self, Report};
+use crate::flows::payment::{self, Source};
 use crate::gateways::Gateway;
 use crate::store::{attempts, leads, StoreError};
 
@@ -48,7 +48,7 @@ pub async fn show(
     crate::telemetry::record_ids(&lead.id, &attempt.id);
     let explicit = query.as_ref().and_then(|q| q.lang.as_deref()).and_then(Lang::from_code);
     let lang = explicit.unwrap_or(lead.lang);
-    let attempt = settle(&ctx, gateway.as_ref(), attempt)
+    let attempt = settle(&ctx, gateway.as_ref(), attempt, req.query_string())
         .await
         .map_err(|e| PageError::unavailable(lang, e))?;
     let retry_url = resume_token(&ctx, &lead.id, &lead.offer_slug)
@@ -58,20 +58,12 @@ pub async fn show(
 }
 
 /// Applies the gateway's view of an unpaid attempt and returns the attempt as it now stands.
-async fn settle(ctx: &AppContext, gateway: &dyn Gateway, attempt: Attempt) -> Result<Attempt, StoreError> {
+async fn settle(ctx: &AppContext, gateway: &dyn Gateway, attempt: Attempt, query: &str) -> Result<Attempt, StoreError> {
     if attempt.status.is_paid() {
         return Ok(attempt);
     }
-    match gateway.fetch_status(&attempt).await {
-        Ok(Some(st)) => {
-            let report = Report {
-                status: st.status,
-                gateway_ref: st.gateway_ref.as_deref(),
-                detail: st.detail.as_deref(),
-                source: "return",
-            };
-            payment::apply(ctx, attempt, &report, None).await
-        }
+    match gateway.fetch_status(&attempt, query).await {
+        Ok(Some(seen)) => payment::apply(ctx, attempt, &seen, Source::Return, None).await,
         Ok(None) => Ok(attempt),
         // The webhook or reconciliation will settle it; show what we know.
         Err(e) => {

@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::clock::{new_id, now_ms};
 use crate::context::AppContext;
 use crate::domain::offer::GatewayKind;
-use crate::gateways::{WebhookError, WebhookHeaders};
+use crate::gateways::{WebhookError, WebhookHeaders, WebhookRequest};
 use crate::jobs::Job;
 use crate::store::inbox::{self, NewEvent};
 use crate::store::StoreResult;
@@ -31,11 +31,17 @@ pub async fn receive(
             .iter()
             .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned()))),
     );
-    if let Err(e) = gateway.verify_signature(&headers, &body) {
+    let query = req.query_string();
+    let delivery = WebhookRequest {
+        headers: &headers,
+        query,
+        body: &body,
+    };
+    if let Err(e) = gateway.verify_webhook(&delivery) {
         tracing::warn!(gateway = %path, error = %e, "webhook rejected");
         return reply(S::UNAUTHORIZED, json!({"error": e.to_string()}));
     }
-    let event = match gateway.parse_event(&body) {
+    let event = match gateway.parse_event(query, &body) {
         Ok(ev) => ev,
         Err(e @ WebhookError::Malformed(_)) => return reply(S::BAD_REQUEST, json!({"error": e.to_string()})),
         Err(e) => return reply(S::UNAUTHORIZED, json!({"error": e.to_string()})),
@@ -44,8 +50,9 @@ pub async fn receive(
         id: new_id(),
         gateway: gateway.kind().as_str(),
         event_id: &event.event_id,
-        reference: event.reference.as_deref(),
-        status: event.status.map(|s| s.as_str()),
+        reference: event.reference(),
+        status: event.status().map(|s| s.as_str()),
+        query,
         body: &body,
         received_at: now_ms(),
     };

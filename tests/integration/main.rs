@@ -3,7 +3,10 @@
 mod support;
 
 mod bad_input;
+mod gateways;
 mod journeys;
 mod operators;
+mod queue;
 mod resilience;
+mod vendor_tools;
 mod webhooks;

@@ -98,3 +98,58 @@ async fn leads_json_lists_what_the_app_stored() {
     assert_eq!(lead["attempts"][0]["deal_status"], "won");
     assert_eq!(lead["attempts"][0]["deal_stage"], "Won");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_need_the_scrape_token_or_an_admin() {
+    let opts = crate::support::Options {
+        env: vec![("LEADGATE_METRICS_TOKEN", "scrape-token-123".to_string())],
+        ..Default::default()
+    };
+    let app = crate::support::spawn_with(Backend::Sqlite, opts).await;
+    assert_eq!(app.get("/metrics").await.status(), 401);
+    let wrong = app
+        .http
+        .get(app.url("/metrics"))
+        .bearer_auth("guess")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let ok = app
+        .http
+        .get(app.url("/metrics"))
+        .bearer_auth("scrape-token-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(ok.text().await.unwrap().ends_with("# EOF\n"));
+}
+
+#[test]
+fn check_config_prints_each_gateways_webhook_url_and_refuses_mixed_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("live.toml");
+    let toml = "public_url = \"https://pay.example.com\"\n[gateways.stripe]\nenvironment = \"production\"\n";
+    std::fs::write(&file, toml).unwrap();
+    let run = |secret_key: &str| {
+        leadgate()
+            .arg("check-config")
+            .arg(&file)
+            .env("LEADGATE_STRIPE_SECRET_KEY", secret_key)
+            .env("LEADGATE_STRIPE_WEBHOOK_SECRET", "whsec_live")
+            .output()
+            .unwrap()
+    };
+    let ok = run("sk_live_123");
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success(), "{text}");
+    assert!(
+        text.contains("gateway stripe (production): webhook URL https://pay.example.com/webhooks/stripe"),
+        "{text}"
+    );
+    let mixed = run("sk_test_123");
+    let text = String::from_utf8_lossy(&mixed.stdout);
+    assert!(!mixed.status.success());
+    assert!(text.contains("error: LEADGATE_STRIPE_SECRET_KEY:"), "{text}");
+}

@@ -20,6 +20,7 @@ both_backends!(
     crm_outage_is_retried_until_every_lead_is_synced_once,
     permanent_crm_refusal_goes_dead_with_its_message,
     slow_crm_does_not_hold_the_customer,
+    job_slower_than_its_lease_runs_once,
 );
 
 /// Switches that make the built-in CRM misbehave the way remote CRMs do.
@@ -27,8 +28,10 @@ both_backends!(
 struct Faults {
     down: AtomicBool,
     hang_person: AtomicBool,
-    hang_after_deal_created_once: AtomicBool,
+    die_after_deal_created_once: AtomicBool,
     hang_deal_status_once: AtomicBool,
+    /// Answer deal updates this late (slower than the worker's lease).
+    slow_deal_status: AtomicBool,
     refuse_deals: AtomicBool,
     entered_hang: Notify,
     calls: AtomicUsize,
@@ -81,9 +84,10 @@ impl Crm for FaultyCrm {
             ));
         }
         let id = self.inner.create_deal(d).await?;
-        if self.f.hang_after_deal_created_once.swap(false, Ordering::SeqCst) {
-            // The CRM answered 201, and we die before recording it.
-            self.hang().await;
+        if self.f.die_after_deal_created_once.swap(false, Ordering::SeqCst) {
+            // The CRM answered 201, and we die before recording it: the task ends here
+            // without releasing or renewing its lease, as a killed process would.
+            panic!("simulated crash after the CRM created the deal");
         }
         Ok(id)
     }
@@ -91,6 +95,9 @@ impl Crm for FaultyCrm {
         self.gate().await?;
         if self.f.hang_deal_status_once.swap(false, Ordering::SeqCst) {
             self.hang().await;
+        }
+        if self.f.slow_deal_status.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_secs(5)).await;
         }
         self.inner.set_deal_status(deal, status).await
     }
@@ -115,6 +122,7 @@ async fn faulty_app(backend: Backend, faults: Arc<Faults>, worker: bool, deadlin
             s.worker.enabled = worker;
             s.inline_crm_deadline = Duration::from_millis(deadline_ms);
         }),
+        ..Options::default()
     };
     spawn_with(backend, opts).await
 }
@@ -158,7 +166,7 @@ async fn worker_killed_mid_job_resumes_on_restart(backend: Backend) {
 
 async fn crash_after_crm_created_the_deal_does_not_duplicate_it(backend: Backend) {
     let faults = Arc::new(Faults::default());
-    faults.hang_after_deal_created_once.store(true, Ordering::SeqCst);
+    faults.die_after_deal_created_once.store(true, Ordering::SeqCst);
     let app = faulty_app(backend, faults.clone(), true, 300).await;
     let res = app
         .post_form(
@@ -259,5 +267,22 @@ async fn slow_crm_does_not_hold_the_customer(backend: Backend) {
     assert_eq!(
         lead["attempts"][0]["status"], "redirected",
         "the lead was stored and the checkout opened"
+    );
+}
+
+async fn job_slower_than_its_lease_runs_once(backend: Backend) {
+    let faults = Arc::new(Faults::default());
+    let app = faulty_app(backend, faults.clone(), true, 2000).await;
+    let checkout = app.start_checkout("demo", "Iris Rocha", "iris@example.com").await;
+    // The deal update takes 5 s against a 2 s lease: the running worker renews its lease
+    // instead of letting the job start a second time beside itself.
+    faults.slow_deal_status.store(true, Ordering::SeqCst);
+    app.get(&app.press(&checkout, "approve").await).await;
+    eventually("the deal to be won", || async { app.deals().await[0].status == "won" }).await;
+    app.settle().await;
+    let lead_id = app.leads().await[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        job_attempts(&app, &lead_id, "deal_outcome").await,
+        vec![("done".to_string(), 1)]
     );
 }

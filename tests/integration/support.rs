@@ -101,6 +101,10 @@ impl Drop for TestApp {
 pub struct Options {
     pub overrides: Overrides,
     pub tweak: Box<dyn FnOnce(&mut Settings)>,
+    /// Appended to the test configuration (e.g. a `[gateways.*]` table and its offer).
+    pub toml: String,
+    /// Extra environment, e.g. a gateway's keys.
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl Default for Options {
@@ -108,6 +112,8 @@ impl Default for Options {
         Self {
             overrides: Overrides::default(),
             tweak: Box::new(|_| {}),
+            toml: String::new(),
+            env: Vec::new(),
         }
     }
 }
@@ -120,13 +126,14 @@ pub async fn spawn_with(backend: Backend, opts: Options) -> TestApp {
     leadgate::telemetry::init();
     let (url, dir) = database(&backend).await;
     let hash = leadgate::startup::hash_password(ADMIN_PASSWORD).unwrap();
+    let extra = opts.env;
     let env = move |k: &str| match k {
         "LEADGATE_SECRET_KEY" => Some("test-secret-key-test-secret-key-0123456789".to_string()),
         "LEADGATE_ADMIN_PASSWORD_HASH" => Some(hash.clone()),
         "LEADGATE_DATABASE_URL" => Some(url.clone()),
-        _ => None,
+        _ => extra.iter().find(|(name, _)| *name == k).map(|(_, v)| v.clone()),
     };
-    let mut settings = Settings::from_toml(CONFIG, &env).unwrap();
+    let mut settings = Settings::from_toml(&format!("{CONFIG}\n{}", opts.toml), &env).unwrap();
     (opts.tweak)(&mut settings);
     let app = Application::build_with(settings, opts.overrides).await.unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());

@@ -130,4 +130,19 @@ async fn unknown_reference_is_kept_not_dropped(backend: Backend) {
     assert_eq!(inbox_count(&app, "no-such-attempt").await, 1);
     let dead = leadgate::store::jobs::dead(&app.ctx.db, 10).await.unwrap();
     assert!(dead.is_empty(), "reported and kept, not a failing job: {dead:?}");
+    // Reported: the operator sees it on the admin page and in the metrics.
+    let ok = app
+        .post_form("/admin/login", &[("password", crate::support::ADMIN_PASSWORD)])
+        .await;
+    assert_eq!(ok.status(), 303);
+    let admin = app.get("/admin").await.text().await.unwrap();
+    assert!(
+        admin.contains("evt_orphan") && admin.contains("unknown_reference"),
+        "{admin}"
+    );
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"leadgate_webhook_unknown_references_total{gateway="sandbox"} 1"#),
+        "{metrics}"
+    );
 }

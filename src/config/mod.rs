@@ -12,6 +12,9 @@ use url::Url;
 use crate::domain::offer::{GatewayKind, Offer, OfferSlug};
 use crate::domain::{Currency, Money};
 
+mod gateways;
+pub use gateways::{Environment, GatewaySettings, MercadoPagoSettings, StripeSettings, WompiSettings};
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub bind: String,
@@ -20,7 +23,11 @@ pub struct Settings {
     pub public_url: Option<Url>,
     pub inline_crm_deadline: Duration,
     pub resume_link_ttl: Duration,
+    /// How long a hosted checkout stays payable (Stripe accepts 30 min to 24 h).
+    pub checkout_ttl: Duration,
     pub worker: WorkerSettings,
+    pub reconcile: ReconcileSettings,
+    pub gateways: GatewaySettings,
     pub crm: CrmKind,
     pub offers: Vec<Offer>,
     pub secrets: Secrets,
@@ -36,6 +43,20 @@ pub struct WorkerSettings {
     pub idle_poll: Duration,
 }
 
+/// The periodic pass that asks gateways about attempts no webhook has settled.
+#[derive(Debug, Clone)]
+pub struct ReconcileSettings {
+    pub enabled: bool,
+    /// Time between passes.
+    pub interval: Duration,
+    /// An attempt is asked about once it has been redirected or pending this long.
+    pub after: Duration,
+    /// Attempts older than this are left alone.
+    pub max_age: Duration,
+    /// Most attempts asked about per pass.
+    pub batch: i64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CrmKind {
@@ -48,6 +69,8 @@ pub struct Secrets {
     pub secret_key: Option<SecretString>,
     /// Argon2 PHC string for the admin pages.
     pub admin_password_hash: Option<SecretString>,
+    /// Bearer token a metrics scraper presents at `/metrics`.
+    pub metrics_token: Option<SecretString>,
 }
 
 /// One line per problem, each naming the setting it is about.
@@ -66,8 +89,13 @@ struct RawConfig {
     public_url: Option<String>,
     inline_crm_deadline: Option<String>,
     resume_link_ttl: Option<String>,
+    checkout_ttl: Option<String>,
     #[serde(default)]
     worker: RawWorker,
+    #[serde(default)]
+    reconcile: RawReconcile,
+    #[serde(default)]
+    gateways: gateways::RawGateways,
     #[serde(default)]
     crm: RawCrm,
     #[serde(default)]
@@ -82,6 +110,16 @@ struct RawWorker {
     max_attempts: Option<i32>,
     lease: Option<String>,
     idle_poll: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawReconcile {
+    enabled: Option<bool>,
+    interval: Option<String>,
+    after: Option<String>,
+    max_age: Option<String>,
+    batch: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,6 +153,7 @@ struct RawOffer {
     followup_delays: Vec<String>,
     #[serde(default)]
     ask_tax_id: bool,
+    tax_id_type: Option<String>,
     #[serde(default = "default_region")]
     phone_region: String,
 }
@@ -134,6 +173,17 @@ fn default_followups() -> Vec<String> {
 fn default_region() -> String {
     "CO".into()
 }
+/// The usual personal tax id of a country, as the gateways name it.
+fn default_tax_id_type(region: &str) -> &'static str {
+    match region {
+        "CO" => "CC",
+        "BR" => "CPF",
+        "AR" | "PE" => "DNI",
+        "CL" => "RUT",
+        "MX" => "RFC",
+        _ => "OTHER",
+    }
+}
 
 fn demo_offer() -> RawOffer {
     RawOffer {
@@ -147,6 +197,7 @@ fn demo_offer() -> RawOffer {
         stage: default_stage(),
         followup_delays: vec!["30m".into(), "24h".into()],
         ask_tax_id: false,
+        tax_id_type: None,
         phone_region: default_region(),
     }
 }
@@ -198,6 +249,25 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
     let resume_link_ttl = dur("resume_link_ttl", raw.resume_link_ttl, Duration::from_secs(7 * 86_400));
     let lease = dur("worker.lease", raw.worker.lease, Duration::from_secs(60));
     let idle_poll = dur("worker.idle_poll", raw.worker.idle_poll, Duration::from_secs(1));
+    let checkout_ttl = dur("checkout_ttl", raw.checkout_ttl, Duration::from_secs(3600));
+    let reconcile = ReconcileSettings {
+        enabled: raw.reconcile.enabled.unwrap_or(true),
+        interval: dur("reconcile.interval", raw.reconcile.interval, Duration::from_secs(300)),
+        after: dur("reconcile.after", raw.reconcile.after, Duration::from_secs(900)),
+        max_age: dur(
+            "reconcile.max_age",
+            raw.reconcile.max_age,
+            Duration::from_secs(7 * 86_400),
+        ),
+        batch: raw.reconcile.batch.unwrap_or(100),
+    };
+    if reconcile.batch < 1 {
+        errs.push("reconcile.batch: must be at least 1".into());
+    }
+    let gateways = gateways::build(raw.gateways, env, &mut errs);
+    if gateways.stripe.is_some() && !(1800..=86_400).contains(&checkout_ttl.as_secs()) {
+        errs.push("checkout_ttl: Stripe accepts 30m to 24h".into());
+    }
 
     let public_url = env("LEADGATE_PUBLIC_URL")
         .or(raw.public_url)
@@ -221,7 +291,10 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
                 "offers[{i}].slug: {:?} is used by another offer",
                 o.slug.as_str()
             )),
-            Ok(o) => offers.push(o),
+            Ok(o) => match gateways.check_offer(&o) {
+                Ok(()) => offers.push(o),
+                Err(e) => errs.push(format!("offers[{i}].{e}")),
+            },
             Err(e) => errs.extend(e.into_iter().map(|e| format!("offers[{i}].{e}"))),
         }
     }
@@ -237,6 +310,7 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
     let secrets = Secrets {
         secret_key: env("LEADGATE_SECRET_KEY").map(SecretString::from),
         admin_password_hash: env("LEADGATE_ADMIN_PASSWORD_HASH").map(SecretString::from),
+        metrics_token: env("LEADGATE_METRICS_TOKEN").map(SecretString::from),
     };
     if let Some(k) = &secrets.secret_key {
         use secrecy::ExposeSecret;
@@ -257,6 +331,9 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
         public_url,
         inline_crm_deadline,
         resume_link_ttl,
+        checkout_ttl,
+        reconcile,
+        gateways,
         worker: WorkerSettings {
             enabled: raw.worker.enabled.unwrap_or(true),
             concurrency: concurrency.max(1),
@@ -291,7 +368,7 @@ fn offer(o: RawOffer) -> Result<Offer, Vec<String>> {
     let gateway = o
         .gateway
         .parse::<GatewayKind>()
-        .map_err(|e| errs.push(format!("gateway: {e} (available: sandbox)")))
+        .map_err(|e| errs.push(format!("gateway: {e} (available: sandbox, wompi, stripe, mercadopago)")))
         .ok();
     let mut followup_delays = Vec::new();
     for (j, d) in o.followup_delays.iter().enumerate() {
@@ -318,6 +395,9 @@ fn offer(o: RawOffer) -> Result<Offer, Vec<String>> {
             crm_stage: o.stage,
             followup_delays,
             ask_tax_id: o.ask_tax_id,
+            tax_id_type: o
+                .tax_id_type
+                .unwrap_or_else(|| default_tax_id_type(&o.phone_region).into()),
             phone_region: o.phone_region,
         }),
         _ => Err(errs),

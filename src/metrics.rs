@@ -1,0 +1,88 @@
+//! Counters an operator watches, served at `/metrics` in the OpenMetrics text format.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, String)>;
+
+pub struct Metrics {
+    registry: Registry,
+    status_changes: Family<Labels, Counter>,
+    mismatches: Family<Labels, Counter>,
+    unknown_references: Family<Labels, Counter>,
+    reconcile_checks: Family<Labels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("leadgate");
+        let status_changes = Family::<Labels, Counter>::default();
+        registry.register(
+            "payment_status_changes",
+            "Attempt status changes, by gateway, by what reported them (webhook, return, reconcile) and new status",
+            status_changes.clone(),
+        );
+        let mismatches = Family::<Labels, Counter>::default();
+        registry.register(
+            "payment_mismatches",
+            "Gateway reports refused because their reference, amount or currency differed from the attempt",
+            mismatches.clone(),
+        );
+        let unknown_references = Family::<Labels, Counter>::default();
+        registry.register(
+            "webhook_unknown_references",
+            "Verified webhooks naming no attempt of ours (kept in the inbox)",
+            unknown_references.clone(),
+        );
+        let reconcile_checks = Family::<Labels, Counter>::default();
+        registry.register(
+            "reconcile_checks",
+            "Attempts reconciliation asked a gateway about, by result",
+            reconcile_checks.clone(),
+        );
+        Self {
+            registry,
+            status_changes,
+            mismatches,
+            unknown_references,
+            reconcile_checks,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn status_changed(&self, gateway: &str, source: &str, to: &str) {
+        let labels = vec![
+            ("gateway", gateway.to_owned()),
+            ("source", source.to_owned()),
+            ("status", to.to_owned()),
+        ];
+        self.status_changes.get_or_create(&labels).inc();
+    }
+
+    pub fn mismatch(&self, gateway: &str) {
+        self.mismatches
+            .get_or_create(&vec![("gateway", gateway.to_owned())])
+            .inc();
+    }
+
+    pub fn unknown_reference(&self, gateway: &str) {
+        self.unknown_references
+            .get_or_create(&vec![("gateway", gateway.to_owned())])
+            .inc();
+    }
+
+    /// `result`: fixed, unchanged, no_payment, failed.
+    pub fn reconcile_check(&self, gateway: &str, result: &str) {
+        let labels = vec![("gateway", gateway.to_owned()), ("result", result.to_owned())];
+        self.reconcile_checks.get_or_create(&labels).inc();
+    }
+
+    pub fn render(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}

@@ -1,0 +1,330 @@
+//! Mercado Pago Checkout Pro: preferences, notifications signed over the query's
+//! `data.id`, payments read back by id and searched by external reference.
+
+use std::sync::{Arc, Mutex};
+
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+use super::{app_with, deliver, now_s, only_attempt, submit, wait_for_deal, wait_for_status};
+use crate::both_backends;
+use crate::support::{Backend, TestApp};
+use leadgate::domain::PaymentStatus;
+
+const TOKEN: &str = "TEST-8812-token";
+const WEBHOOK_SECRET: &str = "mp_webhook_secret_9f";
+
+#[derive(Default)]
+struct Ledger {
+    preferences: Vec<Value>,
+    payments: Vec<Value>,
+    /// Answer preference creates this late (longer than leadgate's timeout).
+    slow: Option<std::time::Duration>,
+}
+
+struct FakeMercadoPago {
+    server: MockServer,
+    ledger: Arc<Mutex<Ledger>>,
+}
+
+fn authorized(req: &Request) -> bool {
+    req.headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {TOKEN}"))
+}
+
+fn unauthorized() -> ResponseTemplate {
+    ResponseTemplate::new(401).set_body_json(json!({"message": "invalid access token", "status": 401}))
+}
+
+impl FakeMercadoPago {
+    async fn start() -> Self {
+        let server = MockServer::start().await;
+        let ledger: Arc<Mutex<Ledger>> = Arc::default();
+        let (prefs, base) = (ledger.clone(), server.uri());
+        Mock::given(method("POST"))
+            .and(path("/checkout/preferences"))
+            .respond_with(move |req: &Request| {
+                if !authorized(req) {
+                    return unauthorized();
+                }
+                let body: Value = serde_json::from_slice(&req.body).unwrap();
+                let mut l = prefs.lock().unwrap();
+                let id = format!("202809963-pref{}", l.preferences.len() + 1);
+                l.preferences.push(body);
+                let created = ResponseTemplate::new(201).set_body_json(json!({
+                    "id": id,
+                    "init_point": format!("{base}/checkout/v1/redirect?pref_id={id}"),
+                    "sandbox_init_point": format!("{base}/sandbox/checkout/v1/redirect?pref_id={id}"),
+                }));
+                match l.slow {
+                    Some(delay) => created.set_delay(delay),
+                    None => created,
+                }
+            })
+            .mount(&server)
+            .await;
+        let by_id = ledger.clone();
+        Mock::given(method("GET"))
+            .and(path_regex(r"^/v1/payments/[0-9]+$"))
+            .respond_with(move |req: &Request| {
+                if !authorized(req) {
+                    return unauthorized();
+                }
+                let id: i64 = req.url.path().rsplit('/').next().unwrap().parse().unwrap();
+                match by_id.lock().unwrap().payments.iter().find(|p| p["id"] == id) {
+                    Some(p) => ResponseTemplate::new(200).set_body_json(p),
+                    None => ResponseTemplate::new(404).set_body_json(json!({"message": "Payment not found"})),
+                }
+            })
+            .mount(&server)
+            .await;
+        let search = ledger.clone();
+        Mock::given(method("GET"))
+            .and(path("/v1/payments/search"))
+            .respond_with(move |req: &Request| {
+                if !authorized(req) {
+                    return unauthorized();
+                }
+                let reference: String = req
+                    .url
+                    .query_pairs()
+                    .find(|(k, _)| k == "external_reference")
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default();
+                // Newest first, as asked with sort=date_created&criteria=desc.
+                let results: Vec<Value> = search
+                    .lock()
+                    .unwrap()
+                    .payments
+                    .iter()
+                    .rev()
+                    .filter(|p| p["external_reference"] == reference.as_str())
+                    .cloned()
+                    .collect();
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({ "results": results, "paging": {"total": results.len()} }))
+            })
+            .mount(&server)
+            .await;
+        Self { server, ledger }
+    }
+
+    /// A payment appears or changes at Mercado Pago.
+    fn payment(&self, id: i64, reference: &str, status: &str, amount: f64) {
+        let p = json!({
+            "id": id,
+            "status": status,
+            "status_detail": if status == "approved" { "accredited" } else { "pending_waiting_payment" },
+            "external_reference": reference,
+            "transaction_amount": amount,
+            "currency_id": "BRL",
+            "date_created": "2026-11-23T10:00:00.000-03:00",
+        });
+        let mut l = self.ledger.lock().unwrap();
+        l.payments.retain(|x| x["id"] != id);
+        l.payments.push(p);
+    }
+
+    fn config(&self) -> (String, Vec<(&'static str, String)>) {
+        let toml = format!(
+            r#"
+[gateways.mercadopago]
+environment = "sandbox"
+api_base = "{}"
+timeout = "1s"
+
+[[offers]]
+slug = "curso-br"
+title = "Curso de Vendas"
+price_minor = 29990
+currency = "BRL"
+gateway = "mercadopago"
+ask_tax_id = true
+phone_region = "BR"
+followup_delays = ["30m"]
+"#,
+            self.server.uri()
+        );
+        let env = vec![
+            ("LEADGATE_MERCADOPAGO_ACCESS_TOKEN", TOKEN.to_string()),
+            ("LEADGATE_MERCADOPAGO_WEBHOOK_SECRET", WEBHOOK_SECRET.to_string()),
+        ];
+        (toml, env)
+    }
+}
+
+/// A notification as Mercado Pago sends it: signed over the query's data.id, the
+/// request id and the timestamp; the body itself is not signed.
+async fn notify(app: &TestApp, notification: i64, payment: i64, secret: &str) -> (u16, String) {
+    let request_id = format!("req-{notification}");
+    let ts = now_s();
+    let manifest = format!("id:{payment};request-id:{request_id};ts:{ts};");
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(manifest.as_bytes());
+    let v1 = hex::encode(mac.finalize().into_bytes());
+    let body = json!({
+        "id": notification, "live_mode": false, "type": "payment", "date_created": "2026-11-23T10:00:00Z",
+        "user_id": 44444, "api_version": "v1", "action": "payment.updated", "data": {"id": payment.to_string()},
+    })
+    .to_string();
+    let headers = [
+        ("x-signature", format!("ts={ts},v1={v1}")),
+        ("x-request-id", request_id),
+    ];
+    deliver(
+        app,
+        &format!("/webhooks/mercadopago?data.id={payment}&type=payment"),
+        &headers,
+        &body,
+    )
+    .await
+}
+
+async fn setup(backend: Backend) -> (FakeMercadoPago, TestApp) {
+    let fake = FakeMercadoPago::start().await;
+    let (toml, env) = fake.config();
+    let app = app_with(backend, toml, env).await;
+    (fake, app)
+}
+
+both_backends!(mercadopago_approved_journey);
+
+async fn mercadopago_approved_journey(backend: Backend) {
+    let (fake, app) = setup(backend).await;
+    let checkout = submit(&app, "curso-br").await;
+    assert_eq!(
+        checkout,
+        format!(
+            "{}/sandbox/checkout/v1/redirect?pref_id=202809963-pref1",
+            fake.server.uri()
+        )
+    );
+    let attempt = only_attempt(&app).await;
+    let pref = fake.ledger.lock().unwrap().preferences[0].clone();
+    assert_eq!(pref["items"][0]["title"], "Curso de Vendas");
+    assert_eq!(pref["items"][0]["quantity"], 1);
+    assert_eq!(pref["items"][0]["currency_id"], "BRL");
+    assert_eq!(pref["items"][0]["unit_price"], json!(299.9));
+    assert_eq!(pref["payer"]["name"], "Ana");
+    assert_eq!(pref["payer"]["surname"], "María Pérez");
+    assert_eq!(pref["payer"]["email"], "ana@example.com");
+    assert_eq!(
+        pref["payer"]["identification"],
+        json!({"type": "CPF", "number": "1020304050"})
+    );
+    assert_eq!(pref["external_reference"], attempt.id.as_str());
+    let back = app.url(&format!("/return/mercadopago?attempt={}", attempt.id));
+    assert_eq!(pref["back_urls"]["success"], back.as_str());
+    assert_eq!(pref["auto_return"], "approved");
+    assert_eq!(pref["notification_url"], app.url("/webhooks/mercadopago").as_str());
+    assert_eq!(pref["expires"], true);
+    assert!(pref["expiration_date_to"].as_str().is_some());
+
+    fake.payment(1_319_000_001, &attempt.id, "approved", 299.9);
+    assert_eq!(notify(&app, 9001, 1_319_000_001, WEBHOOK_SECRET).await.0, 200);
+    wait_for_status(&app, &attempt.id, PaymentStatus::Approved).await;
+    wait_for_deal(&app, "won").await;
+    let page = app
+        .get(&format!(
+            "/return/mercadopago?attempt={}&collection_id=1319000001&payment_id=1319000001&status=approved",
+            attempt.id
+        ))
+        .await;
+    assert!(page.text().await.unwrap().contains(r#"data-status="approved""#));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mercadopago_pending_then_approved_with_duplicate_and_late_notifications() {
+    let (fake, app) = setup(Backend::Sqlite).await;
+    submit(&app, "curso-br").await;
+    let attempt = only_attempt(&app).await;
+    // Boleto/Pix: pending first.
+    fake.payment(42, &attempt.id, "pending", 299.9);
+    assert_eq!(notify(&app, 1, 42, WEBHOOK_SECRET).await.0, 200);
+    wait_for_status(&app, &attempt.id, PaymentStatus::Pending).await;
+    fake.payment(42, &attempt.id, "approved", 299.9);
+    assert_eq!(notify(&app, 2, 42, WEBHOOK_SECRET).await.0, 200);
+    let (status, body) = notify(&app, 2, 42, WEBHOOK_SECRET).await;
+    assert_eq!((status, body.contains("duplicate")), (200, true), "{body}");
+    wait_for_status(&app, &attempt.id, PaymentStatus::Approved).await;
+    // The approval re-sent hours later (a known Mercado Pago habit) changes nothing.
+    assert_eq!(notify(&app, 3, 42, WEBHOOK_SECRET).await.0, 200);
+    app.settle().await;
+    wait_for_deal(&app, "won").await;
+    assert_eq!(super::attempt(&app, &attempt.id).await.status, PaymentStatus::Approved);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mercadopago_rejected_payment_is_a_decline_with_follow_up() {
+    let (fake, app) = setup(Backend::Sqlite).await;
+    submit(&app, "curso-br").await;
+    let attempt = only_attempt(&app).await;
+    fake.payment(77, &attempt.id, "rejected", 299.9);
+    assert_eq!(notify(&app, 5, 77, WEBHOOK_SECRET).await.0, 200);
+    wait_for_status(&app, &attempt.id, PaymentStatus::Declined).await;
+    wait_for_deal(&app, "lost").await;
+    app.settle().await;
+    assert_eq!(app.tasks().await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mercadopago_forged_notifications_are_refused() {
+    let (fake, app) = setup(Backend::Sqlite).await;
+    submit(&app, "curso-br").await;
+    let attempt = only_attempt(&app).await;
+    fake.payment(88, &attempt.id, "approved", 299.9);
+    assert_eq!(notify(&app, 6, 88, "guessed").await.0, 401);
+    let unsigned = deliver(&app, "/webhooks/mercadopago?data.id=88&type=payment", &[], "{}").await;
+    assert_eq!(unsigned.0, 401);
+    app.settle().await;
+    assert_eq!(
+        super::attempt(&app, &attempt.id).await.status,
+        PaymentStatus::Redirected
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mercadopago_missed_notification_is_fixed_by_reconciliation() {
+    let (fake, app) = setup(Backend::Sqlite).await;
+    submit(&app, "curso-br").await;
+    let attempt = only_attempt(&app).await;
+    // A rejected try, then an approved one, under the same preference.
+    fake.payment(100, &attempt.id, "rejected", 299.9);
+    fake.payment(101, &attempt.id, "approved", 299.9);
+    let pass = leadgate::flows::reconcile::pass(&app.ctx).await.unwrap();
+    assert_eq!((pass.checked, pass.fixed), (1, 1));
+    let fixed = super::attempt(&app, &attempt.id).await;
+    assert_eq!(
+        (fixed.status, fixed.settled_by.as_deref()),
+        (PaymentStatus::Approved, Some("reconcile"))
+    );
+    assert_eq!(fixed.gateway_ref.as_deref(), Some("101"));
+    wait_for_deal(&app, "won").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mercadopago_timeout_at_checkout_shows_a_retry_page_in_the_customers_language() {
+    let (fake, app) = setup(Backend::Sqlite).await;
+    fake.ledger.lock().unwrap().slow = Some(std::time::Duration::from_secs(3));
+    let form = [
+        ("name", "João Silva"),
+        ("email", "joao@example.com"),
+        ("phone", "11 91234 5678"),
+        ("tax_id", "12345678909"),
+    ];
+    let res = app.post_form_in("/c/curso-br", "pt-BR,pt;q=0.9", &form).await;
+    assert_eq!(res.status(), 502);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("href=\"/r/"), "a retry button: {html}");
+    assert!(html.contains("lang=\"pt-BR\""), "{html}");
+    // The lead, its deal and its follow-up are all kept.
+    wait_for_deal(&app, "open").await;
+    let attempt = only_attempt(&app).await;
+    assert_eq!(attempt.status, PaymentStatus::Created);
+    let jobs = leadgate::store::jobs::for_lead(&app.ctx.db, &attempt.lead_id)
+        .await
+        .unwrap();
+    assert!(jobs.iter().any(|j| j.kind == "follow_up"), "{jobs:?}");
+}

@@ -1,0 +1,373 @@
+//! Stripe Checkout: sessions created form-encoded with an idempotency key, signed
+//! events, sessions read back on return and by reconciliation.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+use super::{app_with, deliver, now_s, only_attempt, submit, wait_for_deal, wait_for_status};
+use crate::both_backends;
+use crate::support::{location, Backend, TestApp};
+use leadgate::domain::PaymentStatus;
+
+const SECRET_KEY: &str = "sk_test_51Hx";
+const WEBHOOK_SECRET: &str = "whsec_test_current";
+const OLD_WEBHOOK_SECRET: &str = "whsec_test_previous";
+
+#[derive(Default)]
+struct Ledger {
+    sessions: Vec<Value>,
+    /// Idempotency-Key → session id, as Stripe replays the first answer.
+    keys: HashMap<String, String>,
+    /// Every create request's form, in order.
+    creates: Vec<HashMap<String, String>>,
+    fail_creates: u32,
+}
+
+struct FakeStripe {
+    server: MockServer,
+    ledger: Arc<Mutex<Ledger>>,
+}
+
+impl FakeStripe {
+    async fn start() -> Self {
+        let server = MockServer::start().await;
+        let ledger: Arc<Mutex<Ledger>> = Arc::default();
+        let base = server.uri();
+        let create = ledger.clone();
+        Mock::given(method("POST"))
+            .and(path("/v1/checkout/sessions"))
+            .respond_with(move |req: &Request| create_session(&mut create.lock().unwrap(), req, &base))
+            .mount(&server)
+            .await;
+        let read = ledger.clone();
+        Mock::given(method("GET"))
+            .and(path_regex(r"^/v1/checkout/sessions/[^/]+$"))
+            .respond_with(move |req: &Request| {
+                let id = req.url.path().rsplit('/').next().unwrap_or_default();
+                match read.lock().unwrap().sessions.iter().find(|s| s["id"] == id) {
+                    Some(s) => ResponseTemplate::new(200).set_body_json(s),
+                    None => {
+                        ResponseTemplate::new(404).set_body_json(json!({"error": {"type": "invalid_request_error"}}))
+                    }
+                }
+            })
+            .mount(&server)
+            .await;
+        Self { server, ledger }
+    }
+
+    /// The customer finishes (or not) on Stripe's page; returns the updated session.
+    fn update(&self, id: &str, status: &str, payment_status: &str) -> Value {
+        let mut l = self.ledger.lock().unwrap();
+        let s = l.sessions.iter_mut().find(|s| s["id"] == id).unwrap();
+        s["status"] = json!(status);
+        s["payment_status"] = json!(payment_status);
+        s.clone()
+    }
+
+    fn config(&self) -> (String, Vec<(&'static str, String)>) {
+        let toml = format!(
+            r#"
+[gateways.stripe]
+environment = "sandbox"
+api_base = "{}"
+
+[[offers]]
+slug = "mentoria"
+title = "Mentoría"
+description = "Cuatro sesiones"
+price_minor = 4990
+currency = "USD"
+gateway = "stripe"
+ask_tax_id = true
+followup_delays = ["30m"]
+"#,
+            self.server.uri()
+        );
+        let env = vec![
+            ("LEADGATE_STRIPE_SECRET_KEY", SECRET_KEY.to_string()),
+            ("LEADGATE_STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET.to_string()),
+            (
+                "LEADGATE_STRIPE_WEBHOOK_SECRET_PREVIOUS",
+                OLD_WEBHOOK_SECRET.to_string(),
+            ),
+        ];
+        (toml, env)
+    }
+}
+
+fn create_session(l: &mut Ledger, req: &Request, base: &str) -> ResponseTemplate {
+    let auth = req.headers.get("authorization").and_then(|v| v.to_str().ok());
+    if auth != Some(&format!("Bearer {SECRET_KEY}")) {
+        return ResponseTemplate::new(401).set_body_json(json!({"error": {"type": "invalid_request_error"}}));
+    }
+    if l.fail_creates > 0 {
+        l.fail_creates -= 1;
+        return ResponseTemplate::new(500).set_body_json(json!({"error": {"type": "api_error", "message": "boom"}}));
+    }
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&req.body).into_owned().collect();
+    l.creates.push(form.clone());
+    let key = req
+        .headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    if let Some(id) = l.keys.get(&key) {
+        let s = l.sessions.iter().find(|s| s["id"] == id.as_str()).unwrap();
+        return ResponseTemplate::new(200).set_body_json(s);
+    }
+    let id = format!("cs_test_{}", l.sessions.len() + 1);
+    let session = json!({
+        "id": id,
+        "object": "checkout.session",
+        "url": format!("{base}/c/pay/{id}"),
+        "status": "open",
+        "payment_status": "unpaid",
+        "client_reference_id": form.get("client_reference_id"),
+        "amount_total": form.get("line_items[0][price_data][unit_amount]").and_then(|a| a.parse::<i64>().ok()),
+        "currency": form.get("line_items[0][price_data][currency]"),
+        "expires_at": form.get("expires_at").and_then(|a| a.parse::<i64>().ok()),
+    });
+    l.keys.insert(key, id);
+    l.sessions.push(session.clone());
+    ResponseTemplate::new(200).set_body_json(session)
+}
+
+fn signature(secret: &str, t: i64, body: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.{body}").as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// An Event as Stripe sends it, signed with `secret`.
+fn event(id: &str, kind: &str, session: &Value, secret: &str) -> (String, String) {
+    let body = json!({
+        "id": id,
+        "object": "event",
+        "type": kind,
+        "livemode": false,
+        "data": { "object": session },
+    })
+    .to_string();
+    let t = now_s();
+    (body.clone(), format!("t={t},v1={}", signature(secret, t, &body)))
+}
+
+async fn send(app: &TestApp, id: &str, kind: &str, session: &Value) -> (u16, String) {
+    let (body, header) = event(id, kind, session, WEBHOOK_SECRET);
+    deliver(app, "/webhooks/stripe", &[("Stripe-Signature", header)], &body).await
+}
+
+async fn setup(backend: Backend) -> (FakeStripe, TestApp) {
+    let fake = FakeStripe::start().await;
+    let (toml, env) = fake.config();
+    let app = app_with(backend, toml, env).await;
+    (fake, app)
+}
+
+/// A customer who chose a delayed method (OXXO, boleto): the session completes unpaid,
+/// which is pending, not abandoned.
+async fn delayed_payment_pending() -> (FakeStripe, TestApp, leadgate::domain::lead::Attempt) {
+    let (fake, app) = setup(Backend::Sqlite).await;
+    submit(&app, "mentoria").await;
+    let attempt = only_attempt(&app).await;
+    let unpaid = fake.update("cs_test_1", "complete", "unpaid");
+    assert_eq!(send(&app, "evt_1", "checkout.session.completed", &unpaid).await.0, 200);
+    wait_for_status(&app, &attempt.id, PaymentStatus::Pending).await;
+    (fake, app, attempt)
+}
+
+both_backends!(stripe_approved_journey);
+
+async fn stripe_approved_journey(backend: Backend) {
+    let (fake, app) = setup(backend).await;
+    let checkout = submit(&app, "mentoria").await;
+    assert_eq!(checkout, format!("{}/c/pay/cs_test_1", fake.server.uri()));
+    let attempt = only_attempt(&app).await;
+    assert_eq!(attempt.gateway_ref.as_deref(), Some("cs_test_1"));
+    let form = fake.ledger.lock().unwrap().creates[0].clone();
+    let expect = [
+        ("mode", "payment".to_string()),
+        ("line_items[0][price_data][currency]", "usd".into()),
+        ("line_items[0][price_data][product_data][name]", "Mentoría".into()),
+        (
+            "line_items[0][price_data][product_data][description]",
+            "Cuatro sesiones".into(),
+        ),
+        ("line_items[0][price_data][unit_amount]", "4990".into()),
+        ("line_items[0][quantity]", "1".into()),
+        ("customer_email", "ana@example.com".into()),
+        ("client_reference_id", attempt.id.clone()),
+        ("metadata[attempt_id]", attempt.id.clone()),
+        ("metadata[lead_id]", attempt.lead_id.clone()),
+        ("payment_intent_data[metadata][attempt_id]", attempt.id.clone()),
+        (
+            "success_url",
+            app.url(&format!(
+                "/return/stripe?attempt={}&session_id={{CHECKOUT_SESSION_ID}}",
+                attempt.id
+            )),
+        ),
+        ("locale", "es".into()),
+    ];
+    for (k, v) in expect {
+        assert_eq!(form.get(k), Some(&v), "form field {k}: {form:?}");
+    }
+    assert!(form["cancel_url"].starts_with(&app.url("/c/mentoria?resume=")));
+    let expires: i64 = form["expires_at"].parse().unwrap();
+    assert!((now_s() + 1800..=now_s() + 86_400).contains(&expires), "{expires}");
+
+    let paid = fake.update("cs_test_1", "complete", "paid");
+    assert_eq!(send(&app, "evt_1", "checkout.session.completed", &paid).await.0, 200);
+    wait_for_status(&app, &attempt.id, PaymentStatus::Approved).await;
+    wait_for_deal(&app, "won").await;
+    let back = app
+        .get(&format!("/return/stripe?attempt={}&session_id=cs_test_1", attempt.id))
+        .await;
+    assert!(back.text().await.unwrap().contains(r#"data-status="approved""#));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_return_before_webhook_settles_from_the_api() {
+    let (fake, app) = setup(Backend::Sqlite).await;
+    submit(&app, "mentoria").await;
+    let attempt = only_attempt(&app).await;
+    fake.update("cs_test_1", "complete", "paid");
+    // The customer is back before any event: the page asks Stripe, not the query string.
+    let back = app
+        .get(&format!("/return/stripe?attempt={}&session_id=cs_test_1", attempt.id))
+        .await;
+    assert!(back.text().await.unwrap().contains(r#"data-status="approved""#));
+    assert_eq!(
+        super::attempt(&app, &attempt.id).await.settled_by.as_deref(),
+        Some("return")
+    );
+    // Then the event comes: nothing more happens.
+    let paid = fake.update("cs_test_1", "complete", "paid");
+    assert_eq!(send(&app, "evt_1", "checkout.session.completed", &paid).await.0, 200);
+    wait_for_deal(&app, "won").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_delayed_payment_pending_then_failed() {
+    let (fake, app, attempt) = delayed_payment_pending().await;
+    let failed = fake.update("cs_test_1", "complete", "unpaid");
+    assert_eq!(
+        send(&app, "evt_2", "checkout.session.async_payment_failed", &failed)
+            .await
+            .0,
+        200
+    );
+    wait_for_status(&app, &attempt.id, PaymentStatus::Declined).await;
+    wait_for_deal(&app, "lost").await;
+    app.settle().await;
+    assert_eq!(app.tasks().await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_pending_then_paid_duplicates_out_of_order_and_rotated_secrets() {
+    // Boleto: completed unpaid (pending), then paid later.
+    let (fake, app, attempt) = delayed_payment_pending().await;
+    let paid = fake.update("cs_test_1", "complete", "paid");
+    // Signed with the previous secret during a rotation: accepted.
+    let (body, header) = event(
+        "evt_9",
+        "checkout.session.async_payment_succeeded",
+        &paid,
+        OLD_WEBHOOK_SECRET,
+    );
+    assert_eq!(
+        deliver(&app, "/webhooks/stripe", &[("Stripe-Signature", header)], &body)
+            .await
+            .0,
+        200
+    );
+    let (status, dup) = send(&app, "evt_9", "checkout.session.async_payment_succeeded", &paid).await;
+    assert_eq!((status, dup.contains("duplicate")), (200, true));
+    wait_for_status(&app, &attempt.id, PaymentStatus::Approved).await;
+    // An `expired` delivered late must not undo the payment.
+    let expired = json!({"id": "cs_test_1", "object": "checkout.session", "status": "expired",
+        "payment_status": "unpaid", "client_reference_id": attempt.id});
+    assert_eq!(send(&app, "evt_3", "checkout.session.expired", &expired).await.0, 200);
+    app.settle().await;
+    assert_eq!(super::attempt(&app, &attempt.id).await.status, PaymentStatus::Approved);
+    wait_for_deal(&app, "won").await;
+    // A stranger's signature and an old timestamp are both refused.
+    let (body, _) = event("evt_4", "checkout.session.completed", &paid, "whsec_guess");
+    let t = now_s() - 3600;
+    let stale = format!("t={t},v1={}", signature(WEBHOOK_SECRET, t, &body));
+    assert_eq!(
+        deliver(&app, "/webhooks/stripe", &[("Stripe-Signature", stale)], &body)
+            .await
+            .0,
+        401
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_missed_webhook_is_fixed_by_reconciliation() {
+    let (fake, app) = setup(Backend::Sqlite).await;
+    submit(&app, "mentoria").await;
+    let attempt = only_attempt(&app).await;
+    fake.update("cs_test_1", "expired", "unpaid");
+    let pass = leadgate::flows::reconcile::pass(&app.ctx).await.unwrap();
+    assert_eq!((pass.checked, pass.fixed), (1, 1));
+    let fixed = super::attempt(&app, &attempt.id).await;
+    assert_eq!(
+        (fixed.status, fixed.settled_by.as_deref()),
+        (PaymentStatus::Expired, Some("reconcile"))
+    );
+    wait_for_deal(&app, "lost").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_outage_at_checkout_keeps_the_lead_and_offers_a_retry() {
+    let (fake, app) = setup(Backend::Sqlite).await;
+    fake.ledger.lock().unwrap().fail_creates = 1;
+    let res = app
+        .post_form(
+            "/c/mentoria",
+            &[
+                ("name", "Ana"),
+                ("email", "ana@example.com"),
+                ("phone", "300 123 4567"),
+                ("tax_id", "102030"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 502);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("La pasarela de pago no respondió"), "{html}");
+    let token = html
+        .split("href=\"/r/")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap();
+    let retry = format!("/r/{token}");
+    // The lead and its deal are kept.
+    wait_for_deal(&app, "open").await;
+    // The retry button opens a fresh attempt, and Stripe answers this time.
+    let again = app.get(&retry).await;
+    assert_eq!(again.status(), 303);
+    assert!(location(&again).contains("/c/pay/cs_test_"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_failed_delayed_payment_with_missed_webhook_is_declined_by_reconciliation() {
+    let (fake, app, attempt) = delayed_payment_pending().await;
+    // The voucher expires unpaid and `async_payment_failed` never reaches us: only the
+    // expanded PaymentIntent says so.
+    fake.ledger.lock().unwrap().sessions[0]["payment_intent"] =
+        json!({"id": "pi_1", "status": "requires_payment_method"});
+    let pass = leadgate::flows::reconcile::pass(&app.ctx).await.unwrap();
+    assert_eq!((pass.checked, pass.fixed), (1, 1));
+    wait_for_status(&app, &attempt.id, PaymentStatus::Declined).await;
+    wait_for_deal(&app, "lost").await;
+}

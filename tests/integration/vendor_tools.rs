@@ -1,0 +1,207 @@
+//! Our gateway clients checked against tools the vendors made: their OpenAPI specs served
+//! by Prism (requests must conform) and their Node SDKs (signatures must agree). These
+//! run when the environment points at the tools (`.ci/run` sets it up); otherwise they
+//! say so and skip, unless `LEADGATE_TEST_REQUIRE_VENDOR_TOOLS=1`.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use leadgate::config::{Environment, MercadoPagoSettings, StripeSettings};
+use leadgate::domain::lead::{Attempt, Contact, Lead, Utm};
+use leadgate::domain::offer::{GatewayKind, Offer, OfferSlug};
+use leadgate::domain::{Currency, Email, Lang, Money, PaymentStatus, PersonName, Phone, TaxId};
+use leadgate::gateways::mercadopago::MercadoPagoGateway;
+use leadgate::gateways::stripe::StripeGateway;
+use leadgate::gateways::{CheckoutRequest, Gateway, WebhookHeaders, WebhookRequest};
+
+/// `node_modules` holding the `stripe` and `mercadopago` npm packages.
+const SDK_ENV: &str = "LEADGATE_TEST_VENDOR_SDKS";
+/// Base URLs of Prism serving `tests/contracts/...`.
+const PRISM_STRIPE_ENV: &str = "LEADGATE_TEST_PRISM_STRIPE";
+const PRISM_MERCADOPAGO_ENV: &str = "LEADGATE_TEST_PRISM_MERCADOPAGO";
+const REQUIRED_ENV: &str = "LEADGATE_TEST_REQUIRE_VENDOR_TOOLS";
+
+fn tool(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ if std::env::var(REQUIRED_ENV).is_ok_and(|v| v == "1") => panic!("{REQUIRED_ENV}=1 but {var} is not set"),
+        _ => {
+            eprintln!("skipping: {var} is not set");
+            None
+        }
+    }
+}
+
+fn stripe(api_base: &str, webhook_secret: &str) -> StripeGateway {
+    StripeGateway::new(
+        StripeSettings {
+            environment: Environment::Sandbox,
+            api_base: url::Url::parse(api_base).unwrap(),
+            timeout: Duration::from_secs(20),
+            secret_key: SecretString::from("sk_test_contract"),
+            webhook_secrets: vec![SecretString::from(webhook_secret)],
+            signature_tolerance: Duration::from_secs(300),
+        },
+        reqwest::Client::new(),
+    )
+}
+
+fn mercadopago(api_base: &str, webhook_secret: &str) -> MercadoPagoGateway {
+    MercadoPagoGateway::new(
+        MercadoPagoSettings {
+            environment: Environment::Sandbox,
+            api_base: url::Url::parse(api_base).unwrap(),
+            timeout: Duration::from_secs(20),
+            access_token: SecretString::from("TEST-contract-token"),
+            webhook_secret: SecretString::from(webhook_secret),
+            signature_tolerance: None,
+        },
+        reqwest::Client::new(),
+    )
+}
+
+fn sample(gateway: GatewayKind, currency: Currency) -> (Offer, Lead, Attempt) {
+    let price = Money::new(29_990, currency).unwrap();
+    let offer = Offer {
+        slug: OfferSlug::parse("curso").unwrap(),
+        title: "Curso".into(),
+        description: "Doce módulos".into(),
+        price,
+        gateway,
+        crm_pipeline: "Sales".into(),
+        crm_stage: "Checkout started".into(),
+        followup_delays: vec![],
+        ask_tax_id: true,
+        tax_id_type: "CPF".into(),
+        phone_region: "BR".into(),
+    };
+    let lead = Lead {
+        id: "lead-1".into(),
+        offer_slug: "curso".into(),
+        contact: Contact {
+            name: PersonName::parse("Ana Pérez").unwrap(),
+            email: Email::parse("ana@example.com").unwrap(),
+            phone: Phone::parse("11 91234 5678", Some("BR")).unwrap(),
+            tax_id: Some(TaxId::parse("123.456.789-09").unwrap()),
+        },
+        lang: Lang::PtBr,
+        utm: Utm::default(),
+        created_at: chrono::Utc::now().timestamp_millis(),
+    };
+    let attempt = Attempt {
+        id: "att-1".into(),
+        lead_id: lead.id.clone(),
+        offer_slug: "curso".into(),
+        gateway,
+        amount: price,
+        status: PaymentStatus::Created,
+        gateway_ref: Some("cs_test_contract".into()),
+        status_detail: None,
+        checkout_url: None,
+        settled_by: None,
+        created_at: lead.created_at,
+        updated_at: lead.created_at,
+    };
+    (offer, lead, attempt)
+}
+
+fn request<'a>(offer: &'a Offer, lead: &'a Lead, attempt: &'a Attempt) -> CheckoutRequest<'a> {
+    CheckoutRequest {
+        attempt,
+        offer,
+        lead,
+        return_url: "https://pay.example.com/return/x?attempt=att-1".into(),
+        cancel_url: "https://pay.example.com/c/curso?resume=t".into(),
+        webhook_url: "https://pay.example.com/webhooks/x".into(),
+        expires_at: lead.created_at + 3_600_000,
+    }
+}
+
+#[tokio::test]
+async fn stripe_requests_conform_to_stripes_openapi_spec() {
+    let Some(prism) = tool(PRISM_STRIPE_ENV) else { return };
+    let gw = stripe(&prism, "whsec_unused");
+    let (offer, lead, attempt) = sample(GatewayKind::Stripe, Currency::BRL);
+    let created = gw.create_checkout(&request(&offer, &lead, &attempt)).await;
+    assert!(created.is_ok(), "Prism refused our session: {created:?}");
+    let read = gw.lookup("cs_test_contract").await;
+    assert!(read.is_ok(), "Prism's session was unreadable: {read:?}");
+}
+
+#[tokio::test]
+async fn mercadopago_requests_conform_to_mercadopagos_openapi_spec() {
+    let Some(prism) = tool(PRISM_MERCADOPAGO_ENV) else {
+        return;
+    };
+    let gw = mercadopago(&prism, "unused");
+    let (offer, lead, attempt) = sample(GatewayKind::MercadoPago, Currency::BRL);
+    let created = gw.create_checkout(&request(&offer, &lead, &attempt)).await;
+    assert!(created.is_ok(), "Prism refused our preference: {created:?}");
+    let read = gw.lookup("1319000001").await;
+    assert!(read.is_ok(), "Prism's payment was unreadable: {read:?}");
+    let search = gw.fetch_status(&attempt, "").await;
+    assert!(search.is_ok(), "Prism's payment search was unreadable: {search:?}");
+}
+
+fn node(sdks: &str, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new("node")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/vendor-sdk.cjs"))
+        .args(args)
+        .env("NODE_PATH", sdks)
+        .output()
+        .expect("node runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+fn delivery<'a>(headers: &'a WebhookHeaders, query: &'a str, body: &'a [u8]) -> WebhookRequest<'a> {
+    WebhookRequest { headers, query, body }
+}
+
+#[test]
+fn stripe_sdk_signed_payloads_are_accepted_and_tampered_ones_refused() {
+    let Some(sdks) = tool(SDK_ENV) else { return };
+    let secret = "whsec_sdk_cross_check";
+    let body = r#"{"id":"evt_sdk","object":"event","type":"checkout.session.completed","data":{"object":{"id":"cs_1","object":"checkout.session","client_reference_id":"att-1","payment_status":"paid","status":"complete"}}}"#;
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), body).unwrap();
+    let (ok, header) = node(&sdks, &["stripe-sign", secret, file.path().to_str().unwrap()]);
+    assert!(ok, "{header}");
+    let gw = stripe("http://127.0.0.1:9", secret);
+    let headers = WebhookHeaders::new([("Stripe-Signature".to_string(), header.trim().to_string())]);
+    assert_eq!(gw.verify_webhook(&delivery(&headers, "", body.as_bytes())), Ok(()));
+    let tampered = body.replace("\"paid\"", "\"unpaid\"");
+    assert!(gw.verify_webhook(&delivery(&headers, "", tampered.as_bytes())).is_err());
+    let other = stripe("http://127.0.0.1:9", "whsec_someone_else");
+    assert!(other.verify_webhook(&delivery(&headers, "", body.as_bytes())).is_err());
+}
+
+#[test]
+fn mercadopago_sdk_validator_agrees_with_ours() {
+    let Some(sdks) = tool(SDK_ENV) else { return };
+    let secret = "mp_sdk_cross_check";
+    let (data_id, request_id, ts) = (
+        "1319000001",
+        "bb56a2f1-6aae-46ac-982e-9dcd3581d08e",
+        chrono::Utc::now().timestamp(),
+    );
+    let manifest = format!("id:{data_id};request-id:{request_id};ts:{ts};");
+    let v1 = hex::encode(leadgate::domain::signing::tag(
+        secret.as_bytes(),
+        &[manifest.as_bytes()],
+    ));
+    let good = format!("ts={ts},v1={v1}");
+    let gw = mercadopago("http://127.0.0.1:9", secret);
+    let query = format!("data.id={data_id}&type=payment");
+    for (signature, id, expected) in [(good.as_str(), data_id, true), (good.as_str(), "1319000002", false)] {
+        let headers = WebhookHeaders::new([
+            ("x-signature".to_string(), signature.to_string()),
+            ("x-request-id".to_string(), request_id.to_string()),
+        ]);
+        let q = query.replace(data_id, id);
+        let ours = gw.verify_webhook(&delivery(&headers, &q, b"{}")).is_ok();
+        let (sdk, why) = node(&sdks, &["mp-validate", signature, request_id, id, secret]);
+        assert_eq!((ours, sdk), (expected, expected), "data.id {id}: {why}");
+    }
+}
