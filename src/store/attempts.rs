@@ -76,6 +76,13 @@ pub async fn get(db: &Db, id: &str) -> StoreResult<Option<Attempt>> {
     row.map(Attempt::try_from).transpose()
 }
 
+/// The lead an attempt belongs to, read inside the caller's transaction.
+pub async fn lead_of(tx: &mut Tx, id: &str) -> StoreResult<Option<String>> {
+    let sql = "SELECT lead_id FROM attempts WHERE id = $1";
+    let lead = on_tx!(tx, |c| sqlx::query_scalar(sql).bind(id).fetch_optional(c).await)?;
+    Ok(lead)
+}
+
 pub async fn for_lead(db: &Db, lead_id: &str) -> StoreResult<Vec<Attempt>> {
     let sql = format!("SELECT {COLUMNS} FROM attempts WHERE lead_id = $1 ORDER BY created_at, id");
     let rows: Vec<AttemptRow> = on_pool!(db, |p| sqlx::query_as(&sql).bind(lead_id).fetch_all(p).await)?;

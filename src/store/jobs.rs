@@ -67,7 +67,7 @@ pub async fn claim(db: &Db, worker: &str, now: i64, lease_ms: i64) -> StoreResul
         Db::Sqlite(_) => "",
         Db::Postgres(_) => " FOR UPDATE OF j SKIP LOCKED",
     };
-    let sql = format!("SELECT j.id, j.lead_id FROM jobs j WHERE {DUE} ORDER BY j.run_at LIMIT $2{lock}");
+    let sql = format!("SELECT j.id, j.lead_id FROM jobs j WHERE {DUE} ORDER BY j.run_at, j.id LIMIT $2{lock}");
     let mut tx = db.begin_write().await?;
     let candidates: Vec<(String, Option<String>)> = on_tx!(&mut tx, |c| sqlx::query_as(&sql)
         .bind(now)

@@ -9,6 +9,7 @@ use crate::context::AppContext;
 use crate::domain::offer::GatewayKind;
 use crate::gateways::{WebhookError, WebhookHeaders, WebhookRequest};
 use crate::jobs::Job;
+use crate::store::attempts;
 use crate::store::inbox::{self, NewEvent};
 use crate::store::StoreResult;
 
@@ -75,10 +76,17 @@ async fn store(ctx: &AppContext, row: &NewEvent<'_>) -> StoreResult<bool> {
     let mut tx = ctx.db.begin().await?;
     let fresh = inbox::insert(&mut tx, row).await?;
     if fresh {
+        // Tagged with its lead when the event names one of our attempts, so the events of
+        // one payment are applied one at a time, in arrival order, and never race each
+        // other (a stale decline must not open a follow-up beside the approval).
+        let lead = match row.reference {
+            Some(reference) => attempts::lead_of(&mut tx, reference).await?,
+            None => None,
+        };
         let job = Job::ApplyEvent {
             event_id: row.id.clone(),
         };
-        ctx.queue.enqueue(&mut tx, &job, None, now_ms()).await?;
+        ctx.queue.enqueue(&mut tx, &job, lead.as_deref(), now_ms()).await?;
     }
     tx.commit().await?;
     Ok(fresh)
