@@ -121,7 +121,7 @@ pub fn describe(settings: &Settings) -> Vec<String> {
         format!("bind: {}", settings.bind),
         format!("database: {}", redact_url(&settings.database_url)),
         format!("public URL: {public}"),
-        format!("CRM: {:?}", settings.crm).to_lowercase(),
+        crm_line(settings),
     ];
     lines.extend(webhook_lines(settings));
     for o in &settings.offers {
@@ -142,6 +142,47 @@ pub fn describe(settings: &Settings) -> Vec<String> {
         ));
     }
     lines
+}
+
+fn crm_line(settings: &Settings) -> String {
+    match &settings.crm.remote {
+        None => "CRM: builtin (deals and tasks on /admin)".into(),
+        Some(r) => format!(
+            "CRM: {} at {} (run `leadgate crm check` to verify its pipelines, stages, fields and owner)",
+            settings.crm.kind.as_str(),
+            r.api_base
+        ),
+    }
+}
+
+/// `leadgate crm check`: what the CRM holds and whether the configuration's names exist
+/// there. Returns the lines to print and whether everything was found.
+pub async fn crm_check(settings: &Settings) -> (Vec<String>, bool) {
+    if settings.crm.remote.is_none() {
+        return (
+            vec!["CRM: builtin; pipelines and stages are stored as the offers name them, nothing to check".into()],
+            true,
+        );
+    }
+    let client = reqwest::Client::new();
+    let Some(crm) = crate::crm::from_settings(settings, None, &client) else {
+        return (vec!["error: the CRM could not be built".into()], false);
+    };
+    let needs = crate::crm::CrmNeeds::from_settings(settings);
+    match crate::crm::check(crm.as_ref(), &needs).await {
+        Err(e) => (vec![format!("error: {} CRM: {e}", crm.name())], false),
+        Ok(report) => {
+            let mut lines: Vec<String> = report.catalog.describe().lines().map(str::to_owned).collect();
+            let ok = report.problems.is_empty();
+            if ok {
+                lines.push(
+                    "OK: every pipeline, stage, field, owner and activity type the configuration names exists".into(),
+                );
+            }
+            lines.extend(report.problems.into_iter().map(|p| format!("error: {p}")));
+            (lines, ok)
+        }
+    }
 }
 
 /// Where each real gateway must send its webhooks: the URL to paste into its dashboard.

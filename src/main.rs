@@ -33,8 +33,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Talk to the configured CRM.
+    Crm {
+        #[command(subcommand)]
+        action: CrmAction,
+    },
     /// Print an Argon2 hash of the password read from standard input, for LEADGATE_ADMIN_PASSWORD_HASH.
     HashPassword,
+}
+
+#[derive(Subcommand)]
+enum CrmAction {
+    /// List pipelines, stages, owners, deal fields and activity types with their ids, and
+    /// verify that everything the configuration names exists.
+    Check,
 }
 
 fn main() -> ExitCode {
@@ -125,6 +137,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             db.migrate().await?;
             let leads = leadgate::cli::export_leads(&db, &settings).await?;
             println!("{}", serde_json::to_string_pretty(&leads)?);
+        }
+        Command::Crm {
+            action: CrmAction::Check,
+        } => {
+            let settings = load(cli.config.as_ref())?;
+            let (lines, ok) = leadgate::cli::crm_check(&settings).await;
+            for line in lines {
+                println!("{line}");
+            }
+            return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
         }
         Command::HashPassword => {
             let mut password = String::new();

@@ -13,6 +13,8 @@ pub struct Metrics {
     mismatches: Family<Labels, Counter>,
     unknown_references: Family<Labels, Counter>,
     reconcile_checks: Family<Labels, Counter>,
+    crm_objects: Family<Labels, Counter>,
+    crm_found_again: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -42,8 +44,22 @@ impl Default for Metrics {
             "Attempts reconciliation asked a gateway about, by result",
             reconcile_checks.clone(),
         );
+        let crm_objects = Family::<Labels, Counter>::default();
+        registry.register(
+            "crm_objects_created",
+            "Objects leadgate created in the CRM, by CRM and kind (person objects are counted by the adapter's upsert)",
+            crm_objects.clone(),
+        );
+        let crm_found_again = Family::<Labels, Counter>::default();
+        registry.register(
+            "crm_objects_found_again",
+            "CRM objects an interrupted earlier try had created, found instead of created twice",
+            crm_found_again.clone(),
+        );
         Self {
             registry,
+            crm_objects,
+            crm_found_again,
             status_changes,
             mismatches,
             unknown_references,
@@ -78,6 +94,16 @@ impl Metrics {
     pub fn reconcile_check(&self, gateway: &str, result: &str) {
         let labels = vec![("gateway", gateway.to_owned()), ("result", result.to_owned())];
         self.reconcile_checks.get_or_create(&labels).inc();
+    }
+
+    pub fn crm_created(&self, crm: &str, kind: &str) {
+        let labels = vec![("crm", crm.to_owned()), ("kind", kind.to_owned())];
+        self.crm_objects.get_or_create(&labels).inc();
+    }
+
+    pub fn crm_found_again(&self, crm: &str, kind: &str) {
+        let labels = vec![("crm", crm.to_owned()), ("kind", kind.to_owned())];
+        self.crm_found_again.get_or_create(&labels).inc();
     }
 
     pub fn render(&self) -> Result<String, std::fmt::Error> {

@@ -18,8 +18,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::config::{CrmKind, Settings};
 use crate::context::{AppContext, Keys};
-use crate::crm::builtin::BuiltinCrm;
-use crate::crm::Crm;
+use crate::crm::{Crm, CrmError, CrmNeeds};
 use crate::gateways::mercadopago::MercadoPagoGateway;
 use crate::gateways::sandbox::SandboxGateway;
 use crate::gateways::stripe::StripeGateway;
@@ -139,9 +138,14 @@ pub async fn context(settings: Settings, public_url: String, overrides: Override
     let sandbox_key = SecretSlice::from(keys.sandbox.expose_secret().to_vec());
     let sandbox = Arc::new(SandboxGateway::new(db.clone(), sandbox_key, &public_url, http.clone()));
     let gateways = real_gateways(&settings, sandbox.clone(), &http);
-    let crm: Arc<dyn Crm> = match (overrides.crm, settings.crm) {
-        (Some(make), _) => make(&db),
-        (None, CrmKind::Builtin) => Arc::new(BuiltinCrm::new(db.clone())),
+    let crm: Arc<dyn Crm> = match overrides.crm {
+        Some(make) => make(&db),
+        None => {
+            let crm = crate::crm::from_settings(&settings, Some(&db), &http)
+                .ok_or_else(|| StartupError::Other("no CRM could be built".into()))?;
+            check_crm(&settings, crm.as_ref()).await?;
+            crm
+        }
     };
     Ok(AppContext {
         queue: Queue::new(settings.worker.max_attempts),
@@ -154,6 +158,31 @@ pub async fn context(settings: Settings, public_url: String, overrides: Override
         keys,
         metrics: Metrics::default(),
     })
+}
+
+/// A configured name the CRM does not have (stage, field, owner) stops start-up with a
+/// message naming it; a CRM that cannot be reached only delays the check to first use.
+async fn check_crm(settings: &Settings, crm: &dyn Crm) -> Result<(), StartupError> {
+    if settings.crm.kind == CrmKind::Builtin {
+        return Ok(());
+    }
+    let needs = CrmNeeds::from_settings(settings);
+    match crate::crm::check(crm, &needs).await {
+        Ok(report) if report.problems.is_empty() => {
+            tracing::info!(crm = crm.name(), "CRM configuration verified");
+            Ok(())
+        }
+        Ok(report) => Err(StartupError::Other(format!(
+            "the {} CRM does not have what the configuration names (see `leadgate crm check`):\n{}",
+            crm.name(),
+            report.problems.join("\n")
+        ))),
+        Err(e @ CrmError::Permanent(_)) => Err(StartupError::Other(format!("{} CRM: {e}", crm.name()))),
+        Err(e) => {
+            tracing::warn!(crm = crm.name(), error = %e, "CRM unreachable at start-up; its names are checked at first use");
+            Ok(())
+        }
+    }
 }
 
 /// The sandbox plus every real gateway with a `[gateways.*]` table. Each real adapter's

@@ -12,7 +12,9 @@ use url::Url;
 use crate::domain::offer::{GatewayKind, Offer, OfferSlug};
 use crate::domain::{Currency, Money};
 
+mod crm;
 mod gateways;
+pub use crm::{CrmKind, CrmSettings, RemoteCrmSettings, HUBSPOT_TOKEN, PIPEDRIVE_TOKEN};
 pub use gateways::{Environment, GatewaySettings, MercadoPagoSettings, StripeSettings, WompiSettings};
 
 #[derive(Debug, Clone)]
@@ -28,7 +30,7 @@ pub struct Settings {
     pub worker: WorkerSettings,
     pub reconcile: ReconcileSettings,
     pub gateways: GatewaySettings,
-    pub crm: CrmKind,
+    pub crm: CrmSettings,
     pub offers: Vec<Offer>,
     pub secrets: Secrets,
 }
@@ -55,12 +57,6 @@ pub struct ReconcileSettings {
     pub max_age: Duration,
     /// Most attempts asked about per pass.
     pub batch: i64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CrmKind {
-    Builtin,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -97,7 +93,7 @@ struct RawConfig {
     #[serde(default)]
     gateways: gateways::RawGateways,
     #[serde(default)]
-    crm: RawCrm,
+    crm: crm::RawCrm,
     #[serde(default)]
     offers: Vec<RawOffer>,
 }
@@ -120,18 +116,6 @@ struct RawReconcile {
     after: Option<String>,
     max_age: Option<String>,
     batch: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawCrm {
-    kind: CrmKind,
-}
-
-impl Default for RawCrm {
-    fn default() -> Self {
-        Self { kind: CrmKind::Builtin }
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -265,6 +249,7 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
         errs.push("reconcile.batch: must be at least 1".into());
     }
     let gateways = gateways::build(raw.gateways, env, &mut errs);
+    let crm = crm::build(raw.crm, env, &mut errs);
     if gateways.stripe.is_some() && !(1800..=86_400).contains(&checkout_ttl.as_secs()) {
         errs.push("checkout_ttl: Stripe accepts 30m to 24h".into());
     }
@@ -303,7 +288,9 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
     if concurrency == 0 {
         errs.push("worker.concurrency: must be at least 1".into());
     }
-    let max_attempts = raw.worker.max_attempts.unwrap_or(10);
+    // 25 tries, backoff doubling from 2 s and capped at an hour (with jitter), span 7 to
+    // 14 hours: a CRM outage of an afternoon parks nothing.
+    let max_attempts = raw.worker.max_attempts.unwrap_or(25);
     if max_attempts < 1 {
         errs.push("worker.max_attempts: must be at least 1".into());
     }
@@ -341,7 +328,7 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
             lease,
             idle_poll,
         },
-        crm: raw.crm.kind,
+        crm,
         offers,
         secrets,
     })

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::{Crm, CrmError, DealInput, DealStatus, PersonInput, TaskInput};
+use super::{Catalog, Crm, CrmError, DealInput, DealRef, DealStatus, NoteInput, PersonInput, TaskInput};
 use crate::store::{builtin_crm, Db, StoreError};
 
 pub struct BuiltinCrm {
@@ -52,7 +52,8 @@ impl Crm for BuiltinCrm {
         Ok(builtin_crm::insert_deal(&self.db, &deal).await?)
     }
 
-    async fn set_deal_status(&self, deal_id: &str, status: &DealStatus) -> Result<(), CrmError> {
+    async fn set_deal_status(&self, deal: &DealRef<'_>, status: &DealStatus) -> Result<(), CrmError> {
+        let deal_id = deal.deal_id;
         let (stage, reason) = match status {
             DealStatus::Won => (Some("Won"), None),
             DealStatus::Lost { reason } => (Some("Lost"), Some(reason.as_str())),
@@ -74,5 +75,18 @@ impl Crm for BuiltinCrm {
             due_at: t.due_at,
         };
         Ok(builtin_crm::insert_task(&self.db, &task).await?)
+    }
+
+    async fn find_task(&self, _deal_id: &str, key: &str) -> Result<Option<String>, CrmError> {
+        Ok(builtin_crm::find_task(&self.db, key).await?)
+    }
+
+    async fn add_note(&self, n: &NoteInput<'_>) -> Result<String, CrmError> {
+        Ok(builtin_crm::insert_note(&self.db, n.deal_id, n.key, &n.body).await?)
+    }
+
+    /// Any pipeline and stage name is fine here: the built-in CRM stores them as given.
+    async fn catalog(&self) -> Result<Catalog, CrmError> {
+        Ok(Catalog::default())
     }
 }

@@ -9,6 +9,17 @@ use crate::domain::lead::Utm;
 use crate::domain::{Email, Money, PersonName, Phone};
 
 pub mod builtin;
+pub mod catalog;
+pub mod http;
+pub mod hubspot;
+pub mod pipedrive;
+
+pub use catalog::{Catalog, CrmNeeds, Resolved};
+
+use std::sync::Arc;
+
+use crate::config::{CrmKind, Settings};
+use crate::store::Db;
 
 pub struct PersonInput<'a> {
     pub name: &'a PersonName,
@@ -22,6 +33,7 @@ pub struct DealInput<'a> {
     pub person_id: &'a str,
     pub title: String,
     pub value: Money,
+    /// The offer's pipeline and stage as configured (names or ids; adapters resolve them).
     pub pipeline: &'a str,
     pub stage: &'a str,
     pub offer_slug: &'a str,
@@ -43,14 +55,34 @@ impl DealStatus {
     }
 }
 
+/// Where a deal stands in its pipeline, for moving it to won or lost.
+pub struct DealRef<'a> {
+    pub deal_id: &'a str,
+    /// The offer's pipeline (name or id), for CRMs whose won/lost are stages of it.
+    pub pipeline: &'a str,
+}
+
 pub struct TaskInput<'a> {
-    /// Idempotency key: one task per attempt and reason.
+    /// Idempotency key: one task per attempt and reason. Adapters write it into the
+    /// task so `find_task` can recognise a task whose creation we did not record.
     pub key: &'a str,
     pub deal_id: &'a str,
     pub person_id: &'a str,
     pub subject: String,
+    /// Plain text; adapters escape it where the CRM renders HTML.
     pub body: String,
     pub due_at: i64,
+    /// A declined payment is more urgent than an abandoned checkout.
+    pub urgent: bool,
+}
+
+pub struct NoteInput<'a> {
+    /// Idempotency key: one note per attempt and event.
+    pub key: &'a str,
+    pub deal_id: &'a str,
+    pub person_id: &'a str,
+    /// Plain text; adapters escape it where the CRM renders HTML.
+    pub body: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,15 +98,52 @@ pub enum CrmError {
     Permanent(String),
 }
 
+impl CrmError {
+    pub fn transient(message: impl Into<String>) -> Self {
+        CrmError::Transient {
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+}
+
 #[async_trait]
 pub trait Crm: Send + Sync {
     fn name(&self) -> &'static str;
-    /// Finds the person by email (else creates them) and returns the CRM's id.
+    /// Finds the person by email, else by phone, else creates them; returns the CRM's id.
     async fn upsert_person(&self, p: &PersonInput<'_>) -> Result<String, CrmError>;
     /// Looks for a deal already tagged with this attempt id (a crash may have hidden it).
     async fn find_deal(&self, attempt_id: &str) -> Result<Option<String>, CrmError>;
     async fn create_deal(&self, d: &DealInput<'_>) -> Result<String, CrmError>;
-    async fn set_deal_status(&self, deal_id: &str, status: &DealStatus) -> Result<(), CrmError>;
-    /// Creates the follow-up task; a second call with the same key returns the first task.
+    async fn set_deal_status(&self, deal: &DealRef<'_>, status: &DealStatus) -> Result<(), CrmError>;
+    /// Looks for a task of this deal created with this key (a crash may have hidden it).
+    async fn find_task(&self, deal_id: &str, key: &str) -> Result<Option<String>, CrmError>;
     async fn create_task(&self, t: &TaskInput<'_>) -> Result<String, CrmError>;
+    async fn add_note(&self, n: &NoteInput<'_>) -> Result<String, CrmError>;
+    /// Pipelines, stages, owners and deal fields as the CRM holds them, for `crm check`
+    /// and for resolving the names the configuration uses.
+    async fn catalog(&self) -> Result<Catalog, CrmError>;
+}
+
+/// The adapter the configuration names. The built-in CRM needs the database.
+pub fn from_settings(settings: &Settings, db: Option<&Db>, client: &reqwest::Client) -> Option<Arc<dyn Crm>> {
+    let needs = CrmNeeds::from_settings(settings);
+    match (settings.crm.kind, &settings.crm.remote) {
+        (CrmKind::Pipedrive, Some(r)) => Some(Arc::new(pipedrive::PipedriveCrm::new(r, needs, client.clone()))),
+        (CrmKind::Hubspot, Some(r)) => Some(Arc::new(hubspot::HubspotCrm::new(r, needs, client.clone()))),
+        _ => db.map(|db| Arc::new(builtin::BuiltinCrm::new(db.clone())) as Arc<dyn Crm>),
+    }
+}
+
+/// What `leadgate crm check` and start-up find: the CRM's listing and every name the
+/// configuration uses that it does not have.
+pub struct CheckReport {
+    pub catalog: Catalog,
+    pub problems: Vec<String>,
+}
+
+pub async fn check(crm: &dyn Crm, needs: &CrmNeeds) -> Result<CheckReport, CrmError> {
+    let catalog = crm.catalog().await?;
+    let problems = Resolved::resolve(&catalog, needs).err().unwrap_or_default();
+    Ok(CheckReport { catalog, problems })
 }

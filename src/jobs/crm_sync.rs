@@ -1,9 +1,15 @@
 //! Person and deal in the CRM for an attempt, created at most once: each object is
-//! recorded against the lead as soon as the CRM returns it, and before creating a deal
-//! we ask the CRM for one tagged with our attempt id (a crash may have hidden it).
+//! recorded against the lead as soon as the CRM returns it. Before the first create we
+//! record the intent; a retry that finds an intent but no object asks the CRM for one
+//! tagged with our key (a crash between the CRM's 201 and our commit hid it) before
+//! creating again. The happy path thus costs no search, which the CRMs limit hardest.
 
+use std::future::Future;
+use std::time::Duration;
+
+use crate::clock::{ms, now_ms};
 use crate::context::AppContext;
-use crate::crm::{DealInput, PersonInput};
+use crate::crm::{CrmError, DealInput, PersonInput};
 use crate::domain::lead::{Attempt, Lead};
 use crate::domain::offer::Offer;
 use crate::store::{attempts, crm_records, leads};
@@ -13,6 +19,11 @@ use super::JobError;
 pub const PERSON: &str = "person";
 pub const DEAL: &str = "deal";
 pub const TASK: &str = "task";
+pub const NOTE: &str = "note";
+/// Normalised email → the CRM's person, shared by every lead with that email.
+const PERSON_BY_EMAIL: &str = "person_email";
+/// Held while one job finds or creates the person of an email.
+const PERSON_CLAIM: &str = "person_email_claim";
 
 /// The attempt with its lead and offer, or a permanent error if any is gone.
 pub struct Subject<'a> {
@@ -41,10 +52,24 @@ pub async fn run(ctx: &AppContext, attempt_id: &str) -> Result<(), JobError> {
     Ok(())
 }
 
+/// The lead's person in the CRM. One person per email across leads: the first job to
+/// claim an email creates (or finds) the person, others wait for it and reuse its id.
 pub async fn ensure_person(ctx: &AppContext, lead: &Lead) -> Result<String, JobError> {
     let crm = ctx.crm.name();
     if let Some(r) = crm_records::find(&ctx.db, crm, PERSON, &lead.id).await? {
         return Ok(r.remote_id);
+    }
+    let email = lead.contact.email.as_str();
+    if let Some(r) = crm_records::find(&ctx.db, crm, PERSON_BY_EMAIL, email).await? {
+        crm_records::record(&ctx.db, crm, PERSON, &lead.id, &lead.id, &r.remote_id, None).await?;
+        return Ok(r.remote_id);
+    }
+    let stale = now_ms() - ms(ctx.settings.worker.lease);
+    if !crm_records::claim(&ctx.db, crm, PERSON_CLAIM, email, &lead.id, stale).await? {
+        return Err(JobError::Transient {
+            message: "another job is creating this person in the CRM".into(),
+            retry_after: Some(Duration::from_secs(2)),
+        });
     }
     let c = &lead.contact;
     let input = PersonInput {
@@ -53,34 +78,73 @@ pub async fn ensure_person(ctx: &AppContext, lead: &Lead) -> Result<String, JobE
         phone: &c.phone,
     };
     let id = ctx.crm.upsert_person(&input).await?;
+    crm_records::record(&ctx.db, crm, PERSON_BY_EMAIL, email, &lead.id, &id, None).await?;
     crm_records::record(&ctx.db, crm, PERSON, &lead.id, &lead.id, &id, None).await?;
     Ok(id)
 }
 
 /// Returns (person id, deal id), creating whichever does not exist yet.
 pub async fn ensure_deal(ctx: &AppContext, s: &Subject<'_>) -> Result<(String, String), JobError> {
-    let crm = ctx.crm.name();
     let person = ensure_person(ctx, &s.lead).await?;
-    if let Some(r) = crm_records::find(&ctx.db, crm, DEAL, &s.attempt.id).await? {
-        return Ok((person, r.remote_id));
+    let input = DealInput {
+        attempt_id: &s.attempt.id,
+        person_id: &person,
+        title: format!("{} — {}", s.offer.title, s.lead.contact.name),
+        value: s.attempt.amount,
+        pipeline: &s.offer.crm_pipeline,
+        stage: &s.offer.crm_stage,
+        offer_slug: s.offer.slug.as_str(),
+        utm: &s.lead.utm,
+    };
+    let deal = create_once(
+        ctx,
+        DEAL,
+        &s.attempt.id,
+        &s.lead.id,
+        ctx.crm.find_deal(&s.attempt.id),
+        ctx.crm.create_deal(&input),
+    )
+    .await?;
+    Ok((person, deal))
+}
+
+/// Creates one CRM object per `key`, at most once (see the module's note). `find` and
+/// `create` are only polled when needed.
+pub async fn create_once<F, C>(
+    ctx: &AppContext,
+    kind: &str,
+    key: &str,
+    lead_id: &str,
+    find: F,
+    create: C,
+) -> Result<String, JobError>
+where
+    F: Future<Output = Result<Option<String>, CrmError>>,
+    C: Future<Output = Result<String, CrmError>>,
+{
+    let crm = ctx.crm.name();
+    if let Some(r) = crm_records::find(&ctx.db, crm, kind, key).await? {
+        return Ok(r.remote_id);
     }
-    let deal = match ctx.crm.find_deal(&s.attempt.id).await? {
-        Some(id) => id,
+    let intent = format!("{kind}_intent");
+    let tried = crm_records::find(&ctx.db, crm, &intent, key).await?.is_some();
+    let found = if tried { find.await? } else { None };
+    let id = match found {
+        Some(id) => {
+            tracing::info!(kind, remote_id = %id, "found a CRM object an earlier try created");
+            ctx.metrics.crm_found_again(crm, kind);
+            id
+        }
         None => {
-            let input = DealInput {
-                attempt_id: &s.attempt.id,
-                person_id: &person,
-                title: format!("{} — {}", s.offer.title, s.lead.contact.name),
-                value: s.attempt.amount,
-                pipeline: &s.offer.crm_pipeline,
-                stage: &s.offer.crm_stage,
-                offer_slug: s.offer.slug.as_str(),
-                utm: &s.lead.utm,
-            };
-            ctx.crm.create_deal(&input).await?
+            if !tried {
+                crm_records::record(&ctx.db, crm, &intent, key, lead_id, "-", None).await?;
+            }
+            let id = create.await?;
+            ctx.metrics.crm_created(crm, kind);
+            id
         }
     };
-    crm_records::record(&ctx.db, crm, DEAL, &s.attempt.id, &s.lead.id, &deal, Some("open")).await?;
-    tracing::info!(deal_id = %deal, "deal recorded");
-    Ok((person, deal))
+    crm_records::record(&ctx.db, crm, kind, key, lead_id, &id, Some("open")).await?;
+    tracing::info!(kind, remote_id = %id, "CRM object recorded");
+    Ok(id)
 }

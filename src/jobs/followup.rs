@@ -33,9 +33,17 @@ pub async fn run(ctx: &AppContext, attempt_id: &str, reason: FollowUpReason) -> 
         subject,
         body,
         due_at: crate::clock::now_ms(),
+        urgent: reason == FollowUpReason::Declined,
     };
-    let id = ctx.crm.create_task(&task).await?;
-    crm_records::record(&ctx.db, ctx.crm.name(), TASK, &key, &s.lead.id, &id, Some("open")).await?;
+    let id = crm_sync::create_once(
+        ctx,
+        TASK,
+        &key,
+        &s.lead.id,
+        ctx.crm.find_task(&deal, &key),
+        ctx.crm.create_task(&task),
+    )
+    .await?;
     tracing::info!(task_id = %id, "follow-up task created");
     Ok(())
 }

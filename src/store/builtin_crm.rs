@@ -150,6 +150,42 @@ pub async fn insert_task(db: &Db, t: &NewTask<'_>) -> StoreResult<String> {
     Ok(found)
 }
 
+pub async fn find_task(db: &Db, external_key: &str) -> StoreResult<Option<String>> {
+    let sql = "SELECT id FROM builtin_tasks WHERE external_key = $1";
+    let id = on_pool!(db, |p| sqlx::query_scalar(sql)
+        .bind(external_key)
+        .fetch_optional(p)
+        .await)?;
+    Ok(id)
+}
+
+/// Adds the note unless one with this key exists; returns the note's id either way.
+pub async fn insert_note(db: &Db, deal_id: &str, external_key: &str, body: &str) -> StoreResult<String> {
+    let ins = "INSERT INTO builtin_notes (id, deal_id, external_key, body, created_at) VALUES ($1, $2, $3, $4, $5) \
+               ON CONFLICT (external_key) DO NOTHING";
+    let sel = "SELECT id FROM builtin_notes WHERE external_key = $1";
+    let id = crate::clock::new_id();
+    let found: String = on_pool!(db, |p| {
+        sqlx::query(ins)
+            .bind(&id)
+            .bind(deal_id)
+            .bind(external_key)
+            .bind(body)
+            .bind(crate::clock::now_ms())
+            .execute(p)
+            .await?;
+        sqlx::query_scalar(sel).bind(external_key).fetch_one(p).await
+    })?;
+    Ok(found)
+}
+
+/// Notes of one deal, oldest first.
+pub async fn notes(db: &Db, deal_id: &str) -> StoreResult<Vec<String>> {
+    let sql = "SELECT body FROM builtin_notes WHERE deal_id = $1 ORDER BY created_at, id";
+    let rows = on_pool!(db, |p| sqlx::query_scalar(sql).bind(deal_id).fetch_all(p).await)?;
+    Ok(rows)
+}
+
 pub async fn deals(db: &Db, limit: i64) -> StoreResult<Vec<DealView>> {
     let sql = "SELECT d.id, d.external_key, d.title, d.value_minor, d.currency, d.pipeline, d.stage, d.status, \
                d.lost_reason, p.name AS person_name, p.email AS person_email, p.phone AS person_phone, d.updated_at \

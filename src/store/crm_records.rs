@@ -51,6 +51,25 @@ pub async fn record(
     Ok(())
 }
 
+/// Takes `key` for this caller: inserts the row, or takes it over when its holder last
+/// touched it before `stale_before` (that holder died). False: someone holds it now.
+pub async fn claim(db: &Db, crm: &str, kind: &str, key: &str, lead_id: &str, stale_before: i64) -> StoreResult<bool> {
+    let sql = "INSERT INTO crm_records (crm, kind, local_key, lead_id, remote_id, state, created_at, updated_at) \
+               VALUES ($1, $2, $3, $4, '-', NULL, $5, $5) ON CONFLICT (crm, kind, local_key) DO UPDATE \
+               SET lead_id = excluded.lead_id, updated_at = excluded.updated_at WHERE crm_records.updated_at < $6";
+    let n = on_pool!(db, |p| sqlx::query(sql)
+        .bind(crm)
+        .bind(kind)
+        .bind(key)
+        .bind(lead_id)
+        .bind(crate::clock::now_ms())
+        .bind(stale_before)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
 pub async fn set_state(db: &Db, crm: &str, kind: &str, local_key: &str, state: &str) -> StoreResult<()> {
     let sql = "UPDATE crm_records SET state = $1, updated_at = $2 WHERE crm = $3 AND kind = $4 AND local_key = $5";
     on_pool!(db, |p| sqlx::query(sql)

@@ -3,6 +3,7 @@
 mod support;
 
 mod bad_input;
+mod crm;
 mod gateways;
 mod journeys;
 mod operators;

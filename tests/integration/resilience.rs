@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use leadgate::crm::builtin::BuiltinCrm;
-use leadgate::crm::{Crm, CrmError, DealInput, DealStatus, PersonInput, TaskInput};
+use leadgate::crm::{Catalog, Crm, CrmError, DealInput, DealRef, DealStatus, NoteInput, PersonInput, TaskInput};
 use leadgate::startup::Overrides;
 use tokio::sync::Notify;
 
@@ -91,7 +91,7 @@ impl Crm for FaultyCrm {
         }
         Ok(id)
     }
-    async fn set_deal_status(&self, deal: &str, status: &DealStatus) -> Result<(), CrmError> {
+    async fn set_deal_status(&self, deal: &DealRef<'_>, status: &DealStatus) -> Result<(), CrmError> {
         self.gate().await?;
         if self.f.hang_deal_status_once.swap(false, Ordering::SeqCst) {
             self.hang().await;
@@ -101,9 +101,20 @@ impl Crm for FaultyCrm {
         }
         self.inner.set_deal_status(deal, status).await
     }
+    async fn find_task(&self, deal_id: &str, key: &str) -> Result<Option<String>, CrmError> {
+        self.gate().await?;
+        self.inner.find_task(deal_id, key).await
+    }
     async fn create_task(&self, t: &TaskInput<'_>) -> Result<String, CrmError> {
         self.gate().await?;
         self.inner.create_task(t).await
+    }
+    async fn add_note(&self, n: &NoteInput<'_>) -> Result<String, CrmError> {
+        self.gate().await?;
+        self.inner.add_note(n).await
+    }
+    async fn catalog(&self) -> Result<Catalog, CrmError> {
+        self.inner.catalog().await
     }
 }
 

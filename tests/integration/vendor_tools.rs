@@ -22,7 +22,7 @@ const PRISM_STRIPE_ENV: &str = "LEADGATE_TEST_PRISM_STRIPE";
 const PRISM_MERCADOPAGO_ENV: &str = "LEADGATE_TEST_PRISM_MERCADOPAGO";
 const REQUIRED_ENV: &str = "LEADGATE_TEST_REQUIRE_VENDOR_TOOLS";
 
-fn tool(var: &str) -> Option<String> {
+pub fn tool(var: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(v) if !v.is_empty() => Some(v),
         _ if std::env::var(REQUIRED_ENV).is_ok_and(|v| v == "1") => panic!("{REQUIRED_ENV}=1 but {var} is not set"),

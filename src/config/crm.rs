@@ -1,0 +1,197 @@
+//! The `[crm]` table: which CRM, where it is, and which of its fields and users leadgate
+//! writes to. The token comes from the environment only.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use url::Url;
+
+use crate::crm::catalog::FieldRole;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CrmKind {
+    Builtin,
+    Pipedrive,
+    Hubspot,
+}
+
+impl CrmKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CrmKind::Builtin => "builtin",
+            CrmKind::Pipedrive => "pipedrive",
+            CrmKind::Hubspot => "hubspot",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CrmSettings {
+    pub kind: CrmKind,
+    /// Set for Pipedrive and HubSpot.
+    pub remote: Option<RemoteCrmSettings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RemoteCrmSettings {
+    /// Pipedrive: the company domain (`https://acme.pipedrive.com`); HubSpot: its API host.
+    pub api_base: Url,
+    pub timeout: Duration,
+    pub token: SecretString,
+    /// Id or email of the user who owns the persons, deals and tasks leadgate creates.
+    pub owner: Option<String>,
+    /// Pipedrive activity type key, or HubSpot task type, for follow-ups.
+    pub activity_type: String,
+    /// Deal fields leadgate fills (name or key in the CRM); `attempt_id` is always there.
+    pub fields: Vec<(FieldRole, String)>,
+    /// Most requests sent per rate window (Pipedrive: 2 s, HubSpot: 10 s).
+    pub max_requests: u32,
+    /// Most searches sent per search window (Pipedrive: 2 s, HubSpot: 1 s).
+    pub max_searches: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCrm {
+    kind: CrmKind,
+    api_base: Option<String>,
+    timeout: Option<String>,
+    owner: Option<String>,
+    activity_type: Option<String>,
+    max_requests: Option<u32>,
+    max_searches: Option<u32>,
+    #[serde(default)]
+    fields: BTreeMap<String, String>,
+}
+
+impl Default for RawCrm {
+    fn default() -> Self {
+        Self {
+            kind: CrmKind::Builtin,
+            api_base: None,
+            timeout: None,
+            owner: None,
+            activity_type: None,
+            max_requests: None,
+            max_searches: None,
+            fields: BTreeMap::new(),
+        }
+    }
+}
+
+pub const PIPEDRIVE_TOKEN: &str = "LEADGATE_PIPEDRIVE_API_TOKEN";
+pub const HUBSPOT_TOKEN: &str = "LEADGATE_HUBSPOT_TOKEN";
+
+struct Vendor {
+    token_var: &'static str,
+    api_base: Option<&'static str>,
+    activity_type: &'static str,
+    attempt_field: &'static str,
+    max_requests: u32,
+    max_searches: u32,
+}
+
+fn vendor(kind: CrmKind) -> Option<Vendor> {
+    match kind {
+        CrmKind::Builtin => None,
+        // The lowest plan's burst limits: 20 requests and 10 searches per 2 s per token.
+        CrmKind::Pipedrive => Some(Vendor {
+            token_var: PIPEDRIVE_TOKEN,
+            api_base: None,
+            activity_type: "call",
+            attempt_field: "leadgate attempt",
+            max_requests: 20,
+            max_searches: 10,
+        }),
+        // 100 requests per 10 s (Free/Starter), search 5 per second.
+        CrmKind::Hubspot => Some(Vendor {
+            token_var: HUBSPOT_TOKEN,
+            api_base: Some("https://api.hubapi.com"),
+            activity_type: "CALL",
+            attempt_field: "leadgate_attempt_id",
+            max_requests: 100,
+            max_searches: 5,
+        }),
+    }
+}
+
+/// Every problem lands in `errs` as `setting: message`.
+pub(super) fn build(raw: RawCrm, env: &dyn Fn(&str) -> Option<String>, errs: &mut Vec<String>) -> CrmSettings {
+    let kind = raw.kind;
+    let Some(v) = vendor(kind) else {
+        if raw.api_base.is_some() || !raw.fields.is_empty() || raw.owner.is_some() {
+            errs.push("crm: api_base, owner and fields are for kind = \"pipedrive\" or \"hubspot\"".into());
+        }
+        return CrmSettings { kind, remote: None };
+    };
+    let remote = remote(raw, &v, env, errs);
+    CrmSettings { kind, remote }
+}
+
+fn remote(
+    raw: RawCrm,
+    v: &Vendor,
+    env: &dyn Fn(&str) -> Option<String>,
+    errs: &mut Vec<String>,
+) -> Option<RemoteCrmSettings> {
+    let before = errs.len();
+    let api_base = match raw.api_base.as_deref().or(v.api_base) {
+        None => {
+            errs.push(
+                "crm.api_base: required for Pipedrive: your company domain, e.g. \"https://acme.pipedrive.com\"".into(),
+            );
+            None
+        }
+        Some(text) => match Url::parse(text) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u),
+            _ => {
+                errs.push(format!("crm.api_base: {text:?} is not an http(s) URL"));
+                None
+            }
+        },
+    };
+    let timeout = match raw.timeout.as_deref().map(humantime::parse_duration) {
+        None => Duration::from_secs(10),
+        Some(Ok(d)) => d,
+        Some(Err(e)) => {
+            errs.push(format!("crm.timeout: {e}"));
+            Duration::from_secs(10)
+        }
+    };
+    let token = env(v.token_var).map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+    if token.is_none() {
+        errs.push(format!("{}: required by [crm] and not set (or empty)", v.token_var));
+    }
+    let mut fields = vec![(FieldRole::AttemptId, v.attempt_field.to_owned())];
+    for (name, value) in raw.fields {
+        match FieldRole::parse(&name) {
+            Some(FieldRole::AttemptId) => fields[0].1 = value,
+            Some(role) => fields.push((role, value)),
+            None => errs.push(format!(
+                "crm.fields.{name}: unknown (use {})",
+                FieldRole::ALL.map(|r| r.as_str()).join(", ")
+            )),
+        }
+    }
+    for (key, n) in [("max_requests", raw.max_requests), ("max_searches", raw.max_searches)] {
+        if n == Some(0) {
+            errs.push(format!("crm.{key}: must be at least 1"));
+        }
+    }
+    if errs.len() > before {
+        return None;
+    }
+    Some(RemoteCrmSettings {
+        api_base: api_base?,
+        timeout,
+        token: SecretString::from(token?),
+        owner: raw.owner.filter(|o| !o.trim().is_empty()),
+        activity_type: raw.activity_type.unwrap_or_else(|| v.activity_type.to_owned()),
+        fields,
+        max_requests: raw.max_requests.unwrap_or(v.max_requests),
+        max_searches: raw.max_searches.unwrap_or(v.max_searches),
+    })
+}

@@ -1,0 +1,425 @@
+//! What a CRM account holds (pipelines, stages, owners, deal fields, activity types) and
+//! the resolution of the names our configuration uses into the CRM's ids. Adapters only
+//! translate their vendor's listings into a [`Catalog`]; matching and the problems an
+//! operator is told about are decided here, once for every CRM.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::OnceCell;
+
+use super::CrmError;
+use crate::config::Settings;
+
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub pipelines: Vec<Pipeline>,
+    pub owners: Vec<Owner>,
+    pub deal_fields: Vec<Field>,
+    /// Kinds of follow-up the CRM offers (Pipedrive activity types, HubSpot task types).
+    pub activity_types: Vec<Named>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub id: String,
+    pub name: String,
+    pub stages: Vec<Stage>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Stage {
+    pub id: String,
+    pub name: String,
+    /// For CRMs where won and lost are stages (HubSpot's closed stages).
+    pub outcome: Option<StageOutcome>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageOutcome {
+    Won,
+    Lost,
+}
+
+#[derive(Debug, Clone)]
+pub struct Owner {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Field {
+    /// What the API calls it: Pipedrive's 40-character hash key, HubSpot's internal name.
+    pub key: String,
+    pub name: String,
+    pub kind: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Named {
+    pub id: String,
+    pub name: String,
+}
+
+/// The deal fields leadgate can fill, each mapped in the configuration to a CRM field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FieldRole {
+    /// Our attempt id: how a deal whose creation we did not record is found again.
+    AttemptId,
+    Offer,
+    UtmSource,
+    UtmMedium,
+    UtmCampaign,
+    UtmTerm,
+    UtmContent,
+}
+
+impl FieldRole {
+    pub const ALL: [FieldRole; 7] = [
+        FieldRole::AttemptId,
+        FieldRole::Offer,
+        FieldRole::UtmSource,
+        FieldRole::UtmMedium,
+        FieldRole::UtmCampaign,
+        FieldRole::UtmTerm,
+        FieldRole::UtmContent,
+    ];
+
+    /// The key under `[crm.fields]`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            FieldRole::AttemptId => "attempt_id",
+            FieldRole::Offer => "offer",
+            FieldRole::UtmSource => "utm_source",
+            FieldRole::UtmMedium => "utm_medium",
+            FieldRole::UtmCampaign => "utm_campaign",
+            FieldRole::UtmTerm => "utm_term",
+            FieldRole::UtmContent => "utm_content",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<FieldRole> {
+        FieldRole::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// What the configuration asks of the CRM.
+#[derive(Debug, Clone, Default)]
+pub struct CrmNeeds {
+    /// (pipeline, stage) of every offer, as configured.
+    pub stages: Vec<(String, String)>,
+    pub fields: Vec<(FieldRole, String)>,
+    pub owner: Option<String>,
+    pub activity_type: Option<String>,
+    /// Won and lost are stages in this CRM, so each offer's pipeline must have both.
+    pub outcome_stages: bool,
+}
+
+impl CrmNeeds {
+    pub fn from_settings(settings: &Settings) -> CrmNeeds {
+        let mut stages: Vec<(String, String)> = Vec::new();
+        for o in &settings.offers {
+            let pair = (o.crm_pipeline.clone(), o.crm_stage.clone());
+            if !stages.contains(&pair) {
+                stages.push(pair);
+            }
+        }
+        let remote = settings.crm.remote.as_ref();
+        CrmNeeds {
+            stages,
+            fields: remote.map(|r| r.fields.clone()).unwrap_or_default(),
+            owner: remote.and_then(|r| r.owner.clone()),
+            activity_type: remote.map(|r| r.activity_type.clone()),
+            outcome_stages: settings.crm.kind == crate::config::CrmKind::Hubspot,
+        }
+    }
+}
+
+/// The configuration's names turned into the CRM's ids.
+#[derive(Debug, Clone, Default)]
+pub struct Resolved {
+    stages: HashMap<(String, String), (String, String)>,
+    outcomes: HashMap<String, (Option<String>, Option<String>)>,
+    pipelines: HashMap<String, String>,
+    fields: HashMap<FieldRole, String>,
+    owner: Option<String>,
+    activity_type: Option<String>,
+}
+
+/// Names match case-insensitively and ignoring surrounding blanks; an id matches as is.
+fn same(configured: &str, id: &str, name: &str) -> bool {
+    let c = configured.trim();
+    c == id || c.eq_ignore_ascii_case(name.trim())
+}
+
+fn key(pipeline: &str, stage: &str) -> (String, String) {
+    (pipeline.trim().to_lowercase(), stage.trim().to_lowercase())
+}
+
+impl Resolved {
+    /// Resolves every need, or lists each one the CRM does not have, naming what it has.
+    pub fn resolve(catalog: &Catalog, needs: &CrmNeeds) -> Result<Resolved, Vec<String>> {
+        let mut problems = Vec::new();
+        let mut r = Resolved::default();
+        for (pipeline, stage) in &needs.stages {
+            let Some(p) = catalog.pipelines.iter().find(|p| same(pipeline, &p.id, &p.name)) else {
+                let have: Vec<_> = catalog.pipelines.iter().map(|p| p.name.as_str()).collect();
+                problems.push(format!(
+                    "pipeline {pipeline:?} not found (the CRM has: {})",
+                    list(&have)
+                ));
+                continue;
+            };
+            r.pipelines.insert(pipeline.trim().to_lowercase(), p.id.clone());
+            match p.stages.iter().find(|s| same(stage, &s.id, &s.name)) {
+                Some(s) => {
+                    r.stages.insert(key(pipeline, stage), (p.id.clone(), s.id.clone()));
+                }
+                None => {
+                    let have: Vec<_> = p.stages.iter().map(|s| s.name.as_str()).collect();
+                    problems.push(format!(
+                        "stage {stage:?} not found in pipeline {:?} (it has: {})",
+                        p.name,
+                        list(&have)
+                    ));
+                }
+            }
+            let won = p.stages.iter().find(|s| s.outcome == Some(StageOutcome::Won));
+            let lost = p.stages.iter().find(|s| s.outcome == Some(StageOutcome::Lost));
+            if needs.outcome_stages && (won.is_none() || lost.is_none()) {
+                problems.push(format!(
+                    "pipeline {:?} needs a closed-won and a closed-lost stage",
+                    p.name
+                ));
+            }
+            r.outcomes
+                .insert(p.id.clone(), (won.map(|s| s.id.clone()), lost.map(|s| s.id.clone())));
+        }
+        for (role, wanted) in &needs.fields {
+            match catalog.deal_fields.iter().find(|f| same(wanted, &f.key, &f.name)) {
+                Some(f) => {
+                    r.fields.insert(*role, f.key.clone());
+                }
+                None => problems.push(format!(
+                    "crm.fields.{}: deal field {wanted:?} not found (create it as a text field, or see `leadgate crm check`)",
+                    role.as_str()
+                )),
+            }
+        }
+        if let Some(wanted) = &needs.owner {
+            match catalog
+                .owners
+                .iter()
+                .find(|o| o.id == wanted.trim() || o.email.eq_ignore_ascii_case(wanted.trim()))
+            {
+                Some(o) => r.owner = Some(o.id.clone()),
+                None => problems.push(format!("crm.owner: no user with id or email {wanted:?}")),
+            }
+        }
+        if let Some(wanted) = &needs.activity_type {
+            match catalog.activity_types.iter().find(|t| same(wanted, &t.id, &t.name)) {
+                Some(t) => r.activity_type = Some(t.id.clone()),
+                None => {
+                    let have: Vec<_> = catalog.activity_types.iter().map(|t| t.id.as_str()).collect();
+                    problems.push(format!(
+                        "crm.activity_type: {wanted:?} not found (the CRM has: {})",
+                        list(&have)
+                    ));
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(r)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// (pipeline id, stage id) of a configured pair.
+    pub fn stage(&self, pipeline: &str, stage: &str) -> Result<(&str, &str), CrmError> {
+        self.stages
+            .get(&key(pipeline, stage))
+            .map(|(p, s)| (p.as_str(), s.as_str()))
+            .ok_or_else(|| CrmError::Permanent(format!("stage {stage:?} of pipeline {pipeline:?} is not configured")))
+    }
+
+    /// The closed-won or closed-lost stage of a configured pipeline, where the CRM has one.
+    pub fn outcome_stage(&self, pipeline: &str, outcome: StageOutcome) -> Option<&str> {
+        let id = self.pipelines.get(&pipeline.trim().to_lowercase())?;
+        let (won, lost) = self.outcomes.get(id)?;
+        match outcome {
+            StageOutcome::Won => won.as_deref(),
+            StageOutcome::Lost => lost.as_deref(),
+        }
+    }
+
+    pub fn field(&self, role: FieldRole) -> Option<&str> {
+        self.fields.get(&role).map(String::as_str)
+    }
+
+    pub fn owner(&self) -> Option<&str> {
+        self.owner.as_deref()
+    }
+
+    pub fn activity_type(&self) -> Option<&str> {
+        self.activity_type.as_deref()
+    }
+}
+
+fn list(names: &[&str]) -> String {
+    if names.is_empty() {
+        "nothing".into()
+    } else {
+        names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ")
+    }
+}
+
+impl Catalog {
+    /// The listing `leadgate crm check` prints: every id an operator may need to copy.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "Pipelines and stages:");
+        for p in &self.pipelines {
+            let _ = writeln!(out, "  {} (id {})", p.name, p.id);
+            for s in &p.stages {
+                let tag = match s.outcome {
+                    Some(StageOutcome::Won) => " [won]",
+                    Some(StageOutcome::Lost) => " [lost]",
+                    None => "",
+                };
+                let _ = writeln!(out, "    - {} (id {}){tag}", s.name, s.id);
+            }
+        }
+        let _ = writeln!(out, "Owners:");
+        for o in &self.owners {
+            let _ = writeln!(out, "  {} <{}> (id {})", o.name, o.email, o.id);
+        }
+        let _ = writeln!(out, "Deal fields:");
+        for f in &self.deal_fields {
+            let _ = writeln!(out, "  {} ({}, key {})", f.name, f.kind, f.key);
+        }
+        let _ = writeln!(out, "Activity types:");
+        for t in &self.activity_types {
+            let _ = writeln!(out, "  {} (key {})", t.name, t.id);
+        }
+        out
+    }
+}
+
+/// An adapter's resolved configuration, loaded from the CRM on first use and kept; a
+/// failed load (CRM down at start-up) is tried again on the next use.
+#[derive(Debug, Default)]
+pub struct ResolvedCache {
+    needs: CrmNeeds,
+    cell: OnceCell<Arc<Resolved>>,
+}
+
+impl ResolvedCache {
+    pub fn new(needs: CrmNeeds) -> Self {
+        Self {
+            needs,
+            cell: OnceCell::new(),
+        }
+    }
+
+    pub fn needs(&self) -> &CrmNeeds {
+        &self.needs
+    }
+
+    pub async fn get<F, Fut>(&self, load: F) -> Result<Arc<Resolved>, CrmError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Catalog, CrmError>>,
+    {
+        self.cell
+            .get_or_try_init(|| async {
+                let catalog = load().await?;
+                Resolved::resolve(&catalog, &self.needs)
+                    .map(Arc::new)
+                    .map_err(|p| CrmError::Permanent(p.join("; ")))
+            })
+            .await
+            .cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> Catalog {
+        Catalog {
+            pipelines: vec![Pipeline {
+                id: "1".into(),
+                name: "Sales".into(),
+                stages: vec![
+                    Stage {
+                        id: "10".into(),
+                        name: "Checkout started".into(),
+                        outcome: None,
+                    },
+                    Stage {
+                        id: "won".into(),
+                        name: "Closed won".into(),
+                        outcome: Some(StageOutcome::Won),
+                    },
+                ],
+            }],
+            owners: vec![Owner {
+                id: "9".into(),
+                name: "Ana".into(),
+                email: "ana@example.com".into(),
+            }],
+            deal_fields: vec![Field {
+                key: "abc123".into(),
+                name: "Leadgate attempt".into(),
+                kind: "varchar".into(),
+            }],
+            activity_types: vec![Named {
+                id: "call".into(),
+                name: "Call".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn names_and_ids_resolve_case_insensitively() {
+        let needs = CrmNeeds {
+            stages: vec![("sales".into(), " checkout STARTED".into())],
+            fields: vec![(FieldRole::AttemptId, "leadgate attempt".into())],
+            owner: Some("ANA@example.com".into()),
+            activity_type: Some("Call".into()),
+            outcome_stages: false,
+        };
+        let r = Resolved::resolve(&catalog(), &needs).unwrap();
+        assert_eq!(r.stage("Sales", "Checkout started").unwrap(), ("1", "10"));
+        assert_eq!(r.field(FieldRole::AttemptId), Some("abc123"));
+        assert_eq!(r.owner(), Some("9"));
+        assert_eq!(r.activity_type(), Some("call"));
+        assert_eq!(r.outcome_stage("Sales", StageOutcome::Won), Some("won"));
+        assert_eq!(r.outcome_stage("Sales", StageOutcome::Lost), None);
+    }
+
+    #[test]
+    fn every_missing_name_is_reported_with_what_exists() {
+        let needs = CrmNeeds {
+            stages: vec![("Sales".into(), "Nope".into()), ("Other".into(), "x".into())],
+            fields: vec![(FieldRole::Offer, "Offer".into())],
+            owner: Some("bob@example.com".into()),
+            activity_type: Some("meeting".into()),
+            outcome_stages: true,
+        };
+        let problems = Resolved::resolve(&catalog(), &needs).unwrap_err();
+        let all = problems.join("\n");
+        assert!(all.contains("stage \"Nope\" not found in pipeline \"Sales\" (it has: \"Checkout started\""));
+        assert!(all.contains("pipeline \"Other\" not found (the CRM has: \"Sales\")"));
+        assert!(all.contains("closed-won and a closed-lost"));
+        assert!(all.contains("crm.fields.offer"));
+        assert!(all.contains("crm.owner"));
+        assert!(all.contains("crm.activity_type: \"meeting\" not found (the CRM has: \"call\")"));
+        assert_eq!(problems.len(), 6);
+    }
+}

@@ -1,0 +1,1 @@
+//! HubSpot: journeys and failure paths against a fake that behaves like HubSpot.

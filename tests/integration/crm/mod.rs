@@ -1,0 +1,5 @@
+//! Real CRMs against fakes that behave like the vendors (wiremock), and Pipedrive's own
+//! OpenAPI specs served by Prism.
+
+mod hubspot;
+mod pipedrive;

@@ -1,0 +1,1 @@
+//! Pipedrive: journeys and failure paths against a fake that behaves like Pipedrive.
