@@ -1,0 +1,100 @@
+//! One person per email, whatever races: several leads of one customer synced by two
+//! workers at once reach the CRM's person lookup once, and reuse its answer.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use leadgate::crm::builtin::BuiltinCrm;
+use leadgate::crm::{Catalog, Crm, CrmError, DealInput, DealRef, DealStatus, NoteInput, PersonInput, TaskInput};
+use leadgate::startup::Overrides;
+
+use crate::both_backends;
+use crate::support::{eventually, spawn_with, Backend, Options};
+
+both_backends!(two_workers_racing_on_one_email_make_one_person);
+
+/// The built-in CRM with a slow person lookup (a remote CRM's search) that counts calls.
+struct SlowPersons {
+    inner: BuiltinCrm,
+    upserts: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl Crm for SlowPersons {
+    fn name(&self) -> &'static str {
+        "builtin"
+    }
+    async fn upsert_person(&self, p: &PersonInput<'_>) -> Result<String, CrmError> {
+        self.upserts.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.inner.upsert_person(p).await
+    }
+    async fn find_deal(&self, attempt_id: &str) -> Result<Option<String>, CrmError> {
+        self.inner.find_deal(attempt_id).await
+    }
+    async fn create_deal(&self, d: &DealInput<'_>) -> Result<String, CrmError> {
+        self.inner.create_deal(d).await
+    }
+    async fn set_deal_status(&self, deal: &DealRef<'_>, status: &DealStatus) -> Result<(), CrmError> {
+        self.inner.set_deal_status(deal, status).await
+    }
+    async fn find_task(&self, deal_id: &str, key: &str) -> Result<Option<String>, CrmError> {
+        self.inner.find_task(deal_id, key).await
+    }
+    async fn create_task(&self, t: &TaskInput<'_>) -> Result<String, CrmError> {
+        self.inner.create_task(t).await
+    }
+    async fn add_note(&self, n: &NoteInput<'_>) -> Result<String, CrmError> {
+        self.inner.add_note(n).await
+    }
+    async fn catalog(&self) -> Result<Catalog, CrmError> {
+        self.inner.catalog().await
+    }
+}
+
+async fn two_workers_racing_on_one_email_make_one_person(backend: Backend) {
+    let upserts = Arc::new(AtomicUsize::new(0));
+    let counter = upserts.clone();
+    let opts = Options {
+        overrides: Overrides {
+            crm: Some(Box::new(move |db| {
+                Arc::new(SlowPersons {
+                    inner: BuiltinCrm::new(db.clone()),
+                    upserts: counter,
+                })
+            })),
+        },
+        tweak: Box::new(|s| {
+            s.worker.enabled = false;
+            s.worker.max_attempts = 10;
+            s.inline_crm_deadline = Duration::from_millis(1);
+        }),
+        ..Options::default()
+    };
+    let app = spawn_with(backend, opts).await;
+    for name in ["Rosa Díaz", "Rosa M. Díaz", "R. Díaz", "Rosa Diaz"] {
+        let form = [("name", name), ("email", "Rosa@Example.com "), ("phone", "3001234567")];
+        assert_eq!(app.post_form("/c/demo", &form).await.status(), 303);
+    }
+    // Two workers, as two processes would be, claiming from one database.
+    let workers = [
+        leadgate::jobs::worker::spawn(app.ctx.clone()),
+        leadgate::jobs::worker::spawn(app.ctx.clone()),
+    ];
+    eventually("every lead to have its deal", || async { app.deals().await.len() == 4 }).await;
+    let leads = app.leads().await;
+    let persons: Vec<_> = leads.iter().map(|l| l["crm_person_id"].clone()).collect();
+    assert!(persons.iter().all(|p| p.is_string() && *p == persons[0]), "{persons:?}");
+    assert_eq!(
+        upserts.load(Ordering::SeqCst),
+        1,
+        "the CRM was asked about the email once"
+    );
+    let n = leadgate::store::builtin_crm::count_persons(&app.ctx.db, "rosa@example.com").await;
+    assert_eq!(n.unwrap(), 1);
+    for w in workers {
+        w.abort();
+    }
+}
