@@ -195,3 +195,63 @@ fn remote(
         max_searches: raw.max_searches.unwrap_or(v.max_searches),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{CrmKind, Settings};
+    use crate::crm::catalog::FieldRole;
+    use secrecy::ExposeSecret;
+
+    fn errors(toml: &str, env: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+        Settings::from_toml(toml, env).err().map(|e| e.0).unwrap_or_default()
+    }
+
+    #[test]
+    fn pipedrive_needs_its_domain_and_token_and_names_both() {
+        let errs = errors("[crm]\nkind = \"pipedrive\"", &|_| None);
+        assert!(errs.iter().any(|e| e.starts_with("crm.api_base: required")), "{errs:?}");
+        assert!(
+            errs.iter().any(|e| e.starts_with("LEADGATE_PIPEDRIVE_API_TOKEN:")),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn hubspot_defaults_and_field_mapping() {
+        let toml = "[crm]\nkind = \"hubspot\"\nowner = \"ana@example.com\"\n[crm.fields]\nutm_campaign = \"campaign\"";
+        let env = |k: &str| (k == "LEADGATE_HUBSPOT_TOKEN").then(|| " pat-na1-abc ".to_string());
+        let s = Settings::from_toml(toml, &env).unwrap();
+        assert_eq!(s.crm.kind, CrmKind::Hubspot);
+        let r = s.crm.remote.unwrap();
+        assert_eq!(r.api_base.as_str(), "https://api.hubapi.com/");
+        assert_eq!(r.token.expose_secret(), "pat-na1-abc");
+        assert_eq!(r.activity_type, "CALL");
+        assert_eq!((r.max_requests, r.max_searches), (100, 5));
+        assert_eq!(
+            r.fields,
+            vec![
+                (FieldRole::AttemptId, "leadgate_attempt_id".to_string()),
+                (FieldRole::UtmCampaign, "campaign".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_fields_zero_pacing_and_remote_keys_on_builtin_are_errors() {
+        let env = |k: &str| (k == "LEADGATE_HUBSPOT_TOKEN").then(|| "t".to_string());
+        let errs = errors(
+            "[crm]\nkind = \"hubspot\"\nmax_requests = 0\n[crm.fields]\ncolour = \"x\"",
+            &env,
+        );
+        assert!(
+            errs.iter().any(|e| e.starts_with("crm.fields.colour: unknown")),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter().any(|e| e == "crm.max_requests: must be at least 1"),
+            "{errs:?}"
+        );
+        let errs = errors("[crm]\nkind = \"builtin\"\nowner = \"x\"", &|_| None);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+    }
+}

@@ -179,10 +179,18 @@ pub async fn insert_note(db: &Db, deal_id: &str, external_key: &str, body: &str)
     Ok(found)
 }
 
-/// Notes of one deal, oldest first.
-pub async fn notes(db: &Db, deal_id: &str) -> StoreResult<Vec<String>> {
-    let sql = "SELECT body FROM builtin_notes WHERE deal_id = $1 ORDER BY created_at, id";
-    let rows = on_pool!(db, |p| sqlx::query_scalar(sql).bind(deal_id).fetch_all(p).await)?;
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
+pub struct NoteView {
+    pub deal_title: String,
+    pub body: String,
+    pub created_at: i64,
+}
+
+/// The newest notes with their deal's title.
+pub async fn notes(db: &Db, limit: i64) -> StoreResult<Vec<NoteView>> {
+    let sql = "SELECT d.title AS deal_title, n.body, n.created_at FROM builtin_notes n \
+               JOIN builtin_deals d ON d.id = n.deal_id ORDER BY n.created_at DESC, n.id DESC LIMIT $1";
+    let rows = on_pool!(db, |p| sqlx::query_as(sql).bind(limit).fetch_all(p).await)?;
     Ok(rows)
 }
 

@@ -7,7 +7,7 @@ use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
-use super::pages::{AdminLogin, AdminPage, DeadJobRow, DealRow, TaskRow, UnappliedRow};
+use super::pages::{AdminLogin, AdminPage, DeadJobRow, DealRow, NoteRow, TaskRow, UnappliedRow};
 use super::{render, see_other, PageError};
 use crate::clock::rfc3339;
 use crate::context::AppContext;
@@ -76,6 +76,7 @@ pub async fn index(ctx: web::Data<AppContext>, session: Session) -> Result<HttpR
     let fail = |e| PageError::unavailable(Lang::En, e);
     let deals = builtin_crm::deals(&ctx.db, 200).await.map_err(fail)?;
     let tasks = builtin_crm::tasks(&ctx.db, 200).await.map_err(fail)?;
+    let notes = builtin_crm::notes(&ctx.db, 100).await.map_err(fail)?;
     let dead = jobs::dead(&ctx.db, 50).await.map_err(fail)?;
     let unapplied = inbox::unapplied(&ctx.db, 50).await.map_err(fail)?;
     let page = AdminPage {
@@ -100,6 +101,14 @@ pub async fn index(ctx: web::Data<AppContext>, session: Session) -> Result<HttpR
                 due: rfc3339(t.due_at),
                 subject: t.subject,
                 body: t.body,
+            })
+            .collect(),
+        notes: notes
+            .into_iter()
+            .map(|n| NoteRow {
+                at: rfc3339(n.created_at),
+                deal: n.deal_title,
+                body: n.body,
             })
             .collect(),
         dead_jobs: dead

@@ -130,6 +130,12 @@ pub struct TaskRow {
     pub body: String,
 }
 
+pub struct NoteRow {
+    pub at: String,
+    pub deal: String,
+    pub body: String,
+}
+
 pub struct DeadJobRow {
     pub kind: String,
     pub attempts: i32,
@@ -142,6 +148,7 @@ pub struct AdminPage {
     pub lang: &'static str,
     pub deals: Vec<DealRow>,
     pub tasks: Vec<TaskRow>,
+    pub notes: Vec<NoteRow>,
     pub dead_jobs: Vec<DeadJobRow>,
     pub unapplied: Vec<UnappliedRow>,
 }

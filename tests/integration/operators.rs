@@ -12,6 +12,11 @@ async fn admin_pages_need_the_password_and_show_the_crm(backend: Backend) {
     let checkout = app.start_checkout("demo", "Karla Núñez", "karla@example.com").await;
     app.get(&app.press(&checkout, "decline").await).await;
     eventually("a follow-up task", || async { app.tasks().await.len() == 1 }).await;
+    eventually("a note on the deal", || async {
+        let notes = leadgate::store::builtin_crm::notes(&app.ctx.db, 10).await.unwrap();
+        notes.len() == 1
+    })
+    .await;
 
     let res = app.get("/admin").await;
     assert_eq!(res.status(), 303);
@@ -28,6 +33,10 @@ async fn admin_pages_need_the_password_and_show_the_crm(backend: Backend) {
     assert!(html.contains("Curso de Marketing — Karla Núñez"), "{html}");
     assert!(html.contains("lost") && html.contains("karla@example.com"));
     assert!(html.contains("pago rechazado"), "the task is listed");
+    assert!(
+        html.contains("Pago: declined") && html.contains("Pasarela: sandbox"),
+        "the deal's note is listed"
+    );
 
     app.post_form("/admin/logout", &[]).await;
     assert_eq!(app.get("/admin").await.status(), 303);
