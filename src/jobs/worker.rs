@@ -22,6 +22,11 @@ pub fn spawn(ctx: Arc<AppContext>) -> tokio::task::JoinHandle<()> {
 pub async fn run(ctx: Arc<AppContext>, worker: String) {
     let cfg = ctx.settings.worker.clone();
     let mut inflight = JoinSet::new();
+    // Jobs committed by other instances wake this worker too; stops with the worker.
+    let relay = ctx.clone();
+    let _relay = AbortOnDrop(tokio::spawn(async move {
+        table::relay_wakeups(&relay.db, || relay.queue.wake()).await
+    }));
     tracing::info!(%worker, concurrency = cfg.concurrency, "worker started");
     loop {
         while inflight.len() < cfg.concurrency {
@@ -49,6 +54,15 @@ pub async fn run(ctx: Arc<AppContext>, worker: String) {
             Some(_) = inflight.join_next(), if !inflight.is_empty() => {}
             _ = tokio::time::sleep(nap) => {}
         }
+    }
+}
+
+/// Aborts the task when the owner (the worker loop) is dropped or aborted.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

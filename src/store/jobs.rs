@@ -49,7 +49,48 @@ pub async fn enqueue(tx: &mut Tx, job: &NewJob<'_>) -> StoreResult<()> {
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
+    if let Tx::Postgres(t) = tx {
+        // Delivered at commit (and only then) to every instance's worker: see `relay_wakeups`.
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(JOBS_CHANNEL)
+            .execute(&mut **t)
+            .await?;
+    }
     Ok(())
+}
+
+/// The PostgreSQL channel on which a committed enqueue wakes every instance's worker.
+const JOBS_CHANNEL: &str = "leadgate_jobs";
+
+/// On PostgreSQL, calls `wake` whenever any instance commits a job (LISTEN/NOTIFY), so a
+/// worker in another process starts at once instead of at its next poll; reconnects
+/// after a lost connection. Returns at once on SQLite, where one process owns the file
+/// and its enqueues wake its worker in-process.
+pub async fn relay_wakeups(db: &Db, wake: impl Fn()) {
+    let Db::Postgres(pool) = db else { return };
+    loop {
+        match listen(pool).await {
+            Ok(mut listener) => loop {
+                match listener.recv().await {
+                    Ok(_) => wake(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "job notifications interrupted");
+                        break;
+                    }
+                }
+            },
+            Err(e) => tracing::warn!(error = %e, "cannot listen for job notifications"),
+        }
+        // Polling covers the gap; try again shortly.
+        wake();
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+async fn listen(pool: &sqlx::PgPool) -> Result<sqlx::postgres::PgListener, sqlx::Error> {
+    let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+    listener.listen(JOBS_CHANNEL).await?;
+    Ok(listener)
 }
 
 /// A job is due when queued and its time has come, or running under an expired lease

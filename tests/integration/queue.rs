@@ -7,7 +7,7 @@ use leadgate::jobs::Job;
 use leadgate::store::jobs::{self, ClaimedJob, Holder};
 
 use crate::both_backends;
-use crate::support::{spawn_with, Backend, Options, TestApp};
+use crate::support::{eventually, spawn_with, Backend, Options, TestApp};
 
 both_backends!(racing_workers_never_hold_one_lead_twice);
 
@@ -78,4 +78,34 @@ async fn racing_workers_never_hold_one_lead_twice(backend: Backend) {
         }
     }
     assert_eq!(done, 10, "every job ran, one at a time per lead");
+}
+
+/// On PostgreSQL a job committed by one instance wakes the worker of another at once
+/// (LISTEN/NOTIFY), not at its next poll: here the polling worker would wait a minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_committed_by_one_instance_wakes_another_instances_worker() {
+    let Some(backend) = Backend::postgres() else { return };
+    let opts = Options {
+        tweak: Box::new(|s| s.worker.enabled = false),
+        ..Options::default()
+    };
+    let web = spawn_with(backend, opts).await;
+    let mut settings = web.ctx.settings.clone();
+    settings.worker.idle_poll = std::time::Duration::from_secs(60);
+    let other = leadgate::startup::context(settings, web.ctx.public_url.clone(), Default::default())
+        .await
+        .unwrap();
+    let other = std::sync::Arc::new(other);
+    // Let the other worker make its first (empty) poll and go to sleep.
+    let worker = leadgate::jobs::worker::spawn(other.clone());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let checkout = web.start_checkout("demo", "Iris Vega", "iris@example.com").await;
+    web.get(&web.press(&checkout, "approve").await).await;
+    // `eventually` gives up after 30 s, well before the other worker's next poll.
+    eventually("the other instance to win the deal", || async {
+        web.deals().await.first().is_some_and(|d| d.status == "won")
+    })
+    .await;
+    worker.abort();
 }
