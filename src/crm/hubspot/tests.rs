@@ -1,0 +1,423 @@
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+use serde_json::{json, Value};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use super::wire::{
+    self, existing_id, html, major_units, policy_wait, refusal_text, task_body, until_after_utc_midnight,
+};
+use super::*;
+use crate::crm::catalog::FieldRole;
+use crate::crm::http::Reply;
+use crate::domain::lead::Utm;
+use crate::domain::{Currency, Email, Money, PersonName, Phone};
+
+fn money(minor: i64, c: Currency) -> Money {
+    Money::new(minor, c).unwrap()
+}
+
+#[test]
+fn amounts_are_major_units_with_the_currency_exponent() {
+    assert_eq!(major_units(&money(19_900_000, Currency::COP)), "199000.00");
+    assert_eq!(major_units(&money(4990, Currency::USD)), "49.90");
+    assert_eq!(major_units(&money(5, Currency::EUR)), "0.05");
+    assert_eq!(major_units(&money(15_000, Currency::CLP)), "15000");
+}
+
+#[test]
+fn the_existing_id_is_read_from_a_409_message() {
+    let body =
+        br#"{"status":"error","message":"Contact already exists. Existing ID: 37765128953","category":"CONFLICT"}"#;
+    assert_eq!(existing_id(body).as_deref(), Some("37765128953"));
+    assert_eq!(existing_id(br#"{"message":"Contact already exists."}"#), None);
+    assert_eq!(existing_id(b"Existing ID: none"), None);
+}
+
+fn reply(status: u16, headers: HeaderMap, body: Value) -> Reply {
+    Reply {
+        status: StatusCode::from_u16(status).unwrap(),
+        headers,
+        body: body.to_string().into_bytes(),
+    }
+}
+
+#[test]
+fn a_daily_429_waits_past_the_next_utc_midnight() {
+    let now = Utc.with_ymd_and_hms(2026, 3, 10, 23, 30, 0).unwrap();
+    let body = json!({"status": "error", "message": "You have reached your daily limit.", "errorType": "RATE_LIMIT", "policyName": "DAILY"});
+    let wait = policy_wait(body.to_string().as_bytes(), now).unwrap();
+    assert_eq!(wait, Duration::from_secs(31 * 60));
+    let morning = Utc.with_ymd_and_hms(2026, 3, 10, 0, 0, 30).unwrap();
+    assert_eq!(until_after_utc_midnight(morning), Duration::from_secs(86_400 + 30));
+}
+
+#[test]
+fn burst_and_search_429s_wait_their_window() {
+    let now = Utc::now();
+    let ten =
+        json!({"policyName": "TEN_SECONDLY_ROLLING", "message": "You have reached your ten_secondly_rolling limit."});
+    assert_eq!(
+        policy_wait(ten.to_string().as_bytes(), now),
+        Some(Duration::from_secs(10))
+    );
+    let secondly = json!({"status": "error", "message": "You have reached your secondly limit."});
+    assert_eq!(
+        policy_wait(secondly.to_string().as_bytes(), now),
+        Some(Duration::from_secs(1))
+    );
+    let named = json!({"policyName": "SECONDLY"});
+    assert_eq!(
+        policy_wait(named.to_string().as_bytes(), now),
+        Some(Duration::from_secs(1))
+    );
+    assert_eq!(policy_wait(b"<html>busy</html>", now), None);
+    assert_eq!(policy_wait(br#"{"policyName":"OTHER"}"#, now), None);
+}
+
+#[test]
+fn retry_after_wins_over_the_policy() {
+    let mut h = HeaderMap::new();
+    h.insert(RETRY_AFTER, HeaderValue::from_static("3"));
+    let r = reply(429, h, json!({"policyName": "DAILY"}));
+    assert_eq!(wire::wait_hint(&r), Some(Duration::from_secs(3)));
+    let r = reply(429, HeaderMap::new(), json!({"policyName": "TEN_SECONDLY_ROLLING"}));
+    assert_eq!(wire::wait_hint(&r), Some(Duration::from_secs(10)));
+}
+
+#[test]
+fn refusals_carry_category_and_correlation_id() {
+    let body = json!({"status": "error", "message": "Authentication credentials not found.", "category": "INVALID_AUTHENTICATION", "correlationId": "c0ffee-1"});
+    let text = refusal_text("HubSpot", &reply(401, HeaderMap::new(), body));
+    assert_eq!(
+        text,
+        "HubSpot answered 401 Unauthorized: INVALID_AUTHENTICATION: Authentication credentials not found. (correlationId c0ffee-1)"
+    );
+    let raw = Reply {
+        status: StatusCode::BAD_REQUEST,
+        headers: HeaderMap::new(),
+        body: b"nope".to_vec(),
+    };
+    assert_eq!(refusal_text("HubSpot", &raw), "HubSpot answered 400 Bad Request: nope");
+}
+
+#[test]
+fn bodies_are_escaped_html_with_line_breaks() {
+    assert_eq!(
+        html("Ana <b>\"O'Neil\"</b> & co\nline 2\r\nline 3"),
+        "Ana &lt;b&gt;&quot;O&#39;Neil&quot;&lt;/b&gt; &amp; co<br>line 2<br>line 3"
+    );
+    let body = task_body("Call <now>", "a1:abandoned:1");
+    assert!(body.starts_with("Call &lt;now&gt;<br>"), "{body}");
+    assert!(body.ends_with("[leadgate:a1:abandoned:1]"), "{body}");
+    assert!(!body.contains(&wire::task_marker("a1:abandoned:10")));
+}
+
+#[test]
+fn timestamps_are_iso_utc() {
+    assert_eq!(wire::timestamp(1_777_710_600_000), "2026-05-02T08:30:00.000Z");
+}
+
+// --- Requests against a fake HubSpot ---
+
+fn settings(base: &str, owner: Option<&str>) -> RemoteCrmSettings {
+    RemoteCrmSettings {
+        api_base: Url::parse(base).unwrap(),
+        timeout: Duration::from_secs(5),
+        token: SecretString::from("pat-test-123"),
+        owner: owner.map(str::to_owned),
+        activity_type: "CALL".into(),
+        fields: vec![
+            (FieldRole::AttemptId, "leadgate_attempt_id".into()),
+            (FieldRole::UtmCampaign, "Campaign".into()),
+            (FieldRole::Offer, "leadgate_offer".into()),
+        ],
+        max_requests: 100,
+        max_searches: 5,
+    }
+}
+
+fn needs(s: &RemoteCrmSettings) -> CrmNeeds {
+    CrmNeeds {
+        stages: vec![("Sales".into(), "Checkout started".into())],
+        fields: s.fields.clone(),
+        owner: s.owner.clone(),
+        activity_type: Some(s.activity_type.clone()),
+        outcome_stages: true,
+    }
+}
+
+async fn mount_catalog(server: &MockServer) {
+    let stage = |id: &str, label: &str, closed: &str, p: &str| json!({"id": id, "label": label, "displayOrder": 0, "metadata": {"isClosed": closed, "probability": p}});
+    let pipelines = json!({"results": [{
+        "id": "default", "label": "Sales", "displayOrder": 0,
+        "stages": [
+            stage("appointmentscheduled", "Checkout started", "false", "0.2"),
+            stage("closedwon", "Closed won", "true", "1.0"),
+            stage("closedlost", "Closed lost", "true", "0.0"),
+        ]
+    }]});
+    Mock::given(method("GET"))
+        .and(path("/crm/v3/pipelines/deals"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(pipelines))
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/crm/v3/owners"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"results": [
+            {"id": "910901", "email": "ana@acme.test", "firstName": "Ana", "lastName": "Ruiz"}
+        ]})))
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/crm/v3/properties/deals"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"results": [
+            {"name": "leadgate_attempt_id", "label": "Leadgate attempt", "type": "string"},
+            {"name": "utm_campaign_x", "label": "Campaign", "type": "string"},
+            {"name": "leadgate_offer", "label": "Offer", "type": "string"},
+        ]})))
+        .mount(server)
+        .await;
+}
+
+async fn crm(server: &MockServer, owner: Option<&str>) -> HubspotCrm {
+    mount_catalog(server).await;
+    let s = settings(&server.uri(), owner);
+    HubspotCrm::new(&s, needs(&s), reqwest::Client::new())
+}
+
+async fn bodies(server: &MockServer, m: &str, p: &str) -> Vec<Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.method.as_str() == m && r.url.path() == p)
+        .map(|r| serde_json::from_slice(&r.body).unwrap_or(Value::Null))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_catalog_maps_closed_stages_owners_and_fields() {
+    let server = MockServer::start().await;
+    let c = crm(&server, None).await;
+    let cat = c.catalog().await.unwrap();
+    let stages = &cat.pipelines[0].stages;
+    assert_eq!(stages[0].outcome, None);
+    assert_eq!(stages[1].outcome, Some(StageOutcome::Won));
+    assert_eq!(stages[2].outcome, Some(StageOutcome::Lost));
+    assert_eq!(cat.owners[0].name, "Ana Ruiz");
+    assert_eq!(cat.deal_fields[1].key, "utm_campaign_x");
+    assert_eq!(cat.activity_types.len(), 3);
+    let auth = &server.received_requests().await.unwrap()[0].headers["authorization"];
+    assert_eq!(auth, "Bearer pat-test-123");
+}
+
+#[tokio::test]
+async fn a_deal_is_created_with_ids_fields_and_its_contact() {
+    let server = MockServer::start().await;
+    let c = crm(&server, Some("ana@acme.test")).await;
+    Mock::given(method("POST"))
+        .and(path("/crm/v3/objects/deals"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "5678", "properties": {}})))
+        .mount(&server)
+        .await;
+    let utm = Utm {
+        campaign: Some("launch".into()),
+        source: Some("wp".into()),
+        ..Utm::default()
+    };
+    let input = DealInput {
+        attempt_id: "att-1",
+        person_id: "1234",
+        title: "Curso — Ana".into(),
+        value: money(19_900_000, Currency::COP),
+        pipeline: "sales",
+        stage: "checkout started",
+        offer_slug: "demo",
+        utm: &utm,
+    };
+    assert_eq!(c.create_deal(&input).await.unwrap(), "5678");
+    let sent = bodies(&server, "POST", "/crm/v3/objects/deals").await;
+    assert_eq!(
+        sent[0],
+        json!({
+            "properties": {
+                "dealname": "Curso — Ana",
+                "amount": "199000.00",
+                "deal_currency_code": "COP",
+                "pipeline": "default",
+                "dealstage": "appointmentscheduled",
+                "hubspot_owner_id": "910901",
+                "leadgate_attempt_id": "att-1",
+                "leadgate_offer": "demo",
+                "utm_campaign_x": "launch",
+            },
+            "associations": [{"to": {"id": "1234"}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 3}]}],
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_new_person_is_read_by_email_searched_by_phone_then_created() {
+    let server = MockServer::start().await;
+    let c = crm(&server, None).await;
+    Mock::given(method("GET"))
+        .and(path("/crm/v3/objects/contacts/ana%2Bx%2Fy@example.com"))
+        .respond_with(
+            ResponseTemplate::new(404)
+                .set_body_json(json!({"category": "OBJECT_NOT_FOUND", "message": "resource not found"})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/crm/v3/objects/contacts/search"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"total": 0, "results": []})))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/crm/v3/objects/contacts"))
+        .respond_with(ResponseTemplate::new(409).set_body_json(json!({
+            "status": "error", "message": "Contact already exists. Existing ID: 37765128953", "category": "CONFLICT"
+        })))
+        .mount(&server)
+        .await;
+    let (name, email, phone) = (
+        PersonName::from_trusted("Ana María Pérez".into()),
+        Email::from_trusted("ana+x/y@example.com".into()),
+        Phone::from_trusted("+573001234567".into()),
+    );
+    let p = PersonInput {
+        name: &name,
+        email: &email,
+        phone: &phone,
+    };
+    assert_eq!(c.upsert_person(&p).await.unwrap(), "37765128953");
+    let read = server.received_requests().await.unwrap();
+    let by_email = read
+        .iter()
+        .find(|r| r.method.as_str() == "GET" && r.url.path().contains("contacts"))
+        .unwrap();
+    assert_eq!(by_email.url.query(), Some("idProperty=email"));
+    let search = bodies(&server, "POST", "/crm/v3/objects/contacts/search").await;
+    assert_eq!(
+        search[0]["filterGroups"][0]["filters"][0],
+        json!({"propertyName": "phone", "operator": "EQ", "value": "+573001234567"})
+    );
+    let created = bodies(&server, "POST", "/crm/v3/objects/contacts").await;
+    assert_eq!(
+        created[0],
+        json!({"properties": {"email": "ana+x/y@example.com", "firstname": "Ana", "lastname": "María Pérez", "phone": "+573001234567"}})
+    );
+}
+
+#[tokio::test]
+async fn a_lost_deal_moves_to_the_closed_lost_stage_with_its_reason() {
+    let server = MockServer::start().await;
+    let c = crm(&server, None).await;
+    Mock::given(method("PATCH"))
+        .and(path("/crm/v3/objects/deals/5678"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "5678", "properties": {}})))
+        .mount(&server)
+        .await;
+    let at = DealRef {
+        deal_id: "5678",
+        pipeline: "Sales",
+    };
+    let lost = DealStatus::Lost {
+        reason: "Payment declined".into(),
+    };
+    c.set_deal_status(&at, &lost).await.unwrap();
+    let sent = bodies(&server, "PATCH", "/crm/v3/objects/deals/5678").await;
+    assert_eq!(
+        sent[0],
+        json!({"properties": {"dealstage": "closedlost", "closed_lost_reason": "Payment declined"}})
+    );
+}
+
+#[tokio::test]
+async fn a_task_is_found_again_by_its_marker() {
+    let server = MockServer::start().await;
+    let c = crm(&server, None).await;
+    Mock::given(method("GET"))
+        .and(path("/crm/v4/objects/deals/5678/associations/tasks"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"results": [
+            {"toObjectId": 11, "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": 215}]},
+            {"toObjectId": 12, "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": 215}]},
+        ]})))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/crm/v3/objects/tasks/batch/read"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"status": "COMPLETE", "results": [
+                {"id": "11", "properties": {"hs_task_body": "<p>Other<br><br>[leadgate:a1:abandoned:10]</p>"}},
+                {"id": "12", "properties": {"hs_task_body": "<p>Call<br><br>[leadgate:a1:abandoned:1]</p>"}},
+            ]})),
+        )
+        .mount(&server)
+        .await;
+    assert_eq!(
+        c.find_task("5678", "a1:abandoned:1").await.unwrap().as_deref(),
+        Some("12")
+    );
+    assert_eq!(c.find_task("5678", "a1:declined").await.unwrap(), None);
+    let read = bodies(&server, "POST", "/crm/v3/objects/tasks/batch/read").await;
+    assert_eq!(
+        read[0],
+        json!({"properties": ["hs_task_body"], "inputs": [{"id": "11"}, {"id": "12"}]})
+    );
+}
+
+#[tokio::test]
+async fn a_refusal_is_permanent_with_hubspots_message() {
+    let server = MockServer::start().await;
+    let c = crm(&server, None).await;
+    Mock::given(method("GET"))
+        .and(path("/crm/v3/objects/deals/att-9"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "status": "error", "message": "leadgate_attempt_id is not a unique property", "category": "VALIDATION_ERROR", "correlationId": "abc-1"
+        })))
+        .mount(&server)
+        .await;
+    match c.find_deal("att-9").await {
+        Err(CrmError::Permanent(m)) => {
+            assert!(
+                m.contains("VALIDATION_ERROR: leadgate_attempt_id is not a unique property (correlationId abc-1)"),
+                "{m}"
+            )
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_409_on_a_deal_create_reads_the_deal_by_our_attempt_id() {
+    let server = MockServer::start().await;
+    let c = crm(&server, None).await;
+    Mock::given(method("POST"))
+        .and(path("/crm/v3/objects/deals"))
+        .respond_with(ResponseTemplate::new(409).set_body_json(json!({"category": "CONFLICT", "message": "duplicate"})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/crm/v3/objects/deals/att-2"))
+        .and(wiremock::matchers::query_param("idProperty", "leadgate_attempt_id"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "777", "properties": {}})))
+        .mount(&server)
+        .await;
+    let utm = Utm::default();
+    let input = DealInput {
+        attempt_id: "att-2",
+        person_id: "1",
+        title: "t".into(),
+        value: money(100, Currency::USD),
+        pipeline: "Sales",
+        stage: "Checkout started",
+        offer_slug: "demo",
+        utm: &utm,
+    };
+    assert_eq!(c.create_deal(&input).await.unwrap(), "777");
+}

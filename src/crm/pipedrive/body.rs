@@ -1,0 +1,139 @@
+//! The JSON bodies the adapter sends, and the formats Pipedrive wants in them.
+
+use serde_json::{json, Map, Value};
+
+use super::DEFAULT_ACTIVITY_TYPE;
+use crate::crm::catalog::{FieldRole, Resolved};
+use crate::crm::{CrmError, DealInput, DealStatus, NoteInput, PersonInput, TaskInput};
+use crate::domain::Money;
+
+/// Our ids are Pipedrive's integers as text; v2 refuses numbers sent as strings.
+pub(super) fn pd_id(id: &str) -> Result<i64, CrmError> {
+    id.trim()
+        .parse()
+        .map_err(|_| CrmError::Permanent(format!("{id:?} is not a Pipedrive id")))
+}
+
+/// Pipedrive takes deal values in major units (199000.5), as a JSON number.
+pub(super) fn major_units(m: &Money) -> f64 {
+    // Exact for any amount below 2^53 minor units: the division is correctly rounded.
+    m.amount_minor() as f64 / 10f64.powi(m.currency().exponent() as i32)
+}
+
+/// Activities take their due date and time apart, in UTC: (`YYYY-MM-DD`, `HH:MM`).
+pub(super) fn due(at_ms: i64) -> Result<(String, String), CrmError> {
+    let at = chrono::DateTime::from_timestamp_millis(at_ms)
+        .ok_or_else(|| CrmError::Permanent(format!("due time {at_ms} ms is out of range")))?;
+    Ok((at.format("%Y-%m-%d").to_string(), at.format("%H:%M").to_string()))
+}
+
+/// Plain text as the HTML Pipedrive renders in notes: escaped, line breaks kept.
+pub(super) fn html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.replace("\r\n", "\n").chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '\n' => out.push_str("<br>"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// How a task's key appears in its note; bracketed so one key is never a prefix of another.
+pub(super) fn task_marker(key: &str) -> String {
+    format!("[leadgate:{}]", html(key))
+}
+
+pub(super) fn person_body(p: &PersonInput<'_>, owner: Option<i64>) -> Value {
+    let mut body = json!({
+        "name": p.name.as_str(),
+        "emails": [{ "value": p.email.as_str(), "primary": true, "label": "work" }],
+        "phones": [{ "value": p.phone.as_str(), "primary": true, "label": "mobile" }],
+    });
+    if let Some(o) = owner {
+        body["owner_id"] = json!(o);
+    }
+    body
+}
+
+/// Our tags on the deal: the attempt id always, the offer and UTM values where mapped.
+fn custom_fields(d: &DealInput<'_>, r: &Resolved) -> Map<String, Value> {
+    let u = d.utm;
+    let values = [
+        (FieldRole::AttemptId, Some(d.attempt_id)),
+        (FieldRole::Offer, Some(d.offer_slug)),
+        (FieldRole::UtmSource, u.source.as_deref()),
+        (FieldRole::UtmMedium, u.medium.as_deref()),
+        (FieldRole::UtmCampaign, u.campaign.as_deref()),
+        (FieldRole::UtmTerm, u.term.as_deref()),
+        (FieldRole::UtmContent, u.content.as_deref()),
+    ];
+    values
+        .into_iter()
+        .filter_map(|(role, v)| {
+            let v = v.filter(|v| !v.trim().is_empty())?;
+            Some((r.field(role)?.to_owned(), Value::from(v)))
+        })
+        .collect()
+}
+
+pub(super) fn deal_body(d: &DealInput<'_>, r: &Resolved) -> Result<Value, CrmError> {
+    let (pipeline, stage) = r.stage(d.pipeline, d.stage)?;
+    if r.field(FieldRole::AttemptId).is_none() {
+        // Without it a crash between Pipedrive's answer and our commit would duplicate deals.
+        return Err(CrmError::Permanent("crm.fields.attempt_id is not configured".into()));
+    }
+    let mut body = json!({
+        "title": d.title,
+        "value": major_units(&d.value),
+        "currency": d.value.currency().as_str(),
+        "person_id": pd_id(d.person_id)?,
+        "pipeline_id": pd_id(pipeline)?,
+        "stage_id": pd_id(stage)?,
+        "custom_fields": custom_fields(d, r),
+    });
+    if let Some(o) = r.owner() {
+        body["owner_id"] = json!(pd_id(o)?);
+    }
+    Ok(body)
+}
+
+pub(super) fn status_body(status: &DealStatus) -> Value {
+    match status {
+        DealStatus::Won => json!({ "status": "won" }),
+        DealStatus::Lost { reason } => json!({ "status": "lost", "lost_reason": reason }),
+    }
+}
+
+pub(super) fn task_body(t: &TaskInput<'_>, r: &Resolved) -> Result<Value, CrmError> {
+    let (due_date, due_time) = due(t.due_at)?;
+    let note = format!("{}<br><br>{}", html(&t.body), task_marker(t.key));
+    let mut body = json!({
+        "subject": t.subject,
+        "type": r.activity_type().unwrap_or(DEFAULT_ACTIVITY_TYPE),
+        "deal_id": pd_id(t.deal_id)?,
+        "participants": [{ "person_id": pd_id(t.person_id)?, "primary": true }],
+        "due_date": due_date,
+        "due_time": due_time,
+        "done": false,
+        "note": note,
+    });
+    if let Some(o) = r.owner() {
+        body["owner_id"] = json!(pd_id(o)?);
+    }
+    Ok(body)
+}
+
+pub(super) fn note_body(n: &NoteInput<'_>) -> Result<Value, CrmError> {
+    Ok(json!({
+        "content": html(&n.body),
+        "deal_id": pd_id(n.deal_id)?,
+        "person_id": pd_id(n.person_id)?,
+        "pinned_to_deal_flag": 1,
+    }))
+}
