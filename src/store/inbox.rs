@@ -73,6 +73,14 @@ pub async fn count_for_reference(db: &Db, gateway: &str, reference: &str) -> Sto
     Ok(n)
 }
 
+/// Every stored event, of every gateway.
+pub async fn count(db: &Db) -> StoreResult<i64> {
+    let n = on_pool!(db, |p| sqlx::query_scalar("SELECT COUNT(*) FROM webhook_events")
+        .fetch_one(p)
+        .await)?;
+    Ok(n)
+}
+
 /// A verified event leadgate could not apply, for the operator to look at.
 #[derive(Debug, Clone, FromRow)]
 pub struct UnappliedEvent {

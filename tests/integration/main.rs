@@ -4,7 +4,9 @@ mod support;
 
 mod bad_input;
 mod crm;
+mod faults;
 mod gateways;
+mod hostile;
 mod journeys;
 mod operators;
 mod queue;

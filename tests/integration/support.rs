@@ -156,7 +156,7 @@ pub async fn spawn_with(backend: Backend, opts: Options) -> TestApp {
     }
 }
 
-async fn database(backend: &Backend) -> (String, Option<tempfile::TempDir>) {
+pub async fn database(backend: &Backend) -> (String, Option<tempfile::TempDir>) {
     match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().unwrap();
