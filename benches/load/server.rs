@@ -1,0 +1,100 @@
+//! The real `leadgate` binary as a child process: its configuration, start-up time,
+//! and peak memory.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const SECRET_KEY: &str = "bench-secret-key-bench-secret-key-0123456789";
+
+pub struct Server {
+    child: Child,
+    pub base: String,
+    /// From spawn to the first 200 on `/healthz`.
+    pub startup: Duration,
+}
+
+pub fn free_port() -> Result<u16, String> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+/// Writes the configuration: the demo offer on the sandbox gateway and built-in CRM
+/// (both in-process, so no vendor latency is measured), the worker on.
+pub fn write_config(dir: &Path, database_url: &str, port: u16) -> Result<PathBuf, String> {
+    let path = dir.join("leadgate.toml");
+    let text =
+        format!("bind = \"127.0.0.1:{port}\"\ndatabase_url = \"{database_url}\"\n\n[reconcile]\nenabled = false\n");
+    std::fs::write(&path, text).map_err(|e| e.to_string())?;
+    Ok(path)
+}
+
+impl Server {
+    pub async fn start(
+        binary: &Path,
+        config: &Path,
+        port: u16,
+        log: &Path,
+        admin_hash: &str,
+    ) -> Result<Server, String> {
+        let log_file = std::fs::File::create(log).map_err(|e| e.to_string())?;
+        let err_file = log_file.try_clone().map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        let child = Command::new(binary)
+            .arg("--config")
+            .arg(config)
+            .arg("serve")
+            .env("LEADGATE_SECRET_KEY", SECRET_KEY)
+            .env("LEADGATE_ADMIN_PASSWORD_HASH", admin_hash)
+            .env_remove("LEADGATE_CONFIG")
+            .env_remove("LEADGATE_DATABASE_URL")
+            .env_remove("LEADGATE_BIND")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log_file))
+            .stderr(Stdio::from(err_file))
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        let base = format!("http://127.0.0.1:{port}");
+        let mut server = Server {
+            child,
+            base,
+            startup: Duration::ZERO,
+        };
+        let client = reqwest::Client::new();
+        let health = format!("{}/healthz", server.base);
+        while started.elapsed() < Duration::from_secs(60) {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                return Err(format!("leadgate exited with {status}; see {}", log.display()));
+            }
+            if client.get(&health).send().await.is_ok_and(|r| r.status() == 200) {
+                server.startup = started.elapsed();
+                return Ok(server);
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        Err(format!(
+            "leadgate did not answer /healthz within 60 s; see {}",
+            log.display()
+        ))
+    }
+
+    /// Peak resident memory so far (VmHWM), in MiB.
+    pub fn peak_rss_mib(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kb / 1024.0)
+    }
+
+    pub fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
