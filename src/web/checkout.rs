@@ -72,8 +72,9 @@ impl CheckoutForm {
         }
     }
 
-    /// Parses every field, collecting one localized message per bad field.
-    fn parse(&self, offer: &Offer, t: &Texts) -> Result<Contact, FieldErrors> {
+    /// Parses every field, collecting one localized message per bad field. Public for
+    /// the fuzz target (`tools/fuzz`).
+    pub fn parse(&self, offer: &Offer, t: &Texts) -> Result<Contact, FieldErrors> {
         let too_long = self.validate().err();
         let long = |field: &str| too_long.as_ref().is_some_and(|e| e.field_errors().contains_key(field));
         let msg = |field: &str, r: Result<(), ContactError>| match r {
