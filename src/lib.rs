@@ -10,6 +10,7 @@ pub mod flows;
 pub mod gateways;
 pub mod jobs;
 pub mod metrics;
+pub mod outbound;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

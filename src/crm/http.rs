@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use super::CrmError;
+use crate::outbound::{describe, excerpt};
 
 /// Which of the vendor's limits a call counts against: searches have a lower one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,28 +232,6 @@ fn is_html(headers: &HeaderMap) -> bool {
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/html"))
-}
-
-/// reqwest's messages include the URL, which may carry an email in a search query.
-fn describe(e: reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
-    format!("{kind}: {}", e.without_url())
-}
-
-/// The start of a vendor's error body, enough for an operator to see why.
-pub fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut s: String = text.chars().take(300).collect();
-    if text.chars().count() > 300 {
-        s.push('…');
-    }
-    s.replace(['\n', '\r'], " ")
 }
 
 #[cfg(test)]

@@ -231,9 +231,7 @@ fn insert_owner(properties: &mut Properties, r: &Resolved) {
 /// The deal's properties: ids for pipeline and stage, and every configured field we fill.
 fn deal_properties(d: &DealInput<'_>, r: &Resolved) -> Result<Properties, CrmError> {
     let (pipeline, stage) = r.stage(d.pipeline, d.stage)?;
-    let attempt_field = r.field(FieldRole::AttemptId).ok_or_else(|| {
-        CrmError::Permanent("crm.fields.attempt_id is not resolved; deals could not be found again".into())
-    })?;
+    let tags = crate::crm::text::deal_tags(d, r)?;
     let mut p = Properties::new();
     p.insert("dealname".into(), d.title.clone());
     p.insert("amount".into(), wire::major_units(&d.value));
@@ -241,21 +239,7 @@ fn deal_properties(d: &DealInput<'_>, r: &Resolved) -> Result<Properties, CrmErr
     p.insert("pipeline".into(), pipeline.to_owned());
     p.insert("dealstage".into(), stage.to_owned());
     insert_owner(&mut p, r);
-    p.insert(attempt_field.to_owned(), d.attempt_id.to_owned());
-    let u = d.utm;
-    let optional = [
-        (FieldRole::Offer, Some(d.offer_slug)),
-        (FieldRole::UtmSource, u.source.as_deref()),
-        (FieldRole::UtmMedium, u.medium.as_deref()),
-        (FieldRole::UtmCampaign, u.campaign.as_deref()),
-        (FieldRole::UtmTerm, u.term.as_deref()),
-        (FieldRole::UtmContent, u.content.as_deref()),
-    ];
-    for (role, value) in optional {
-        if let (Some(key), Some(v)) = (r.field(role), value.filter(|v| !v.is_empty())) {
-            p.insert(key.to_owned(), v.to_owned());
-        }
-    }
+    p.extend(tags);
     Ok(p)
 }
 

@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod http;
 pub mod hubspot;
 pub mod pipedrive;
+pub mod text;
 
 pub use catalog::{Catalog, CrmNeeds, Resolved};
 

@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::GatewayError;
+use crate::outbound::{describe, excerpt};
 
 /// Sends the request and decodes a 2xx JSON answer. 404 gives `Ok(None)` so callers can
 /// tell "no such payment" from a failure; 408/429/5xx, timeouts and connection errors are
@@ -58,26 +59,4 @@ pub fn endpoint(vendor: &str, base: &Url, segments: &[&str]) -> Result<Url, Gate
 
 fn is_transient(status: StatusCode) -> bool {
     status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::REQUEST_TIMEOUT
-}
-
-/// reqwest's messages include the URL, which for some vendors carries query data.
-fn describe(e: reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
-    format!("{kind}: {}", e.without_url())
-}
-
-/// The start of a vendor's error body, enough for an operator to see why.
-fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut s: String = text.chars().take(300).collect();
-    if text.chars().count() > 300 {
-        s.push('…');
-    }
-    s.replace(['\n', '\r'], " ")
 }

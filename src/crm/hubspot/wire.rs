@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::crm::catalog::{Field, Named, Owner, Pipeline, Stage, StageOutcome};
-use crate::crm::http::{excerpt, retry_after, Reply};
+use crate::crm::http::{retry_after, Reply};
 use crate::domain::Money;
+use crate::outbound::excerpt;
 
 /// HubSpot's own association type ids (category HUBSPOT_DEFINED, unlabeled, directional).
 pub const DEAL_TO_CONTACT: u32 = 3;
@@ -327,38 +328,7 @@ pub fn until_after_utc_midnight(now: DateTime<Utc>) -> Duration {
         .unwrap_or(Duration::from_secs(86_400))
 }
 
-/// Our text for HubSpot's HTML bodies: escaped, newlines as `<br>`.
-pub fn html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 16);
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\r' => {
-                chars.next_if_eq(&'\n');
-                out.push_str("<br>");
-            }
-            '\n' => out.push_str("<br>"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// What a task carries so `find_task` can recognise it: brackets end it, so the key of
-/// step 1 never matches inside the key of step 10.
-pub fn task_marker(key: &str) -> String {
-    format!("[leadgate:{}]", html(key))
-}
-
-/// A task's body: the text, then the marker on its own line.
-pub fn task_body(text: &str, key: &str) -> String {
-    format!("{}<br><br>{}", html(text), task_marker(key))
-}
+pub use crate::crm::text::{html, task_html as task_body, task_marker};
 
 /// Major units as a decimal string, e.g. 19900000 COP minor → "199000.00".
 pub fn major_units(m: &Money) -> String {

@@ -3,7 +3,7 @@
 use serde_json::{json, Map, Value};
 
 use super::DEFAULT_ACTIVITY_TYPE;
-use crate::crm::catalog::{FieldRole, Resolved};
+use crate::crm::catalog::Resolved;
 use crate::crm::{CrmError, DealInput, DealStatus, NoteInput, PersonInput, TaskInput};
 use crate::domain::Money;
 
@@ -27,27 +27,7 @@ pub(super) fn due(at_ms: i64) -> Result<(String, String), CrmError> {
     Ok((at.format("%Y-%m-%d").to_string(), at.format("%H:%M").to_string()))
 }
 
-/// Plain text as the HTML Pipedrive renders in notes: escaped, line breaks kept.
-pub(super) fn html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.replace("\r\n", "\n").chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\n' => out.push_str("<br>"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// How a task's key appears in its note; bracketed so one key is never a prefix of another.
-pub(super) fn task_marker(key: &str) -> String {
-    format!("[leadgate:{}]", html(key))
-}
+pub(super) use crate::crm::text::{html, task_marker};
 
 pub(super) fn person_body(p: &PersonInput<'_>, owner: Option<i64>) -> Value {
     let mut body = json!({
@@ -61,33 +41,14 @@ pub(super) fn person_body(p: &PersonInput<'_>, owner: Option<i64>) -> Value {
     body
 }
 
-/// Our tags on the deal: the attempt id always, the offer and UTM values where mapped.
-fn custom_fields(d: &DealInput<'_>, r: &Resolved) -> Map<String, Value> {
-    let u = d.utm;
-    let values = [
-        (FieldRole::AttemptId, Some(d.attempt_id)),
-        (FieldRole::Offer, Some(d.offer_slug)),
-        (FieldRole::UtmSource, u.source.as_deref()),
-        (FieldRole::UtmMedium, u.medium.as_deref()),
-        (FieldRole::UtmCampaign, u.campaign.as_deref()),
-        (FieldRole::UtmTerm, u.term.as_deref()),
-        (FieldRole::UtmContent, u.content.as_deref()),
-    ];
-    values
-        .into_iter()
-        .filter_map(|(role, v)| {
-            let v = v.filter(|v| !v.trim().is_empty())?;
-            Some((r.field(role)?.to_owned(), Value::from(v)))
-        })
-        .collect()
+/// Our tags on the deal, as Pipedrive's `custom_fields` map.
+fn custom_fields(d: &DealInput<'_>, r: &Resolved) -> Result<Map<String, Value>, CrmError> {
+    let tags = crate::crm::text::deal_tags(d, r)?;
+    Ok(tags.into_iter().map(|(k, v)| (k, Value::from(v))).collect())
 }
 
 pub(super) fn deal_body(d: &DealInput<'_>, r: &Resolved) -> Result<Value, CrmError> {
     let (pipeline, stage) = r.stage(d.pipeline, d.stage)?;
-    if r.field(FieldRole::AttemptId).is_none() {
-        // Without it a crash between Pipedrive's answer and our commit would duplicate deals.
-        return Err(CrmError::Permanent("crm.fields.attempt_id is not configured".into()));
-    }
     let mut body = json!({
         "title": d.title,
         "value": major_units(&d.value),
@@ -95,7 +56,7 @@ pub(super) fn deal_body(d: &DealInput<'_>, r: &Resolved) -> Result<Value, CrmErr
         "person_id": pd_id(d.person_id)?,
         "pipeline_id": pd_id(pipeline)?,
         "stage_id": pd_id(stage)?,
-        "custom_fields": custom_fields(d, r),
+        "custom_fields": custom_fields(d, r)?,
     });
     if let Some(o) = r.owner() {
         body["owner_id"] = json!(pd_id(o)?);
@@ -112,7 +73,7 @@ pub(super) fn status_body(status: &DealStatus) -> Value {
 
 pub(super) fn task_body(t: &TaskInput<'_>, r: &Resolved) -> Result<Value, CrmError> {
     let (due_date, due_time) = due(t.due_at)?;
-    let note = format!("{}<br><br>{}", html(&t.body), task_marker(t.key));
+    let note = crate::crm::text::task_html(&t.body, t.key);
     let mut body = json!({
         "subject": t.subject,
         "type": r.activity_type().unwrap_or(DEFAULT_ACTIVITY_TYPE),

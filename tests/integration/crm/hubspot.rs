@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+use super::submit;
 use crate::both_backends;
-use crate::support::{attempt_id_of, eventually, location, spawn_with, Backend, Options, TestApp};
+use crate::support::{attempt_id_of, eventually, Backend, TestApp};
 
 const TOKEN: &str = "pat-na1-test-7f3c";
 const ATTEMPT_PROPERTY: &str = "leadgate_attempt_id";
@@ -497,29 +498,8 @@ fn rate_limited(policy: &str, message: &str) -> Value {
 // ---------------------------------------------------------------- the app
 
 async fn app(backend: Backend, fake: &FakeHubspot, max_attempts: i32) -> TestApp {
-    let opts = Options {
-        toml: fake.toml(),
-        env: vec![("LEADGATE_HUBSPOT_TOKEN", TOKEN.to_string())],
-        tweak: Box::new(move |s| {
-            s.worker.max_attempts = max_attempts;
-            s.reconcile.enabled = false;
-        }),
-        ..Options::default()
-    };
-    spawn_with(backend, opts).await
-}
-
-/// Submits the demo form; returns the sandbox checkout URL.
-async fn submit(app: &TestApp, name: &str, email: &str, phone: &str) -> String {
-    let form = [
-        ("name", name),
-        ("email", email),
-        ("phone", phone),
-        ("utm_campaign", "launch"),
-    ];
-    let res = app.post_form("/c/demo", &form).await;
-    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap_or_default());
-    location(&res)
+    let env = vec![("LEADGATE_HUBSPOT_TOKEN", TOKEN.to_string())];
+    super::app_with_crm(backend, fake.toml(), env, max_attempts).await
 }
 
 async fn jobs(app: &TestApp) -> Vec<leadgate::store::jobs::JobSummary> {

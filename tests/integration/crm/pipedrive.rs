@@ -7,8 +7,9 @@ use serde_json::{json, Value};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+use super::submit;
 use crate::both_backends;
-use crate::support::{eventually, location, spawn_with, Backend, Options, TestApp};
+use crate::support::{eventually, Backend, TestApp};
 
 const TOKEN: &str = "pd_test_token_3f9a";
 /// The 40-character key of the "Leadgate attempt" custom field in the fake's account.
@@ -322,28 +323,8 @@ impl FakePipedrive {
 
 /// The app on Pipedrive, `crm_extra` added to its `[crm]` table; jobs get `attempts` tries.
 async fn app_on(backend: Backend, fake: &FakePipedrive, crm_extra: &str, attempts: i32) -> TestApp {
-    let opts = Options {
-        toml: fake.toml(crm_extra),
-        env: vec![("LEADGATE_PIPEDRIVE_API_TOKEN", TOKEN.to_string())],
-        tweak: Box::new(move |s| {
-            s.worker.max_attempts = attempts;
-            s.reconcile.enabled = false;
-        }),
-        ..Options::default()
-    };
-    spawn_with(backend, opts).await
-}
-
-async fn submit(app: &TestApp, name: &str, email: &str, phone: &str) -> String {
-    let form = [
-        ("name", name),
-        ("email", email),
-        ("phone", phone),
-        ("utm_campaign", "launch"),
-    ];
-    let res = app.post_form("/c/demo", &form).await;
-    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap_or_default());
-    location(&res)
+    let env = vec![("LEADGATE_PIPEDRIVE_API_TOKEN", TOKEN.to_string())];
+    super::app_with_crm(backend, fake.toml(crm_extra), env, attempts).await
 }
 
 fn attempt_of(deal: &Value) -> String {
