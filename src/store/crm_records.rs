@@ -51,12 +51,14 @@ pub async fn record(
     Ok(())
 }
 
-/// Takes `key` for this caller: inserts the row, or takes it over when its holder last
-/// touched it before `stale_before` (that holder died). False: someone holds it now.
+/// Takes `key` for this lead: inserts the row, takes it back when this lead holds it
+/// already (its own retry), or takes it over when its holder last touched it before
+/// `stale_before` (that holder died). False: another lead's job holds it now.
 pub async fn claim(db: &Db, crm: &str, kind: &str, key: &str, lead_id: &str, stale_before: i64) -> StoreResult<bool> {
     let sql = "INSERT INTO crm_records (crm, kind, local_key, lead_id, remote_id, state, created_at, updated_at) \
                VALUES ($1, $2, $3, $4, '-', NULL, $5, $5) ON CONFLICT (crm, kind, local_key) DO UPDATE \
-               SET lead_id = excluded.lead_id, updated_at = excluded.updated_at WHERE crm_records.updated_at < $6";
+               SET lead_id = excluded.lead_id, updated_at = excluded.updated_at \
+               WHERE crm_records.updated_at < $6 OR crm_records.lead_id = excluded.lead_id";
     let n = on_pool!(db, |p| sqlx::query(sql)
         .bind(crm)
         .bind(kind)
