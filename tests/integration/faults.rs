@@ -52,7 +52,7 @@ slug = "demo"
 title = "Curso"
 price_minor = 19900000
 currency = "COP"
-followup_delays = ["1s", "2s"]
+followup_delays = ["4s", "5s"]
 "#
     );
     std::fs::write(&path, text).unwrap();
@@ -287,7 +287,8 @@ async fn sigkill_twice_during_a_webhook_flood_loses_nothing(backend: Backend) {
 
 /// Two processes share one PostgreSQL database and one stream of webhooks (duplicates
 /// sent to both) and follow-up deadlines: each event is applied once, each follow-up
-/// task created once.
+/// task created once. (A payment applied after its follow-up fell due rightly leaves a
+/// task, so the deadlines sit well after the stream.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_on_one_postgres_apply_each_event_and_follow_up_once() {
     let Some(backend) = Backend::postgres() else { return };
@@ -310,11 +311,12 @@ async fn two_instances_on_one_postgres_apply_each_event_and_follow_up_once() {
             assert!(deliver(&http, &at.url("/webhooks/sandbox"), &body, &sig).await);
         }
     }
-    // Follow-ups are due 1 s and 2 s after each attempt; both workers race for them.
+    // Follow-ups are due 4 s and 5 s after each attempt (the payments above are applied
+    // well before that); both workers race for them.
     let started = Instant::now();
     eventually("two follow-up tasks per unpaid attempt", || async {
         let tasks = leadgate::store::builtin_crm::tasks(&db, 1000).await.unwrap();
-        tasks.len() >= unpaid.len() * 2 && started.elapsed() > Duration::from_secs(3)
+        tasks.len() >= unpaid.len() * 2 && started.elapsed() > Duration::from_secs(6)
     })
     .await;
     settled(&db).await;
