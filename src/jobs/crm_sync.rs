@@ -56,11 +56,12 @@ pub async fn run(ctx: &AppContext, attempt_id: &str) -> Result<(), JobError> {
 /// claim an email creates (or finds) the person, others wait for it and reuse its id.
 pub async fn ensure_person(ctx: &AppContext, lead: &Lead) -> Result<String, JobError> {
     let crm = ctx.crm.name();
-    if let Some(r) = crm_records::find(&ctx.db, crm, PERSON, &lead.id).await? {
+    let email = lead.contact.email.as_str();
+    let (mine, by_email) = crm_records::find_pair(&ctx.db, crm, (PERSON, &lead.id), (PERSON_BY_EMAIL, email)).await?;
+    if let Some(r) = mine {
         return Ok(r.remote_id);
     }
-    let email = lead.contact.email.as_str();
-    if let Some(r) = crm_records::find(&ctx.db, crm, PERSON_BY_EMAIL, email).await? {
+    if let Some(r) = by_email {
         crm_records::record(&ctx.db, crm, PERSON, &lead.id, &lead.id, &r.remote_id, None).await?;
         return Ok(r.remote_id);
     }
@@ -123,11 +124,12 @@ where
     C: Future<Output = Result<String, CrmError>>,
 {
     let crm = ctx.crm.name();
-    if let Some(r) = crm_records::find(&ctx.db, crm, kind, key).await? {
+    let intent = format!("{kind}_intent");
+    let (done, tried) = crm_records::find_pair(&ctx.db, crm, (kind, key), (&intent, key)).await?;
+    if let Some(r) = done {
         return Ok(r.remote_id);
     }
-    let intent = format!("{kind}_intent");
-    let tried = crm_records::find(&ctx.db, crm, &intent, key).await?.is_some();
+    let tried = tried.is_some();
     let found = if tried { find.await? } else { None };
     let id = match found {
         Some(id) => {

@@ -1,5 +1,7 @@
 //! Tables of the built-in CRM. Inserts are idempotent on the natural key (email for
-//! persons, our external key for deals and tasks), like a CRM searched by custom field.
+//! persons, our external key for deals, tasks and notes), like a CRM searched by custom
+//! field, and answer with the row's id in one round trip: on a conflict the no-op update
+//! lets RETURNING give the existing row's id.
 
 use sqlx::FromRow;
 
@@ -55,21 +57,17 @@ pub struct TaskView {
 /// Finds the person by email or creates them; returns the id either way.
 pub async fn upsert_person(db: &Db, email: &str, name: &str, phone: &str) -> StoreResult<String> {
     let ins = "INSERT INTO builtin_persons (id, email, name, phone, created_at) VALUES ($1, $2, $3, $4, $5) \
-               ON CONFLICT (email) DO NOTHING";
-    let sel = "SELECT id FROM builtin_persons WHERE email = $1";
+               ON CONFLICT (email) DO UPDATE SET email = excluded.email RETURNING id";
     let id = crate::clock::new_id();
     let now = crate::clock::now_ms();
-    let found: String = on_pool!(db, |p| {
-        sqlx::query(ins)
-            .bind(&id)
-            .bind(email)
-            .bind(name)
-            .bind(phone)
-            .bind(now)
-            .execute(p)
-            .await?;
-        sqlx::query_scalar(sel).bind(email).fetch_one(p).await
-    })?;
+    let found: String = on_pool!(db, |p| sqlx::query_scalar(ins)
+        .bind(&id)
+        .bind(email)
+        .bind(name)
+        .bind(phone)
+        .bind(now)
+        .fetch_one(p)
+        .await)?;
     Ok(found)
 }
 
@@ -85,24 +83,20 @@ pub async fn find_deal(db: &Db, external_key: &str) -> StoreResult<Option<String
 pub async fn insert_deal(db: &Db, d: &NewDeal<'_>) -> StoreResult<String> {
     let ins = "INSERT INTO builtin_deals (id, person_id, external_key, title, value_minor, currency, pipeline, \
                stage, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $9) \
-               ON CONFLICT (external_key) DO NOTHING";
-    let sel = "SELECT id FROM builtin_deals WHERE external_key = $1";
+               ON CONFLICT (external_key) DO UPDATE SET external_key = excluded.external_key RETURNING id";
     let id = crate::clock::new_id();
-    let found: String = on_pool!(db, |p| {
-        sqlx::query(ins)
-            .bind(&id)
-            .bind(d.person_id)
-            .bind(d.external_key)
-            .bind(d.title)
-            .bind(d.value_minor)
-            .bind(d.currency)
-            .bind(d.pipeline)
-            .bind(d.stage)
-            .bind(crate::clock::now_ms())
-            .execute(p)
-            .await?;
-        sqlx::query_scalar(sel).bind(d.external_key).fetch_one(p).await
-    })?;
+    let found: String = on_pool!(db, |p| sqlx::query_scalar(ins)
+        .bind(&id)
+        .bind(d.person_id)
+        .bind(d.external_key)
+        .bind(d.title)
+        .bind(d.value_minor)
+        .bind(d.currency)
+        .bind(d.pipeline)
+        .bind(d.stage)
+        .bind(crate::clock::now_ms())
+        .fetch_one(p)
+        .await)?;
     Ok(found)
 }
 
@@ -130,23 +124,20 @@ pub async fn set_deal_status(
 
 pub async fn insert_task(db: &Db, t: &NewTask<'_>) -> StoreResult<String> {
     let ins = "INSERT INTO builtin_tasks (id, deal_id, person_id, external_key, subject, body, due_at, status, \
-               created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8) ON CONFLICT (external_key) DO NOTHING";
-    let sel = "SELECT id FROM builtin_tasks WHERE external_key = $1";
+               created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8) \
+               ON CONFLICT (external_key) DO UPDATE SET external_key = excluded.external_key RETURNING id";
     let id = crate::clock::new_id();
-    let found: String = on_pool!(db, |p| {
-        sqlx::query(ins)
-            .bind(&id)
-            .bind(t.deal_id)
-            .bind(t.person_id)
-            .bind(t.external_key)
-            .bind(t.subject)
-            .bind(t.body)
-            .bind(t.due_at)
-            .bind(crate::clock::now_ms())
-            .execute(p)
-            .await?;
-        sqlx::query_scalar(sel).bind(t.external_key).fetch_one(p).await
-    })?;
+    let found: String = on_pool!(db, |p| sqlx::query_scalar(ins)
+        .bind(&id)
+        .bind(t.deal_id)
+        .bind(t.person_id)
+        .bind(t.external_key)
+        .bind(t.subject)
+        .bind(t.body)
+        .bind(t.due_at)
+        .bind(crate::clock::now_ms())
+        .fetch_one(p)
+        .await)?;
     Ok(found)
 }
 
@@ -162,20 +153,16 @@ pub async fn find_task(db: &Db, external_key: &str) -> StoreResult<Option<String
 /// Adds the note unless one with this key exists; returns the note's id either way.
 pub async fn insert_note(db: &Db, deal_id: &str, external_key: &str, body: &str) -> StoreResult<String> {
     let ins = "INSERT INTO builtin_notes (id, deal_id, external_key, body, created_at) VALUES ($1, $2, $3, $4, $5) \
-               ON CONFLICT (external_key) DO NOTHING";
-    let sel = "SELECT id FROM builtin_notes WHERE external_key = $1";
+               ON CONFLICT (external_key) DO UPDATE SET external_key = excluded.external_key RETURNING id";
     let id = crate::clock::new_id();
-    let found: String = on_pool!(db, |p| {
-        sqlx::query(ins)
-            .bind(&id)
-            .bind(deal_id)
-            .bind(external_key)
-            .bind(body)
-            .bind(crate::clock::now_ms())
-            .execute(p)
-            .await?;
-        sqlx::query_scalar(sel).bind(external_key).fetch_one(p).await
-    })?;
+    let found: String = on_pool!(db, |p| sqlx::query_scalar(ins)
+        .bind(&id)
+        .bind(deal_id)
+        .bind(external_key)
+        .bind(body)
+        .bind(crate::clock::now_ms())
+        .fetch_one(p)
+        .await)?;
     Ok(found)
 }
 

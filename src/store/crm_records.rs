@@ -25,6 +25,27 @@ pub async fn find(db: &Db, crm: &str, kind: &str, local_key: &str) -> StoreResul
     Ok(row)
 }
 
+/// Two lookups in one round trip: the records of (`kind`, `key`) for `a` and for `b`.
+pub async fn find_pair(
+    db: &Db,
+    crm: &str,
+    a: (&str, &str),
+    b: (&str, &str),
+) -> StoreResult<(Option<CrmRecord>, Option<CrmRecord>)> {
+    let sql = "SELECT crm, kind, local_key, remote_id, state FROM crm_records WHERE crm = $1 \
+               AND ((kind = $2 AND local_key = $3) OR (kind = $4 AND local_key = $5))";
+    let rows: Vec<CrmRecord> = on_pool!(db, |p| sqlx::query_as(sql)
+        .bind(crm)
+        .bind(a.0)
+        .bind(a.1)
+        .bind(b.0)
+        .bind(b.1)
+        .fetch_all(p)
+        .await)?;
+    let pick = |(kind, key): (&str, &str)| rows.iter().find(|r| r.kind == kind && r.local_key == key).cloned();
+    Ok((pick(a), pick(b)))
+}
+
 /// Records a created object; a second record of the same key keeps the first.
 pub async fn record(
     db: &Db,
