@@ -56,6 +56,8 @@ pub struct Field {
     pub key: String,
     pub name: String,
     pub kind: String,
+    /// The CRM refuses a second record with the same value (HubSpot's unique properties).
+    pub unique: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -116,6 +118,8 @@ pub struct CrmNeeds {
     pub activity_type: Option<String>,
     /// Won and lost are stages in this CRM, so each offer's pipeline must have both.
     pub outcome_stages: bool,
+    /// The CRM reads a deal back by our attempt id, which needs a field of unique values.
+    pub unique_attempt_field: bool,
 }
 
 impl CrmNeeds {
@@ -134,6 +138,7 @@ impl CrmNeeds {
             owner: remote.and_then(|r| r.owner.clone()),
             activity_type: remote.map(|r| r.activity_type.clone()),
             outcome_stages: settings.crm.kind == crate::config::CrmKind::Hubspot,
+            unique_attempt_field: settings.crm.kind == crate::config::CrmKind::Hubspot,
         }
     }
 }
@@ -200,6 +205,12 @@ impl Resolved {
         }
         for (role, wanted) in &needs.fields {
             match catalog.deal_fields.iter().find(|f| same(wanted, &f.key, &f.name)) {
+                Some(f) if *role == FieldRole::AttemptId && needs.unique_attempt_field && !f.unique => {
+                    problems.push(format!(
+                        "crm.fields.attempt_id: deal field {:?} must require unique values (deals are read back by it)",
+                        f.name
+                    ))
+                }
                 Some(f) => {
                     r.fields.insert(*role, f.key.clone());
                 }
@@ -299,7 +310,8 @@ impl Catalog {
         }
         let _ = writeln!(out, "Deal fields:");
         for f in &self.deal_fields {
-            let _ = writeln!(out, "  {} ({}, key {})", f.name, f.kind, f.key);
+            let unique = if f.unique { ", unique" } else { "" };
+            let _ = writeln!(out, "  {} ({}{unique}, key {})", f.name, f.kind, f.key);
         }
         let _ = writeln!(out, "Activity types:");
         for t in &self.activity_types {
@@ -377,6 +389,7 @@ mod tests {
                 key: "abc123".into(),
                 name: "Leadgate attempt".into(),
                 kind: "varchar".into(),
+                unique: false,
             }],
             activity_types: vec![Named {
                 id: "call".into(),
@@ -393,6 +406,7 @@ mod tests {
             owner: Some("ANA@example.com".into()),
             activity_type: Some("Call".into()),
             outcome_stages: false,
+            unique_attempt_field: false,
         };
         let r = Resolved::resolve(&catalog(), &needs).unwrap();
         assert_eq!(r.stage("Sales", "Checkout started").unwrap(), ("1", "10"));
@@ -407,10 +421,14 @@ mod tests {
     fn every_missing_name_is_reported_with_what_exists() {
         let needs = CrmNeeds {
             stages: vec![("Sales".into(), "Nope".into()), ("Other".into(), "x".into())],
-            fields: vec![(FieldRole::Offer, "Offer".into())],
+            fields: vec![
+                (FieldRole::Offer, "Offer".into()),
+                (FieldRole::AttemptId, "Leadgate attempt".into()),
+            ],
             owner: Some("bob@example.com".into()),
             activity_type: Some("meeting".into()),
             outcome_stages: true,
+            unique_attempt_field: true,
         };
         let problems = Resolved::resolve(&catalog(), &needs).unwrap_err();
         let all = problems.join("\n");
@@ -420,6 +438,7 @@ mod tests {
         assert!(all.contains("crm.fields.offer"));
         assert!(all.contains("crm.owner"));
         assert!(all.contains("crm.activity_type: \"meeting\" not found (the CRM has: \"call\")"));
-        assert_eq!(problems.len(), 6);
+        assert!(all.contains("crm.fields.attempt_id: deal field \"Leadgate attempt\" must require unique values"));
+        assert_eq!(problems.len(), 7);
     }
 }

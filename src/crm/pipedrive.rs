@@ -214,6 +214,7 @@ impl PipedriveCrm {
                 key: f.field_code,
                 name: f.field_name,
                 kind: f.field_type,
+                unique: false,
             })
             .collect())
     }

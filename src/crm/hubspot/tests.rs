@@ -146,6 +146,7 @@ fn needs(s: &RemoteCrmSettings) -> CrmNeeds {
         owner: s.owner.clone(),
         activity_type: Some(s.activity_type.clone()),
         outcome_stages: true,
+        unique_attempt_field: true,
     }
 }
 
@@ -174,7 +175,7 @@ async fn mount_catalog(server: &MockServer) {
     Mock::given(method("GET"))
         .and(path("/crm/v3/properties/deals"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"results": [
-            {"name": "leadgate_attempt_id", "label": "Leadgate attempt", "type": "string"},
+            {"name": "leadgate_attempt_id", "label": "Leadgate attempt", "type": "string", "hasUniqueValue": true},
             {"name": "utm_campaign_x", "label": "Campaign", "type": "string"},
             {"name": "leadgate_offer", "label": "Offer", "type": "string"},
         ]})))

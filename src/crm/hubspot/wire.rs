@@ -166,6 +166,8 @@ pub struct VendorProperty {
     pub label: Option<String>,
     #[serde(rename = "type")]
     pub kind: Option<String>,
+    #[serde(rename = "hasUniqueValue", default)]
+    pub has_unique_value: bool,
 }
 
 impl From<VendorPipeline> for Pipeline {
@@ -211,6 +213,7 @@ impl From<VendorProperty> for Field {
             name: p.label.unwrap_or_else(|| p.name.clone()),
             key: p.name,
             kind: p.kind.unwrap_or_default(),
+            unique: p.has_unique_value,
         }
     }
 }

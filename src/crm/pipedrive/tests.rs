@@ -37,6 +37,7 @@ fn needs() -> CrmNeeds {
         owner: Some("owner@example.com".into()),
         activity_type: Some("Call".into()),
         outcome_stages: false,
+        unique_attempt_field: false,
     }
 }
 
