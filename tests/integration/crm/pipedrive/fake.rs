@@ -1,0 +1,307 @@
+//! A fake Pipedrive: persons, deals, activities and notes, each request logged with its
+//! arrival time, and the failures it can be told to produce.
+
+use super::*;
+
+/// One request as the fake saw it.
+#[derive(Debug, Clone)]
+pub(super) struct Seen {
+    pub(super) at: Instant,
+    pub(super) method: String,
+    pub(super) path: String,
+    pub(super) url: String,
+    pub(super) token: Option<String>,
+    pub(super) body: Value,
+    pub(super) status: u16,
+}
+
+/// What the fake answers instead of doing its job.
+#[derive(Default)]
+pub(super) struct Faults {
+    /// Every call answers 500.
+    pub(super) down: bool,
+    /// The next calls answer 429 with these headers, this many times.
+    pub(super) rate_limited: u32,
+    pub(super) rate_headers: Vec<(&'static str, String)>,
+    /// The next deal is created, but the answer comes after our client gave up.
+    pub(super) slow_deal_once: Option<Duration>,
+    /// Deals are refused with this status and Pipedrive error.
+    pub(super) refuse_deals: Option<(u16, &'static str)>,
+}
+
+#[derive(Default)]
+pub(super) struct State {
+    pub(super) next_id: i64,
+    pub(super) persons: Vec<Value>,
+    pub(super) deals: Vec<Value>,
+    pub(super) activities: Vec<Value>,
+    pub(super) notes: Vec<Value>,
+    pub(super) seen: Vec<Seen>,
+    pub(super) faults: Faults,
+}
+
+/// Pipedrive's API as far as leadgate uses it, with its own ledger of objects.
+#[derive(Clone, Default)]
+pub(super) struct Fake(Arc<Mutex<State>>);
+
+pub(super) struct FakePipedrive {
+    pub(super) server: MockServer,
+    pub(super) fake: Fake,
+}
+
+/// An answer of the fake, kept readable (wiremock's template is not) for the request log.
+pub(super) struct Answer {
+    pub(super) status: u16,
+    pub(super) body: Value,
+    pub(super) headers: Vec<(&'static str, String)>,
+    pub(super) delay: Option<Duration>,
+}
+
+impl Answer {
+    pub(super) fn template(self) -> ResponseTemplate {
+        let mut t = ResponseTemplate::new(self.status).set_body_json(self.body);
+        for (k, v) in self.headers {
+            t = t.insert_header(k, v.as_str());
+        }
+        match self.delay {
+            Some(d) => t.set_delay(d),
+            None => t,
+        }
+    }
+}
+
+pub(super) fn ok(data: Value) -> Answer {
+    Answer {
+        status: 200,
+        body: json!({ "success": true, "data": data, "additional_data": { "next_cursor": null } }),
+        headers: vec![],
+        delay: None,
+    }
+}
+
+pub(super) fn refuse(status: u16, error: &str) -> Answer {
+    Answer {
+        status,
+        body: json!({ "success": false, "error": error, "data": null }),
+        headers: vec![],
+        delay: None,
+    }
+}
+
+pub(super) fn query(req: &Request, name: &str) -> String {
+    req.url
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+pub(super) fn search_result(found: Vec<i64>) -> Answer {
+    let items: Vec<Value> = found
+        .into_iter()
+        .map(|id| json!({ "result_score": 1.0, "item": { "id": id } }))
+        .collect();
+    ok(json!({ "items": items }))
+}
+
+impl State {
+    pub(super) fn id(&mut self) -> i64 {
+        self.next_id += 1;
+        100 + self.next_id
+    }
+
+    /// Faults that answer before any routing; None lets the call through.
+    pub(super) fn fault(&mut self, req: &Request) -> Option<Answer> {
+        if self.faults.down {
+            return Some(refuse(500, "Internal server error"));
+        }
+        if self.faults.rate_limited > 0 {
+            self.faults.rate_limited -= 1;
+            let mut a = refuse(429, "Request over limit");
+            a.headers = self.faults.rate_headers.clone();
+            return Some(a);
+        }
+        if req.headers.get("x-api-token").and_then(|v| v.to_str().ok()) != Some(TOKEN) {
+            return Some(refuse(401, "unauthorized access"));
+        }
+        None
+    }
+
+    pub(super) fn route(&mut self, req: &Request, body: &Value) -> Answer {
+        let path = req.url.path().to_owned();
+        match (req.method.as_str(), path.as_str()) {
+            ("GET", "/api/v2/pipelines") => ok(json!([{ "id": PIPELINE_ID, "name": "Sales", "is_deleted": false }])),
+            ("GET", "/api/v2/stages") => ok(json!([
+                { "id": 10, "name": "New", "pipeline_id": PIPELINE_ID, "order_nr": 1 },
+                { "id": STAGE_ID, "name": "Checkout started", "pipeline_id": PIPELINE_ID, "order_nr": 2 },
+            ])),
+            ("GET", "/api/v1/users") => ok(json!([
+                { "id": OWNER_ID, "name": "Sales Bot", "email": "bot@example.com", "active_flag": true },
+            ])),
+            ("GET", "/api/v2/dealFields") => ok(json!([
+                { "field_code": "title", "field_name": "Title", "field_type": "varchar", "is_custom_field": false },
+                { "field_code": ATTEMPT_KEY, "field_name": "Leadgate attempt", "field_type": "varchar", "is_custom_field": true },
+            ])),
+            ("GET", "/api/v1/activityTypes") => ok(json!([
+                { "id": 1, "name": "Call", "key_string": "call", "active_flag": true },
+                { "id": 2, "name": "Task", "key_string": "task", "active_flag": true },
+            ])),
+            ("GET", "/api/v2/persons/search") => self.search_persons(req),
+            ("POST", "/api/v2/persons") => self.insert(Kind::Person, body),
+            ("GET", "/api/v2/deals/search") => {
+                let term = query(req, "term");
+                let found = self
+                    .deals
+                    .iter()
+                    .filter(|d| d["custom_fields"][ATTEMPT_KEY] == term.as_str())
+                    .filter_map(|d| d["id"].as_i64())
+                    .collect();
+                search_result(found)
+            }
+            ("POST", "/api/v2/deals") => self.create_deal(body),
+            ("PATCH", p) if p.starts_with("/api/v2/deals/") => self.patch_deal(p, body),
+            ("POST", "/api/v2/activities") => self.insert(Kind::Activity, body),
+            ("GET", "/api/v2/activities") => {
+                let deal: i64 = query(req, "deal_id").parse().unwrap_or(-1);
+                ok(Value::from(
+                    self.activities
+                        .iter()
+                        .filter(|a| a["deal_id"] == deal)
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                ))
+            }
+            ("POST", "/api/v1/notes") => self.insert(Kind::Note, body),
+            _ => refuse(404, "Unknown method ."),
+        }
+    }
+
+    pub(super) fn search_persons(&self, req: &Request) -> Answer {
+        let (term, field) = (query(req, "term").to_lowercase(), query(req, "fields"));
+        assert_eq!(query(req, "exact_match"), "true");
+        let key = match field.as_str() {
+            "email" => "emails",
+            "phone" => "phones",
+            other => panic!("person search by {other}"),
+        };
+        let found = self
+            .persons
+            .iter()
+            .filter(|p| {
+                p[key].as_array().is_some_and(|vs| {
+                    vs.iter()
+                        .any(|v| v["value"].as_str().unwrap_or_default().to_lowercase() == term)
+                })
+            })
+            .filter_map(|p| p["id"].as_i64())
+            .collect();
+        search_result(found)
+    }
+
+    pub(super) fn insert(&mut self, kind: Kind, body: &Value) -> Answer {
+        let mut obj = body.clone();
+        let id = self.id();
+        obj["id"] = json!(id);
+        match kind {
+            Kind::Person => self.persons.push(obj.clone()),
+            Kind::Deal => self.deals.push(obj.clone()),
+            Kind::Activity => self.activities.push(obj.clone()),
+            Kind::Note => self.notes.push(obj.clone()),
+        }
+        ok(obj)
+    }
+
+    pub(super) fn create_deal(&mut self, body: &Value) -> Answer {
+        if let Some((status, error)) = self.faults.refuse_deals {
+            return refuse(status, error);
+        }
+        let mut created = self.insert(Kind::Deal, body);
+        created.delay = self.faults.slow_deal_once.take();
+        created
+    }
+
+    pub(super) fn patch_deal(&mut self, path: &str, body: &Value) -> Answer {
+        let id: i64 = path.rsplit('/').next().and_then(|s| s.parse().ok()).unwrap_or(-1);
+        let Some(deal) = self.deals.iter_mut().find(|d| d["id"] == id) else {
+            return refuse(404, "Deal not found");
+        };
+        for (k, v) in body.as_object().into_iter().flatten() {
+            deal[k] = v.clone();
+        }
+        ok(deal.clone())
+    }
+}
+
+pub(super) enum Kind {
+    Person,
+    Deal,
+    Activity,
+    Note,
+}
+
+impl Respond for Fake {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let mut s = self.0.lock().unwrap();
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        let answer = match s.fault(req) {
+            Some(t) => t,
+            None => s.route(req, &body),
+        };
+        let status = answer.status;
+        s.seen.push(Seen {
+            at: Instant::now(),
+            method: req.method.to_string(),
+            path: req.url.path().to_owned(),
+            url: req.url.to_string(),
+            token: req
+                .headers
+                .get("x-api-token")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            body,
+            status,
+        });
+        answer.template()
+    }
+}
+
+impl FakePipedrive {
+    pub(super) async fn start() -> Self {
+        let server = MockServer::start().await;
+        let fake = Fake::default();
+        Mock::given(any()).respond_with(fake.clone()).mount(&server).await;
+        Self { server, fake }
+    }
+
+    pub(super) fn state(&self) -> MutexGuard<'_, State> {
+        self.fake.0.lock().unwrap()
+    }
+
+    pub(super) fn faults(&self, f: impl FnOnce(&mut Faults)) {
+        f(&mut self.state().faults)
+    }
+
+    pub(super) fn seen(&self, method: &str, path: &str) -> Vec<Seen> {
+        self.state()
+            .seen
+            .iter()
+            .filter(|s| s.method == method && s.path == path)
+            .cloned()
+            .collect()
+    }
+
+    pub(super) fn deals(&self) -> Vec<Value> {
+        self.state().deals.clone()
+    }
+
+    pub(super) fn persons(&self) -> Vec<Value> {
+        self.state().persons.clone()
+    }
+
+    pub(super) fn toml(&self, extra: &str) -> String {
+        format!(
+            "[crm]\nkind = \"pipedrive\"\napi_base = \"{}\"\n{extra}\n[crm.fields]\nattempt_id = \"Leadgate attempt\"\n",
+            self.server.uri()
+        )
+    }
+}
