@@ -460,37 +460,19 @@ async fn hubspot_refusals_go_dead_with_hubspots_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hubspot_start_up_refuses_a_stage_it_does_not_have() {
     let fake = FakeHubspot::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("leadgate.db").display());
-    let toml = format!(
-        r#"
-bind = "127.0.0.1:0"
-
-[[offers]]
-slug = "demo"
-title = "Curso"
-price_minor = 100000
-currency = "COP"
-stage = "Negotiation"
-{}"#,
-        fake.toml()
-    );
-    let env = move |k: &str| match k {
-        "LEADGATE_SECRET_KEY" => Some("test-secret-key-test-secret-key-0123456789".to_string()),
-        "LEADGATE_DATABASE_URL" => Some(db.clone()),
-        "LEADGATE_HUBSPOT_TOKEN" => Some(TOKEN.to_string()),
-        _ => None,
-    };
-    let settings = leadgate::config::Settings::from_toml(&toml, &env).unwrap();
-    let err = match leadgate::startup::Application::build(settings).await {
-        Ok(_) => panic!("start-up accepted a stage HubSpot does not have"),
-        Err(e) => e.to_string(),
-    };
+    let toml = super::config_with_stage("Negotiation", &fake.toml());
+    let err = super::start_up_error(&toml, ("LEADGATE_HUBSPOT_TOKEN", TOKEN)).await;
     assert!(
         err.contains("stage \"Negotiation\" not found in pipeline \"Sales\""),
         "{err}"
     );
     assert!(err.contains("\"Checkout started\""), "it names what HubSpot has: {err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hubspot_crm_check_lists_ids_and_names_what_is_missing() {
+    let fake = FakeHubspot::start().await;
+    super::assert_crm_check(&fake.toml(), ("LEADGATE_HUBSPOT_TOKEN", TOKEN)).await;
 }
 
 // Keeps the fake's decoder honest: the path decoding above is hand-written.

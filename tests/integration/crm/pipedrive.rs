@@ -282,38 +282,18 @@ async fn pipedrive_refusal_goes_dead_with_pipedrives_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipedrive_start_up_refuses_a_stage_it_does_not_have() {
     let fake = FakePipedrive::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("leadgate.db").display());
-    let toml = format!(
-        r#"
-bind = "127.0.0.1:0"
-[[offers]]
-slug = "demo"
-title = "Curso"
-price_minor = 19900000
-currency = "COP"
-pipeline = "Sales"
-stage = "Negotiation"
-{}"#,
-        fake.toml("")
+    let toml = super::config_with_stage("Negotiation", &fake.toml(""));
+    let err = super::start_up_error(&toml, ("LEADGATE_PIPEDRIVE_API_TOKEN", TOKEN)).await;
+    assert!(
+        err.contains("\"Negotiation\"") && err.contains("Checkout started"),
+        "{err}"
     );
-    let env = move |k: &str| match k {
-        "LEADGATE_SECRET_KEY" => Some("test-secret-key-test-secret-key-0123456789".to_string()),
-        "LEADGATE_DATABASE_URL" => Some(db.clone()),
-        "LEADGATE_PIPEDRIVE_API_TOKEN" => Some(TOKEN.to_string()),
-        _ => None,
-    };
-    let settings = leadgate::config::Settings::from_toml(&toml, &env).unwrap();
-    match leadgate::startup::Application::build(settings).await {
-        Ok(_) => panic!("start-up accepted a stage Pipedrive does not have"),
-        Err(e) => {
-            let text = e.to_string();
-            assert!(
-                text.contains("\"Negotiation\"") && text.contains("Checkout started"),
-                "{text}"
-            );
-        }
-    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipedrive_crm_check_lists_ids_and_names_what_is_missing() {
+    let fake = FakePipedrive::start().await;
+    super::assert_crm_check(&fake.toml(""), ("LEADGATE_PIPEDRIVE_API_TOKEN", TOKEN)).await;
 }
 
 /// Base URLs of Prism serving `tests/contracts/pipedrive/openapi-v{2,1}.yaml`.
