@@ -150,7 +150,7 @@ async fn measure_backend(report: &mut report::Report, b: &Bench<'_>) -> Result<(
     let srv = server::Server::start(b.binary, &config, port, &log, b.admin_hash).await?;
     report.startup.push((backend, srv.startup));
     let submit = dir.join("submit.lua");
-    std::fs::write(&submit, wrk::SUBMIT_LUA).map_err(|e| e.to_string())?;
+    std::fs::write(&submit, wrk::submit_lua()).map_err(|e| e.to_string())?;
     for c in CONNECTIONS {
         let page = wrk::run(&format!("{}/c/demo", srv.base), c, duration, None)?;
         report.rows.push(Row::new(backend, "offer page", c, page));

@@ -81,38 +81,36 @@ fn millis(v: &str) -> Option<f64> {
     num.parse::<f64>().ok().map(|n| n * factor)
 }
 
-/// POSTs the offer form with a new email on every request, so each one is a new lead.
-pub const SUBMIT_LUA: &str = r#"
-local counter = 0
-local tid = 0
+/// Numbers wrk's threads 1, 2, … into each thread's global `tid`.
+const THREAD_IDS: &str = r#"
 local nthreads = 0
 setup = function(thread)
   nthreads = nthreads + 1
   thread:set("tid", nthreads)
 end
-init = function(args)
-  tid = tid or 0
-end
+"#;
+
+/// POSTs the offer form with a new email on every request, so each one is a new lead.
+pub fn submit_lua() -> String {
+    let request = r#"
+local counter = 0
 request = function()
   counter = counter + 1
   local body = "name=Bench+Customer&phone=3001234567&email=bench-" .. tostring(tid) .. "-" ..
-    tostring(counter) .. "-" .. tostring(math.random(1, 1000000000)) .. "%40example.com"
+    tostring(counter) .. "%40example.com"
   return wrk.format("POST", "/c/demo", {["Content-Type"] = "application/x-www-form-urlencoded"}, body)
 end
 "#;
+    format!("{THREAD_IDS}{request}")
+}
 
 /// Replays pre-signed webhooks from a file (`signature TAB body` per line), each thread
 /// taking every n-th line so no event id is sent twice while the file lasts.
 pub fn webhook_lua(file: &Path) -> String {
     format!(
-        r#"
+        r#"{THREAD_IDS}
 local lines = {{}}
 local i = 0
-local nthreads = 0
-setup = function(thread)
-  nthreads = nthreads + 1
-  thread:set("tid", nthreads)
-end
 init = function(args)
   for line in io.lines("{path}") do
     lines[#lines + 1] = line
