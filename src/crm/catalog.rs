@@ -337,8 +337,9 @@ impl ResolvedCache {
         }
     }
 
-    pub fn needs(&self) -> &CrmNeeds {
-        &self.needs
+    /// Keeps names already resolved (by the start-up check); a later load is skipped.
+    pub fn adopt(&self, resolved: Resolved) {
+        let _ = self.cell.set(Arc::new(resolved));
     }
 
     pub async fn get<F, Fut>(&self, load: F) -> Result<Arc<Resolved>, CrmError>

@@ -400,4 +400,8 @@ impl Crm for HubspotCrm {
             activity_types: wire::task_types(),
         })
     }
+
+    fn adopt(&self, resolved: Resolved) {
+        self.resolved.adopt(resolved);
+    }
 }

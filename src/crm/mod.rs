@@ -124,6 +124,9 @@ pub trait Crm: Send + Sync {
     /// Pipelines, stages, owners and deal fields as the CRM holds them, for `crm check`
     /// and for resolving the names the configuration uses.
     async fn catalog(&self) -> Result<Catalog, CrmError>;
+    /// Takes names resolved from a catalog read elsewhere (the start-up check), so the
+    /// adapter does not read the same catalog again at its first call.
+    fn adopt(&self, _resolved: Resolved) {}
 }
 
 /// The adapter the configuration names. The built-in CRM needs the database.
@@ -145,6 +148,12 @@ pub struct CheckReport {
 
 pub async fn check(crm: &dyn Crm, needs: &CrmNeeds) -> Result<CheckReport, CrmError> {
     let catalog = crm.catalog().await?;
-    let problems = Resolved::resolve(&catalog, needs).err().unwrap_or_default();
+    let problems = match Resolved::resolve(&catalog, needs) {
+        Ok(resolved) => {
+            crm.adopt(resolved);
+            Vec::new()
+        }
+        Err(problems) => problems,
+    };
     Ok(CheckReport { catalog, problems })
 }

@@ -323,4 +323,8 @@ impl Crm for PipedriveCrm {
             activity_types: self.activity_types().await?,
         })
     }
+
+    fn adopt(&self, resolved: Resolved) {
+        self.resolved.adopt(resolved);
+    }
 }

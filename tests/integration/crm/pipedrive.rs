@@ -71,6 +71,11 @@ async fn pipedrive_approved_journey(backend: Backend) {
 
     let deals = fake.deals();
     assert_eq!(deals.len(), 1, "the deal exists before the redirect");
+    assert_eq!(
+        fake.seen("GET", "/api/v2/pipelines").len(),
+        1,
+        "the start-up check's catalog serves the first calls too"
+    );
     let deal = &deals[0];
     assert_eq!(deal["person_id"], persons[0]["id"]);
     assert_eq!(
