@@ -16,16 +16,26 @@ use crate::store::{attempts, leads, StoreError};
 pub enum CheckoutError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The lead and attempt are saved; only the gateway failed. The customer can retry.
-    #[error("{source}")]
-    Gateway {
+    /// The lead and attempt are saved; opening their checkout failed. The customer can retry.
+    #[error("{cause}")]
+    NotOpened {
         attempt_id: String,
         lead_id: String,
         offer: String,
-        source: GatewayError,
+        cause: NotOpened,
     },
     #[error("gateway {0} is not configured")]
     GatewayMissing(&'static str),
+}
+
+/// Why a stored attempt's checkout was not opened.
+#[derive(Debug, thiserror::Error)]
+pub enum NotOpened {
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
+    /// The database failed after the lead was committed (it went down, or the disk filled).
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 pub struct Submission {
@@ -153,14 +163,20 @@ pub async fn open_checkout(
         webhook_url: ctx.url(&format!("/webhooks/{}", offer.gateway.as_str())),
         expires_at: attempt.created_at + ms(ctx.settings.checkout_ttl),
     };
+    let not_opened = |cause: NotOpened| CheckoutError::NotOpened {
+        attempt_id: attempt.id.clone(),
+        lead_id: lead.id.clone(),
+        offer: offer.slug.to_string(),
+        cause,
+    };
     let checkout = gateway
         .create_checkout(&req)
         .await
-        .map_err(|source| CheckoutError::Gateway {
-            attempt_id: attempt.id.clone(),
-            lead_id: lead.id.clone(),
-            offer: offer.slug.to_string(),
-            source,
+        .map_err(|e| {
+            not_opened(match e {
+                GatewayError::Store(e) => NotOpened::Store(e),
+                e => NotOpened::Gateway(e),
+            })
         })?;
     attempts::mark_redirected(
         &ctx.db,
@@ -169,7 +185,8 @@ pub async fn open_checkout(
         &checkout.url,
         now_ms(),
     )
-    .await?;
+    .await
+    .map_err(|e| not_opened(e.into()))?;
     Ok(checkout.url)
 }
 

@@ -194,6 +194,7 @@ pub fn gateway_failure(e: GatewayError) -> JobError {
             retry_after: None,
         },
         GatewayError::Rejected(message) => JobError::Permanent(message),
+        GatewayError::Store(e) => JobError::from(e),
     }
 }
 

@@ -14,6 +14,7 @@ use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
 pub mod attempts;
 pub mod builtin_crm;
 pub mod crm_records;
+pub mod health;
 pub mod inbox;
 pub mod jobs;
 pub mod leads;
@@ -33,6 +34,24 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+impl StoreError {
+    /// The database refused a write for want of space: SQLite's SQLITE_FULL (any extended
+    /// code), PostgreSQL's `disk_full` (53100).
+    pub fn is_disk_full(&self) -> bool {
+        let StoreError::Db(sqlx::Error::Database(e)) = self else {
+            return false;
+        };
+        match e.code().as_deref() {
+            Some("53100") => true,
+            Some(code) => code.parse::<i32>().is_ok_and(|c| c & 0xff == SQLITE_FULL),
+            None => false,
+        }
+    }
+}
+
+/// SQLite's primary result code for "database or disk is full".
+const SQLITE_FULL: i32 = 13;
 
 #[derive(Clone, Debug)]
 pub enum Db {
