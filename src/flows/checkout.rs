@@ -169,15 +169,12 @@ pub async fn open_checkout(
         offer: offer.slug.to_string(),
         cause,
     };
-    let checkout = gateway
-        .create_checkout(&req)
-        .await
-        .map_err(|e| {
-            not_opened(match e {
-                GatewayError::Store(e) => NotOpened::Store(e),
-                e => NotOpened::Gateway(e),
-            })
-        })?;
+    let checkout = gateway.create_checkout(&req).await.map_err(|e| {
+        not_opened(match e {
+            GatewayError::Store(e) => NotOpened::Store(e),
+            e => NotOpened::Gateway(e),
+        })
+    })?;
     attempts::mark_redirected(
         &ctx.db,
         &attempt.id,

@@ -10,6 +10,9 @@ pub async fn probe_write(db: &Db) -> StoreResult<()> {
         db.now_sql()
     );
     let mut tx = db.begin().await?;
-    on_tx!(&mut tx, |c| sqlx::query(&sql).execute(c).await.map(|r| r.rows_affected()))?;
+    on_tx!(&mut tx, |c| sqlx::query(&sql)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
     tx.commit().await
 }
