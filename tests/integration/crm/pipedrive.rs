@@ -19,6 +19,7 @@ const STAGE_ID: i64 = 11;
 const OWNER_ID: i64 = 9;
 
 mod fake;
+mod leases;
 use fake::*;
 
 /// The app on Pipedrive, `crm_extra` added to its `[crm]` table; jobs get `attempts` tries.
