@@ -186,7 +186,12 @@ pub async fn submit(http: &reqwest::Client, url: &str, email: &str) -> Option<u1
 /// As [`submit`], with a phone of its own (CRMs match persons by phone too).
 pub async fn submit_contact(http: &reqwest::Client, url: &str, email: &str, phone: &str) -> Option<u16> {
     let form = [("name", "Fault Customer"), ("email", email), ("phone", phone)];
-    http.post(url).form(&form).send().await.ok().map(|r| r.status().as_u16())
+    http.post(url)
+        .form(&form)
+        .send()
+        .await
+        .ok()
+        .map(|r| r.status().as_u16())
 }
 
 /// A signed sandbox webhook: its body and `Sandbox-Signature` header.
