@@ -14,10 +14,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use url::Url;
 
-use super::catalog::{CrmNeeds, FieldRole, Resolved, ResolvedCache, StageOutcome};
+use super::catalog::{CrmNeeds, Resolved, ResolvedCache, StageOutcome};
 use super::http::{CrmHttp, Lane, Limits, Reply};
 use super::{Catalog, Crm, CrmError, DealInput, DealRef, DealStatus, NoteInput, PersonInput, TaskInput};
-use crate::config::RemoteCrmSettings;
+use crate::config::{FieldRole, RemoteCrmSettings};
 
 #[cfg(test)]
 mod tests;

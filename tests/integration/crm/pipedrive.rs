@@ -309,7 +309,8 @@ const PRISM_V1_ENV: &str = "LEADGATE_TEST_PRISM_PIPEDRIVE_V1";
 /// request that breaks them (400/422) and answers the spec's examples otherwise.
 #[tokio::test]
 async fn pipedrive_requests_conform_to_pipedrives_openapi_specs() {
-    use leadgate::crm::catalog::{CrmNeeds, FieldRole};
+    use leadgate::config::FieldRole;
+    use leadgate::crm::catalog::CrmNeeds;
     use leadgate::crm::pipedrive::PipedriveCrm;
     use leadgate::crm::{Crm, DealInput, DealRef, DealStatus, NoteInput, PersonInput, TaskInput};
     use leadgate::domain::lead::Utm;
