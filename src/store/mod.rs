@@ -16,6 +16,7 @@ pub mod crm_records;
 pub mod inbox;
 pub mod jobs;
 pub mod leads;
+pub mod pacing;
 pub mod sandbox;
 pub mod secrets;
 
