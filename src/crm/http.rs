@@ -1,6 +1,9 @@
 //! The HTTP plumbing every real CRM adapter shares: pace calls under the vendor's burst
 //! limits, stop every call while a 429 says to wait, and classify failures the way the
 //! queue needs them (transient: retried with backoff; permanent: the job is parked).
+//! On PostgreSQL the slots and pauses live in the database, so every instance on it
+//! keeps to one budget and stops for a 429 any of them met; on SQLite (one process), or
+//! while the database does not answer, they live in this process.
 
 use std::num::NonZeroU32;
 use std::sync::Mutex;
