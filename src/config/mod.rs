@@ -14,7 +14,7 @@ use crate::domain::{Currency, Money};
 
 mod crm;
 mod gateways;
-pub use crm::{CrmKind, CrmSettings, RemoteCrmSettings, HUBSPOT_TOKEN, PIPEDRIVE_TOKEN};
+pub use crm::{CrmKind, CrmSettings, FieldRole, RemoteCrmSettings, HUBSPOT_TOKEN, PIPEDRIVE_TOKEN};
 pub use gateways::{Environment, GatewaySettings, MercadoPagoSettings, StripeSettings, WompiSettings};
 
 #[derive(Debug, Clone)]

@@ -18,6 +18,7 @@ pub mod health;
 pub mod inbox;
 pub mod jobs;
 pub mod leads;
+pub mod pacing;
 pub mod sandbox;
 pub mod secrets;
 
