@@ -15,6 +15,8 @@ use crate::store::{StoreError, StoreResult, Tx};
 pub mod crm_sync;
 pub mod deal_outcome;
 pub mod followup;
+pub mod reconcile;
+pub mod settle;
 pub mod worker;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +30,8 @@ pub enum Job {
     DealOutcome { attempt_id: String },
     /// Give sales a follow-up task for an unpaid attempt.
     FollowUp { attempt_id: String, reason: FollowUpReason },
+    /// Ask the gateway about an attempt no webhook has settled (claimed by one instance).
+    Reconcile { attempt_id: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +51,7 @@ impl Job {
             Job::ApplyEvent { .. } => "apply_event",
             Job::DealOutcome { .. } => "deal_outcome",
             Job::FollowUp { .. } => "follow_up",
+            Job::Reconcile { .. } => "reconcile",
         }
     }
 }
