@@ -10,6 +10,7 @@ mod hostile;
 mod journeys;
 mod operators;
 mod queue;
+mod reconcile;
 mod resilience;
 mod vendor_tools;
 mod webhooks;
