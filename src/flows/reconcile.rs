@@ -1,27 +1,28 @@
 //! Reconciliation: asks each gateway about attempts that are still redirected or pending
 //! some time after the customer left, and applies what it says. This is what settles a
 //! payment whose webhook never came (Wompi retries only three times in 24 h).
+//!
+//! Every instance runs the pass. The pass only claims due attempts and enqueues one
+//! `reconcile` job per claim; the job (`jobs::reconcile`) asks the gateway under the
+//! attempt's lead lock, one at a time with that lead's webhook events.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tracing::Instrument;
-
-use crate::clock::{ms, now_ms};
+use crate::clock::ms;
 use crate::context::AppContext;
-use crate::domain::lead::Attempt;
-use crate::domain::PaymentStatus;
-use crate::flows::payment::{self, Source};
-use crate::gateways::Observation;
+use crate::jobs::Job;
 use crate::store::{attempts, StoreResult};
 
-/// What one pass did, for logs and tests.
+/// What one pass did, for logs and tests. The checks' outcomes (fixed, unchanged,
+/// no_payment, failed) are counted by the jobs, in the `reconcile_checks` metric.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Pass {
-    pub checked: usize,
-    /// Attempts whose status changed because reconciliation asked.
-    pub fixed: usize,
-    pub failed: usize,
+    /// Attempts found due.
+    pub due: usize,
+    /// Of those, the ones this instance claimed and enqueued a check for; the rest were
+    /// claimed by another instance (or settled) in between.
+    pub claimed: usize,
 }
 
 /// Runs passes forever, one every `reconcile.interval`.
@@ -33,13 +34,8 @@ pub fn spawn(ctx: Arc<AppContext>) -> tokio::task::JoinHandle<()> {
         loop {
             tick.tick().await;
             match pass(&ctx).await {
-                Ok(p) if p.checked > 0 => {
-                    tracing::info!(
-                        checked = p.checked,
-                        fixed = p.fixed,
-                        failed = p.failed,
-                        "reconciliation pass"
-                    )
+                Ok(p) if p.due > 0 => {
+                    tracing::info!(due = p.due, claimed = p.claimed, "reconciliation pass")
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "reconciliation pass failed"),
@@ -48,72 +44,32 @@ pub fn spawn(ctx: Arc<AppContext>) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// One pass over the attempts that are due. Attempts are marked as checked before the
-/// gateway is asked, so one that keeps failing does not starve the others.
+/// One pass over the attempts that are due: each is claimed for this interval and its
+/// check enqueued in one transaction, so exactly one instance asks the gateway about it
+/// per interval, and a crash after the claim still leaves the check queued.
 pub async fn pass(ctx: &AppContext) -> StoreResult<Pass> {
     let s = &ctx.settings.reconcile;
-    let now = now_ms();
-    let due = attempts::due_for_reconcile(
-        &ctx.db,
-        now - ms(s.max_age),
-        now - ms(s.after),
-        now - ms(s.interval),
-        s.batch,
-    )
-    .await?;
-    let mut report = Pass::default();
+    let interval = ms(s.interval);
+    let due = attempts::due_for_reconcile(&ctx.db, ms(s.max_age), ms(s.after), interval, s.batch).await?;
+    let mut report = Pass {
+        due: due.len(),
+        claimed: 0,
+    };
     for attempt in due {
-        attempts::mark_checked(&ctx.db, &attempt.id, now).await?;
-        report.checked += 1;
-        let span = tracing::info_span!("reconcile", lead_id = %attempt.lead_id, attempt_id = %attempt.id);
-        match check(ctx, attempt, now).instrument(span).await? {
-            Some(true) => report.fixed += 1,
-            Some(false) => {}
-            None => report.failed += 1,
+        let mut tx = ctx.db.begin_write().await?;
+        if !attempts::claim_for_reconcile(&mut tx, &attempt.id, interval).await? {
+            tx.rollback().await?;
+            continue;
         }
+        let job = Job::Reconcile {
+            attempt_id: attempt.id.clone(),
+        };
+        ctx.queue
+            .enqueue(&mut tx, &job, Some(&attempt.lead_id), Duration::ZERO)
+            .await?;
+        tx.commit().await?;
+        ctx.queue.wake();
+        report.claimed += 1;
     }
     Ok(report)
-}
-
-/// Some(changed) when the gateway answered, None when it could not be asked.
-async fn check(ctx: &AppContext, attempt: Attempt, now: i64) -> StoreResult<Option<bool>> {
-    let gateway_name = attempt.gateway.as_str();
-    let Some(gateway) = ctx.gateways.get(attempt.gateway) else {
-        return Ok(None);
-    };
-    let seen = match gateway.fetch_status(&attempt, "").await {
-        Ok(Some(seen)) => seen,
-        Ok(None) if checkout_closed(ctx, &attempt, now) => Observation {
-            reference: Some(attempt.id.clone()),
-            gateway_ref: None,
-            status: PaymentStatus::Expired,
-            detail: Some("no payment before the checkout expired".into()),
-            charged: None,
-        },
-        Ok(None) => {
-            ctx.metrics.reconcile_check(gateway_name, "no_payment");
-            return Ok(Some(false));
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "reconciliation could not ask the gateway");
-            ctx.metrics.reconcile_check(gateway_name, "failed");
-            return Ok(None);
-        }
-    };
-    let before = attempt.status;
-    let after = payment::apply(ctx, attempt, &seen, Source::Reconcile, None).await?;
-    let changed = after.status != before;
-    if changed {
-        tracing::info!(from = %before, to = %after.status, "reconciliation fixed an attempt no webhook had settled");
-    }
-    ctx.metrics
-        .reconcile_check(gateway_name, if changed { "fixed" } else { "unchanged" });
-    Ok(Some(changed))
-}
-
-/// The hosted checkout stopped taking payments a while ago (the grace covers a payment
-/// started just before the end that the gateway is still recording).
-fn checkout_closed(ctx: &AppContext, attempt: &Attempt, now: i64) -> bool {
-    let s = &ctx.settings;
-    now > attempt.created_at + ms(s.checkout_ttl) + ms(s.reconcile.after)
 }

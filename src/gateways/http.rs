@@ -37,7 +37,10 @@ pub async fn fetch_json<T: DeserializeOwned>(vendor: &str, req: RequestBuilder) 
         .map_err(|e| GatewayError::Unavailable(format!("{vendor} sent an unreadable answer: {e}")))
 }
 
-/// Like `fetch_json`, for calls where a 404 is itself a refusal (creating a checkout).
+/// Like `fetch_json`, for calls where a 404 is itself a refusal: creating a checkout,
+/// reading a payment or session by an id we hold, and searches (which answer an empty
+/// list, never a 404, when nothing matches). A 404 there is a wrong `api_base` or
+/// environment, and must not read as "no payment", which would expire paid attempts.
 pub async fn send_json<T: DeserializeOwned>(vendor: &str, req: RequestBuilder) -> Result<T, GatewayError> {
     fetch_json(vendor, req)
         .await?

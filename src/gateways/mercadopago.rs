@@ -14,7 +14,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use super::http::{fetch_json, send_json};
+use super::http::send_json;
 use super::signature::TimedSignature;
 use super::{
     checkout_idempotency_key, decisive, query_param, Charged, Checkout, CheckoutRequest, EventFacts, Gateway,
@@ -57,14 +57,15 @@ impl MercadoPagoGateway {
     }
 
     /// Newest-first search by our reference, narrowed to the payments that can decide.
+    /// No payment yet is `{"results": []}`; a 404 means we asked the wrong host.
     async fn search(&self, attempt_id: &str) -> Result<Option<Observation>, GatewayError> {
         let mut url = self.endpoint(&["v1", "payments", "search"])?;
         url.query_pairs_mut()
             .append_pair("external_reference", attempt_id)
             .append_pair("sort", "date_created")
             .append_pair("criteria", "desc");
-        let found: Option<SearchResult> = fetch_json(VENDOR, self.request(Method::GET, url)).await?;
-        decide(attempt_id, found.and_then(|r| r.results).unwrap_or_default())
+        let found: SearchResult = send_json(VENDOR, self.request(Method::GET, url)).await?;
+        decide(attempt_id, found.results.unwrap_or_default())
     }
 }
 
@@ -118,15 +119,11 @@ impl Gateway for MercadoPagoGateway {
             return Ok(None);
         }
         let url = self.endpoint(&["v1", "payments", gateway_ref])?;
-        let found: Option<Payment> = fetch_json(VENDOR, self.request(Method::GET, url)).await?;
-        match found {
-            Some(mut p) => {
-                // The id we asked for, should the answer leave it out.
-                p.id = p.id.or_else(|| Some(Id::Text(gateway_ref.to_owned())));
-                observation(p)
-            }
-            None => Ok(None),
-        }
+        // Mercado Pago named this payment, so a 404 is a refusal, not "no payment".
+        let mut p: Payment = send_json(VENDOR, self.request(Method::GET, url)).await?;
+        // The id we asked for, should the answer leave it out.
+        p.id = p.id.or_else(|| Some(Id::Text(gateway_ref.to_owned())));
+        observation(p)
     }
 }
 

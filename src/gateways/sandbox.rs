@@ -238,7 +238,12 @@ impl Gateway for SandboxGateway {
         Ok(GatewayEvent { event_id: ev.id, facts })
     }
 
+    /// By the payment we created when the attempt has one (missing, that is a refusal
+    /// like a vendor's 404), else by our reference (missing: no payment).
     async fn fetch_status(&self, attempt: &Attempt, _return_query: &str) -> Result<Option<Observation>, GatewayError> {
+        if let Some(id) = attempt.gateway_ref.as_deref() {
+            return self.lookup(id).await;
+        }
         let found = ledger::by_reference(&self.db, &attempt.id)
             .await
             .map_err(|e| GatewayError::Unavailable(e.to_string()))?;
@@ -248,8 +253,9 @@ impl Gateway for SandboxGateway {
     async fn lookup(&self, gateway_ref: &str) -> Result<Option<Observation>, GatewayError> {
         let found = ledger::get(&self.db, gateway_ref)
             .await
-            .map_err(|e| GatewayError::Unavailable(e.to_string()))?;
-        Ok(found.and_then(observation))
+            .map_err(|e| GatewayError::Unavailable(e.to_string()))?
+            .ok_or_else(|| GatewayError::Rejected(format!("sandbox has no payment {gateway_ref}")))?;
+        Ok(observation(found))
     }
 }
 
@@ -264,4 +270,77 @@ fn observation(p: SandboxPayment) -> Option<Observation> {
             currency: p.currency,
         }),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Currency, Money};
+    use crate::gateways::fixtures;
+
+    async fn gateway() -> (SandboxGateway, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
+            .await
+            .unwrap();
+        db.migrate().await.unwrap();
+        let key = SecretSlice::from(vec![7u8; 32]);
+        (
+            SandboxGateway::new(db, key, "http://127.0.0.1:1", reqwest::Client::new()),
+            dir,
+        )
+    }
+
+    fn attempt(gateway_ref: Option<&str>) -> Attempt {
+        let mut a = fixtures::attempt(
+            "att_1",
+            GatewayKind::Sandbox,
+            Money::new(1000, Currency::COP).unwrap(),
+            0,
+        );
+        a.gateway_ref = gateway_ref.map(str::to_owned);
+        a
+    }
+
+    #[tokio::test]
+    async fn our_payment_missing_from_the_ledger_is_an_error_not_no_payment() {
+        let (gw, _dir) = gateway().await;
+        let err = gw.fetch_status(&attempt(Some("sbx_gone")), "").await.unwrap_err();
+        assert!(matches!(err, GatewayError::Rejected(_)), "{err}");
+        assert!(matches!(gw.lookup("sbx_gone").await, Err(GatewayError::Rejected(_))));
+    }
+
+    #[tokio::test]
+    async fn no_checkout_and_nothing_under_our_reference_is_no_payment() {
+        let (gw, _dir) = gateway().await;
+        assert_eq!(gw.fetch_status(&attempt(None), "").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn our_payment_is_read_by_its_id() {
+        let (gw, _dir) = gateway().await;
+        let (l, o) = (
+            fixtures::lead(None, 0),
+            fixtures::offer("curso", GatewayKind::Sandbox, Money::new(1000, Currency::COP).unwrap()),
+        );
+        let a = attempt(None);
+        let req = CheckoutRequest {
+            attempt: &a,
+            offer: &o,
+            lead: &l,
+            return_url: "http://127.0.0.1:1/return/sandbox?attempt=att_1".into(),
+            cancel_url: "http://127.0.0.1:1/c/curso".into(),
+            webhook_url: "http://127.0.0.1:1/webhooks/sandbox".into(),
+            expires_at: 0,
+        };
+        let checkout = gw.create_checkout(&req).await.unwrap();
+        let seen = gw
+            .fetch_status(&attempt(checkout.gateway_ref.as_deref()), "")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(seen.status, PaymentStatus::Redirected);
+        assert_eq!(seen.reference.as_deref(), Some("att_1"));
+        assert_eq!(seen.gateway_ref, checkout.gateway_ref);
+    }
 }

@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
-use super::http::{fetch_json, send_json};
+use super::http::send_json;
 use super::signature::TimedSignature;
 use super::{
     query_param, Charged, Checkout, CheckoutRequest, EventFacts, Gateway, GatewayError, GatewayEvent, Observation,
@@ -54,10 +54,12 @@ impl StripeGateway {
 
     /// The session with its PaymentIntent expanded: a delayed method that failed leaves
     /// the session `complete`/`unpaid` forever, and only the intent says it failed.
-    async fn get_session(&self, id: &str) -> Result<Option<Session>, GatewayError> {
+    /// Sessions are never deleted, so a 404 for one Stripe named is a refusal (wrong
+    /// `api_base`, or a key of the other mode), not "no payment".
+    async fn get_session(&self, id: &str) -> Result<Session, GatewayError> {
         let mut url = endpoint(&self.settings.api_base, &["v1", "checkout", "sessions", id])?;
         url.query_pairs_mut().append_pair("expand[]", "payment_intent");
-        fetch_json(VENDOR, self.request(Method::GET, url)).await
+        send_json(VENDOR, self.request(Method::GET, url)).await
     }
 }
 
@@ -395,10 +397,20 @@ impl Gateway for StripeGateway {
 
     /// The return URL's `session_id` is only a hint: the caller refuses a session whose
     /// client_reference_id is not this attempt, so it cannot settle someone else's attempt.
+    /// A hint Stripe refuses falls back to the session we created; with neither, no
+    /// session exists, so there is no payment.
     async fn fetch_status(&self, attempt: &Attempt, return_query: &str) -> Result<Option<Observation>, GatewayError> {
-        let from_return = query_param(return_query, "session_id").filter(|id| plausible_id(id));
-        match from_return.or_else(|| attempt.gateway_ref.clone()) {
-            Some(id) => self.lookup(&id).await,
+        let ours = attempt.gateway_ref.as_deref();
+        if let Some(hint) = query_param(return_query, "session_id").filter(|id| plausible_id(id)) {
+            match self.lookup(&hint).await {
+                Err(GatewayError::Rejected(e)) if ours.is_some_and(|id| id != hint) => {
+                    tracing::warn!(attempt_id = %attempt.id, error = %e, "Stripe refused the return's session id");
+                }
+                found => return found,
+            }
+        }
+        match ours {
+            Some(id) => self.lookup(id).await,
             None => Ok(None),
         }
     }
@@ -407,7 +419,7 @@ impl Gateway for StripeGateway {
         if !plausible_id(gateway_ref) {
             return Ok(None);
         }
-        Ok(self.get_session(gateway_ref).await?.and_then(session_observation))
+        Ok(session_observation(self.get_session(gateway_ref).await?))
     }
 }
 

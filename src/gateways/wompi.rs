@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use url::Url;
 
-use super::http::fetch_json;
+use super::http::send_json;
 use super::{
     decisive, query_param, Charged, Checkout, CheckoutRequest, EventFacts, Gateway, GatewayError, GatewayEvent,
     Observation, WebhookError, WebhookRequest,
@@ -117,7 +117,9 @@ impl WompiGateway {
         super::http::endpoint(VENDOR, &self.settings.api_base, segments)
     }
 
-    /// One transaction by Wompi's id (a public read); None when Wompi has no such id.
+    /// One transaction by Wompi's id (a public read). Wompi itself gave us the id, so a
+    /// 404 is a refusal (wrong `api_base` or environment), not "no payment"; None only for
+    /// a string that cannot be an id.
     async fn transaction(&self, id: &str) -> Result<Option<Transaction>, GatewayError> {
         // Anything else cannot be a Wompi id, and "" or ".." would name another resource.
         if !plausible_id(id) {
@@ -127,10 +129,11 @@ impl WompiGateway {
             .http
             .get(self.endpoint(&["transactions", id])?)
             .timeout(self.settings.timeout);
-        Ok(fetch_json::<Data<Transaction>>(VENDOR, req).await?.map(|d| d.data))
+        Ok(Some(send_json::<Data<Transaction>>(VENDOR, req).await?.data))
     }
 
-    /// Every transaction Wompi holds for our reference (retries inside its checkout).
+    /// Every transaction Wompi holds for our reference (retries inside its checkout). A
+    /// search answers `{"data": []}` when there is none; a 404 means we asked the wrong host.
     async fn transactions_for(&self, reference: &str) -> Result<Vec<Transaction>, GatewayError> {
         let mut url = self.endpoint(&["transactions"])?;
         url.query_pairs_mut().append_pair("reference", reference);
@@ -139,8 +142,7 @@ impl WompiGateway {
             .get(url)
             .bearer_auth(self.settings.private_key.expose_secret())
             .timeout(self.settings.timeout);
-        let found = fetch_json::<Data<Vec<Transaction>>>(VENDOR, req).await?;
-        Ok(found.map(|d| d.data).unwrap_or_default())
+        Ok(send_json::<Data<Vec<Transaction>>>(VENDOR, req).await?.data)
     }
 
     /// The transaction the return redirect names (`?id=`), if it really is this attempt's.

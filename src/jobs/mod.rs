@@ -19,6 +19,8 @@ use crate::store::{StoreError, StoreResult, Tx};
 pub mod crm_sync;
 pub mod deal_outcome;
 pub mod followup;
+pub mod reconcile;
+pub mod settle;
 pub mod worker;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +34,8 @@ pub enum Job {
     DealOutcome { attempt_id: String },
     /// Give sales a follow-up task for an unpaid attempt.
     FollowUp { attempt_id: String, reason: FollowUpReason },
+    /// Ask the gateway about an attempt no webhook has settled (claimed by one instance).
+    Reconcile { attempt_id: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +55,7 @@ impl Job {
             Job::ApplyEvent { .. } => "apply_event",
             Job::DealOutcome { .. } => "deal_outcome",
             Job::FollowUp { .. } => "follow_up",
+            Job::Reconcile { .. } => "reconcile",
         }
     }
 }

@@ -227,5 +227,6 @@ async fn dispatch(ctx: &AppContext, job: &Job) -> Result<(), JobError> {
         Job::ApplyEvent { event_id } => flows::payment::apply_event(ctx, event_id).await,
         Job::DealOutcome { attempt_id } => deal_outcome::run(ctx, attempt_id).await,
         Job::FollowUp { attempt_id, reason } => followup::run(ctx, attempt_id, *reason).await,
+        Job::Reconcile { attempt_id } => super::reconcile::run(ctx, attempt_id).await,
     }
 }

@@ -148,38 +148,55 @@ pub async fn lead_has_paid(db: &Db, lead_id: &str, offer_slug: &str) -> StoreRes
     Ok(n > 0)
 }
 
-/// Attempts still waiting on the gateway, between `max_age` and `after` old, that
-/// reconciliation has not asked about since `checked_before`; least recently asked first.
+/// Attempts still waiting on the gateway, created between `max_age_ms` and `after_ms` ago,
+/// that reconciliation has not claimed in the last `interval_ms` (all by the database's
+/// clock); least recently asked first.
 pub async fn due_for_reconcile(
     db: &Db,
-    created_after: i64,
-    created_before: i64,
-    checked_before: i64,
+    max_age_ms: i64,
+    after_ms: i64,
+    interval_ms: i64,
     limit: i64,
 ) -> StoreResult<Vec<Attempt>> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM attempts WHERE status IN ($1, $2) AND created_at > $3 AND created_at < $4 \
-         AND (checked_at IS NULL OR checked_at < $5) ORDER BY COALESCE(checked_at, 0), created_at LIMIT $6"
-    );
+    let select = |now: &str| {
+        format!(
+            "SELECT {COLUMNS} FROM attempts WHERE status IN ($1, $2) AND created_at > {now} - $3 \
+         AND created_at < {now} - $4 AND (checked_at IS NULL OR checked_at < {now} - $5) \
+         ORDER BY COALESCE(checked_at, 0), created_at LIMIT $6"
+        )
+    };
+    let sql = select(db.now_sql());
     let rows: Vec<AttemptRow> = on_pool!(db, |p| sqlx::query_as(&sql)
         .bind(PaymentStatus::Redirected.as_str())
         .bind(PaymentStatus::Pending.as_str())
-        .bind(created_after)
-        .bind(created_before)
-        .bind(checked_before)
+        .bind(max_age_ms)
+        .bind(after_ms)
+        .bind(interval_ms)
         .bind(limit)
         .fetch_all(p)
         .await)?;
     rows.into_iter().map(Attempt::try_from).collect()
 }
 
-pub async fn mark_checked(db: &Db, id: &str, now: i64) -> StoreResult<()> {
-    let sql = "UPDATE attempts SET checked_at = $1 WHERE id = $2";
-    on_pool!(db, |p| sqlx::query(sql)
-        .bind(now)
+/// Claims one attempt for this interval's reconciliation check, inside the caller's
+/// transaction: true for exactly one of several instances racing for it (the others see
+/// its fresh `checked_at` and update nothing; on PostgreSQL they wait for its commit and
+/// re-read the row). False too when the attempt was settled meanwhile.
+pub async fn claim_for_reconcile(tx: &mut Tx, id: &str, interval_ms: i64) -> StoreResult<bool> {
+    let update = |now: &str| {
+        format!(
+            "UPDATE attempts SET checked_at = {now} WHERE id = $1 AND status IN ($2, $3) \
+             AND (checked_at IS NULL OR checked_at < {now} - $4)"
+        )
+    };
+    let sql = update(tx.now_sql());
+    let done = on_tx!(tx, |c| sqlx::query(&sql)
         .bind(id)
-        .execute(p)
+        .bind(PaymentStatus::Redirected.as_str())
+        .bind(PaymentStatus::Pending.as_str())
+        .bind(interval_ms)
+        .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
-    Ok(())
+    Ok(done == 1)
 }

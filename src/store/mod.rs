@@ -82,9 +82,11 @@ impl Default for DbOptions {
 /// An open transaction on either backend. It owns its pooled connection outright (not
 /// sqlx's `Transaction`, whose depth counter a failed COMMIT or ROLLBACK leaves wrong, so
 /// the next BEGIN became a savepoint inside a transaction nobody would ever commit).
-/// Dropped without `commit` or `rollback` (an error path, a cancelled future), or after
-/// either failed, the connection is closed instead of returned: closing rolls back, and
-/// the pool opens a fresh one. No connection in an unknown state is ever reused.
+/// A COMMIT or ROLLBACK that fails closes the connection instead of returning it: closing
+/// rolls back, and the pool opens a fresh one. Dropped unfinished (an early return, an
+/// error, a cancelled future), it is rolled back in the background before anyone else
+/// can have the connection, and closed if that ROLLBACK fails. No connection in an
+/// unknown state is ever reused.
 pub struct Tx {
     conn: Option<TxConn>,
 }
@@ -124,7 +126,7 @@ pub(crate) use {on_pool, on_tx};
 /// The database's own clock in epoch milliseconds, per backend. Leases and due times are
 /// compared against this, never against a host's clock: hosts disagree, the database is one.
 const SQLITE_NOW_MS: &str = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
-const PG_NOW_MS: &str = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)";
+pub(crate) const PG_NOW_MS: &str = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)";
 
 impl Db {
     /// Connects with the safe defaults (every acknowledged commit on disk).
@@ -291,19 +293,45 @@ impl Tx {
     }
 
     async fn finish(mut self, sql: &'static str) -> StoreResult<()> {
-        self.execute_raw(sql).await?;
-        // Ended cleanly: the connection goes back to the pool (Drop sees no connection).
-        drop(self.conn.take());
-        Ok(())
+        let ended = self.execute_raw(sql).await;
+        match self.conn.take() {
+            // Ended cleanly: the connection goes back to the pool.
+            Some(conn) if ended.is_ok() => drop(conn),
+            Some(conn) => conn.close(),
+            None => {}
+        }
+        ended
+    }
+}
+
+impl TxConn {
+    /// Closes instead of returning to the pool (the pool opens a replacement).
+    fn close(self) {
+        match self {
+            TxConn::Sqlite(mut c) => c.close_on_drop(),
+            TxConn::Postgres(mut c) => c.close_on_drop(),
+        }
+    }
+
+    async fn rollback_or_close(mut self) {
+        let rolled_back = match &mut self {
+            TxConn::Sqlite(c) => sqlx::query("ROLLBACK").execute(&mut **c).await.is_ok(),
+            TxConn::Postgres(c) => sqlx::query("ROLLBACK").execute(&mut **c).await.is_ok(),
+        };
+        if !rolled_back {
+            self.close();
+        }
     }
 }
 
 impl Drop for Tx {
     fn drop(&mut self) {
-        match self.conn.take() {
-            Some(TxConn::Sqlite(mut c)) => c.close_on_drop(),
-            Some(TxConn::Postgres(mut c)) => c.close_on_drop(),
-            None => {}
+        let Some(conn) = self.conn.take() else { return };
+        // The task owns the connection until it is clean, so the pool cannot hand it out
+        // with our transaction still open.
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn(conn.rollback_or_close())),
+            Err(_) => conn.close(),
         }
     }
 }

@@ -15,9 +15,8 @@ pub struct LaneRow {
     pub paused_until: i64,
 }
 
-/// The database clock, ms since the epoch; `clock_timestamp()` and not `now()`, which
-/// is the start of the transaction.
-const DB_NOW: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+/// The database clock, ms since the epoch (`clock_timestamp()`, not the transaction's start).
+const DB_NOW: &str = super::PG_NOW_MS;
 
 /// Takes the next send slot of (`vendor`, `lane`) in one statement: the lane's arrival
 /// time moves to `max(tat, paused_until, now) + interval_ms`. When the lane is paused

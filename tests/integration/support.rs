@@ -123,8 +123,18 @@ pub async fn spawn(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_with(backend: Backend, opts: Options) -> TestApp {
-    leadgate::telemetry::init();
     let (url, dir) = database(&backend).await;
+    spawn_on(url, dir, opts).await
+}
+
+/// A second instance on `first`'s database, as behind a load balancer (its own worker,
+/// reconciliation and HTTP port; `first` keeps a SQLite file alive).
+pub async fn spawn_beside(first: &TestApp, opts: Options) -> TestApp {
+    spawn_on(first.ctx.settings.database_url.clone(), None, opts).await
+}
+
+async fn spawn_on(url: String, dir: Option<tempfile::TempDir>, opts: Options) -> TestApp {
+    leadgate::telemetry::init();
     let hash = leadgate::startup::hash_password(ADMIN_PASSWORD).unwrap();
     let extra = opts.env;
     let env = move |k: &str| match k {

@@ -676,11 +676,15 @@ async fn lookup_reads_the_payment() {
     assert_eq!(o.status, PaymentStatus::Approved);
     assert_eq!(o.reference.as_deref(), Some("att_1"));
     assert!(o.charged.unwrap().matches(&cop(199_000)));
-    assert_eq!(gw.lookup("404").await.unwrap(), None);
+    // Mercado Pago named the payment: a 404 is a wrong host or token, not "no payment".
+    assert!(matches!(gw.lookup("404").await, Err(GatewayError::Rejected(_))));
     assert_eq!(gw.lookup("").await.unwrap(), None);
     assert!(matches!(gw.lookup("503").await, Err(GatewayError::Unavailable(_))));
-    // A hostile id stays one path segment.
-    assert_eq!(gw.lookup("../../checkout/preferences").await.unwrap(), None);
+    // A hostile id stays one path segment (nothing is mounted there: a 404).
+    assert!(matches!(
+        gw.lookup("../../checkout/preferences").await,
+        Err(GatewayError::Rejected(_))
+    ));
     assert_eq!(
         gw.endpoint(&["v1", "payments", "../x?y"]).unwrap().path(),
         "/v1/payments/..%2Fx%3Fy"
@@ -740,4 +744,40 @@ async fn fetch_status_without_payments() {
     search_mock(json!([])).mount(&server).await;
     let gw = gateway(&server, Environment::Production);
     assert_eq!(gw.fetch_status(&attempt(cop(1)), "").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn search_answering_404_is_an_error_not_no_payment() {
+    // A wrong api_base answers 404 to everything; a search that works answers 200 with
+    // `results: []` when nothing matches (`fetch_status_without_payments`).
+    let server = MockServer::start().await;
+    let gw = gateway(&server, Environment::Production);
+    let err = gw.fetch_status(&attempt(cop(1)), "").await.unwrap_err();
+    assert!(matches!(err, GatewayError::Rejected(_)), "{err}");
+    // A hint that 404s falls through to the search, which fails the same way.
+    let err = gw.fetch_status(&attempt(cop(1)), "payment_id=77").await.unwrap_err();
+    assert!(matches!(err, GatewayError::Rejected(_)), "{err}");
+}
+
+#[tokio::test]
+async fn fetch_status_searches_when_the_hint_is_unknown() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/payments/77"))
+        .respond_with(ResponseTemplate::new(404))
+        .expect(1)
+        .mount(&server)
+        .await;
+    search_mock(json!([{"id": 12, "status": "pending", "external_reference": "att_1",
+                        "transaction_amount": 1, "currency_id": "COP"}]))
+    .expect(1)
+    .mount(&server)
+    .await;
+    let gw = gateway(&server, Environment::Production);
+    let seen = gw
+        .fetch_status(&attempt(cop(1)), "payment_id=77")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen.gateway_ref.as_deref(), Some("12"));
 }

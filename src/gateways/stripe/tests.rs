@@ -617,6 +617,41 @@ async fn fetch_status_falls_back_to_the_stored_session() {
 }
 
 #[tokio::test]
+async fn our_session_answering_404_is_an_error_not_no_payment() {
+    // A wrong api_base answers 404 to everything: with or without a return hint, the
+    // session we created cannot be read, and that must not read as "no payment".
+    let server = MockServer::start().await;
+    let g = gateway(&server.uri());
+    for query in ["", "attempt=att_1&session_id=cs_test_other"] {
+        let err = g.fetch_status(&attempt(Some("cs_test_1")), query).await.unwrap_err();
+        assert!(matches!(err, GatewayError::Rejected(_)), "{query}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn a_refused_return_hint_falls_back_to_our_session() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/checkout/sessions/cs_test_forged"))
+        .respond_with(ResponseTemplate::new(404))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/checkout/sessions/cs_test_1"))
+        .respond_with(session_body("complete", "paid"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let seen = gateway(&server.uri())
+        .fetch_status(&attempt(Some("cs_test_1")), "attempt=att_1&session_id=cs_test_forged")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen.gateway_ref.as_deref(), Some("cs_test_1"));
+}
+
+#[tokio::test]
 async fn nothing_to_look_up_asks_nothing() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
@@ -630,7 +665,7 @@ async fn nothing_to_look_up_asks_nothing() {
 }
 
 #[tokio::test]
-async fn lookup_maps_404_and_unknown_statuses_to_none() {
+async fn lookup_refuses_a_404_and_maps_unknown_statuses_to_none() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/v1/checkout/sessions/cs_test_gone"))
@@ -648,7 +683,8 @@ async fn lookup_maps_404_and_unknown_statuses_to_none() {
         .mount(&server)
         .await;
     let g = gateway(&server.uri());
-    assert_eq!(g.lookup("cs_test_gone").await.unwrap(), None);
+    // Sessions are never deleted: a 404 for one we hold is a wrong host or key mode.
+    assert!(matches!(g.lookup("cs_test_gone").await, Err(GatewayError::Rejected(_))));
     assert_eq!(g.lookup("cs_test_odd").await.unwrap(), None);
     let seen = g.lookup("cs_test_done").await.unwrap().unwrap();
     assert_eq!(seen.status, PaymentStatus::Expired);

@@ -511,11 +511,12 @@ async fn lookup_reads_the_transaction() {
 }
 
 #[tokio::test]
-async fn lookup_of_unknown_or_odd_ids_is_none() {
+async fn lookup_of_a_404_is_refused_and_odd_ids_are_none() {
     let server = MockServer::start().await;
     let gw = gateway(&server.uri());
-    // Nothing mounted: the mock server answers 404.
-    assert_eq!(gw.lookup("9-9-9").await.unwrap(), None);
+    // Nothing mounted: the mock server answers 404. Wompi gave us the id, so that is a
+    // wrong host or environment, not "no payment".
+    assert!(matches!(gw.lookup("9-9-9").await, Err(GatewayError::Rejected(_))));
     for odd in ["", "..", "a/b", "x?y"] {
         assert_eq!(gw.lookup(odd).await.unwrap(), None, "{odd}");
     }
@@ -661,6 +662,47 @@ async fn search_prefers_any_approval_then_the_newest() {
         (o.gateway_ref.as_deref(), o.status),
         (Some("6"), PaymentStatus::Pending)
     );
+}
+
+#[tokio::test]
+async fn search_answering_404_is_an_error_not_no_payment() {
+    // A wrong api_base (or a proxy in front of nothing) answers 404 to everything.
+    let server = MockServer::start().await;
+    let err = gateway(&server.uri())
+        .fetch_status(&attempt("att_1"), "")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GatewayError::Rejected(_)), "{err}");
+    // With a browser hint too: the hint's 404 falls through to the search, which fails.
+    let err = gateway(&server.uri())
+        .fetch_status(&attempt("att_1"), "id=1-2-3")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GatewayError::Rejected(_)), "{err}");
+}
+
+#[tokio::test]
+async fn fetch_status_searches_when_the_hint_is_unknown() {
+    let server = MockServer::start().await;
+    Mock::given(path("/transactions/9-9-9"))
+        .respond_with(ResponseTemplate::new(404))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/transactions"))
+        .and(query("reference", "att_1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": [
+            tx_json("1-1-1", "att_1", "APPROVED", "2024-01-01T10:00:00.000Z"),
+        ]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let o = gateway(&server.uri())
+        .fetch_status(&attempt("att_1"), "id=9-9-9")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(o.gateway_ref.as_deref(), Some("1-1-1"));
 }
 
 #[tokio::test]

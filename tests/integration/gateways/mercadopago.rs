@@ -293,8 +293,9 @@ async fn mercadopago_missed_notification_is_fixed_by_reconciliation() {
     // A rejected try, then an approved one, under the same preference.
     fake.payment(100, &attempt.id, "rejected", 299.9);
     fake.payment(101, &attempt.id, "approved", 299.9);
-    let pass = leadgate::flows::reconcile::pass(&app.ctx).await.unwrap();
-    assert_eq!((pass.checked, pass.fixed), (1, 1));
+    let pass = super::reconcile(&app).await;
+    assert_eq!((pass.due, pass.claimed), (1, 1));
+    assert_eq!(super::checks(&app, "mercadopago", "fixed"), 1);
     let fixed = super::attempt(&app, &attempt.id).await;
     assert_eq!(
         (fixed.status, fixed.settled_by.as_deref()),

@@ -93,6 +93,23 @@ pub async fn deliver(app: &TestApp, path_and_query: &str, headers: &[(&str, Stri
     (status, res.text().await.unwrap_or_default())
 }
 
+/// One reconciliation pass, then waits for the checks it enqueued to finish.
+pub async fn reconcile(app: &TestApp) -> leadgate::flows::reconcile::Pass {
+    let pass = leadgate::flows::reconcile::pass(&app.ctx).await.unwrap();
+    app.settle().await;
+    pass
+}
+
+/// `leadgate_reconcile_checks_total` for one gateway and result, as `/metrics` shows it.
+pub fn checks(app: &TestApp, gateway: &str, result: &str) -> u64 {
+    let metrics = app.ctx.metrics.render().unwrap();
+    let series = format!("leadgate_reconcile_checks_total{{gateway=\"{gateway}\",result=\"{result}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .map_or(0, |n| n.trim().parse().unwrap())
+}
+
 pub fn now_s() -> i64 {
     chrono::Utc::now().timestamp()
 }

@@ -317,8 +317,9 @@ async fn stripe_missed_webhook_is_fixed_by_reconciliation() {
     submit(&app, "mentoria").await;
     let attempt = only_attempt(&app).await;
     fake.update("cs_test_1", "expired", "unpaid");
-    let pass = leadgate::flows::reconcile::pass(&app.ctx).await.unwrap();
-    assert_eq!((pass.checked, pass.fixed), (1, 1));
+    let pass = super::reconcile(&app).await;
+    assert_eq!((pass.due, pass.claimed), (1, 1));
+    assert_eq!(super::checks(&app, "stripe", "fixed"), 1);
     let fixed = super::attempt(&app, &attempt.id).await;
     assert_eq!(
         (fixed.status, fixed.settled_by.as_deref()),
@@ -366,8 +367,9 @@ async fn stripe_failed_delayed_payment_with_missed_webhook_is_declined_by_reconc
     // expanded PaymentIntent says so.
     fake.ledger.lock().unwrap().sessions[0]["payment_intent"] =
         json!({"id": "pi_1", "status": "requires_payment_method"});
-    let pass = leadgate::flows::reconcile::pass(&app.ctx).await.unwrap();
-    assert_eq!((pass.checked, pass.fixed), (1, 1));
+    let pass = super::reconcile(&app).await;
+    assert_eq!((pass.due, pass.claimed), (1, 1));
+    assert_eq!(super::checks(&app, "stripe", "fixed"), 1);
     wait_for_status(&app, &attempt.id, PaymentStatus::Declined).await;
     wait_for_deal(&app, "lost").await;
 }

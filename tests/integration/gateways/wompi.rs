@@ -288,15 +288,16 @@ async fn wompi_missed_webhook_is_fixed_by_reconciliation() {
     let attempt = only_attempt(&app).await;
     // Paid at Wompi, but the event never reached us (and the customer closed the tab).
     fake.transaction("5-5-5", &attempt.id, "APPROVED", 9_500_000);
-    let pass = leadgate::flows::reconcile::pass(&app.ctx).await.unwrap();
-    assert_eq!((pass.checked, pass.fixed), (1, 1));
+    let pass = super::reconcile(&app).await;
+    assert_eq!((pass.due, pass.claimed), (1, 1));
+    assert_eq!(super::checks(&app, "wompi", "fixed"), 1);
     let fixed = super::attempt(&app, &attempt.id).await;
     assert_eq!(fixed.status, PaymentStatus::Approved);
     assert_eq!(fixed.settled_by.as_deref(), Some("reconcile"));
     wait_for_deal(&app, "won").await;
     // Nothing left to ask about.
-    let again = leadgate::flows::reconcile::pass(&app.ctx).await.unwrap();
-    assert_eq!(again.checked, 0);
+    let again = super::reconcile(&app).await;
+    assert_eq!(again.due, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
