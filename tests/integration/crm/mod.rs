@@ -4,7 +4,7 @@
 mod exactly_once;
 mod hubspot;
 pub mod ledger;
-mod pipedrive;
+pub mod pipedrive;
 
 use crate::support::{location, spawn_with, Backend, Options, TestApp};
 
