@@ -376,7 +376,11 @@ async fn two_instances_on_one_postgres_apply_each_event_and_follow_up_once() {
     let tasks = crm.created("/api/v2/activities");
     assert_eq!(tasks.len(), unpaid.len() * 2, "each follow-up created once");
     no_task_twice(&crm);
-    assert_eq!(crm.created("/api/v2/deals").len(), attempts.len(), "one deal per attempt");
+    assert_eq!(
+        crm.created("/api/v2/deals").len(),
+        attempts.len(),
+        "one deal per attempt"
+    );
     for (email, attempt) in &attempts {
         assert_eq!(deal_creates(&crm, attempt), 1, "deals created for {attempt}");
         assert_eq!(person_creates(&crm, email), 1, "persons created for {email}");
