@@ -1,6 +1,8 @@
 //! Faults with the real binary: SIGKILL in the middle of a webhook flood, and two
-//! processes sharing one PostgreSQL database. Traffic goes to 127.0.0.1 only, and every
-//! loop is bounded.
+//! processes sharing one PostgreSQL database. The CRM is the fake Pipedrive, which keeps
+//! every object it is asked to create, so "exactly one" is counted in the requests it got
+//! (the built-in CRM's inserts are upserts and would hide a duplicate). Traffic goes to
+//! 127.0.0.1 only, and every loop is bounded.
 
 use std::collections::{HashMap, HashSet};
 use std::net::TcpListener;
@@ -15,6 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
 use crate::both_backends;
+use crate::crm::pipedrive::SharedPipedrive;
 use crate::support::{database, eventually, Backend};
 
 const SECRET_KEY: &str = "fault-secret-key-fault-secret-key-0123456789";
@@ -33,7 +36,7 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn write_config(dir: &Path, name: &str, db_url: &str, port: u16) -> PathBuf {
+fn write_config(dir: &Path, name: &str, db_url: &str, port: u16, crm: &str) -> PathBuf {
     let path = dir.join(format!("{name}.toml"));
     let text = format!(
         r#"
@@ -53,6 +56,8 @@ title = "Curso"
 price_minor = 19900000
 currency = "COP"
 followup_delays = ["4s", "5s"]
+
+{crm}
 "#
     );
     std::fs::write(&path, text).unwrap();
@@ -60,9 +65,9 @@ followup_delays = ["4s", "5s"]
 }
 
 impl Instance {
-    async fn start(dir: &Path, name: &str, db_url: &str) -> Instance {
+    async fn start(dir: &Path, name: &str, db_url: &str, crm: &SharedPipedrive) -> Instance {
         let port = free_port();
-        let config = write_config(dir, name, db_url, port);
+        let config = write_config(dir, name, db_url, port, &crm.toml());
         let log = dir.join(format!("{name}.log"));
         let mut i = Instance {
             child: spawn(&config, &log),
@@ -119,6 +124,7 @@ fn spawn(config: &Path, log: &Path) -> Child {
         .arg(config)
         .arg("serve")
         .env("LEADGATE_SECRET_KEY", SECRET_KEY)
+        .env(SharedPipedrive::TOKEN.0, SharedPipedrive::TOKEN.1)
         .env("RUST_LOG", "warn")
         .env_remove("LEADGATE_CONFIG")
         .env_remove("LEADGATE_DATABASE_URL")
@@ -138,9 +144,11 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
-/// Submits the form; true when the customer got their redirect.
-async fn submit(http: &reqwest::Client, url: &str, email: &str) -> bool {
-    let form = [("name", "Flood Customer"), ("email", email), ("phone", "3001234567")];
+/// Submits the form; true when the customer got their redirect. Each customer has a
+/// phone of their own (`n` picks it): Pipedrive's adapter reuses a person found by phone.
+async fn submit(http: &reqwest::Client, url: &str, email: &str, n: u32) -> bool {
+    let phone = (3_001_000_000u64 + u64::from(n)).to_string();
+    let form = [("name", "Flood Customer"), ("email", email), ("phone", &phone)];
     http.post(url).form(&form).send().await.is_ok_and(|r| r.status() == 303)
 }
 
@@ -187,6 +195,38 @@ async fn attempts_by_email(db: &leadgate::store::Db) -> HashMap<String, String> 
     out
 }
 
+/// How many persons were created with this email.
+fn person_creates(crm: &SharedPipedrive, email: &str) -> usize {
+    let created = crm.created("/api/v2/persons");
+    created.iter().filter(|p| p["emails"][0]["value"] == email).count()
+}
+
+/// How many deals were created for this attempt.
+fn deal_creates(crm: &SharedPipedrive, attempt_id: &str) -> usize {
+    let created = crm.created("/api/v2/deals");
+    created
+        .iter()
+        .filter(|d| SharedPipedrive::attempt_of(d) == attempt_id)
+        .count()
+}
+
+/// How many tasks (activities) were created on this deal.
+fn tasks_of(crm: &SharedPipedrive, deal: &serde_json::Value) -> usize {
+    let created = crm.created("/api/v2/activities");
+    created.iter().filter(|t| t["deal_id"] == deal["id"]).count()
+}
+
+/// No follow-up task was created twice: each carries its key's marker in its note.
+fn no_task_twice(crm: &SharedPipedrive) {
+    let mut markers = HashSet::new();
+    for task in crm.created("/api/v2/activities") {
+        let note = task["note"].as_str().unwrap_or_default();
+        let marker = note.rsplit("[leadgate:").next().unwrap_or_default().to_owned();
+        assert!(note.contains("[leadgate:"), "a task without its marker: {task}");
+        assert!(markers.insert(marker), "a task created twice: {task}");
+    }
+}
+
 /// Waits until no job but the future follow-up checks is left to run.
 async fn settled(db: &leadgate::store::Db) {
     eventually("the queue to drain", || async {
@@ -208,12 +248,13 @@ async fn settled(db: &leadgate::store::Db) {
 async fn sigkill_twice_during_a_webhook_flood_loses_nothing(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let (db_url, _db_dir) = database(&backend).await;
-    let mut server = Instance::start(dir.path(), "a", &db_url).await;
+    let crm = SharedPipedrive::start().await;
+    let mut server = Instance::start(dir.path(), "a", &db_url, &crm).await;
     let http = client();
     let mut submitted = Vec::new();
     for i in 0..24 {
         let email = format!("before-{i}@example.com");
-        assert!(submit(&http, &server.url("/c/demo"), &email).await);
+        assert!(submit(&http, &server.url("/c/demo"), &email, i).await);
         submitted.push(email);
     }
     let db = leadgate::store::Db::connect(&db_url).await.unwrap();
@@ -250,7 +291,7 @@ async fn sigkill_twice_during_a_webhook_flood_loses_nothing(backend: Backend) {
     for round in 0..2 {
         tokio::time::sleep(Duration::from_millis(120)).await;
         let email = format!("between-{round}@example.com");
-        if submit(&http, &server.url("/c/demo"), &email).await {
+        if submit(&http, &server.url("/c/demo"), &email, 100 + round).await {
             submitted.push(email);
         }
         server.kill();
@@ -273,7 +314,14 @@ async fn sigkill_twice_during_a_webhook_flood_loses_nothing(backend: Backend) {
     for email in &submitted {
         assert!(stored.contains_key(email), "lead {email} was lost");
     }
-    let deals = leadgate::store::builtin_crm::deals(&db, 1000).await.unwrap();
+    // Every lead, paid or not, has its one person and its one deal.
+    for email in &submitted {
+        assert_eq!(person_creates(&crm, email), 1, "persons created for {email}");
+    }
+    for attempt in stored.values() {
+        assert_eq!(deal_creates(&crm, attempt), 1, "deals created for {attempt}");
+    }
+    let deals = crm.deals();
     for reference in &references {
         let n = leadgate::store::inbox::count_for_reference(&db, "sandbox", reference)
             .await
@@ -281,10 +329,14 @@ async fn sigkill_twice_during_a_webhook_flood_loses_nothing(backend: Backend) {
         assert_eq!(n, 1, "one inbox row per event, duplicates collapsed");
         let attempt = leadgate::store::attempts::get(&db, reference).await.unwrap().unwrap();
         assert_eq!(attempt.status.as_str(), "approved");
-        let mine: Vec<_> = deals.iter().filter(|d| &d.external_key == reference).collect();
+        let mine: Vec<_> = deals
+            .iter()
+            .filter(|d| &SharedPipedrive::attempt_of(d) == reference)
+            .collect();
         assert_eq!(mine.len(), 1, "exactly one deal for {reference}");
-        assert_eq!(mine[0].status, "won");
+        assert_eq!(mine[0]["status"], "won");
     }
+    no_task_twice(&crm);
     db.close().await;
 }
 
@@ -297,12 +349,13 @@ async fn two_instances_on_one_postgres_apply_each_event_and_follow_up_once() {
     let Some(backend) = Backend::postgres() else { return };
     let dir = tempfile::tempdir().unwrap();
     let (db_url, _) = database(&backend).await;
-    let a = Instance::start(dir.path(), "a", &db_url).await;
-    let b = Instance::start(dir.path(), "b", &db_url).await;
+    let crm = SharedPipedrive::start().await;
+    let a = Instance::start(dir.path(), "a", &db_url, &crm).await;
+    let b = Instance::start(dir.path(), "b", &db_url, &crm).await;
     let http = client();
     for i in 0..20 {
         let at = if i % 2 == 0 { &a } else { &b };
-        assert!(submit(&http, &at.url("/c/demo"), &format!("twin-{i}@example.com")).await);
+        assert!(submit(&http, &at.url("/c/demo"), &format!("twin-{i}@example.com"), i).await);
     }
     let db = leadgate::store::Db::connect(&db_url).await.unwrap();
     let attempts = attempts_by_email(&db).await;
@@ -318,15 +371,30 @@ async fn two_instances_on_one_postgres_apply_each_event_and_follow_up_once() {
     // well before that); both workers race for them.
     let started = Instant::now();
     eventually("two follow-up tasks per unpaid attempt", || async {
-        let tasks = leadgate::store::builtin_crm::tasks(&db, 1000).await.unwrap();
+        let tasks = crm.created("/api/v2/activities");
         tasks.len() >= unpaid.len() * 2 && started.elapsed() > Duration::from_secs(6)
     })
     .await;
     settled(&db).await;
-    let tasks = leadgate::store::builtin_crm::tasks(&db, 1000).await.unwrap();
+    let tasks = crm.created("/api/v2/activities");
     assert_eq!(tasks.len(), unpaid.len() * 2, "each follow-up created once");
-    let deals = leadgate::store::builtin_crm::deals(&db, 1000).await.unwrap();
-    assert_eq!(deals.len(), attempts.len(), "one deal per attempt");
+    no_task_twice(&crm);
+    assert_eq!(
+        crm.created("/api/v2/deals").len(),
+        attempts.len(),
+        "one deal per attempt"
+    );
+    for (email, attempt) in &attempts {
+        assert_eq!(deal_creates(&crm, attempt), 1, "deals created for {attempt}");
+        assert_eq!(person_creates(&crm, email), 1, "persons created for {email}");
+    }
+    let deals = crm.deals();
+    let deal_of = |reference: &String| {
+        let mut mine = deals.iter().filter(|d| &SharedPipedrive::attempt_of(d) == reference);
+        let deal = mine.next().unwrap_or_else(|| panic!("no deal for {reference}"));
+        assert!(mine.next().is_none(), "two deals for {reference}");
+        deal.clone()
+    };
     for (_, reference) in &paid {
         assert_eq!(
             leadgate::store::inbox::count_for_reference(&db, "sandbox", reference)
@@ -334,12 +402,13 @@ async fn two_instances_on_one_postgres_apply_each_event_and_follow_up_once() {
                 .unwrap(),
             1
         );
-        let deal = deals.iter().find(|d| &d.external_key == reference).unwrap();
-        assert_eq!(deal.status, "won");
+        assert_eq!(deal_of(reference)["status"], "won");
+        assert_eq!(tasks_of(&crm, &deal_of(reference)), 0, "a paid attempt needs no call");
     }
     for (_, reference) in &unpaid {
-        let deal = deals.iter().find(|d| &d.external_key == reference).unwrap();
-        assert_eq!(deal.status, "open");
+        let deal = deal_of(reference);
+        assert!(deal["status"].is_null(), "never marked won or lost: {deal}");
+        assert_eq!(tasks_of(&crm, &deal), 2, "one task per follow-up step");
     }
     db.close().await;
 }

@@ -1,7 +1,7 @@
 //! The job queue under contention: many workers claiming at once never run two jobs of
 //! one lead together, and a lead is free again as soon as its job is released.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use leadgate::jobs::Job;
 use leadgate::store::jobs::{self, ClaimedJob, Holder};
@@ -17,30 +17,35 @@ async fn enqueue(app: &TestApp, lead: &str, n: usize) {
         let job = Job::CrmSync {
             attempt_id: format!("{lead}-{i}"),
         };
-        app.ctx
-            .queue
-            .enqueue(&mut tx, &job, Some(lead), std::time::Duration::ZERO)
-            .await
-            .unwrap();
+        app.ctx.queue.enqueue(&mut tx, &job, Some(lead), std::time::Duration::ZERO).await.unwrap();
     }
     tx.commit().await.unwrap();
 }
 
-/// Eight workers claim at the same moment; returns what each got.
+/// The one call to the queue's claim: a minute's lease on the database's clock.
+async fn claim_one(db: &leadgate::store::Db, worker: &str) -> Result<Option<ClaimedJob>, String> {
+    jobs::claim(db, worker, 60_000).await.map_err(|e| e.to_string())
+}
+
+/// Eight workers claim at the same moment; returns what each got. A claim that errors
+/// fails the test: contention must cost a worker its turn (`None`), never an error.
 async fn race(app: &TestApp, round: usize) -> Vec<(String, ClaimedJob)> {
-    let claims = (0..8).map(|w| {
-        let db = app.ctx.db.clone();
-        tokio::spawn(async move {
-            let worker = format!("w{round}-{w}");
-            // A busy database may refuse a claim outright; that worker just gets nothing.
-            let job = jobs::claim(&db, &worker, 60_000).await.ok().flatten();
-            job.map(|j| (worker, j))
+    let claims: Vec<_> = (0..8)
+        .map(|w| {
+            let db = app.ctx.db.clone();
+            tokio::spawn(async move {
+                let worker = format!("w{round}-{w}");
+                let job = claim_one(&db, &worker).await;
+                (worker, job)
+            })
         })
-    });
+        .collect();
     let mut got = Vec::new();
     for c in claims {
-        if let Some(pair) = c.await.unwrap() {
-            got.push(pair);
+        match c.await.unwrap() {
+            (worker, Ok(Some(job))) => got.push((worker, job)),
+            (_, Ok(None)) => {}
+            (worker, Err(e)) => panic!("round {round}: {worker}'s claim failed: {e}"),
         }
     }
     got
@@ -54,20 +59,32 @@ async fn racing_workers_never_hold_one_lead_twice(backend: Backend) {
     let app = spawn_with(backend, opts).await;
     enqueue(&app, "lead-a", 5).await;
     enqueue(&app, "lead-b", 5).await;
-    let mut done = 0;
-    for round in 0..12 {
-        let got = race(&app, round).await;
+    let enqueued: HashSet<String> = ["lead-a", "lead-b"]
+        .iter()
+        .flat_map(|lead| (0..5).map(move |i| format!("{lead}-{i}")))
+        .collect();
+    // Job id -> (its attempt id, how many times it was claimed).
+    let mut claimed: HashMap<String, (String, usize)> = HashMap::new();
+    let mut rounds = 0;
+    while claimed.len() < enqueued.len() && rounds < 12 {
+        let mut got = race(&app, rounds).await;
+        // A second race while those jobs run: it may only take a lead the first one left
+        // free (on PostgreSQL a claim skips rows another claim has locked, so a free lead
+        // can lose a race), never one that is held.
+        got.extend(race(&app, 100 + rounds).await);
         let mut per_lead: HashMap<String, usize> = HashMap::new();
         for (_, job) in &got {
             *per_lead.entry(job.lead_id.clone().unwrap()).or_default() += 1;
         }
-        assert!(per_lead.values().all(|n| *n == 1), "round {round}: {per_lead:?}");
-        // Nothing more for a lead while its job runs.
         assert!(
-            race(&app, 100 + round).await.is_empty(),
-            "round {round}: a held lead was claimed again"
+            per_lead.values().all(|n| *n == 1),
+            "round {rounds}: a held lead was claimed again: {per_lead:?}"
         );
         for (worker, job) in got {
+            let Job::CrmSync { attempt_id } = serde_json::from_str::<Job>(&job.payload).unwrap() else {
+                panic!("only CRM syncs were enqueued: {}", job.payload)
+            };
+            claimed.entry(job.id.clone()).or_insert((attempt_id, 0)).1 += 1;
             let holder = Holder {
                 id: &job.id,
                 worker: &worker,
@@ -75,13 +92,18 @@ async fn racing_workers_never_hold_one_lead_twice(backend: Backend) {
                 lead_id: job.lead_id.as_deref(),
             };
             assert!(jobs::release(&app.ctx.db, holder, jobs::Release::Done).await.unwrap());
-            done += 1;
         }
-        if done == 10 {
-            break;
-        }
+        rounds += 1;
     }
-    assert_eq!(done, 10, "every job ran, one at a time per lead");
+    let claims: usize = claimed.values().map(|(_, n)| n).sum();
+    assert_eq!(claims, enqueued.len(), "successful claims, one per job: {claimed:?}");
+    let ran: HashSet<String> = claimed.values().map(|(attempt, _)| attempt.clone()).collect();
+    assert_eq!(ran, enqueued, "every job was claimed");
+    assert!(
+        claimed.values().all(|(_, n)| *n == 1),
+        "a job was claimed twice: {claimed:?}"
+    );
+    assert!(race(&app, 200).await.is_empty(), "a done job was claimed again");
 }
 
 /// On PostgreSQL a job committed by one instance wakes the worker of another at once

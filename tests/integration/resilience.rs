@@ -1,17 +1,18 @@
 //! Failure paths: a worker killed mid-job, a crash after the CRM created a deal, CRM
-//! outages and refusals, and a CRM too slow to wait for.
+//! outages and refusals, and a CRM too slow to wait for. The CRM is a ledger that keeps
+//! every create (see `crm::ledger`), so a duplicate shows as a second object.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use leadgate::crm::builtin::BuiltinCrm;
 use leadgate::crm::{Catalog, Crm, CrmError, DealInput, DealRef, DealStatus, NoteInput, PersonInput, TaskInput};
 use leadgate::startup::Overrides;
 use tokio::sync::Notify;
 
 use crate::both_backends;
+use crate::crm::ledger::{Kind, Ledger, LedgerCrm};
 use crate::support::{eventually, location, spawn_with, Backend, Options, TestApp};
 
 both_backends!(
@@ -23,7 +24,7 @@ both_backends!(
     job_slower_than_its_lease_runs_once,
 );
 
-/// Switches that make the built-in CRM misbehave the way remote CRMs do.
+/// Switches that make the CRM misbehave the way remote CRMs do.
 #[derive(Default)]
 struct Faults {
     down: AtomicBool,
@@ -33,12 +34,14 @@ struct Faults {
     /// Answer deal updates this late (slower than the worker's lease).
     slow_deal_status: AtomicBool,
     refuse_deals: AtomicBool,
+    /// The next deal is created, but its answer is lost (a 504 after the write).
+    lose_deal_answer_once: AtomicBool,
     entered_hang: Notify,
     calls: AtomicUsize,
 }
 
 struct FaultyCrm {
-    inner: BuiltinCrm,
+    inner: LedgerCrm,
     f: Arc<Faults>,
 }
 
@@ -63,7 +66,7 @@ impl FaultyCrm {
 #[async_trait]
 impl Crm for FaultyCrm {
     fn name(&self) -> &'static str {
-        "builtin"
+        self.inner.name()
     }
     async fn upsert_person(&self, p: &PersonInput<'_>) -> Result<String, CrmError> {
         self.gate().await?;
@@ -88,6 +91,9 @@ impl Crm for FaultyCrm {
             // The CRM answered 201, and we die before recording it: the task ends here
             // without releasing or renewing its lease, as a killed process would.
             panic!("simulated crash after the CRM created the deal");
+        }
+        if self.f.lose_deal_answer_once.swap(false, Ordering::SeqCst) {
+            return Err(CrmError::transient("504 Gateway Timeout"));
         }
         Ok(id)
     }
@@ -118,16 +124,13 @@ impl Crm for FaultyCrm {
     }
 }
 
-async fn faulty_app(backend: Backend, faults: Arc<Faults>, worker: bool, deadline_ms: u64) -> TestApp {
+async fn faulty_app(backend: Backend, faults: Arc<Faults>, worker: bool, deadline_ms: u64) -> (TestApp, Ledger) {
     let f = faults.clone();
+    let ledger = Ledger::default();
+    let crm = ledger.crm();
     let opts = Options {
         overrides: Overrides {
-            crm: Some(Box::new(move |db| {
-                Arc::new(FaultyCrm {
-                    inner: BuiltinCrm::new(db.clone()),
-                    f,
-                })
-            })),
+            crm: Some(Box::new(move |_db| Arc::new(FaultyCrm { inner: crm, f }))),
         },
         tweak: Box::new(move |s| {
             s.worker.enabled = worker;
@@ -135,7 +138,14 @@ async fn faulty_app(backend: Backend, faults: Arc<Faults>, worker: bool, deadlin
         }),
         ..Options::default()
     };
-    spawn_with(backend, opts).await
+    (spawn_with(backend, opts).await, ledger)
+}
+
+/// The one deal in the CRM and its status.
+fn only_deal(ledger: &Ledger) -> (String, String) {
+    let deals = ledger.objects(Kind::Deal);
+    assert_eq!(deals.len(), 1, "{deals:?}");
+    (deals[0].key.clone(), deals[0].status.clone())
 }
 
 async fn job_attempts(app: &TestApp, lead_id: &str, kind: &str) -> Vec<(String, i32)> {
@@ -150,7 +160,7 @@ async fn job_attempts(app: &TestApp, lead_id: &str, kind: &str) -> Vec<(String, 
 
 async fn worker_killed_mid_job_resumes_on_restart(backend: Backend) {
     let faults = Arc::new(Faults::default());
-    let app = faulty_app(backend, faults.clone(), false, 2000).await;
+    let (app, ledger) = faulty_app(backend, faults.clone(), false, 2000).await;
     let checkout = app.start_checkout("demo", "Elena Torres", "elena@example.com").await;
     faults.hang_deal_status_once.store(true, Ordering::SeqCst);
     app.get(&app.press(&checkout, "approve").await).await;
@@ -161,13 +171,22 @@ async fn worker_killed_mid_job_resumes_on_restart(backend: Backend) {
     entered.await;
     worker_a.abort();
     let _ = worker_a.await;
-    assert_eq!(app.deals().await[0].status, "open");
+    assert_eq!(only_deal(&ledger).1, "open");
 
     // Worker B starts after the "crash"; the lease runs out and the job runs again.
     let worker_b = leadgate::jobs::worker::spawn(app.ctx.clone());
-    eventually("the deal to be won", || async { app.deals().await[0].status == "won" }).await;
+    eventually("the deal to be won", || async {
+        ledger.objects(Kind::Deal).iter().any(|d| d.status == "won")
+    })
+    .await;
     let lead_id = app.leads().await[0]["id"].as_str().unwrap().to_owned();
     app.settle().await;
+    // The rerun found the deal the first run had recorded instead of making another.
+    let (attempt_id, status) = only_deal(&ledger);
+    assert_eq!(status, "won");
+    assert_eq!(ledger.created(Kind::Deal, &attempt_id), 1);
+    assert_eq!(ledger.created(Kind::Person, "elena@example.com"), 1);
+    assert_eq!(ledger.duplicates(), vec![]);
     assert_eq!(
         job_attempts(&app, &lead_id, "deal_outcome").await,
         vec![("done".to_string(), 2)]
@@ -178,7 +197,7 @@ async fn worker_killed_mid_job_resumes_on_restart(backend: Backend) {
 async fn crash_after_crm_created_the_deal_does_not_duplicate_it(backend: Backend) {
     let faults = Arc::new(Faults::default());
     faults.die_after_deal_created_once.store(true, Ordering::SeqCst);
-    let app = faulty_app(backend, faults.clone(), true, 300).await;
+    let (app, ledger) = faulty_app(backend, faults.clone(), true, 300).await;
     let res = app
         .post_form(
             "/c/demo",
@@ -200,15 +219,21 @@ async fn crash_after_crm_created_the_deal_does_not_duplicate_it(backend: Backend
         app.leads().await[0]["attempts"][0]["crm_deal_id"].is_string()
     })
     .await;
-    let deals = app.deals().await;
-    assert_eq!(deals.len(), 1, "the retry found the deal instead of creating another");
+    app.settle().await;
+    let deals = ledger.objects(Kind::Deal);
+    assert_eq!(
+        deals.len(),
+        1,
+        "the retry found the deal instead of creating another: {deals:?}"
+    );
+    assert_eq!(ledger.created(Kind::Deal, &deals[0].key), 1);
     assert_eq!(app.leads().await[0]["attempts"][0]["crm_deal_id"], deals[0].id.as_str());
 }
 
 async fn crm_outage_is_retried_until_every_lead_is_synced_once(backend: Backend) {
     let faults = Arc::new(Faults::default());
     faults.down.store(true, Ordering::SeqCst);
-    let app = faulty_app(backend, faults.clone(), true, 500).await;
+    let (app, ledger) = faulty_app(backend, faults.clone(), true, 500).await;
     for (name, email) in [
         ("Gala Ruiz", "gala@example.com"),
         ("Hugo Paz", "hugo@example.com"),
@@ -219,20 +244,41 @@ async fn crm_outage_is_retried_until_every_lead_is_synced_once(backend: Backend)
             .await;
         assert_eq!(res.status(), 303);
     }
-    assert!(app.deals().await.is_empty());
+    assert!(ledger.objects(Kind::Deal).is_empty());
     eventually("the outage to be noticed", || async {
         faults.calls.load(Ordering::SeqCst) >= 3
     })
     .await;
+    // The CRM comes back, but the first deal it writes is answered by a timeout.
+    faults.lose_deal_answer_once.store(true, Ordering::SeqCst);
     faults.down.store(false, Ordering::SeqCst);
 
-    eventually("every lead to be synced", || async { app.deals().await.len() == 3 }).await;
+    eventually("every lead to be synced", || async {
+        let leads = app.leads().await;
+        leads.iter().all(|l| l["attempts"][0]["crm_deal_id"].is_string())
+    })
+    .await;
     app.settle().await;
-    assert_eq!(app.deals().await.len(), 3);
-    let persons = leadgate::store::builtin_crm::count_persons(&app.ctx.db, "gala@example.com")
-        .await
-        .unwrap();
-    assert_eq!(persons, 1, "same email, same person");
+    assert!(
+        !faults.lose_deal_answer_once.load(Ordering::SeqCst),
+        "a deal's answer was lost"
+    );
+    let deals = ledger.objects(Kind::Deal);
+    assert_eq!(deals.len(), 3, "one deal per attempt: {deals:?}");
+    for lead in app.leads().await {
+        let attempt = &lead["attempts"][0];
+        let key = attempt["id"].as_str().unwrap();
+        assert_eq!(ledger.created(Kind::Deal, key), 1, "{lead}");
+        let deal = deals.iter().find(|d| d.key == key).unwrap();
+        assert_eq!(attempt["crm_deal_id"], deal.id.as_str());
+    }
+    assert_eq!(
+        ledger.created(Kind::Person, "gala@example.com"),
+        1,
+        "same email, same person"
+    );
+    assert_eq!(ledger.created(Kind::Person, "hugo@example.com"), 1);
+    assert_eq!(ledger.duplicates(), vec![]);
     let dead = leadgate::store::jobs::dead(&app.ctx.db, 10).await.unwrap();
     assert!(dead.is_empty(), "{dead:?}");
 }
@@ -240,7 +286,7 @@ async fn crm_outage_is_retried_until_every_lead_is_synced_once(backend: Backend)
 async fn permanent_crm_refusal_goes_dead_with_its_message(backend: Backend) {
     let faults = Arc::new(Faults::default());
     faults.refuse_deals.store(true, Ordering::SeqCst);
-    let app = faulty_app(backend, faults, true, 2000).await;
+    let (app, _ledger) = faulty_app(backend, faults, true, 2000).await;
     app.start_checkout("demo", "Inés Mora", "ines@example.com").await;
     let lead_id = app.leads().await[0]["id"].as_str().unwrap().to_owned();
     assert_eq!(
@@ -259,7 +305,7 @@ async fn permanent_crm_refusal_goes_dead_with_its_message(backend: Backend) {
 async fn slow_crm_does_not_hold_the_customer(backend: Backend) {
     let faults = Arc::new(Faults::default());
     faults.hang_person.store(true, Ordering::SeqCst);
-    let app = faulty_app(backend, faults, true, 200).await;
+    let (app, _ledger) = faulty_app(backend, faults, true, 200).await;
     // The CRM never answers; the client would time out if the redirect waited for it.
     let res = app
         .http
@@ -283,14 +329,18 @@ async fn slow_crm_does_not_hold_the_customer(backend: Backend) {
 
 async fn job_slower_than_its_lease_runs_once(backend: Backend) {
     let faults = Arc::new(Faults::default());
-    let app = faulty_app(backend, faults.clone(), true, 2000).await;
+    let (app, ledger) = faulty_app(backend, faults.clone(), true, 2000).await;
     let checkout = app.start_checkout("demo", "Iris Rocha", "iris@example.com").await;
     // The deal update takes 5 s against a 2 s lease: the running worker renews its lease
     // instead of letting the job start a second time beside itself.
     faults.slow_deal_status.store(true, Ordering::SeqCst);
     app.get(&app.press(&checkout, "approve").await).await;
-    eventually("the deal to be won", || async { app.deals().await[0].status == "won" }).await;
+    eventually("the deal to be won", || async {
+        ledger.objects(Kind::Deal).iter().any(|d| d.status == "won")
+    })
+    .await;
     app.settle().await;
+    assert_eq!(ledger.duplicates(), vec![]);
     let lead_id = app.leads().await[0]["id"].as_str().unwrap().to_owned();
     assert_eq!(
         job_attempts(&app, &lead_id, "deal_outcome").await,

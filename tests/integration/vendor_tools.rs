@@ -13,7 +13,7 @@ use leadgate::domain::offer::{GatewayKind, Offer, OfferSlug};
 use leadgate::domain::{Currency, Email, Lang, Money, PaymentStatus, PersonName, Phone, TaxId};
 use leadgate::gateways::mercadopago::MercadoPagoGateway;
 use leadgate::gateways::stripe::StripeGateway;
-use leadgate::gateways::{CheckoutRequest, Gateway, WebhookHeaders, WebhookRequest};
+use leadgate::gateways::{CheckoutRequest, Gateway, GatewayError, Observation, WebhookHeaders, WebhookRequest};
 
 /// `node_modules` holding the `stripe` and `mercadopago` npm packages.
 const SDK_ENV: &str = "LEADGATE_TEST_VENDOR_SDKS";
@@ -118,15 +118,36 @@ fn request<'a>(offer: &'a Offer, lead: &'a Lead, attempt: &'a Attempt) -> Checko
     }
 }
 
+/// Prism answers from the spec, not from what was sent, and these responses have no named
+/// examples (so no `Prefer: example=...` to pick): it fills each field with the schema's
+/// `example`, else its first enum value, else a type placeholder such as this one. A read
+/// that finds nothing (`Ok(None)`) is therefore a failure here, never a pass.
+const PRISM_TEXT: &str = "string";
+
+/// The observation a read must give; `Ok(None)` or an error fails the test.
+fn observed(what: &str, read: Result<Option<Observation>, GatewayError>) -> Observation {
+    match read {
+        Ok(Some(seen)) => seen,
+        other => panic!("{what}: Prism's answer gave no observation: {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn stripe_requests_conform_to_stripes_openapi_spec() {
     let Some(prism) = tool(PRISM_STRIPE_ENV) else { return };
     let gw = stripe(&prism, "whsec_unused");
     let (offer, lead, attempt) = sample(GatewayKind::Stripe, Currency::BRL);
     let created = gw.create_checkout(&request(&offer, &lead, &attempt)).await;
-    assert!(created.is_ok(), "Prism refused our session: {created:?}");
-    let read = gw.lookup("cs_test_contract").await;
-    assert!(read.is_ok(), "Prism's session was unreadable: {read:?}");
+    let created = created.unwrap_or_else(|e| panic!("Prism refused our session: {e:?}"));
+    assert_eq!(created.gateway_ref.as_deref(), Some(PRISM_TEXT), "{created:?}");
+    assert!(!created.url.is_empty());
+    // The schema's first enum values: status "complete", payment_status "no_payment_required".
+    let seen = observed("session lookup", gw.lookup("cs_test_contract").await);
+    assert_eq!(seen.status, PaymentStatus::Approved, "{seen:?}");
+    assert_eq!(seen.detail.as_deref(), Some("complete/no_payment_required"));
+    assert_eq!(seen.reference.as_deref(), Some(PRISM_TEXT));
+    let seen = observed("status by the attempt's session", gw.fetch_status(&attempt, "").await);
+    assert_eq!(seen.status, PaymentStatus::Approved, "{seen:?}");
 }
 
 #[tokio::test]
@@ -135,13 +156,22 @@ async fn mercadopago_requests_conform_to_mercadopagos_openapi_spec() {
         return;
     };
     let gw = mercadopago(&prism, "unused");
-    let (offer, lead, attempt) = sample(GatewayKind::MercadoPago, Currency::BRL);
+    let (offer, lead, mut attempt) = sample(GatewayKind::MercadoPago, Currency::BRL);
     let created = gw.create_checkout(&request(&offer, &lead, &attempt)).await;
-    assert!(created.is_ok(), "Prism refused our preference: {created:?}");
-    let read = gw.lookup("1319000001").await;
-    assert!(read.is_ok(), "Prism's payment was unreadable: {read:?}");
-    let search = gw.fetch_status(&attempt, "").await;
-    assert!(search.is_ok(), "Prism's payment search was unreadable: {search:?}");
+    let created = created.unwrap_or_else(|e| panic!("Prism refused our preference: {e:?}"));
+    assert!(created.gateway_ref.is_some(), "{created:?}");
+    // The Payment schema's `id` example, its first status ("pending", listed before the
+    // `example: approved` Prism passes over for an enum) and its status_detail example.
+    let seen = observed("payment lookup", gw.lookup("1319000001").await);
+    assert_eq!(seen.status, PaymentStatus::Pending, "{seen:?}");
+    assert_eq!(seen.gateway_ref.as_deref(), Some("1234567890"));
+    assert_eq!(seen.detail.as_deref(), Some("pending/accredited"));
+    // The search re-checks each result's external_reference against the attempt, and
+    // Prism's results carry its placeholder: the attempt takes that name so one matches.
+    attempt.id = PRISM_TEXT.into();
+    let seen = observed("payment search", gw.fetch_status(&attempt, "").await);
+    assert_eq!(seen.status, PaymentStatus::Pending, "{seen:?}");
+    assert_eq!(seen.reference.as_deref(), Some(PRISM_TEXT));
 }
 
 fn node(sdks: &str, args: &[&str]) -> (bool, String) {

@@ -3,8 +3,9 @@
 
 mod exactly_once;
 mod hubspot;
+pub mod ledger;
 mod pacing;
-mod pipedrive;
+pub mod pipedrive;
 
 use crate::support::{location, spawn_with, Backend, Options, TestApp};
 

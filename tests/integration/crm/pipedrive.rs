@@ -448,3 +448,39 @@ async fn pipedrive_requests_conform_to_pipedrives_openapi_specs() {
     };
     notes.add_note(&note).await.expect("add_note");
 }
+
+/// The fake for tests outside this module, such as the real binary's fault tests. It
+/// keeps every object it is asked to create: a second `POST /api/v2/deals` is a second
+/// deal, so counting its requests shows any duplicate leadgate sends.
+pub(crate) struct SharedPipedrive(FakePipedrive);
+
+impl SharedPipedrive {
+    /// The environment variable and value of the fake's API token.
+    pub(crate) const TOKEN: (&'static str, &'static str) = ("LEADGATE_PIPEDRIVE_API_TOKEN", TOKEN);
+
+    pub(crate) async fn start() -> Self {
+        Self(FakePipedrive::start().await)
+    }
+
+    /// The `[crm]` table that points leadgate at the fake, its burst limits raised so that
+    /// a flood of leads is not paced like a real account's.
+    pub(crate) fn toml(&self) -> String {
+        self.0.toml("max_requests = 10000\nmax_searches = 10000")
+    }
+
+    /// The bodies of the creates the fake accepted at `path` (e.g. `/api/v2/deals`).
+    pub(crate) fn created(&self, path: &str) -> Vec<Value> {
+        let seen = self.0.seen("POST", path);
+        seen.into_iter().filter(|s| s.status == 200).map(|s| s.body).collect()
+    }
+
+    /// The fake's deals as they are now (status included).
+    pub(crate) fn deals(&self) -> Vec<Value> {
+        self.0.deals()
+    }
+
+    /// The attempt id a deal (as created or stored) carries in its custom field.
+    pub(crate) fn attempt_of(deal: &Value) -> String {
+        attempt_of(deal)
+    }
+}
