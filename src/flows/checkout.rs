@@ -7,9 +7,10 @@ use crate::clock::{ms, new_id, now_ms};
 use crate::context::AppContext;
 use crate::domain::lead::{Attempt, Contact, Lead, Utm};
 use crate::domain::offer::Offer;
-use crate::domain::{resume, Lang, PaymentStatus, ResumeClaims};
+use crate::domain::{Lang, PaymentStatus};
 use crate::gateways::{CheckoutRequest, GatewayError};
-use crate::jobs::{FollowUpReason, Job, JobError};
+use crate::jobs::{FollowUpReason, Job};
+use crate::links;
 use crate::store::{attempts, leads, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -153,7 +154,7 @@ pub async fn open_checkout(
         .gateways
         .get(offer.gateway)
         .ok_or(CheckoutError::GatewayMissing(offer.gateway.as_str()))?;
-    let resume = resume_token(ctx, &lead.id, &lead.offer_slug).map_err(StoreError::Corrupt)?;
+    let resume = links::resume_token(ctx, &lead.id, &lead.offer_slug).map_err(StoreError::Corrupt)?;
     let req = CheckoutRequest {
         attempt,
         offer,
@@ -185,27 +186,4 @@ pub async fn open_checkout(
     .await
     .map_err(|e| not_opened(e.into()))?;
     Ok(checkout.url)
-}
-
-/// A signed, expiring token naming the lead and its offer.
-pub fn resume_token(ctx: &AppContext, lead_id: &str, offer: &str) -> Result<String, String> {
-    use secrecy::ExposeSecret;
-    let ttl = i64::try_from(ctx.settings.resume_link_ttl.as_secs()).map_err(|e| e.to_string())?;
-    let claims = ResumeClaims {
-        lead_id: lead_id.to_owned(),
-        offer: offer.to_owned(),
-        expires_at: now_ms() / 1000 + ttl,
-    };
-    Ok(resume::sign(ctx.keys.resume.expose_secret(), &claims))
-}
-
-/// The full resume URL handed to sales in follow-up tasks.
-pub fn resume_link(ctx: &AppContext, lead: &Lead) -> Result<String, JobError> {
-    let token = resume_token(ctx, &lead.id, &lead.offer_slug).map_err(JobError::Permanent)?;
-    Ok(ctx.url(&format!("/r/{token}")))
-}
-
-pub fn verify_resume(ctx: &AppContext, token: &str) -> Result<ResumeClaims, resume::ResumeError> {
-    use secrecy::ExposeSecret;
-    resume::verify(ctx.keys.resume.expose_secret(), token, now_ms() / 1000)
 }

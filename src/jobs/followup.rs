@@ -7,7 +7,6 @@ use super::{FollowUpReason, JobError};
 use crate::context::AppContext;
 use crate::crm::TaskInput;
 use crate::domain::{Lang, PaymentStatus};
-use crate::flows;
 use crate::store::{attempts, crm_records};
 
 pub async fn run(ctx: &AppContext, attempt_id: &str, reason: FollowUpReason) -> Result<(), JobError> {
@@ -24,7 +23,7 @@ pub async fn run(ctx: &AppContext, attempt_id: &str, reason: FollowUpReason) -> 
         return Ok(());
     }
     let (person, deal) = crm_sync::ensure_deal(ctx, &s).await?;
-    let link = flows::checkout::resume_link(ctx, &s.lead)?;
+    let link = crate::links::resume_link(ctx, &s.lead).map_err(JobError::Permanent)?;
     let (subject, body) = task_text(&s, reason, &link);
     let task = TaskInput {
         key: &key,

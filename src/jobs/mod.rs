@@ -13,9 +13,11 @@ use tokio_util::task::TaskTracker;
 use crate::context::AppContext;
 
 use crate::crm::CrmError;
+use crate::gateways::GatewayError;
 use crate::store::jobs::NewJob;
 use crate::store::{StoreError, StoreResult, Tx};
 
+pub mod apply_event;
 pub mod crm_sync;
 pub mod deal_outcome;
 pub mod followup;
@@ -83,6 +85,19 @@ impl JobError {
 impl From<StoreError> for JobError {
     fn from(e: StoreError) -> Self {
         JobError::transient(e.to_string())
+    }
+}
+
+impl From<GatewayError> for JobError {
+    fn from(e: GatewayError) -> Self {
+        match e {
+            GatewayError::Unavailable(message) => JobError::Transient {
+                message,
+                retry_after: None,
+            },
+            GatewayError::Rejected(message) => JobError::Permanent(message),
+            GatewayError::Store(e) => JobError::from(e),
+        }
     }
 }
 

@@ -10,10 +10,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::{backoff, crm_sync, deal_outcome, followup, Job, JobError};
+use super::{apply_event, backoff, crm_sync, deal_outcome, followup, Job, JobError};
 use crate::clock::ms;
 use crate::context::AppContext;
-use crate::flows;
 use crate::store::jobs::{self as table, ClaimedJob, Holder, Release};
 
 /// Longest nap after the database refused a claim, so an outage is not a busy loop.
@@ -224,7 +223,7 @@ where
 async fn dispatch(ctx: &AppContext, job: &Job) -> Result<(), JobError> {
     match job {
         Job::CrmSync { attempt_id } => crm_sync::run(ctx, attempt_id).await,
-        Job::ApplyEvent { event_id } => flows::payment::apply_event(ctx, event_id).await,
+        Job::ApplyEvent { event_id } => apply_event::run(ctx, event_id).await,
         Job::DealOutcome { attempt_id } => deal_outcome::run(ctx, attempt_id).await,
         Job::FollowUp { attempt_id, reason } => followup::run(ctx, attempt_id, *reason).await,
         Job::Reconcile { attempt_id } => super::reconcile::run(ctx, attempt_id).await,

@@ -14,6 +14,7 @@ use crate::domain::lead::{Contact, Utm};
 use crate::domain::offer::Offer;
 use crate::domain::{ContactError, Email, Lang, PersonName, Phone, TaxId};
 use crate::flows::checkout::{self as flow, CheckoutError, NotOpened, Submission};
+use crate::links;
 use crate::store::leads;
 
 /// Raw fields as posted (or given in the query string for prefill). The length caps are
@@ -165,7 +166,7 @@ pub async fn show(
 }
 
 async fn resumed_lead(ctx: &AppContext, token: Option<&str>, offer: &Offer) -> Option<crate::domain::lead::Lead> {
-    let claims = flow::verify_resume(ctx, token?).ok()?;
+    let claims = links::verify_resume(ctx, token?).ok()?;
     if claims.offer != offer.slug.as_str() {
         return None;
     }
@@ -213,7 +214,7 @@ pub async fn resume(
     let ctx = ctx.into_inner();
     let lang = lang_of(&req);
     let invalid = || PageError::new(lang, PageErrorKind::LinkInvalid);
-    let claims = flow::verify_resume(&ctx, &path).map_err(|_| invalid())?;
+    let claims = links::verify_resume(&ctx, &path).map_err(|_| invalid())?;
     let lead = leads::get(&ctx.db, &claims.lead_id)
         .await
         .map_err(|e| PageError::unavailable(lang, e))?
@@ -243,7 +244,7 @@ fn checkout_response(
             };
             tracing::warn!(%attempt_id, error = %cause, "checkout not opened for a stored lead");
             let mut page = Message::new(lang, title, body);
-            if let Ok(token) = flow::resume_token(ctx, &lead_id, &offer) {
+            if let Ok(token) = links::resume_token(ctx, &lead_id, &offer) {
                 page = page.with_action(format!("/r/{token}"), t.retry);
             }
             let mut res = render(&page);

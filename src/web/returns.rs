@@ -11,9 +11,9 @@ use crate::context::AppContext;
 use crate::domain::lead::Attempt;
 use crate::domain::offer::GatewayKind;
 use crate::domain::{Lang, PaymentStatus};
-use crate::flows::checkout::resume_token;
 use crate::flows::payment::{self, Source};
 use crate::gateways::Gateway;
+use crate::links::resume_token;
 use crate::store::{attempts, leads, StoreError};
 
 #[derive(Deserialize)]

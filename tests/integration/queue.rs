@@ -17,7 +17,11 @@ async fn enqueue(app: &TestApp, lead: &str, n: usize) {
         let job = Job::CrmSync {
             attempt_id: format!("{lead}-{i}"),
         };
-        app.ctx.queue.enqueue(&mut tx, &job, Some(lead), std::time::Duration::ZERO).await.unwrap();
+        app.ctx
+            .queue
+            .enqueue(&mut tx, &job, Some(lead), std::time::Duration::ZERO)
+            .await
+            .unwrap();
     }
     tx.commit().await.unwrap();
 }
