@@ -51,6 +51,18 @@ pub async fn get(db: &Db, id: &str) -> StoreResult<Option<StoredEvent>> {
     Ok(row)
 }
 
+/// The stored event a gateway sent under this id (as stored: see `domain::edge::storable`).
+pub async fn by_event_id(db: &Db, gateway: &str, event_id: &str) -> StoreResult<Option<StoredEvent>> {
+    let sql = "SELECT id, gateway, event_id, reference, query, body, processed_at FROM webhook_events \
+               WHERE gateway = $1 AND event_id = $2";
+    let row = on_pool!(db, |p| sqlx::query_as(sql)
+        .bind(gateway)
+        .bind(event_id)
+        .fetch_optional(p)
+        .await)?;
+    Ok(row)
+}
+
 pub async fn mark_processed(tx: &mut Tx, id: &str, outcome: &str, now: i64) -> StoreResult<()> {
     let sql = "UPDATE webhook_events SET processed_at = $1, outcome = $2 WHERE id = $3";
     on_tx!(tx, |c| sqlx::query(sql)

@@ -146,3 +146,36 @@ async fn unknown_reference_is_kept_not_dropped(backend: Backend) {
         "{metrics}"
     );
 }
+
+both_backends!(signed_event_with_nul_is_stored_and_applied);
+
+/// PostgreSQL's TEXT cannot hold U+0000, SQLite's can: a signed event carrying one in its
+/// event id and payment id is still accepted, kept byte for byte, and applied.
+async fn signed_event_with_nul_is_stored_and_applied(backend: Backend) {
+    let app = spawn(backend).await;
+    let reference = started_attempt(&app).await;
+    let body = format!(
+        r#"{{"id":"evt_\u0000nul","type":"payment.updated","created":0,"data":{{"payment_id":"sbx_\u0000x","reference":"{reference}","status":"APPROVED"}}}}"#
+    )
+    .into_bytes();
+    let res = send(&app, &body, sign(&app, &body)).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap_or_default());
+    assert_eq!(inbox_count(&app, &reference).await, 1);
+    eventually("the deal to be won", || async { app.deals().await[0].status == "won" }).await;
+    let lead = &app.leads().await[0];
+    assert_eq!(lead["attempts"][0]["status"], "approved");
+    // Alike on both backends: the raw body kept byte for byte as signed, the fields we
+    // store as text with the NUL made visible.
+    let stored = leadgate::store::inbox::by_event_id(&app.ctx.db, "sandbox", "evt_\u{FFFD}nul")
+        .await
+        .unwrap()
+        .expect("stored under its storable id");
+    assert_eq!(stored.body, body);
+    let attempt = leadgate::store::attempts::get(&app.ctx.db, &reference)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(attempt.gateway_ref.as_deref(), Some("sbx_\u{FFFD}x"));
+    let again = send(&app, &body, sign(&app, &body)).await;
+    assert_eq!(again.json::<serde_json::Value>().await.unwrap()["status"], "duplicate");
+}

@@ -1,0 +1,85 @@
+//! Accepting a webhook delivery: verify the signature on the raw bytes, read the event
+//! through the gateway's edge, and commit it to the inbox with its processing job. Only a
+//! committed event is acknowledged; a duplicate is acknowledged and changes nothing.
+
+use crate::clock::{new_id, now_ms};
+use crate::context::AppContext;
+use crate::gateways::{Gateway, WebhookError, WebhookRequest};
+use crate::jobs::Job;
+use crate::store::inbox::{self, NewEvent};
+use crate::store::{attempts, StoreError};
+
+/// What became of a verified delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// Committed with its job: the gateway may stop retrying.
+    Stored,
+    /// The same event id was stored before; nothing changed.
+    Duplicate,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AcceptError {
+    /// Not signed by the gateway (missing, wrong or stale signature): nothing is trusted.
+    #[error(transparent)]
+    Unsigned(WebhookError),
+    /// Signed, but not an event we can key: unreadable, or a field no vendor makes that
+    /// long. Retrying the same bytes cannot help, and nothing was stored.
+    #[error(transparent)]
+    Unusable(WebhookError),
+    /// Not committed: the gateway must retry.
+    #[error("event not stored: {0}")]
+    Store(#[from] StoreError),
+}
+
+pub async fn accept(
+    ctx: &AppContext,
+    gateway: &dyn Gateway,
+    delivery: &WebhookRequest<'_>,
+) -> Result<Accepted, AcceptError> {
+    gateway.verify_webhook(delivery).map_err(AcceptError::Unsigned)?;
+    let event = gateway
+        .parse_event(delivery.query, delivery.body)
+        .map_err(|e| match e {
+            WebhookError::Malformed(_) | WebhookError::TooLong { .. } => AcceptError::Unusable(e),
+            other => AcceptError::Unsigned(other),
+        })?;
+    let row = NewEvent {
+        id: new_id(),
+        gateway: gateway.kind().as_str(),
+        event_id: &event.event_id,
+        reference: event.reference(),
+        status: event.status().map(|s| s.as_str()),
+        query: delivery.query,
+        // The raw bytes as signed, never re-encoded: the job reads them again later.
+        body: delivery.body,
+        received_at: now_ms(),
+    };
+    if !store(ctx, &row).await? {
+        return Ok(Accepted::Duplicate);
+    }
+    ctx.queue.wake();
+    tracing::info!(event_id = %event.event_id, "webhook stored");
+    Ok(Accepted::Stored)
+}
+
+/// The event and its job in one transaction; `false` for a duplicate.
+async fn store(ctx: &AppContext, row: &NewEvent<'_>) -> Result<bool, StoreError> {
+    let mut tx = ctx.db.begin().await?;
+    let fresh = inbox::insert(&mut tx, row).await?;
+    if fresh {
+        // Tagged with its lead when the event names one of our attempts, so the events of
+        // one payment are applied one at a time, in arrival order, and never race each
+        // other (a stale decline must not open a follow-up beside the approval).
+        let lead = match row.reference {
+            Some(reference) => attempts::lead_of(&mut tx, reference).await?,
+            None => None,
+        };
+        let job = Job::ApplyEvent {
+            event_id: row.id.clone(),
+        };
+        ctx.queue.enqueue(&mut tx, &job, lead.as_deref(), now_ms()).await?;
+    }
+    tx.commit().await?;
+    Ok(fresh)
+}
