@@ -18,6 +18,8 @@ pub const GATEWAY_REF_MAX_CHARS: usize = 255;
 pub const REFERENCE_MAX_CHARS: usize = 256;
 /// The gateway's own status words kept on the attempt for operators; enough to see why.
 pub const STATUS_DETAIL_MAX_CHARS: usize = 200;
+/// A currency code as the gateway reports it (ISO 4217 has 3 letters); only ever compared.
+pub const CURRENCY_MAX_CHARS: usize = 8;
 /// A hosted checkout URL the gateway gave us (we store it and send browsers to it).
 pub const CHECKOUT_URL_MAX_CHARS: usize = 4096;
 /// A resume link's token: a few hundred chars of base64url.

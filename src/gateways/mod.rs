@@ -286,7 +286,7 @@ fn vet_observation(o: Observation) -> Observation {
         charged: o.charged.map(|c| Charged {
             amount_minor: c.amount_minor,
             // Only ever compared with ours: a cut one still fails the comparison.
-            currency: bounded(&c.currency, 8),
+            currency: bounded(&c.currency, edge::CURRENCY_MAX_CHARS),
         }),
     }
 }
@@ -300,5 +300,106 @@ fn vet_checkout(c: Checkout) -> Result<Checkout, GatewayError> {
     match &c.gateway_ref {
         Some(r) if r.contains('\0') || edge::longer_than(r, edge::GATEWAY_REF_MAX_CHARS) => Err(unusable("payment id")),
         _ => Ok(c),
+    }
+}
+
+#[cfg(test)]
+mod edge_tests {
+    use super::*;
+
+    fn seen(reference: &str, gateway_ref: &str, detail: &str) -> Observation {
+        Observation {
+            reference: Some(reference.into()),
+            gateway_ref: Some(gateway_ref.into()),
+            status: PaymentStatus::Approved,
+            detail: Some(detail.into()),
+            charged: Some(Charged {
+                amount_minor: 1,
+                currency: "U\0SD".into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn every_vendor_string_comes_out_storable_and_bounded() {
+        let long_detail = "á".repeat(edge::STATUS_DETAIL_MAX_CHARS + 50);
+        let o = vet_observation(seen("ref\0", "pay\0", &long_detail));
+        assert_eq!(o.reference.as_deref(), Some("ref\u{FFFD}"));
+        assert_eq!(o.gateway_ref.as_deref(), Some("pay\u{FFFD}"));
+        let detail = o.detail.unwrap_or_default();
+        assert_eq!(detail.chars().count(), edge::STATUS_DETAIL_MAX_CHARS);
+        assert!(detail.chars().all(|c| c == 'á'));
+        assert_eq!(o.charged.map(|c| c.currency), Some("U\u{FFFD}SD".to_string()));
+    }
+
+    #[test]
+    fn an_over_long_reference_is_cut_so_it_still_names_no_attempt_of_ours() {
+        let ours = crate::clock::new_id();
+        let theirs = format!("{ours}{}", "x".repeat(edge::REFERENCE_MAX_CHARS));
+        let o = vet_observation(seen(&theirs, "pay_1", "APPROVED"));
+        let cut = o.reference.unwrap_or_default();
+        assert_eq!(cut.chars().count(), edge::REFERENCE_MAX_CHARS);
+        assert_ne!(cut, ours);
+    }
+
+    #[test]
+    fn an_over_long_payment_id_is_not_kept_from_a_read_and_refused_from_an_event() {
+        let long = "9".repeat(edge::GATEWAY_REF_MAX_CHARS + 1);
+        assert_eq!(vet_observation(seen("r", &long, "d")).gateway_ref, None);
+        let changed = GatewayEvent {
+            event_id: "evt_1".into(),
+            facts: EventFacts::Changed { gateway_ref: long },
+        };
+        assert!(matches!(
+            vet_event(changed),
+            Err(WebhookError::TooLong {
+                field: "payment id",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn event_ids_are_kept_whole_or_refused_never_cut() {
+        let at_cap = GatewayEvent {
+            event_id: "é".repeat(edge::EVENT_ID_MAX_CHARS),
+            facts: EventFacts::Irrelevant,
+        };
+        assert_eq!(vet_event(at_cap.clone()).map(|e| e.event_id), Ok(at_cap.event_id));
+        let over = GatewayEvent {
+            event_id: "e".repeat(edge::EVENT_ID_MAX_CHARS + 1),
+            facts: EventFacts::Irrelevant,
+        };
+        assert_eq!(
+            vet_event(over).map(|e| e.event_id),
+            Err(WebhookError::TooLong {
+                field: "event id",
+                max: edge::EVENT_ID_MAX_CHARS
+            })
+        );
+        let nul = GatewayEvent {
+            event_id: "evt_\0".into(),
+            facts: EventFacts::Irrelevant,
+        };
+        assert_eq!(vet_event(nul).map(|e| e.event_id), Ok("evt_\u{FFFD}".to_string()));
+    }
+
+    #[test]
+    fn a_checkout_we_could_not_store_or_redirect_to_is_refused() {
+        let ok = Checkout {
+            url: "https://pay.example/c/1".into(),
+            gateway_ref: Some("cs_1".into()),
+        };
+        assert!(vet_checkout(ok.clone()).is_ok());
+        let nul_url = Checkout {
+            url: "https://pay.example/\0".into(),
+            ..ok.clone()
+        };
+        assert!(vet_checkout(nul_url).is_err());
+        let long_ref = Checkout {
+            gateway_ref: Some("c".repeat(edge::GATEWAY_REF_MAX_CHARS + 1)),
+            ..ok
+        };
+        assert!(vet_checkout(long_ref).is_err());
     }
 }
