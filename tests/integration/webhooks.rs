@@ -109,9 +109,25 @@ async fn bad_or_missing_signature_is_401_and_stores_nothing(backend: Backend) {
     assert_eq!(inbox_count(&app, &reference).await, 0);
     assert_eq!(app.leads().await[0]["attempts"][0]["status"], "redirected");
 
-    // Validly signed garbage is a 400, and not stored either.
+    assert_eq!(leadgate::store::inbox::count(&app.ctx.db).await.unwrap(), 0);
+
+    // Validly signed garbage is a 400; being signed, its raw bytes are kept once, for the
+    // operator, marked unreadable, and nothing is applied.
     let junk = b"{not json".to_vec();
     assert_eq!(send(&app, &junk, sign(&app, &junk)).await.status(), 400);
+    assert_eq!(send(&app, &junk, sign(&app, &junk)).await.status(), 400);
+    let kept = leadgate::store::inbox::unapplied(&app.ctx.db, 10).await.unwrap();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0].outcome, "unreadable");
+    assert!(kept[0].event_id.starts_with("unreadable:"), "{}", kept[0].event_id);
+    let row = leadgate::store::inbox::by_event_id(&app.ctx.db, "sandbox", &kept[0].event_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.body, junk);
+    assert!(row.processed_at.is_some(), "no job will try to apply it");
+    app.settle().await;
+    assert_eq!(app.leads().await[0]["attempts"][0]["status"], "redirected");
     let unknown = app
         .http
         .post(app.url("/webhooks/paypal"))
