@@ -102,11 +102,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 anyhow::bail!("the worker needs public_url (or LEADGATE_PUBLIC_URL) to build links");
             };
             let ctx = std::sync::Arc::new(startup::context(settings, public, Overrides::default()).await?);
-            let tasks = startup::spawn_background(ctx);
-            tokio::signal::ctrl_c().await?;
-            for task in tasks {
-                task.abort();
-            }
+            let tasks = startup::spawn_background(ctx.clone());
+            startup::stop_signal().await;
+            tracing::info!("stop signal received; finishing running jobs");
+            startup::shut_down(&ctx, tasks).await;
         }
         Command::Migrate => {
             let settings = load(cli.config.as_ref())?;

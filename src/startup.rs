@@ -26,7 +26,7 @@ use crate::gateways::wompi::WompiGateway;
 use crate::gateways::Gateways;
 use crate::jobs::{worker, Queue};
 use crate::metrics::Metrics;
-use crate::store::{secrets, Db, StoreError};
+use crate::store::{secrets, Db, DbOptions, StoreError};
 use crate::telemetry::RequestSpan;
 
 #[derive(Debug, thiserror::Error)]
@@ -98,29 +98,87 @@ impl Application {
         self.ctx.clone()
     }
 
-    /// Serves until the server stops (Ctrl-C / SIGTERM), then stops the worker.
+    /// Serves until SIGTERM or Ctrl-C, then stops cleanly (see [`shut_down`]).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let served = self.server.await;
-        for task in self.background {
-            task.abort();
-        }
-        self.ctx.db.close().await;
-        served
+        let handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        let served = tokio::select! {
+            served = &mut server => served,
+            () = stop_signal() => {
+                tracing::info!("stop signal received; finishing in-flight work");
+                // Stop claiming at once; requests in flight get the same grace as jobs.
+                self.ctx.queue.stop_claiming();
+                handle.stop(true).await;
+                server.await
+            }
+        };
+        shut_down(&self.ctx, self.background).await;
+        served.unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
+}
+
+/// SIGTERM (systemd, containers) or Ctrl-C.
+pub async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C only"),
+        }
+    }
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+        std::future::pending::<()>().await
+    }
+}
+
+/// Stops the background tasks: the worker stops claiming, finishes or hands back its jobs
+/// within `worker.shutdown_grace`, and frees their leads; then the pool closes.
+pub async fn shut_down(ctx: &AppContext, background: Vec<tokio::task::JoinHandle<()>>) {
+    ctx.queue.stop_claiming();
+    for task in background {
+        if let Err(e) = task.await {
+            tracing::warn!(error = %e, "background task ended badly");
+        }
+    }
+    if !ctx.settings.worker.enabled {
+        // No worker here to drain, but inline tries of this process may hold jobs.
+        crate::jobs::worker::hand_back(ctx).await;
+    }
+    ctx.db.close().await;
 }
 
 /// The worker and, unless switched off, the reconciliation loop.
 pub fn spawn_background(ctx: Arc<AppContext>) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = vec![worker::spawn(ctx.clone())];
     if ctx.settings.reconcile.enabled {
-        tasks.push(crate::flows::reconcile::spawn(ctx));
+        let stopping = ctx.queue.stopping().clone();
+        let passes = crate::flows::reconcile::spawn(ctx);
+        tasks.push(tokio::spawn(async move {
+            stopping.cancelled().await;
+            passes.abort();
+        }));
     }
     tasks
 }
 
 /// Connects, migrates and wires every adapter. Also used by the worker-only command.
 pub async fn context(settings: Settings, public_url: String, overrides: Overrides) -> Result<AppContext, StartupError> {
-    let db = Db::connect(&settings.database_url).await?;
+    let options = DbOptions {
+        acquire_timeout: settings.database.acquire_timeout,
+        power_loss_may_undo_commits: settings.database.power_loss_may_undo_commits,
+    };
+    if options.power_loss_may_undo_commits {
+        tracing::warn!("database.power_loss_may_undo_commits is on: a power cut may undo acknowledged writes");
+    }
+    let db = Db::connect_with(&settings.database_url, &options).await?;
     db.migrate().await?;
     let master = match &settings.secrets.secret_key {
         Some(k) => k.clone(),
@@ -227,6 +285,9 @@ fn http_server(ctx: Arc<AppContext>, listener: TcpListener) -> Result<Server, St
             .app_data(data.clone())
             .configure(crate::web::routes)
     })
+    // Signals are ours (`run_until_stopped`), so jobs and requests stop together.
+    .disable_signals()
+    .shutdown_timeout(ctx.settings.worker.shutdown_grace.as_secs().max(1))
     .listen(listener)
     .map_err(|e| StartupError::Other(e.to_string()))?
     .run();

@@ -8,7 +8,47 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use url::Url;
 
-use crate::crm::catalog::FieldRole;
+/// The deal fields leadgate can fill, each mapped in the configuration to a CRM field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FieldRole {
+    /// Our attempt id: how a deal whose creation we did not record is found again.
+    AttemptId,
+    Offer,
+    UtmSource,
+    UtmMedium,
+    UtmCampaign,
+    UtmTerm,
+    UtmContent,
+}
+
+impl FieldRole {
+    pub const ALL: [FieldRole; 7] = [
+        FieldRole::AttemptId,
+        FieldRole::Offer,
+        FieldRole::UtmSource,
+        FieldRole::UtmMedium,
+        FieldRole::UtmCampaign,
+        FieldRole::UtmTerm,
+        FieldRole::UtmContent,
+    ];
+
+    /// The key under `[crm.fields]`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            FieldRole::AttemptId => "attempt_id",
+            FieldRole::Offer => "offer",
+            FieldRole::UtmSource => "utm_source",
+            FieldRole::UtmMedium => "utm_medium",
+            FieldRole::UtmCampaign => "utm_campaign",
+            FieldRole::UtmTerm => "utm_term",
+            FieldRole::UtmContent => "utm_content",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<FieldRole> {
+        FieldRole::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -198,8 +238,8 @@ fn remote(
 
 #[cfg(test)]
 mod tests {
+    use crate::config::FieldRole;
     use crate::config::{CrmKind, Settings};
-    use crate::crm::catalog::FieldRole;
     use secrecy::ExposeSecret;
 
     fn errors(toml: &str, env: &dyn Fn(&str) -> Option<String>) -> Vec<String> {

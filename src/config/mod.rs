@@ -14,13 +14,14 @@ use crate::domain::{Currency, Money};
 
 mod crm;
 mod gateways;
-pub use crm::{CrmKind, CrmSettings, RemoteCrmSettings, HUBSPOT_TOKEN, PIPEDRIVE_TOKEN};
+pub use crm::{CrmKind, CrmSettings, FieldRole, RemoteCrmSettings, HUBSPOT_TOKEN, PIPEDRIVE_TOKEN};
 pub use gateways::{Environment, GatewaySettings, MercadoPagoSettings, StripeSettings, WompiSettings};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub bind: String,
     pub database_url: String,
+    pub database: DatabaseSettings,
     /// Base URL customers and gateways reach us at; derived from the bound address when unset.
     pub public_url: Option<Url>,
     pub inline_crm_deadline: Duration,
@@ -43,6 +44,17 @@ pub struct WorkerSettings {
     pub lease: Duration,
     /// Longest sleep between queue polls; enqueues in this process wake the worker at once.
     pub idle_poll: Duration,
+    /// On SIGTERM, how long running jobs get to finish before they are handed back.
+    pub shutdown_grace: Duration,
+}
+
+/// `[database]`: how long requests wait for it, and what a commit promises.
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    /// Longest a request (or job) waits for a connection before answering 503.
+    pub acquire_timeout: Duration,
+    /// Opt-in speed at the cost of durability: see `DbOptions`.
+    pub power_loss_may_undo_commits: bool,
 }
 
 /// The periodic pass that asks gateways about attempts no webhook has settled.
@@ -82,6 +94,8 @@ const DEFAULT_FILE: &str = "leadgate.toml";
 struct RawConfig {
     bind: Option<String>,
     database_url: Option<String>,
+    #[serde(default)]
+    database: RawDatabase,
     public_url: Option<String>,
     inline_crm_deadline: Option<String>,
     resume_link_ttl: Option<String>,
@@ -100,12 +114,20 @@ struct RawConfig {
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+struct RawDatabase {
+    acquire_timeout: Option<String>,
+    power_loss_may_undo_commits: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct RawWorker {
     enabled: Option<bool>,
     concurrency: Option<usize>,
     max_attempts: Option<i32>,
     lease: Option<String>,
     idle_poll: Option<String>,
+    shutdown_grace: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -233,6 +255,20 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
     let resume_link_ttl = dur("resume_link_ttl", raw.resume_link_ttl, Duration::from_secs(7 * 86_400));
     let lease = dur("worker.lease", raw.worker.lease, Duration::from_secs(60));
     let idle_poll = dur("worker.idle_poll", raw.worker.idle_poll, Duration::from_secs(1));
+    // Under the 10 s that container runtimes and most init systems wait before SIGKILL.
+    let shutdown_grace = dur(
+        "worker.shutdown_grace",
+        raw.worker.shutdown_grace,
+        Duration::from_secs(8),
+    );
+    let database = DatabaseSettings {
+        acquire_timeout: dur(
+            "database.acquire_timeout",
+            raw.database.acquire_timeout,
+            Duration::from_secs(1),
+        ),
+        power_loss_may_undo_commits: raw.database.power_loss_may_undo_commits.unwrap_or(false),
+    };
     let checkout_ttl = dur("checkout_ttl", raw.checkout_ttl, Duration::from_secs(3600));
     let reconcile = ReconcileSettings {
         enabled: raw.reconcile.enabled.unwrap_or(true),
@@ -315,6 +351,7 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
         database_url: env("LEADGATE_DATABASE_URL")
             .or(raw.database_url)
             .unwrap_or_else(|| "sqlite://leadgate.db".into()),
+        database,
         public_url,
         inline_crm_deadline,
         resume_link_ttl,
@@ -327,6 +364,7 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
             max_attempts,
             lease,
             idle_poll,
+            shutdown_grace,
         },
         crm,
         offers,

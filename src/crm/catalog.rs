@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tokio::sync::OnceCell;
 
 use super::CrmError;
-use crate::config::Settings;
+use crate::config::{FieldRole, Settings};
 
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
@@ -64,48 +64,6 @@ pub struct Field {
 pub struct Named {
     pub id: String,
     pub name: String,
-}
-
-/// The deal fields leadgate can fill, each mapped in the configuration to a CRM field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum FieldRole {
-    /// Our attempt id: how a deal whose creation we did not record is found again.
-    AttemptId,
-    Offer,
-    UtmSource,
-    UtmMedium,
-    UtmCampaign,
-    UtmTerm,
-    UtmContent,
-}
-
-impl FieldRole {
-    pub const ALL: [FieldRole; 7] = [
-        FieldRole::AttemptId,
-        FieldRole::Offer,
-        FieldRole::UtmSource,
-        FieldRole::UtmMedium,
-        FieldRole::UtmCampaign,
-        FieldRole::UtmTerm,
-        FieldRole::UtmContent,
-    ];
-
-    /// The key under `[crm.fields]`.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            FieldRole::AttemptId => "attempt_id",
-            FieldRole::Offer => "offer",
-            FieldRole::UtmSource => "utm_source",
-            FieldRole::UtmMedium => "utm_medium",
-            FieldRole::UtmCampaign => "utm_campaign",
-            FieldRole::UtmTerm => "utm_term",
-            FieldRole::UtmContent => "utm_content",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<FieldRole> {
-        FieldRole::ALL.into_iter().find(|r| r.as_str() == s)
-    }
 }
 
 /// What the configuration asks of the CRM.

@@ -14,10 +14,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use url::Url;
 
-use super::catalog::{CrmNeeds, FieldRole, Resolved, ResolvedCache, StageOutcome};
+use super::catalog::{CrmNeeds, Resolved, ResolvedCache, StageOutcome};
 use super::http::{CrmHttp, Lane, Limits, Reply};
 use super::{Catalog, Crm, CrmError, DealInput, DealRef, DealStatus, NoteInput, PersonInput, TaskInput};
-use crate::config::RemoteCrmSettings;
+use crate::config::{FieldRole, RemoteCrmSettings};
+use crate::store::Db;
 
 #[cfg(test)]
 mod tests;
@@ -55,6 +56,13 @@ impl HubspotCrm {
             token: settings.token.clone(),
             resolved: ResolvedCache::new(needs),
         }
+    }
+
+    /// Paces through the database too, so every instance on it shares HubSpot's limits and
+    /// its pauses (see `CrmHttp::shared_through`).
+    pub fn shared_through(mut self, db: &Db) -> Self {
+        self.http = self.http.shared_through(db);
+        self
     }
 
     async fn resolved(&self) -> Result<Arc<Resolved>, CrmError> {

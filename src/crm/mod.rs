@@ -12,6 +12,7 @@ pub mod builtin;
 pub mod catalog;
 pub mod http;
 pub mod hubspot;
+pub mod pace;
 pub mod pipedrive;
 pub mod text;
 
@@ -129,12 +130,26 @@ pub trait Crm: Send + Sync {
     fn adopt(&self, _resolved: Resolved) {}
 }
 
-/// The adapter the configuration names. The built-in CRM needs the database.
+/// The adapter the configuration names. The built-in CRM needs the database; a remote
+/// one paces through it, shared with every instance on it. Built once per process (the
+/// context holds it) so every caller of the CRM waits on one pacer and one pause.
 pub fn from_settings(settings: &Settings, db: Option<&Db>, client: &reqwest::Client) -> Option<Arc<dyn Crm>> {
     let needs = CrmNeeds::from_settings(settings);
     match (settings.crm.kind, &settings.crm.remote) {
-        (CrmKind::Pipedrive, Some(r)) => Some(Arc::new(pipedrive::PipedriveCrm::new(r, needs, client.clone()))),
-        (CrmKind::Hubspot, Some(r)) => Some(Arc::new(hubspot::HubspotCrm::new(r, needs, client.clone()))),
+        (CrmKind::Pipedrive, Some(r)) => {
+            let crm = pipedrive::PipedriveCrm::new(r, needs, client.clone());
+            Some(Arc::new(match db {
+                Some(db) => crm.shared_through(db),
+                None => crm,
+            }))
+        }
+        (CrmKind::Hubspot, Some(r)) => {
+            let crm = hubspot::HubspotCrm::new(r, needs, client.clone());
+            Some(Arc::new(match db {
+                Some(db) => crm.shared_through(db),
+                None => crm,
+            }))
+        }
         _ => db.map(|db| Arc::new(builtin::BuiltinCrm::new(db.clone())) as Arc<dyn Crm>),
     }
 }

@@ -15,6 +15,7 @@ use super::catalog::{self, CrmNeeds, Resolved, ResolvedCache};
 use super::http::{retry_after, seconds_header, CrmHttp, Lane, Limits, Reply};
 use super::{Catalog, Crm, CrmError, DealInput, DealRef, DealStatus, NoteInput, PersonInput, TaskInput};
 use crate::config::RemoteCrmSettings;
+use crate::store::Db;
 
 mod body;
 mod wire;
@@ -85,6 +86,13 @@ impl PipedriveCrm {
             token,
             resolved: ResolvedCache::new(needs),
         }
+    }
+
+    /// Paces through the database too, so every instance on it shares Pipedrive's limits and
+    /// its pauses (see `CrmHttp::shared_through`).
+    pub fn shared_through(mut self, db: &Db) -> Self {
+        self.http = self.http.shared_through(db);
+        self
     }
 
     fn request(&self, method: Method, api: Api, path: &str) -> Result<RequestBuilder, CrmError> {

@@ -1,8 +1,9 @@
 //! What both real CRMs write the same way: our plain text as the HTML they render, the
 //! marker that finds a task again, and the deal fields the configuration maps.
 
-use super::catalog::{FieldRole, Resolved};
+use super::catalog::Resolved;
 use super::{CrmError, DealInput};
+use crate::config::FieldRole;
 
 /// Plain text as HTML for notes and task bodies: escaped, line breaks as `<br>`.
 pub fn html(text: &str) -> String {

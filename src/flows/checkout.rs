@@ -9,23 +9,33 @@ use crate::domain::lead::{Attempt, Contact, Lead, Utm};
 use crate::domain::offer::Offer;
 use crate::domain::{resume, Lang, PaymentStatus, ResumeClaims};
 use crate::gateways::{CheckoutRequest, GatewayError};
-use crate::jobs::{worker, FollowUpReason, Job, JobError};
-use crate::store::{attempts, jobs as job_table, leads, StoreError};
+use crate::jobs::{FollowUpReason, Job, JobError};
+use crate::store::{attempts, leads, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckoutError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The lead and attempt are saved; only the gateway failed. The customer can retry.
-    #[error("{source}")]
-    Gateway {
+    /// The lead and attempt are saved; opening their checkout failed. The customer can retry.
+    #[error("{cause}")]
+    NotOpened {
         attempt_id: String,
         lead_id: String,
         offer: String,
-        source: GatewayError,
+        cause: NotOpened,
     },
     #[error("gateway {0} is not configured")]
     GatewayMissing(&'static str),
+}
+
+/// Why a stored attempt's checkout was not opened.
+#[derive(Debug, thiserror::Error)]
+pub enum NotOpened {
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
+    /// The database failed after the lead was committed (it went down, or the disk filled).
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 pub struct Submission {
@@ -101,16 +111,16 @@ async fn insert_attempt(
     };
     // Due for the worker only once the inline try's deadline has passed, so the request
     // that just stored it gets to run it first; after a crash the worker still will.
-    let worker_due = attempt.created_at + ms(ctx.settings.inline_crm_deadline);
-    let crm_job = ctx.queue.enqueue(tx, &sync, lead, worker_due).await?;
+    let crm_job = ctx
+        .queue
+        .enqueue(tx, &sync, lead, ctx.settings.inline_crm_deadline)
+        .await?;
     for (step, delay) in offer.followup_delays.iter().enumerate() {
         let check = Job::FollowUp {
             attempt_id: attempt.id.clone(),
             reason: FollowUpReason::Abandoned { step },
         };
-        ctx.queue
-            .enqueue(tx, &check, lead, attempt.created_at + ms(*delay))
-            .await?;
+        ctx.queue.enqueue(tx, &check, lead, *delay).await?;
     }
     Ok(crm_job)
 }
@@ -130,20 +140,7 @@ async fn proceed(
 /// CRM is slow the job keeps running in the background past the deadline; if the CRM
 /// fails, the worker retries it. Either way the customer only waits `deadline`.
 async fn sync_crm_inline(ctx: &Arc<AppContext>, job_id: &str, deadline: Duration) {
-    let worker_id = format!("inline-{}", new_id());
-    let lease = ms(ctx.settings.worker.lease);
-    let claimed = match job_table::claim_by_id(&ctx.db, job_id, &worker_id, now_ms(), lease).await {
-        Ok(Some(job)) => job,
-        Ok(None) => return,
-        Err(e) => {
-            tracing::warn!(error = %e, "inline CRM sync not started");
-            return;
-        }
-    };
-    let run = tokio::spawn(worker::execute(ctx.clone(), worker_id, claimed));
-    if tokio::time::timeout(deadline, run).await.is_err() {
-        tracing::info!(?deadline, "CRM slower than the inline deadline; redirecting anyway");
-    }
+    ctx.queue.run_now(ctx, job_id, deadline).await
 }
 
 pub async fn open_checkout(
@@ -166,15 +163,18 @@ pub async fn open_checkout(
         webhook_url: ctx.url(&format!("/webhooks/{}", offer.gateway.as_str())),
         expires_at: attempt.created_at + ms(ctx.settings.checkout_ttl),
     };
-    let checkout = gateway
-        .create_checkout(&req)
-        .await
-        .map_err(|source| CheckoutError::Gateway {
-            attempt_id: attempt.id.clone(),
-            lead_id: lead.id.clone(),
-            offer: offer.slug.to_string(),
-            source,
-        })?;
+    let not_opened = |cause: NotOpened| CheckoutError::NotOpened {
+        attempt_id: attempt.id.clone(),
+        lead_id: lead.id.clone(),
+        offer: offer.slug.to_string(),
+        cause,
+    };
+    let checkout = gateway.create_checkout(&req).await.map_err(|e| {
+        not_opened(match e {
+            GatewayError::Store(e) => NotOpened::Store(e),
+            e => NotOpened::Gateway(e),
+        })
+    })?;
     attempts::mark_redirected(
         &ctx.db,
         &attempt.id,
@@ -182,7 +182,8 @@ pub async fn open_checkout(
         &checkout.url,
         now_ms(),
     )
-    .await?;
+    .await
+    .map_err(|e| not_opened(e.into()))?;
     Ok(checkout.url)
 }
 

@@ -75,7 +75,7 @@ pub async fn apply(
         if !attempts::cas_status(&mut tx, &attempt.id, &change, now).await? {
             continue;
         }
-        enqueue_consequences(ctx, &mut tx, &attempt, to, now).await?;
+        enqueue_consequences(ctx, &mut tx, &attempt, to).await?;
         if let Some(ev) = event {
             inbox::mark_processed(&mut tx, ev, outcome(&transition), now).await?;
         }
@@ -116,21 +116,20 @@ async fn enqueue_consequences(
     tx: &mut crate::store::Tx,
     attempt: &Attempt,
     to: PaymentStatus,
-    now: i64,
 ) -> StoreResult<()> {
     let lead = Some(attempt.lead_id.as_str());
     if to.is_final() {
         let job = Job::DealOutcome {
             attempt_id: attempt.id.clone(),
         };
-        ctx.queue.enqueue(tx, &job, lead, now).await?;
+        ctx.queue.enqueue(tx, &job, lead, std::time::Duration::ZERO).await?;
     }
     if to == PaymentStatus::Declined {
         let job = Job::FollowUp {
             attempt_id: attempt.id.clone(),
             reason: FollowUpReason::Declined,
         };
-        ctx.queue.enqueue(tx, &job, lead, now).await?;
+        ctx.queue.enqueue(tx, &job, lead, std::time::Duration::ZERO).await?;
     }
     Ok(())
 }
@@ -195,6 +194,7 @@ pub fn gateway_failure(e: GatewayError) -> JobError {
             retry_after: None,
         },
         GatewayError::Rejected(message) => JobError::Permanent(message),
+        GatewayError::Store(e) => JobError::from(e),
     }
 }
 

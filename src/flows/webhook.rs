@@ -115,7 +115,9 @@ async fn store(ctx: &AppContext, row: &NewEvent<'_>) -> Result<bool, StoreError>
         let job = Job::ApplyEvent {
             event_id: row.id.clone(),
         };
-        ctx.queue.enqueue(&mut tx, &job, lead.as_deref(), now_ms()).await?;
+        ctx.queue
+            .enqueue(&mut tx, &job, lead.as_deref(), std::time::Duration::ZERO)
+            .await?;
     }
     tx.commit().await?;
     Ok(fresh)

@@ -110,6 +110,9 @@ pub enum GatewayError {
     /// The gateway refused what we sent (4xx); retrying the same request will not help.
     #[error("gateway refused the request: {0}")]
     Rejected(String),
+    /// Our own database failed where the gateway keeps state with us (the sandbox).
+    #[error("database error: {0}")]
+    Store(#[from] crate::store::StoreError),
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

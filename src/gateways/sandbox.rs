@@ -218,9 +218,7 @@ impl Gateway for SandboxGateway {
             created_at: now,
             updated_at: now,
         };
-        let p = ledger::create(&self.db, &wanted)
-            .await
-            .map_err(|e| GatewayError::Unavailable(e.to_string()))?;
+        let p = ledger::create(&self.db, &wanted).await?;
         Ok(Checkout {
             url: format!("{}/sandbox/pay/{}", self.public_url, p.id),
             gateway_ref: Some(p.id),

@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::clock::{ms, now_ms};
+use crate::clock::ms;
 use crate::context::AppContext;
 use crate::crm::{CrmError, DealInput, PersonInput};
 use crate::domain::lead::{Attempt, Lead};
@@ -65,8 +65,8 @@ pub async fn ensure_person(ctx: &AppContext, lead: &Lead) -> Result<String, JobE
         crm_records::record(&ctx.db, crm, PERSON, &lead.id, &lead.id, &r.remote_id, None).await?;
         return Ok(r.remote_id);
     }
-    let stale = now_ms() - ms(ctx.settings.worker.lease);
-    if !crm_records::claim(&ctx.db, crm, PERSON_CLAIM, email, &lead.id, stale).await? {
+    let stale_after = ms(ctx.settings.worker.lease);
+    if !crm_records::claim(&ctx.db, crm, PERSON_CLAIM, email, &lead.id, stale_after).await? {
         return Err(JobError::Transient {
             message: "another job is creating this person in the CRM".into(),
             retry_after: Some(Duration::from_secs(2)),

@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::context::AppContext;
 
 use crate::crm::CrmError;
 use crate::store::jobs::NewJob;
@@ -89,11 +93,21 @@ impl From<CrmError> for JobError {
     }
 }
 
-/// Enqueues jobs inside the caller's transaction and wakes this process's worker.
+/// The durable queue as the rest of the app sees it: enqueue inside the caller's
+/// transaction, wake the worker, run one job now. It also owns this process's name as a
+/// lease holder and its shutdown signals, so whoever holds a job releases it on the way out.
 #[derive(Clone)]
 pub struct Queue {
     wake: Arc<Notify>,
     max_attempts: i32,
+    /// The lease holder's name for every job this process runs (worker and inline tries).
+    holder: Arc<str>,
+    /// Cancelled when the process starts to stop: no new claims from here on.
+    stopping: CancellationToken,
+    /// Cancelled when the shutdown grace has passed: running jobs are dropped.
+    aborting: CancellationToken,
+    /// Inline tries run outside the worker loop; shutdown waits for them too.
+    inline: TaskTracker,
 }
 
 impl Queue {
@@ -101,11 +115,16 @@ impl Queue {
         Self {
             wake: Arc::new(Notify::new()),
             max_attempts,
+            holder: Arc::from(format!("leadgate-{}", crate::clock::new_id())),
+            stopping: CancellationToken::new(),
+            aborting: CancellationToken::new(),
+            inline: TaskTracker::new(),
         }
     }
 
-    /// Adds `job` to `tx`; call [`Queue::wake`] after the commit.
-    pub async fn enqueue(&self, tx: &mut Tx, job: &Job, lead_id: Option<&str>, run_at: i64) -> StoreResult<String> {
+    /// Adds `job` to `tx`, due `delay` after the database's now; call [`Queue::wake`] after
+    /// the commit.
+    pub async fn enqueue(&self, tx: &mut Tx, job: &Job, lead_id: Option<&str>, delay: Duration) -> StoreResult<String> {
         let id = crate::clock::new_id();
         let payload = serde_json::to_string(job).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let new = NewJob {
@@ -113,7 +132,7 @@ impl Queue {
             kind: job.kind(),
             payload,
             lead_id,
-            run_at,
+            delay_ms: crate::clock::ms(delay),
             max_attempts: self.max_attempts,
         };
         crate::store::jobs::enqueue(tx, &new).await?;
@@ -126,6 +145,61 @@ impl Queue {
 
     pub async fn woken(&self) {
         self.wake.notified().await
+    }
+
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    /// Runs the queued job `job_id` now, in this process, and waits for it at most
+    /// `deadline`; past that it keeps running in the background under its lease. Does
+    /// nothing if the job is no longer queued (the worker got there first) or the process
+    /// is stopping.
+    pub async fn run_now(&self, ctx: &Arc<AppContext>, job_id: &str, deadline: Duration) {
+        if self.stopping.is_cancelled() {
+            return;
+        }
+        let lease = crate::clock::ms(ctx.settings.worker.lease);
+        let claimed = match crate::store::jobs::claim_by_id(&ctx.db, job_id, &self.holder, lease).await {
+            Ok(Some(job)) => job,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "job not started inline");
+                return;
+            }
+        };
+        let aborting = self.aborting.clone();
+        let run = worker::execute(ctx.clone(), claimed);
+        let task = self.inline.spawn(async move {
+            tokio::select! {
+                _ = run => {}
+                // Shutdown's grace is over: drop the work; `release_all` requeues the job.
+                _ = aborting.cancelled() => {}
+            }
+        });
+        if tokio::time::timeout(deadline, task).await.is_err() {
+            tracing::info!(
+                ?deadline,
+                "job slower than the inline deadline; it goes on in the background"
+            );
+        }
+    }
+
+    /// Starts the shutdown: no job is claimed from now on.
+    pub fn stop_claiming(&self) {
+        self.stopping.cancel();
+    }
+
+    pub fn stopping(&self) -> &CancellationToken {
+        &self.stopping
+    }
+
+    pub(crate) fn aborting(&self) -> &CancellationToken {
+        &self.aborting
+    }
+
+    pub(crate) fn inline_tasks(&self) -> &TaskTracker {
+        &self.inline
     }
 }
 

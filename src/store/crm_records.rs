@@ -73,20 +73,23 @@ pub async fn record(
 }
 
 /// Takes `key` for this lead: inserts the row, takes it back when this lead holds it
-/// already (its own retry), or takes it over when its holder last touched it before
-/// `stale_before` (that holder died). False: another lead's job holds it now.
-pub async fn claim(db: &Db, crm: &str, kind: &str, key: &str, lead_id: &str, stale_before: i64) -> StoreResult<bool> {
-    let sql = "INSERT INTO crm_records (crm, kind, local_key, lead_id, remote_id, state, created_at, updated_at) \
-               VALUES ($1, $2, $3, $4, '-', NULL, $5, $5) ON CONFLICT (crm, kind, local_key) DO UPDATE \
-               SET lead_id = excluded.lead_id, updated_at = excluded.updated_at \
-               WHERE crm_records.updated_at < $6 OR crm_records.lead_id = excluded.lead_id";
-    let n = on_pool!(db, |p| sqlx::query(sql)
+/// already (its own retry), or takes it over when its holder last touched it more than
+/// `stale_after_ms` ago (that holder died). False: another lead's job holds it now. Like a
+/// lease, this is timed by the database's clock, so hosts whose clocks disagree agree here.
+pub async fn claim(db: &Db, crm: &str, kind: &str, key: &str, lead_id: &str, stale_after_ms: i64) -> StoreResult<bool> {
+    let sql = format!(
+        "INSERT INTO crm_records (crm, kind, local_key, lead_id, remote_id, state, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, '-', NULL, {now}, {now}) ON CONFLICT (crm, kind, local_key) DO UPDATE \
+         SET lead_id = excluded.lead_id, updated_at = excluded.updated_at \
+         WHERE crm_records.updated_at < {now} - $5 OR crm_records.lead_id = excluded.lead_id",
+        now = db.now_sql()
+    );
+    let n = on_pool!(db, |p| sqlx::query(&sql)
         .bind(crm)
         .bind(kind)
         .bind(key)
         .bind(lead_id)
-        .bind(crate::clock::now_ms())
-        .bind(stale_before)
+        .bind(stale_after_ms)
         .execute(p)
         .await
         .map(|r| r.rows_affected()))?;

@@ -6,12 +6,60 @@ use sqlx::FromRow;
 
 use super::{on_pool, on_tx, Db, StoreResult, Tx};
 
+/// Where a job is in its life. Stored as text; parsed here, at the storage edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Queued,
+    Running,
+    Done,
+    Dead,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Dead => "dead",
+        }
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for JobState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "queued" => Ok(JobState::Queued),
+            "running" => Ok(JobState::Running),
+            "done" => Ok(JobState::Done),
+            "dead" => Ok(JobState::Dead),
+            other => Err(format!("unknown job state {other:?}")),
+        }
+    }
+}
+
+impl TryFrom<String> for JobState {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
 pub struct NewJob<'a> {
     pub id: String,
     pub kind: &'a str,
     pub payload: String,
     pub lead_id: Option<&'a str>,
-    pub run_at: i64,
+    /// Due this long after the database's now.
+    pub delay_ms: i64,
     pub max_attempts: i32,
 }
 
@@ -29,32 +77,36 @@ pub struct ClaimedJob {
 pub struct JobSummary {
     pub id: String,
     pub kind: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: JobState,
     pub attempts: i32,
     pub run_at: i64,
     pub last_error: Option<String>,
 }
 
 pub async fn enqueue(tx: &mut Tx, job: &NewJob<'_>) -> StoreResult<()> {
-    let sql = "INSERT INTO jobs (id, kind, payload, lead_id, state, attempts, max_attempts, run_at, \
-               created_at, updated_at) VALUES ($1, $2, $3, $4, 'queued', 0, $5, $6, $7, $7)";
-    on_tx!(tx, |c| sqlx::query(sql)
+    let now = tx.now_sql();
+    let sql = format!(
+        "INSERT INTO jobs (id, kind, payload, lead_id, state, attempts, max_attempts, run_at, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, 'queued', 0, $5, {now} + $6, {now}, {now})"
+    );
+    on_tx!(tx, |c| sqlx::query(&sql)
         .bind(&job.id)
         .bind(job.kind)
         .bind(&job.payload)
         .bind(job.lead_id)
         .bind(job.max_attempts)
-        .bind(job.run_at)
-        .bind(crate::clock::now_ms())
+        .bind(job.delay_ms)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
-    if let Tx::Postgres(t) = tx {
+    if tx.is_postgres() {
         // Delivered at commit (and only then) to every instance's worker: see `relay_wakeups`.
-        sqlx::query("SELECT pg_notify($1, '')")
+        on_tx!(tx, |c| sqlx::query("SELECT pg_notify($1, '')")
             .bind(JOBS_CHANNEL)
-            .execute(&mut **t)
-            .await?;
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
     }
     Ok(())
 }
@@ -94,91 +146,99 @@ async fn listen(pool: &sqlx::PgPool) -> Result<sqlx::postgres::PgListener, sqlx:
 }
 
 /// A job is due when queued and its time has come, or running under an expired lease
-/// (its worker died), and its lead is not held by another job. `$1` is now.
-const DUE: &str = "((j.state = 'queued' AND j.run_at <= $1) OR (j.state = 'running' AND j.locked_until < $1)) \
+/// (its worker died), and its lead is not held by another job. `{now}` is the database's
+/// clock, so hosts whose clocks disagree still agree on whose lease is live.
+const DUE: &str = "((j.state = 'queued' AND j.run_at <= {now}) OR (j.state = 'running' AND j.locked_until < {now})) \
     AND (j.lead_id IS NULL OR NOT EXISTS (SELECT 1 FROM lead_locks l WHERE l.lead_id = j.lead_id \
-    AND l.locked_until >= $1 AND l.job_id <> j.id))";
+    AND l.locked_until >= {now} AND l.job_id <> j.id))";
 const RETURNING: &str = "RETURNING id, kind, payload, lead_id, attempts, max_attempts";
 /// How many due jobs one claim looks at before giving up on busy leads.
 const CANDIDATES: i64 = 16;
 
-/// Leases the next due job to `worker` until `now + lease_ms`.
-pub async fn claim(db: &Db, worker: &str, now: i64, lease_ms: i64) -> StoreResult<Option<ClaimedJob>> {
-    let lock = match db {
-        Db::Sqlite(_) => "",
-        Db::Postgres(_) => " FOR UPDATE OF j SKIP LOCKED",
-    };
-    let sql = format!("SELECT j.id, j.lead_id FROM jobs j WHERE {DUE} ORDER BY j.run_at, j.id LIMIT $2{lock}");
-    let mut tx = db.begin_write().await?;
-    let candidates: Vec<(String, Option<String>)> = on_tx!(&mut tx, |c| sqlx::query_as(&sql)
-        .bind(now)
-        .bind(CANDIDATES)
-        .fetch_all(c)
-        .await)?;
-    for (id, lead_id) in candidates {
-        if let Some(job) = lease(&mut tx, &id, lead_id.as_deref(), worker, now, now + lease_ms).await? {
-            tx.commit().await?;
+fn with_now(template: &str, now: &str) -> String {
+    template.replace("{now}", now)
+}
+
+/// Leases the next due job to `worker` for `lease_ms` of the database's clock.
+pub async fn claim(db: &Db, worker: &str, lease_ms: i64) -> StoreResult<Option<ClaimedJob>> {
+    let sql = format!(
+        "SELECT j.id FROM jobs j WHERE {} ORDER BY j.run_at, j.id LIMIT $1",
+        with_now(DUE, db.now_sql())
+    );
+    let candidates: Vec<String> = on_pool!(db, |p| sqlx::query_scalar(&sql).bind(CANDIDATES).fetch_all(p).await)?;
+    for id in candidates {
+        if let Some(job) = lease(db, &id, Claimable::Due, worker, lease_ms).await? {
             return Ok(Some(job));
         }
     }
-    tx.commit().await?;
     Ok(None)
 }
 
 /// Leases one specific queued job (the inline CRM try during the form POST).
-pub async fn claim_by_id(db: &Db, id: &str, worker: &str, now: i64, lease_ms: i64) -> StoreResult<Option<ClaimedJob>> {
-    let mut tx = db.begin_write().await?;
-    let sql = "SELECT lead_id FROM jobs WHERE id = $1 AND state = 'queued'";
-    let found: Option<Option<String>> = on_tx!(&mut tx, |c| sqlx::query_scalar(sql).bind(id).fetch_optional(c).await)?;
-    let job = match found {
-        Some(lead_id) => lease(&mut tx, id, lead_id.as_deref(), worker, now, now + lease_ms).await?,
-        None => None,
-    };
-    tx.commit().await?;
-    Ok(job)
+pub async fn claim_by_id(db: &Db, id: &str, worker: &str, lease_ms: i64) -> StoreResult<Option<ClaimedJob>> {
+    lease(db, id, Claimable::Queued, worker, lease_ms).await
 }
 
-/// Takes the job's lead (unless another job holds it) and leases the job.
-async fn lease(
-    tx: &mut Tx,
-    id: &str,
-    lead_id: Option<&str>,
-    worker: &str,
-    now: i64,
-    until: i64,
-) -> StoreResult<Option<ClaimedJob>> {
-    if let Some(lead) = lead_id {
-        // On PostgreSQL a concurrent taker of the same lead waits here for our commit, then
-        // sees our row and gets nothing: the unique key makes the lead lock strict.
-        let take = "INSERT INTO lead_locks (lead_id, job_id, locked_by, locked_until) VALUES ($1, $2, $3, $4) \
-                    ON CONFLICT (lead_id) DO UPDATE SET job_id = excluded.job_id, locked_by = excluded.locked_by, \
-                    locked_until = excluded.locked_until \
-                    WHERE lead_locks.locked_until < $5 OR lead_locks.job_id = excluded.job_id";
-        let taken = on_tx!(tx, |c| sqlx::query(take)
+/// Which jobs a lease may take.
+#[derive(Clone, Copy)]
+enum Claimable {
+    /// Due now (queued and due, or running under an expired lease).
+    Due,
+    /// Queued, whenever due: the request that stored it runs it first.
+    Queued,
+}
+
+/// Leases the job, then takes its lead, in one transaction. The job's own conditional
+/// update goes first: on PostgreSQL it locks the row and re-checks the condition after any
+/// concurrent claimer commits, so exactly one claimer wins and only the winner ever writes
+/// the lead lock (a loser that wrote it first could overwrite the winner's lock, which
+/// then lapsed mid-run). A lead held by another job rolls the whole claim back.
+async fn lease(db: &Db, id: &str, which: Claimable, worker: &str, lease_ms: i64) -> StoreResult<Option<ClaimedJob>> {
+    let now = db.now_sql();
+    let condition = match which {
+        Claimable::Due => with_now(DUE, now),
+        Claimable::Queued => "j.state = 'queued'".to_owned(),
+    };
+    let sql = format!(
+        "UPDATE jobs AS j SET state = 'running', locked_until = {now} + $1, locked_by = $2, \
+         attempts = attempts + 1, updated_at = {now} WHERE j.id = $3 AND {condition} {RETURNING}"
+    );
+    let mut tx = db.begin_write().await?;
+    let job: Option<ClaimedJob> = on_tx!(&mut tx, |c| sqlx::query_as(&sql)
+        .bind(lease_ms)
+        .bind(worker)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?;
+    let Some(job) = job else {
+        tx.rollback().await?;
+        return Ok(None);
+    };
+    if let Some(lead) = job.lead_id.as_deref() {
+        // The unique key makes the lead lock strict: on PostgreSQL a concurrent taker of the
+        // same lead waits here for our commit, then sees our row and gets nothing. Our own
+        // job's stale lock is ours to take: we just won the job itself.
+        let take = format!(
+            "INSERT INTO lead_locks (lead_id, job_id, locked_by, locked_until) VALUES ($1, $2, $3, {now} + $4) \
+             ON CONFLICT (lead_id) DO UPDATE SET job_id = excluded.job_id, locked_by = excluded.locked_by, \
+             locked_until = excluded.locked_until \
+             WHERE lead_locks.locked_until < {now} OR lead_locks.job_id = excluded.job_id"
+        );
+        let taken = on_tx!(&mut tx, |c| sqlx::query(&take)
             .bind(lead)
             .bind(id)
             .bind(worker)
-            .bind(until)
-            .bind(now)
+            .bind(lease_ms)
             .execute(c)
             .await
             .map(|r| r.rows_affected()))?;
         if taken == 0 {
+            tx.rollback().await?;
             return Ok(None);
         }
     }
-    let sql = format!(
-        "UPDATE jobs SET state = 'running', locked_until = $1, locked_by = $2, attempts = attempts + 1, \
-         updated_at = $3 WHERE id = $4 AND (state = 'queued' OR (state = 'running' AND locked_until < $3)) {RETURNING}"
-    );
-    let job: Option<ClaimedJob> = on_tx!(tx, |c| sqlx::query_as(&sql)
-        .bind(until)
-        .bind(worker)
-        .bind(now)
-        .bind(id)
-        .fetch_optional(c)
-        .await)?;
-    Ok(job)
+    tx.commit().await?;
+    Ok(Some(job))
 }
 
 /// Who holds a job: the worker and which try it is on. A worker can hold a job twice
@@ -188,61 +248,51 @@ pub struct Holder<'a> {
     pub id: &'a str,
     pub worker: &'a str,
     pub try_no: i32,
+    pub lead_id: Option<&'a str>,
 }
 
 const HELD: &str = "id = $1 AND locked_by = $2 AND attempts = $3 AND state = 'running'";
 
-/// Ends a job we still hold in `state` (`done`, `queued` for a retry, `dead`).
-pub async fn release(
-    db: &Db,
-    h: Holder<'_>,
-    state: &str,
-    run_at: Option<i64>,
-    error: Option<&str>,
-) -> StoreResult<bool> {
+/// How a held job ends.
+#[derive(Debug, Clone, Copy)]
+pub enum Release<'e> {
+    Done,
+    /// Queued again, due `delay_ms` after the database's now.
+    Retry {
+        delay_ms: i64,
+        error: &'e str,
+    },
+    Dead {
+        error: &'e str,
+    },
+}
+
+/// Ends a job we still hold and frees its lead; false when we no longer held it.
+pub async fn release(db: &Db, h: Holder<'_>, how: Release<'_>) -> StoreResult<bool> {
+    let (state, delay, error) = match how {
+        Release::Done => (JobState::Done, None, None),
+        Release::Retry { delay_ms, error } => (JobState::Queued, Some(delay_ms), Some(error)),
+        Release::Dead { error } => (JobState::Dead, None, Some(error)),
+    };
+    let now = db.now_sql();
     let sql = format!(
-        "UPDATE jobs SET state = $4, run_at = COALESCE($5, run_at), last_error = COALESCE($6, last_error), \
-         locked_until = NULL, locked_by = NULL, updated_at = $7 WHERE {HELD}"
+        "UPDATE jobs SET state = $4, run_at = COALESCE({now} + $5, run_at), last_error = COALESCE($6, last_error), \
+         locked_until = NULL, locked_by = NULL, updated_at = {now} WHERE {HELD}"
     );
     let mut tx = db.begin().await?;
     let done = on_tx!(&mut tx, |c| sqlx::query(&sql)
         .bind(h.id)
         .bind(h.worker)
         .bind(h.try_no)
-        .bind(state)
-        .bind(run_at)
+        .bind(state.as_str())
+        .bind(delay)
         .bind(error)
-        .bind(crate::clock::now_ms())
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
-    // A lead lock whose lease is in the past is free.
-    follow_on_lead(tx, h, done == 1, 0).await
-}
-
-/// Extends the lease of a job still running, and its lead's; false when it was lost.
-pub async fn renew(db: &Db, h: Holder<'_>, until: i64) -> StoreResult<bool> {
-    let sql = format!("UPDATE jobs SET locked_until = $4 WHERE {HELD}");
-    let mut tx = db.begin().await?;
-    let done = on_tx!(&mut tx, |c| sqlx::query(&sql)
-        .bind(h.id)
-        .bind(h.worker)
-        .bind(h.try_no)
-        .bind(until)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
-    follow_on_lead(tx, h, done == 1, until).await
-}
-
-/// When the job's own update applied (`held`), gives its lead lock the same lease end,
-/// then commits both. The lock keeps its own copy of the lease on purpose: a racing
-/// claim re-reads only the lock row, so the row alone must say whether it is held.
-async fn follow_on_lead(mut tx: Tx, h: Holder<'_>, held: bool, until: i64) -> StoreResult<bool> {
-    if held {
-        let sql = "UPDATE lead_locks SET locked_until = $1 WHERE job_id = $2 AND locked_by = $3";
-        on_tx!(&mut tx, |c| sqlx::query(sql)
-            .bind(until)
+    if done == 1 {
+        let free = "DELETE FROM lead_locks WHERE job_id = $1 AND locked_by = $2";
+        on_tx!(&mut tx, |c| sqlx::query(free)
             .bind(h.id)
             .bind(h.worker)
             .execute(c)
@@ -250,14 +300,82 @@ async fn follow_on_lead(mut tx: Tx, h: Holder<'_>, held: bool, until: i64) -> St
             .map(|r| r.rows_affected()))?;
     }
     tx.commit().await?;
+    Ok(done == 1)
+}
+
+/// Extends a live lease, and its lead's, to `lease_ms` from the database's now. False when
+/// the lease was lost: it expired (another job of the lead may have started since) or
+/// another worker took the job. The caller must then stop the job.
+pub async fn renew(db: &Db, h: Holder<'_>, lease_ms: i64) -> StoreResult<bool> {
+    let now = db.now_sql();
+    let sql = format!("UPDATE jobs SET locked_until = {now} + $4 WHERE {HELD} AND locked_until >= {now}");
+    let mut tx = db.begin().await?;
+    let job = on_tx!(&mut tx, |c| sqlx::query(&sql)
+        .bind(h.id)
+        .bind(h.worker)
+        .bind(h.try_no)
+        .bind(lease_ms)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    let mut held = job == 1;
+    if held && h.lead_id.is_some() {
+        // The lock keeps its own copy of the lease on purpose: a racing claim re-reads
+        // only the lock row, so the row alone must say whether it is held.
+        let sql = format!(
+            "UPDATE lead_locks SET locked_until = {now} + $1 WHERE job_id = $2 AND locked_by = $3 \
+             AND locked_until >= {now}"
+        );
+        let lock = on_tx!(&mut tx, |c| sqlx::query(&sql)
+            .bind(lease_ms)
+            .bind(h.id)
+            .bind(h.worker)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        held = lock == 1;
+    }
+    if held {
+        tx.commit().await?;
+    } else {
+        tx.rollback().await?;
+    }
     Ok(held)
 }
 
-/// The earliest time a queued job or an expired lease becomes due, for the worker's sleep.
-pub async fn next_due(db: &Db) -> StoreResult<Option<i64>> {
-    let sql = "SELECT MIN(CASE WHEN state = 'queued' THEN run_at ELSE locked_until END) FROM jobs \
-               WHERE state IN ('queued', 'running')";
-    let t: Option<i64> = on_pool!(db, |p| sqlx::query_scalar(sql).fetch_one(p).await)?;
+/// On shutdown: every job `worker` still holds goes back to the queue, due at once, and
+/// its lead locks are freed, so a restart (or another instance) resumes them without
+/// waiting out the lease. The interrupted try does not count against the job.
+pub async fn release_all(db: &Db, worker: &str) -> StoreResult<u64> {
+    let now = db.now_sql();
+    let sql = format!(
+        "UPDATE jobs SET state = 'queued', run_at = {now}, locked_until = NULL, locked_by = NULL, \
+         attempts = attempts - 1, updated_at = {now} WHERE locked_by = $1 AND state = 'running'"
+    );
+    let mut tx = db.begin().await?;
+    let jobs = on_tx!(&mut tx, |c| sqlx::query(&sql)
+        .bind(worker)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    on_tx!(&mut tx, |c| sqlx::query("DELETE FROM lead_locks WHERE locked_by = $1")
+        .bind(worker)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    tx.commit().await?;
+    Ok(jobs)
+}
+
+/// How long until a queued job or an expired lease becomes due, by the database's clock,
+/// for the worker's sleep.
+pub async fn next_due_in(db: &Db) -> StoreResult<Option<i64>> {
+    let sql = format!(
+        "SELECT MIN(CASE WHEN state = 'queued' THEN run_at ELSE locked_until END) - {} FROM jobs \
+         WHERE state IN ('queued', 'running')",
+        db.now_sql()
+    );
+    let t: Option<i64> = on_pool!(db, |p| sqlx::query_scalar(&sql).fetch_one(p).await)?;
     Ok(t)
 }
 
@@ -276,9 +394,12 @@ pub async fn dead(db: &Db, limit: i64) -> StoreResult<Vec<JobSummary>> {
     Ok(rows)
 }
 
-/// Jobs running now or queued to run before `until` (tests and health reporting).
-pub async fn pending_until(db: &Db, until: i64) -> StoreResult<i64> {
-    let sql = "SELECT COUNT(*) FROM jobs WHERE state = 'running' OR (state = 'queued' AND run_at <= $1)";
-    let n: i64 = on_pool!(db, |p| sqlx::query_scalar(sql).bind(until).fetch_one(p).await)?;
+/// Jobs running now or queued to run within `within_ms` (tests and health reporting).
+pub async fn pending_within(db: &Db, within_ms: i64) -> StoreResult<i64> {
+    let sql = format!(
+        "SELECT COUNT(*) FROM jobs WHERE state = 'running' OR (state = 'queued' AND run_at <= {} + $1)",
+        db.now_sql()
+    );
+    let n: i64 = on_pool!(db, |p| sqlx::query_scalar(&sql).bind(within_ms).fetch_one(p).await)?;
     Ok(n)
 }

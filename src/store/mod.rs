@@ -6,6 +6,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
@@ -13,9 +14,11 @@ use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
 pub mod attempts;
 pub mod builtin_crm;
 pub mod crm_records;
+pub mod health;
 pub mod inbox;
 pub mod jobs;
 pub mod leads;
+pub mod pacing;
 pub mod sandbox;
 pub mod secrets;
 
@@ -33,16 +36,62 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+impl StoreError {
+    /// The database refused a write for want of space: SQLite's SQLITE_FULL (any extended
+    /// code), PostgreSQL's `disk_full` (53100).
+    pub fn is_disk_full(&self) -> bool {
+        let StoreError::Db(sqlx::Error::Database(e)) = self else {
+            return false;
+        };
+        match e.code().as_deref() {
+            Some("53100") => true,
+            Some(code) => code.parse::<i32>().is_ok_and(|c| c & 0xff == SQLITE_FULL),
+            None => false,
+        }
+    }
+}
+
+/// SQLite's primary result code for "database or disk is full".
+const SQLITE_FULL: i32 = 13;
+
 #[derive(Clone, Debug)]
 pub enum Db {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
 
-/// An open transaction on either backend.
-pub enum Tx {
-    Sqlite(sqlx::Transaction<'static, Sqlite>),
-    Postgres(sqlx::Transaction<'static, Postgres>),
+/// How the pool trades speed for safety; see `[database]` in the README.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    /// Longest a caller waits for a connection: requests answer 503 after this, not 10 s later.
+    pub acquire_timeout: Duration,
+    /// Opt-in: SQLite `synchronous=NORMAL`, PostgreSQL `synchronous_commit=off`. A power cut or
+    /// kernel crash may then undo commits that were already acknowledged.
+    pub power_loss_may_undo_commits: bool,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        Self {
+            acquire_timeout: Duration::from_secs(1),
+            power_loss_may_undo_commits: false,
+        }
+    }
+}
+
+/// An open transaction on either backend. It owns its pooled connection outright (not
+/// sqlx's `Transaction`, whose depth counter a failed COMMIT or ROLLBACK leaves wrong, so
+/// the next BEGIN became a savepoint inside a transaction nobody would ever commit).
+/// Dropped without `commit` or `rollback` (an error path, a cancelled future), or after
+/// either failed, the connection is closed instead of returned: closing rolls back, and
+/// the pool opens a fresh one. No connection in an unknown state is ever reused.
+pub struct Tx {
+    conn: Option<TxConn>,
+}
+
+pub enum TxConn {
+    Sqlite(PoolConnection<Sqlite>),
+    Postgres(PoolConnection<Postgres>),
 }
 
 /// Runs `$body` with `$p` bound to the backend's pool; the body is compiled once per backend.
@@ -58,12 +107,12 @@ macro_rules! on_pool {
 /// Runs `$body` with `$c` bound to the transaction's connection.
 macro_rules! on_tx {
     ($tx:expr, |$c:ident| $body:expr) => {
-        match $tx {
-            $crate::store::Tx::Sqlite(t) => {
+        match $crate::store::Tx::conn($tx) {
+            $crate::store::TxConn::Sqlite(t) => {
                 let $c = &mut **t;
                 $body
             }
-            $crate::store::Tx::Postgres(t) => {
+            $crate::store::TxConn::Postgres(t) => {
                 let $c = &mut **t;
                 $body
             }
@@ -72,15 +121,31 @@ macro_rules! on_tx {
 }
 pub(crate) use {on_pool, on_tx};
 
+/// The database's own clock in epoch milliseconds, per backend. Leases and due times are
+/// compared against this, never against a host's clock: hosts disagree, the database is one.
+const SQLITE_NOW_MS: &str = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
+const PG_NOW_MS: &str = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)";
+
 impl Db {
+    /// Connects with the safe defaults (every acknowledged commit on disk).
     pub async fn connect(url: &str) -> StoreResult<Db> {
+        Self::connect_with(url, &DbOptions::default()).await
+    }
+
+    pub async fn connect_with(url: &str, o: &DbOptions) -> StoreResult<Db> {
         if url.starts_with("sqlite:") {
-            // WAL lets readers run beside the single writer; NORMAL sync is durable in WAL
-            // mode against process crashes, which is the failure we design for.
+            // WAL lets readers run beside the single writer. FULL syncs the WAL on every
+            // commit, so a commit that returned survives a power cut; NORMAL only survives
+            // a process crash.
+            let sync = if o.power_loss_may_undo_commits {
+                SqliteSynchronous::Normal
+            } else {
+                SqliteSynchronous::Full
+            };
             let opts = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+                .synchronous(sync)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
             // SQLite has one writer at a time. With one connection, writers queue in the
@@ -89,17 +154,20 @@ impl Db {
             // requests put tens of milliseconds on p99. Reads are microseconds here.
             let pool = SqlitePoolOptions::new()
                 .max_connections(1)
-                .acquire_timeout(Duration::from_secs(30))
+                .acquire_timeout(o.acquire_timeout)
                 .connect_with(opts)
                 .await?;
             Ok(Db::Sqlite(pool))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let opts = PgConnectOptions::from_str(url)?;
+            // Set per connection so a server default of `off` cannot weaken what a 200 means.
+            let commit = if o.power_loss_may_undo_commits { "off" } else { "on" };
+            let opts = PgConnectOptions::from_str(url)?.options([("synchronous_commit", commit)]);
             let pool = PgPoolOptions::new()
                 .max_connections(16)
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(o.acquire_timeout)
                 .connect_with(opts)
                 .await?;
+            warn_if_server_skips_fsync(&pool).await;
             Ok(Db::Postgres(pool))
         } else {
             Err(StoreError::UnsupportedUrl)
@@ -114,21 +182,31 @@ impl Db {
         Ok(())
     }
 
+    /// A transaction that only writes (or whose reads cannot be invalidated by a writer).
     pub async fn begin(&self) -> StoreResult<Tx> {
-        Ok(match self {
-            Db::Sqlite(p) => Tx::Sqlite(p.begin().await?),
-            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
-        })
+        self.open("BEGIN").await
     }
 
     /// A transaction that reads before it writes: on SQLite it takes the write lock up
     /// front (`BEGIN IMMEDIATE`), since upgrading a read lock later can fail at once
     /// under WAL when another writer got in between.
     pub async fn begin_write(&self) -> StoreResult<Tx> {
-        Ok(match self {
-            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
-            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
-        })
+        match self {
+            Db::Sqlite(_) => self.open("BEGIN IMMEDIATE").await,
+            Db::Postgres(_) => self.open("BEGIN").await,
+        }
+    }
+
+    async fn open(&self, begin: &'static str) -> StoreResult<Tx> {
+        // From here on, dropping `tx` closes the connection, so a cancelled BEGIN is safe too.
+        let mut tx = Tx {
+            conn: Some(match self {
+                Db::Sqlite(p) => TxConn::Sqlite(p.acquire().await?),
+                Db::Postgres(p) => TxConn::Postgres(p.acquire().await?),
+            }),
+        };
+        tx.execute_raw(begin).await?;
+        Ok(tx)
     }
 
     pub fn backend(&self) -> &'static str {
@@ -136,6 +214,21 @@ impl Db {
             Db::Sqlite(_) => "sqlite",
             Db::Postgres(_) => "postgres",
         }
+    }
+
+    /// This backend's SQL for the database's clock, in epoch milliseconds.
+    pub(crate) fn now_sql(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => SQLITE_NOW_MS,
+            Db::Postgres(_) => PG_NOW_MS,
+        }
+    }
+
+    /// The database's clock, in epoch milliseconds.
+    pub async fn now_ms(&self) -> StoreResult<i64> {
+        let sql = format!("SELECT {}", self.now_sql());
+        let now: i64 = on_pool!(self, |p| sqlx::query_scalar(&sql).fetch_one(p).await)?;
+        Ok(now)
     }
 
     pub async fn ping(&self) -> StoreResult<()> {
@@ -151,13 +244,67 @@ impl Db {
     }
 }
 
+/// A server running with `fsync = off` acknowledges commits it may lose; say so loudly.
+async fn warn_if_server_skips_fsync(pool: &PgPool) {
+    match sqlx::query_scalar::<_, String>("SHOW fsync").fetch_one(pool).await {
+        Ok(v) if v == "off" => tracing::error!(
+            "PostgreSQL runs with fsync = off: a power cut can lose payments leadgate already acknowledged"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not read PostgreSQL's fsync setting"),
+    }
+}
+
 impl Tx {
-    pub async fn commit(self) -> StoreResult<()> {
-        match self {
-            Tx::Sqlite(t) => t.commit().await?,
-            Tx::Postgres(t) => t.commit().await?,
+    /// The open connection; only `on_tx!` calls this.
+    #[doc(hidden)]
+    pub fn conn(&mut self) -> &mut TxConn {
+        // `conn` is only taken by `finish`, which consumes the transaction.
+        self.conn
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("transaction used after it ended"))
+    }
+
+    pub(crate) fn now_sql(&self) -> &'static str {
+        match self.conn.as_ref() {
+            Some(TxConn::Postgres(_)) => PG_NOW_MS,
+            _ => SQLITE_NOW_MS,
         }
+    }
+
+    pub(crate) fn is_postgres(&self) -> bool {
+        matches!(self.conn, Some(TxConn::Postgres(_)))
+    }
+
+    async fn execute_raw(&mut self, sql: &'static str) -> StoreResult<()> {
+        on_tx!(self, |c| sqlx::query(sql).execute(c).await.map(|r| r.rows_affected()))?;
         Ok(())
+    }
+
+    /// Commits; on any error the transaction did not happen and its connection is closed.
+    pub async fn commit(self) -> StoreResult<()> {
+        self.finish("COMMIT").await
+    }
+
+    pub async fn rollback(self) -> StoreResult<()> {
+        self.finish("ROLLBACK").await
+    }
+
+    async fn finish(mut self, sql: &'static str) -> StoreResult<()> {
+        self.execute_raw(sql).await?;
+        // Ended cleanly: the connection goes back to the pool (Drop sees no connection).
+        drop(self.conn.take());
+        Ok(())
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        match self.conn.take() {
+            Some(TxConn::Sqlite(mut c)) => c.close_on_drop(),
+            Some(TxConn::Postgres(mut c)) => c.close_on_drop(),
+            None => {}
+        }
     }
 }
 

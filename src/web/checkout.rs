@@ -14,7 +14,7 @@ use crate::domain::edge;
 use crate::domain::lead::{Contact, Utm};
 use crate::domain::offer::Offer;
 use crate::domain::{ContactError, Email, Lang, PersonName, Phone, TaxId};
-use crate::flows::checkout::{self as flow, CheckoutError, Submission};
+use crate::flows::checkout::{self as flow, CheckoutError, NotOpened, Submission};
 use crate::store::leads;
 
 /// Raw fields as posted (or given in the query string for prefill). The length caps are
@@ -235,20 +235,25 @@ fn checkout_response(
 ) -> Result<HttpResponse, PageError> {
     match result {
         Ok(url) => Ok(see_other(&url)),
-        Err(CheckoutError::Gateway {
+        Err(CheckoutError::NotOpened {
             attempt_id,
             lead_id,
             offer,
-            source,
+            cause,
         }) => {
-            tracing::warn!(%attempt_id, error = %source, "gateway failed to open a checkout");
+            use actix_web::http::StatusCode;
             let t = texts(lang);
-            let mut page = Message::new(lang, t.gateway_error_title, t.gateway_error_body);
+            let (title, body, status) = match &cause {
+                NotOpened::Gateway(_) => (t.gateway_error_title, t.gateway_error_body, StatusCode::BAD_GATEWAY),
+                NotOpened::Store(_) => (t.saved_title, t.saved_body, StatusCode::SERVICE_UNAVAILABLE),
+            };
+            tracing::warn!(%attempt_id, error = %cause, "checkout not opened for a stored lead");
+            let mut page = Message::new(lang, title, body);
             if let Ok(token) = flow::resume_token(ctx, &lead_id, &offer) {
                 page = page.with_action(format!("/r/{token}"), t.retry);
             }
             let mut res = render(&page);
-            *res.status_mut() = actix_web::http::StatusCode::BAD_GATEWAY;
+            *res.status_mut() = status;
             Ok(res)
         }
         Err(e) => Err(PageError::unavailable(lang, e)),

@@ -30,6 +30,9 @@ pub struct Texts {
     pub unavailable_body: &'static str,
     pub gateway_error_title: &'static str,
     pub gateway_error_body: &'static str,
+    /// The lead is stored but its checkout could not be opened for our own reasons.
+    pub saved_title: &'static str,
+    pub saved_body: &'static str,
     pub link_invalid_title: &'static str,
     pub link_invalid_body: &'static str,
     errors: [&'static str; 7],
@@ -88,6 +91,8 @@ static ES: Texts = Texts {
     unavailable_body: "Tuvimos un problema temporal. Inténtalo de nuevo en un momento.",
     gateway_error_title: "La pasarela de pago no respondió",
     gateway_error_body: "Guardamos tus datos. Inténtalo de nuevo en un momento; no tendrás que escribirlos otra vez.",
+    saved_title: "Tus datos están a salvo",
+    saved_body: "No pudimos abrir el pago en este momento. Inténtalo de nuevo en un momento; no tendrás que escribir tus datos otra vez.",
     link_invalid_title: "Este enlace ya no es válido",
     link_invalid_body: "El enlace venció o está incompleto. Puedes empezar de nuevo desde la oferta.",
     errors: [
@@ -129,6 +134,8 @@ static PT_BR: Texts = Texts {
     unavailable_body: "Tivemos um problema temporário. Tente novamente em instantes.",
     gateway_error_title: "O meio de pagamento não respondeu",
     gateway_error_body: "Seus dados estão salvos. Tente novamente em instantes; não será preciso digitá-los de novo.",
+    saved_title: "Seus dados estão seguros",
+    saved_body: "Não conseguimos abrir o pagamento agora. Tente novamente em instantes; não será preciso digitar seus dados de novo.",
     link_invalid_title: "Este link não é mais válido",
     link_invalid_body: "O link expirou ou está incompleto. Você pode começar de novo pela oferta.",
     errors: [
@@ -170,6 +177,8 @@ static EN: Texts = Texts {
     unavailable_body: "We had a temporary problem. Please try again in a moment.",
     gateway_error_title: "The payment provider did not respond",
     gateway_error_body: "Your details are saved. Please try again in a moment; you will not need to type them again.",
+    saved_title: "Your details are safe",
+    saved_body: "We could not open the payment page just now. Please try again in a moment; you will not need to type your details again.",
     link_invalid_title: "This link is no longer valid",
     link_invalid_body: "The link expired or is incomplete. You can start again from the offer.",
     errors: [

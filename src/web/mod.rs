@@ -156,12 +156,22 @@ async fn index(ctx: web::Data<crate::context::AppContext>) -> HttpResponse {
     }
 }
 
+/// Healthy means the database commits a write, so a full disk takes the instance out of
+/// the load balancer instead of letting it answer 503 to every lead.
 async fn healthz(ctx: web::Data<crate::context::AppContext>) -> HttpResponse {
-    match ctx.db.ping().await {
+    match crate::store::health::probe_write(&ctx.db).await {
         Ok(()) => HttpResponse::Ok().content_type(ContentType::plaintext()).body("ok"),
         Err(e) => {
             tracing::warn!(error = %e, "health check failed");
-            HttpResponse::ServiceUnavailable().body("database unavailable")
+            let body = if e.is_disk_full() {
+                "database disk full: writes refused"
+            } else {
+                "database unavailable"
+            };
+            HttpResponse::ServiceUnavailable()
+                .content_type(ContentType::plaintext())
+                .insert_header((header::RETRY_AFTER, "5"))
+                .body(body)
         }
     }
 }

@@ -193,7 +193,10 @@ async fn settled(db: &leadgate::store::Db) {
         let leads = leadgate::store::leads::all(db).await.unwrap();
         for lead in leads {
             let jobs = leadgate::store::jobs::for_lead(db, &lead.id).await.unwrap();
-            if jobs.iter().any(|j| j.kind != "follow_up" && j.state != "done") {
+            if jobs
+                .iter()
+                .any(|j| j.kind != "follow_up" && j.state != leadgate::store::jobs::JobState::Done)
+            {
                 return false;
             }
         }

@@ -4,11 +4,13 @@ mod support;
 
 mod bad_input;
 mod crm;
+mod durability;
 mod faults;
 mod gateways;
 mod hostile;
 mod journeys;
 mod operators;
+mod process;
 mod queue;
 mod resilience;
 mod vendor_tools;

@@ -17,20 +17,23 @@ async fn enqueue(app: &TestApp, lead: &str, n: usize) {
         let job = Job::CrmSync {
             attempt_id: format!("{lead}-{i}"),
         };
-        app.ctx.queue.enqueue(&mut tx, &job, Some(lead), 0).await.unwrap();
+        app.ctx
+            .queue
+            .enqueue(&mut tx, &job, Some(lead), std::time::Duration::ZERO)
+            .await
+            .unwrap();
     }
     tx.commit().await.unwrap();
 }
 
 /// Eight workers claim at the same moment; returns what each got.
 async fn race(app: &TestApp, round: usize) -> Vec<(String, ClaimedJob)> {
-    let now = chrono::Utc::now().timestamp_millis();
     let claims = (0..8).map(|w| {
         let db = app.ctx.db.clone();
         tokio::spawn(async move {
             let worker = format!("w{round}-{w}");
             // A busy database may refuse a claim outright; that worker just gets nothing.
-            let job = jobs::claim(&db, &worker, now, 60_000).await.ok().flatten();
+            let job = jobs::claim(&db, &worker, 60_000).await.ok().flatten();
             job.map(|j| (worker, j))
         })
     });
@@ -69,8 +72,9 @@ async fn racing_workers_never_hold_one_lead_twice(backend: Backend) {
                 id: &job.id,
                 worker: &worker,
                 try_no: job.attempts,
+                lead_id: job.lead_id.as_deref(),
             };
-            assert!(jobs::release(&app.ctx.db, holder, "done", None, None).await.unwrap());
+            assert!(jobs::release(&app.ctx.db, holder, jobs::Release::Done).await.unwrap());
             done += 1;
         }
         if done == 10 {

@@ -144,7 +144,7 @@ async fn job_attempts(app: &TestApp, lead_id: &str, kind: &str) -> Vec<(String, 
         .unwrap()
         .into_iter()
         .filter(|j| j.kind == kind)
-        .map(|j| (j.state, j.attempts))
+        .map(|j| (j.state.to_string(), j.attempts))
         .collect()
 }
 

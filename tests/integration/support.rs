@@ -263,8 +263,7 @@ impl TestApp {
     /// Waits until no job is running or due within the next 5 s.
     pub async fn settle(&self) {
         eventually("the job queue to drain", || async {
-            let soon = chrono::Utc::now().timestamp_millis() + 5000;
-            leadgate::store::jobs::pending_until(&self.ctx.db, soon).await.unwrap() == 0
+            leadgate::store::jobs::pending_within(&self.ctx.db, 5000).await.unwrap() == 0
         })
         .await
     }

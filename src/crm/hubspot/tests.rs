@@ -10,7 +10,7 @@ use super::wire::{
     self, existing_id, html, major_units, policy_wait, refusal_text, task_body, until_after_utc_midnight,
 };
 use super::*;
-use crate::crm::catalog::FieldRole;
+use crate::config::FieldRole;
 use crate::crm::http::Reply;
 use crate::domain::lead::Utm;
 use crate::domain::{Currency, Email, Money, PersonName, Phone};

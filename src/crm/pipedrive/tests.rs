@@ -8,7 +8,7 @@ use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::*;
-use crate::crm::catalog::FieldRole;
+use crate::config::FieldRole;
 use crate::domain::lead::Utm;
 use crate::domain::{Currency, Email, Money, PersonName, Phone};
 

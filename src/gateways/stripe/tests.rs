@@ -561,6 +561,7 @@ async fn create_checkout_failures_are_classified() {
         match got {
             Err(GatewayError::Unavailable(_)) => assert!(unavailable, "{code}"),
             Err(GatewayError::Rejected(_)) => assert!(!unavailable, "{code}"),
+            Err(e @ GatewayError::Store(_)) => panic!("{code} gave {e}"),
             Ok(c) => panic!("{code} gave {c:?}"),
         }
     }

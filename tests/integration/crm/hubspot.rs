@@ -383,7 +383,7 @@ async fn hubspot_daily_429_waits_for_the_next_day() {
         jobs(&app)
             .await
             .iter()
-            .any(|j| j.kind == "crm_sync" && j.state == "queued" && j.run_at >= tomorrow)
+            .any(|j| j.kind == "crm_sync" && j.state == leadgate::store::jobs::JobState::Queued && j.run_at >= tomorrow)
     })
     .await;
     let sent = fake.log().len();
@@ -394,7 +394,9 @@ async fn hubspot_daily_429_waits_for_the_next_day() {
         jobs(&app)
             .await
             .iter()
-            .filter(|j| j.kind == "crm_sync" && j.state == "queued" && j.run_at >= tomorrow)
+            .filter(|j| {
+                j.kind == "crm_sync" && j.state == leadgate::store::jobs::JobState::Queued && j.run_at >= tomorrow
+            })
             .count()
             == 2
     })

@@ -3,6 +3,7 @@
 
 mod exactly_once;
 mod hubspot;
+mod pacing;
 mod pipedrive;
 
 use crate::support::{location, spawn_with, Backend, Options, TestApp};

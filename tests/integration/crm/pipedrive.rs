@@ -19,6 +19,7 @@ const STAGE_ID: i64 = 11;
 const OWNER_ID: i64 = 9;
 
 mod fake;
+mod leases;
 use fake::*;
 
 /// The app on Pipedrive, `crm_extra` added to its `[crm]` table; jobs get `attempts` tries.
@@ -204,10 +205,11 @@ async fn pipedrive_outage_then_recovery_syncs_every_lead_once() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pipedrive_429_pauses_every_call_until_the_reset() {
+both_backends!(pipedrive_429_pauses_every_call_until_the_reset);
+
+async fn pipedrive_429_pauses_every_call_until_the_reset(backend: Backend) {
     let fake = FakePipedrive::start().await;
-    let app = app_on(Backend::Sqlite, &fake, "", 6).await;
+    let app = app_on(backend, &fake, "", 6).await;
     fake.faults(|f| {
         f.rate_limited = 1;
         f.rate_headers = vec![("x-ratelimit-reset", "2".into()), ("x-ratelimit-remaining", "0".into())];
@@ -223,6 +225,13 @@ async fn pipedrive_429_pauses_every_call_until_the_reset() {
         .collect();
     assert!(too_early.is_empty(), "called during the pause: {too_early:?}");
     assert_eq!(fake.persons().len(), 1);
+    // On PostgreSQL the app paces through its database, so other instances pause too.
+    let shared = leadgate::store::pacing::paused_until(&app.ctx.db, "Pipedrive")
+        .await
+        .unwrap();
+    if let Some((_, until)) = shared {
+        assert!(until > 0, "the 429's pause was not shared through the database");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -309,7 +318,8 @@ const PRISM_V1_ENV: &str = "LEADGATE_TEST_PRISM_PIPEDRIVE_V1";
 /// request that breaks them (400/422) and answers the spec's examples otherwise.
 #[tokio::test]
 async fn pipedrive_requests_conform_to_pipedrives_openapi_specs() {
-    use leadgate::crm::catalog::{CrmNeeds, FieldRole};
+    use leadgate::config::FieldRole;
+    use leadgate::crm::catalog::CrmNeeds;
     use leadgate::crm::pipedrive::PipedriveCrm;
     use leadgate::crm::{Crm, DealInput, DealRef, DealStatus, NoteInput, PersonInput, TaskInput};
     use leadgate::domain::lead::Utm;

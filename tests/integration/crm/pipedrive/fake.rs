@@ -27,6 +27,8 @@ pub(super) struct Faults {
     pub(super) slow_deal_once: Option<Duration>,
     /// Deals are refused with this status and Pipedrive error.
     pub(super) refuse_deals: Option<(u16, &'static str)>,
+    /// Every POST is done at once but answered this late (a slow CRM).
+    pub(super) slow_writes: Option<Duration>,
 }
 
 #[derive(Default)]
@@ -247,6 +249,10 @@ impl Respond for Fake {
             Some(t) => t,
             None => s.route(req, &body),
         };
+        let mut answer = answer;
+        if req.method.as_str() == "POST" && answer.delay.is_none() {
+            answer.delay = s.faults.slow_writes;
+        }
         let status = answer.status;
         s.seen.push(Seen {
             at: Instant::now(),
