@@ -2,6 +2,7 @@
 //! about money, contacts, payment state and resume links is unit-testable.
 
 pub mod contact;
+pub mod edge;
 pub mod lang;
 pub mod lead;
 pub mod money;

@@ -4,3 +4,4 @@
 pub mod checkout;
 pub mod payment;
 pub mod reconcile;
+pub mod webhook;

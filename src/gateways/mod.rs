@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::domain::edge::{self, storable, truncate_chars};
 use crate::domain::lead::{Attempt, Lead};
 use crate::domain::offer::{GatewayKind, Offer};
 use crate::domain::{Money, PaymentStatus};
@@ -124,6 +125,9 @@ pub enum WebhookError {
     Stale,
     #[error("malformed event: {0}")]
     Malformed(String),
+    /// A field no real vendor makes this long (see `domain::edge`): not stored, not cut.
+    #[error("{field} is longer than {max} characters")]
+    TooLong { field: &'static str, max: usize },
 }
 
 /// Request headers as the adapter sees them, free of any web framework's types.
@@ -184,8 +188,10 @@ pub trait Gateway: Send + Sync {
 pub struct Gateways(HashMap<GatewayKind, Arc<dyn Gateway>>);
 
 impl Gateways {
+    /// Every adapter is reached through `Vetted`, so no vendor string gets past this file
+    /// unbounded or unstorable, whichever adapter it came from.
     pub fn insert(&mut self, g: Arc<dyn Gateway>) {
-        self.0.insert(g.kind(), g);
+        self.0.insert(g.kind(), Arc::new(Vetted(g)));
     }
 
     pub fn get(&self, kind: GatewayKind) -> Option<&Arc<dyn Gateway>> {
@@ -199,5 +205,204 @@ pub fn decisive(mut oldest_first: Vec<Observation>) -> Option<Observation> {
     match oldest_first.iter().position(|o| o.status == PaymentStatus::Approved) {
         Some(i) => Some(oldest_first.swap_remove(i)),
         None => oldest_first.pop(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The one edge where vendor strings become ours.
+
+/// Wraps an adapter and passes every answer through the caps and the text rules of
+/// `domain::edge`: NUL made storable, status words cut on a char boundary, ids bounded.
+/// Adapters translate the vendor's JSON; this decides what of it we are willing to keep.
+struct Vetted(Arc<dyn Gateway>);
+
+#[async_trait]
+impl Gateway for Vetted {
+    fn kind(&self) -> GatewayKind {
+        self.0.kind()
+    }
+
+    async fn create_checkout(&self, req: &CheckoutRequest<'_>) -> Result<Checkout, GatewayError> {
+        vet_checkout(self.0.create_checkout(req).await?)
+    }
+
+    fn verify_webhook(&self, req: &WebhookRequest<'_>) -> Result<(), WebhookError> {
+        self.0.verify_webhook(req)
+    }
+
+    fn parse_event(&self, query: &str, body: &[u8]) -> Result<GatewayEvent, WebhookError> {
+        vet_event(self.0.parse_event(query, body)?)
+    }
+
+    async fn fetch_status(&self, attempt: &Attempt, return_query: &str) -> Result<Option<Observation>, GatewayError> {
+        Ok(self.0.fetch_status(attempt, return_query).await?.map(vet_observation))
+    }
+
+    async fn lookup(&self, gateway_ref: &str) -> Result<Option<Observation>, GatewayError> {
+        Ok(self.0.lookup(gateway_ref).await?.map(vet_observation))
+    }
+}
+
+/// Storable, and at most `max` chars.
+fn bounded(text: &str, max: usize) -> String {
+    truncate_chars(&storable(text), max).to_owned()
+}
+
+/// Storable, or an error naming the field when it is over its cap: ids are never cut.
+fn whole_id(text: &str, field: &'static str, max: usize) -> Result<String, WebhookError> {
+    if edge::longer_than(text, max) {
+        return Err(WebhookError::TooLong { field, max });
+    }
+    Ok(storable(text).into_owned())
+}
+
+/// A signed event's facts. Its key and the payment id it asks us to look up must be whole;
+/// the rest is kept as far as it is storable, so a real event is never refused for it.
+fn vet_event(ev: GatewayEvent) -> Result<GatewayEvent, WebhookError> {
+    let event_id = whole_id(&ev.event_id, "event id", edge::EVENT_ID_MAX_CHARS)?;
+    let facts = match ev.facts {
+        EventFacts::Observed(o) => EventFacts::Observed(vet_observation(o)),
+        EventFacts::Changed { gateway_ref } => EventFacts::Changed {
+            gateway_ref: whole_id(&gateway_ref, "payment id", edge::GATEWAY_REF_MAX_CHARS)?,
+        },
+        EventFacts::Irrelevant => EventFacts::Irrelevant,
+    };
+    Ok(GatewayEvent { event_id, facts })
+}
+
+/// What a gateway says about a payment, made storable. A reference is cut rather than
+/// dropped: cut, it still names no attempt of ours (ours are far shorter), while None would
+/// read as "no reference" and skip the check that it is this attempt's.
+fn vet_observation(o: Observation) -> Observation {
+    let gateway_ref = o.gateway_ref.and_then(|r| {
+        if edge::longer_than(&r, edge::GATEWAY_REF_MAX_CHARS) {
+            tracing::warn!(chars = r.chars().count(), "gateway payment id over its cap; not kept");
+            return None;
+        }
+        Some(storable(&r).into_owned())
+    });
+    Observation {
+        reference: o.reference.map(|r| bounded(&r, edge::REFERENCE_MAX_CHARS)),
+        gateway_ref,
+        status: o.status,
+        detail: o.detail.map(|d| bounded(&d, edge::STATUS_DETAIL_MAX_CHARS)),
+        charged: o.charged.map(|c| Charged {
+            amount_minor: c.amount_minor,
+            // Only ever compared with ours: a cut one still fails the comparison.
+            currency: bounded(&c.currency, edge::CURRENCY_MAX_CHARS),
+        }),
+    }
+}
+
+/// The hosted checkout we will store and send the browser to: whole and storable, or refused.
+fn vet_checkout(c: Checkout) -> Result<Checkout, GatewayError> {
+    let unusable = |what: &str| GatewayError::Rejected(format!("the gateway answered an unusable {what}"));
+    if c.url.contains('\0') || edge::longer_than(&c.url, edge::CHECKOUT_URL_MAX_CHARS) {
+        return Err(unusable("checkout url"));
+    }
+    match &c.gateway_ref {
+        Some(r) if r.contains('\0') || edge::longer_than(r, edge::GATEWAY_REF_MAX_CHARS) => Err(unusable("payment id")),
+        _ => Ok(c),
+    }
+}
+
+#[cfg(test)]
+mod edge_tests {
+    use super::*;
+
+    fn seen(reference: &str, gateway_ref: &str, detail: &str) -> Observation {
+        Observation {
+            reference: Some(reference.into()),
+            gateway_ref: Some(gateway_ref.into()),
+            status: PaymentStatus::Approved,
+            detail: Some(detail.into()),
+            charged: Some(Charged {
+                amount_minor: 1,
+                currency: "U\0SD".into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn every_vendor_string_comes_out_storable_and_bounded() {
+        let long_detail = "á".repeat(edge::STATUS_DETAIL_MAX_CHARS + 50);
+        let o = vet_observation(seen("ref\0", "pay\0", &long_detail));
+        assert_eq!(o.reference.as_deref(), Some("ref\u{FFFD}"));
+        assert_eq!(o.gateway_ref.as_deref(), Some("pay\u{FFFD}"));
+        let detail = o.detail.unwrap_or_default();
+        assert_eq!(detail.chars().count(), edge::STATUS_DETAIL_MAX_CHARS);
+        assert!(detail.chars().all(|c| c == 'á'));
+        assert_eq!(o.charged.map(|c| c.currency), Some("U\u{FFFD}SD".to_string()));
+    }
+
+    #[test]
+    fn an_over_long_reference_is_cut_so_it_still_names_no_attempt_of_ours() {
+        let ours = crate::clock::new_id();
+        let theirs = format!("{ours}{}", "x".repeat(edge::REFERENCE_MAX_CHARS));
+        let o = vet_observation(seen(&theirs, "pay_1", "APPROVED"));
+        let cut = o.reference.unwrap_or_default();
+        assert_eq!(cut.chars().count(), edge::REFERENCE_MAX_CHARS);
+        assert_ne!(cut, ours);
+    }
+
+    #[test]
+    fn an_over_long_payment_id_is_not_kept_from_a_read_and_refused_from_an_event() {
+        let long = "9".repeat(edge::GATEWAY_REF_MAX_CHARS + 1);
+        assert_eq!(vet_observation(seen("r", &long, "d")).gateway_ref, None);
+        let changed = GatewayEvent {
+            event_id: "evt_1".into(),
+            facts: EventFacts::Changed { gateway_ref: long },
+        };
+        assert!(matches!(
+            vet_event(changed),
+            Err(WebhookError::TooLong {
+                field: "payment id",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn event_ids_are_kept_whole_or_refused_never_cut() {
+        let at_cap = GatewayEvent {
+            event_id: "é".repeat(edge::EVENT_ID_MAX_CHARS),
+            facts: EventFacts::Irrelevant,
+        };
+        assert_eq!(vet_event(at_cap.clone()).map(|e| e.event_id), Ok(at_cap.event_id));
+        let over = GatewayEvent {
+            event_id: "e".repeat(edge::EVENT_ID_MAX_CHARS + 1),
+            facts: EventFacts::Irrelevant,
+        };
+        assert_eq!(
+            vet_event(over).map(|e| e.event_id),
+            Err(WebhookError::TooLong {
+                field: "event id",
+                max: edge::EVENT_ID_MAX_CHARS
+            })
+        );
+        let nul = GatewayEvent {
+            event_id: "evt_\0".into(),
+            facts: EventFacts::Irrelevant,
+        };
+        assert_eq!(vet_event(nul).map(|e| e.event_id), Ok("evt_\u{FFFD}".to_string()));
+    }
+
+    #[test]
+    fn a_checkout_we_could_not_store_or_redirect_to_is_refused() {
+        let ok = Checkout {
+            url: "https://pay.example/c/1".into(),
+            gateway_ref: Some("cs_1".into()),
+        };
+        assert!(vet_checkout(ok.clone()).is_ok());
+        let nul_url = Checkout {
+            url: "https://pay.example/\0".into(),
+            ..ok.clone()
+        };
+        assert!(vet_checkout(nul_url).is_err());
+        let long_ref = Checkout {
+            gateway_ref: Some("c".repeat(edge::GATEWAY_REF_MAX_CHARS + 1)),
+            ..ok
+        };
+        assert!(vet_checkout(long_ref).is_err());
     }
 }

@@ -15,6 +15,7 @@ use super::{
     Charged, Checkout, CheckoutRequest, EventFacts, Gateway, GatewayError, GatewayEvent, Observation, WebhookError,
     WebhookRequest,
 };
+use crate::domain::edge::MintedId;
 use crate::domain::lead::Attempt;
 use crate::domain::offer::GatewayKind;
 use crate::domain::{signing, PaymentStatus};
@@ -23,6 +24,7 @@ use crate::store::{Db, StoreError};
 
 pub const SIGNATURE_HEADER: &str = "Sandbox-Signature";
 const TOLERANCE_SECS: i64 = 300;
+const PAYMENT_ID_PREFIX: &str = "sbx_";
 
 pub struct SandboxGateway {
     db: Db,
@@ -127,6 +129,21 @@ impl SandboxGateway {
     }
 }
 
+/// A sandbox payment's id as a browser brings it back: `sbx_` and an id we minted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentId(String);
+
+impl PaymentId {
+    pub fn parse(text: &str) -> Option<PaymentId> {
+        let minted = text.strip_prefix(PAYMENT_ID_PREFIX).and_then(MintedId::parse)?;
+        Some(PaymentId(format!("{PAYMENT_ID_PREFIX}{}", minted.as_str())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// HMAC-SHA256 over `"<t>.<body>"` with the sandbox key.
 struct Signer(SecretSlice<u8>);
 
@@ -185,7 +202,7 @@ impl Gateway for SandboxGateway {
         let now = crate::clock::now_ms();
         let c = &req.lead.contact;
         let wanted = SandboxPayment {
-            id: format!("sbx_{}", crate::clock::new_id()),
+            id: format!("{PAYMENT_ID_PREFIX}{}", crate::clock::new_id()),
             reference: req.attempt.id.clone(),
             description: req.offer.title.clone(),
             amount_minor: req.attempt.amount.amount_minor(),

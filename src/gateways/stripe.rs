@@ -17,6 +17,7 @@ use super::{
     WebhookError, WebhookRequest,
 };
 use crate::config::{Environment, StripeSettings};
+use crate::domain::edge::GATEWAY_REF_MAX_CHARS;
 use crate::domain::lead::Attempt;
 use crate::domain::offer::GatewayKind;
 use crate::domain::{Lang, PaymentStatus};
@@ -30,8 +31,6 @@ const VENDOR: &str = "Stripe";
 /// each side absorbs clock skew and request latency.
 const MIN_EXPIRY_SECS: i64 = 31 * 60;
 const MAX_EXPIRY_SECS: i64 = 24 * 60 * 60 - 60;
-/// Stripe's ids are far shorter; this only bounds what we are willing to send back.
-const MAX_ID_LEN: usize = 255;
 
 pub struct StripeGateway {
     settings: StripeSettings,
@@ -312,7 +311,7 @@ fn session_observation(s: Session) -> Option<Observation> {
 
 /// Stripe ids are ASCII letters, digits and `_`; anything else cannot name a session.
 fn plausible_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= MAX_ID_LEN && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    !id.is_empty() && id.len() <= GATEWAY_REF_MAX_CHARS && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 fn malformed(e: impl std::fmt::Display) -> WebhookError {

@@ -17,6 +17,7 @@ use super::{
     Observation, WebhookError, WebhookRequest,
 };
 use crate::config::{Environment, WompiSettings};
+use crate::domain::edge::{truncate_chars, GATEWAY_REF_MAX_CHARS, STATUS_DETAIL_MAX_CHARS};
 use crate::domain::lead::Attempt;
 use crate::domain::offer::GatewayKind;
 use crate::domain::PaymentStatus;
@@ -38,8 +39,6 @@ const MUST_BE_SIGNED: [&str; 4] = [
     "transaction.amount_in_cents",
     "transaction.reference",
 ];
-/// Vendor text kept on the attempt for operators; enough to see why.
-const DETAIL_MAX_CHARS: usize = 200;
 
 pub struct WompiGateway {
     settings: WompiSettings,
@@ -222,12 +221,14 @@ fn detail(status: &str, message: Option<&str>) -> String {
         Some(m) => format!("{status}: {m}"),
         None => status.to_owned(),
     };
-    text.chars().take(DETAIL_MAX_CHARS).collect()
+    truncate_chars(&text, STATUS_DETAIL_MAX_CHARS).to_owned()
 }
 
 /// Wompi transaction ids look like `1234-1610641025-49201`.
 fn plausible_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !id.is_empty()
+        && id.len() <= GATEWAY_REF_MAX_CHARS
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Oldest first, as `decisive` expects; undated ones count as oldest.

@@ -45,9 +45,42 @@ pub async fn insert(tx: &mut Tx, e: &NewEvent<'_>) -> StoreResult<bool> {
     Ok(done == 1)
 }
 
+/// Keeps a verified delivery its gateway's parser could not read, already marked
+/// `unreadable` (no job applies it); `false` when the same one was kept before.
+pub async fn insert_unreadable(tx: &mut Tx, e: &NewEvent<'_>) -> StoreResult<bool> {
+    let sql = "INSERT INTO webhook_events \
+               (id, gateway, event_id, reference, status, query, body, received_at, processed_at, outcome) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, 'unreadable') ON CONFLICT (gateway, event_id) DO NOTHING";
+    let done = on_tx!(tx, |c| sqlx::query(sql)
+        .bind(&e.id)
+        .bind(e.gateway)
+        .bind(e.event_id)
+        .bind(e.reference)
+        .bind(e.status)
+        .bind(e.query)
+        .bind(e.body)
+        .bind(e.received_at)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}
+
 pub async fn get(db: &Db, id: &str) -> StoreResult<Option<StoredEvent>> {
     let sql = "SELECT id, gateway, event_id, reference, query, body, processed_at FROM webhook_events WHERE id = $1";
     let row = on_pool!(db, |p| sqlx::query_as(sql).bind(id).fetch_optional(p).await)?;
+    Ok(row)
+}
+
+/// The stored event a gateway sent under this id (as stored: see `domain::edge::storable`).
+pub async fn by_event_id(db: &Db, gateway: &str, event_id: &str) -> StoreResult<Option<StoredEvent>> {
+    let sql = "SELECT id, gateway, event_id, reference, query, body, processed_at FROM webhook_events \
+               WHERE gateway = $1 AND event_id = $2";
+    let row = on_pool!(db, |p| sqlx::query_as(sql)
+        .bind(gateway)
+        .bind(event_id)
+        .fetch_optional(p)
+        .await)?;
     Ok(row)
 }
 
@@ -91,10 +124,11 @@ pub struct UnappliedEvent {
     pub received_at: i64,
 }
 
-/// Stored events whose reference, payment or amount matched nothing of ours; newest first.
+/// Stored events whose reference, payment or amount matched nothing of ours, or that could
+/// not be read at all; newest first.
 pub async fn unapplied(db: &Db, limit: i64) -> StoreResult<Vec<UnappliedEvent>> {
     let sql = "SELECT gateway, event_id, reference, outcome, received_at FROM webhook_events \
-               WHERE outcome IN ('unknown_reference', 'unknown_payment', 'mismatch') \
+               WHERE outcome IN ('unknown_reference', 'unknown_payment', 'mismatch', 'unreadable') \
                ORDER BY received_at DESC LIMIT $1";
     let rows = on_pool!(db, |p| sqlx::query_as(sql).bind(limit).fetch_all(p).await)?;
     Ok(rows)

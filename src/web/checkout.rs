@@ -10,6 +10,7 @@ use super::i18n::{texts, Texts};
 use super::pages::{FieldErrors, FormValues, Message, OfferPage};
 use super::{lang_of, render, see_other, PageError, PageErrorKind};
 use crate::context::AppContext;
+use crate::domain::edge;
 use crate::domain::lead::{Contact, Utm};
 use crate::domain::offer::Offer;
 use crate::domain::{ContactError, Email, Lang, PersonName, Phone, TaxId};
@@ -213,6 +214,11 @@ pub async fn resume(
 ) -> Result<HttpResponse, PageError> {
     let ctx = ctx.into_inner();
     let lang = lang_of(&req);
+    // Garbage is no link at all; a token-shaped one that fails its signature has expired
+    // or been altered, which the customer is told.
+    if !edge::resume_token_shaped(&path) {
+        return Err(PageError::new(lang, PageErrorKind::NotFound));
+    }
     let invalid = || PageError::new(lang, PageErrorKind::LinkInvalid);
     let claims = links::verify_resume(&ctx, &path).map_err(|_| invalid())?;
     let lead = leads::get(&ctx.db, &claims.lead_id)

@@ -8,6 +8,7 @@ use super::i18n::texts;
 use super::pages::ResultPage;
 use super::{lang_of, render, PageError, PageErrorKind};
 use crate::context::AppContext;
+use crate::domain::edge::AttemptId;
 use crate::domain::lead::Attempt;
 use crate::domain::offer::GatewayKind;
 use crate::domain::{Lang, PaymentStatus};
@@ -32,9 +33,15 @@ pub async fn show(
     let not_found = || PageError::new(lang, PageErrorKind::NotFound);
     let kind: GatewayKind = path.parse().map_err(|_| not_found())?;
     let gateway = ctx.gateways.get(kind).ok_or_else(not_found)?;
-    let id = query.as_ref().and_then(|q| q.attempt.clone()).ok_or_else(not_found)?;
+    // Only an id we minted can name an attempt: anything else is not found before the
+    // database is asked (PostgreSQL would refuse a NUL in it with an error, not a miss).
+    let id = query
+        .as_ref()
+        .and_then(|q| q.attempt.as_deref())
+        .and_then(AttemptId::parse)
+        .ok_or_else(not_found)?;
     let unavailable = |e| PageError::unavailable(lang, e);
-    let attempt = attempts::get(&ctx.db, &id)
+    let attempt = attempts::get(&ctx.db, id.as_str())
         .await
         .map_err(unavailable)?
         .ok_or_else(not_found)?;

@@ -7,7 +7,7 @@ use super::pages::SandboxPage;
 use super::{lang_of, render, see_other, PageError, PageErrorKind};
 use crate::context::AppContext;
 use crate::domain::Lang;
-use crate::gateways::sandbox::{Outcome, SandboxError};
+use crate::gateways::sandbox::{Outcome, PaymentId, SandboxError};
 
 fn page_error(req: &HttpRequest, e: SandboxError) -> PageError {
     match e {
@@ -16,12 +16,22 @@ fn page_error(req: &HttpRequest, e: SandboxError) -> PageError {
     }
 }
 
+/// Only a payment id the sandbox minted is looked up; anything else is not found.
+fn payment_id(req: &HttpRequest, raw: &str) -> Result<PaymentId, PageError> {
+    PaymentId::parse(raw).ok_or_else(|| page_error(req, SandboxError::NotFound))
+}
+
 pub async fn show(
     ctx: web::Data<AppContext>,
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let p = ctx.sandbox.payment(&id).await.map_err(|e| page_error(&req, e))?;
+    let id = payment_id(&req, &id)?;
+    let p = ctx
+        .sandbox
+        .payment(id.as_str())
+        .await
+        .map_err(|e| page_error(&req, e))?;
     let lang = Lang::from_code(&p.lang).unwrap_or_default();
     let amount = super::money_text(p.amount_minor, &p.currency, lang);
     Ok(render(&SandboxPage {
@@ -49,9 +59,10 @@ pub async fn complete(
     id: web::Path<String>,
     form: web::Form<OutcomeForm>,
 ) -> Result<HttpResponse, PageError> {
+    let id = payment_id(&req, &id)?;
     let next = ctx
         .sandbox
-        .complete(&id, form.outcome)
+        .complete(id.as_str(), form.outcome)
         .await
         .map_err(|e| page_error(&req, e))?;
     Ok(see_other(&next))

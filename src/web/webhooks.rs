@@ -1,19 +1,17 @@
-//! `POST /webhooks/{gateway}`: verify the signature on the raw bytes, commit the event to
-//! the inbox with its processing job, and only then answer 200. Duplicates get 200 too.
+//! `POST /webhooks/{gateway}`: hand the raw delivery to `flows::webhook` and say what
+//! became of it. 200 only once the event is committed (duplicates too), 401 for anything
+//! unsigned, a precise 4xx for a signed but unusable event, 503 when it was not stored.
 
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
-use crate::clock::{new_id, now_ms};
 use crate::context::AppContext;
 use crate::domain::offer::GatewayKind;
+use crate::flows::webhook::{self, AcceptError, Accepted};
 use crate::gateways::{WebhookError, WebhookHeaders, WebhookRequest};
-use crate::jobs::Job;
-use crate::store::attempts;
-use crate::store::inbox::{self, NewEvent};
-use crate::store::StoreResult;
 
-fn reply(status: actix_web::http::StatusCode, body: serde_json::Value) -> HttpResponse {
+fn reply(status: StatusCode, body: serde_json::Value) -> HttpResponse {
     HttpResponse::build(status).json(body)
 }
 
@@ -23,73 +21,41 @@ pub async fn receive(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    use actix_web::http::StatusCode as S;
     let Some(gateway) = path.parse::<GatewayKind>().ok().and_then(|k| ctx.gateways.get(k)) else {
-        return reply(S::NOT_FOUND, json!({"error": "unknown gateway"}));
+        return reply(StatusCode::NOT_FOUND, json!({"error": "unknown gateway"}));
     };
     let headers = WebhookHeaders::new(
         req.headers()
             .iter()
             .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned()))),
     );
-    let query = req.query_string();
     let delivery = WebhookRequest {
         headers: &headers,
-        query,
+        query: req.query_string(),
         body: &body,
     };
-    if let Err(e) = gateway.verify_webhook(&delivery) {
-        tracing::warn!(gateway = %path, error = %e, "webhook rejected");
-        return reply(S::UNAUTHORIZED, json!({"error": e.to_string()}));
-    }
-    let event = match gateway.parse_event(query, &body) {
-        Ok(ev) => ev,
-        Err(e @ WebhookError::Malformed(_)) => return reply(S::BAD_REQUEST, json!({"error": e.to_string()})),
-        Err(e) => return reply(S::UNAUTHORIZED, json!({"error": e.to_string()})),
-    };
-    let row = NewEvent {
-        id: new_id(),
-        gateway: gateway.kind().as_str(),
-        event_id: &event.event_id,
-        reference: event.reference(),
-        status: event.status().map(|s| s.as_str()),
-        query,
-        body: &body,
-        received_at: now_ms(),
-    };
-    match store(&ctx, &row).await {
-        Ok(true) => {
-            ctx.queue.wake();
-            tracing::info!(event_id = %event.event_id, "webhook stored");
-            reply(S::OK, json!({"status": "accepted"}))
+    match webhook::accept(&ctx, gateway.as_ref(), &delivery).await {
+        Ok(Accepted::Stored) => reply(StatusCode::OK, json!({"status": "accepted"})),
+        Ok(Accepted::Duplicate) => reply(StatusCode::OK, json!({"status": "duplicate"})),
+        Err(AcceptError::Unsigned(e)) => {
+            tracing::warn!(gateway = %gateway.kind().as_str(), error = %e, "webhook rejected");
+            reply(StatusCode::UNAUTHORIZED, json!({"error": e.to_string()}))
         }
-        Ok(false) => reply(S::OK, json!({"status": "duplicate"})),
+        Err(AcceptError::Unusable(e)) => {
+            tracing::warn!(gateway = %gateway.kind().as_str(), error = %e, "signed webhook unusable");
+            let status = match e {
+                WebhookError::TooLong { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            reply(status, json!({"error": e.to_string()}))
+        }
         // Not committed, so the gateway must retry: answer non-2xx.
-        Err(e) => {
+        Err(e @ AcceptError::Store(_)) => {
             tracing::error!(error = %e, "webhook not stored");
-            reply(S::SERVICE_UNAVAILABLE, json!({"error": "temporarily unavailable"}))
+            reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"error": "temporarily unavailable"}),
+            )
         }
     }
-}
-
-async fn store(ctx: &AppContext, row: &NewEvent<'_>) -> StoreResult<bool> {
-    let mut tx = ctx.db.begin().await?;
-    let fresh = inbox::insert(&mut tx, row).await?;
-    if fresh {
-        // Tagged with its lead when the event names one of our attempts, so the events of
-        // one payment are applied one at a time, in arrival order, and never race each
-        // other (a stale decline must not open a follow-up beside the approval).
-        let lead = match row.reference {
-            Some(reference) => attempts::lead_of(&mut tx, reference).await?,
-            None => None,
-        };
-        let job = Job::ApplyEvent {
-            event_id: row.id.clone(),
-        };
-        ctx.queue
-            .enqueue(&mut tx, &job, lead.as_deref(), std::time::Duration::ZERO)
-            .await?;
-    }
-    tx.commit().await?;
-    Ok(fresh)
 }

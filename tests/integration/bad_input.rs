@@ -79,3 +79,76 @@ async fn invalid_fields_are_explained_and_kept(backend: Backend) {
     assert!(es.text().await.unwrap().contains("Es demasiado corto"));
     assert!(app.leads().await.is_empty());
 }
+
+both_backends!(nul_and_garbage_ids_are_404_never_5xx);
+
+/// Every route that takes an id from the path or the query: NUL, other control bytes,
+/// ids of the wrong shape and absurd lengths all get the localized not-found page.
+async fn nul_and_garbage_ids_are_404_never_5xx(backend: Backend) {
+    let app = spawn(backend).await;
+    let long = "7".repeat(5000);
+    let garbage = [
+        "%00",
+        "a%00b",
+        "%01%7F",
+        "%C3%28",
+        "%FF",
+        "..%2F..%2Fetc",
+        "0190b5a4-8c2e-7d3f-9a1b-00000000000%00",
+        long.as_str(),
+    ];
+    let mut failures = Vec::new();
+    for g in garbage {
+        let gets = [
+            format!("/c/{g}"),
+            format!("/r/{g}"),
+            format!("/return/{g}"),
+            format!("/return/sandbox?attempt={g}"),
+            format!("/return/sandbox?attempt=0190b5a4-8c2e-7d3f-9a1b-6f1e2d3c4b5a{g}"),
+            format!("/sandbox/pay/{g}"),
+            format!("/sandbox/pay/sbx_{g}"),
+            format!("/c/demo?resume={g}"),
+        ];
+        for path in &gets {
+            let res = app.get_in(path, "en").await;
+            let status = res.status().as_u16();
+            let page = res.text().await.unwrap_or_default();
+            // The prefill falls back silently: the form itself is the right answer there.
+            let expected = if path.starts_with("/c/demo?") { 200 } else { 404 };
+            if status != expected || (status == 404 && !page.contains("Page not found")) {
+                failures.push(format!("GET {:.80}: {status}", path));
+            }
+        }
+        let posts = [
+            (format!("/c/{g}"), "name=a"),
+            (format!("/sandbox/pay/{g}"), "outcome=approve"),
+            (format!("/sandbox/pay/sbx_{g}"), "outcome=approve"),
+            (format!("/webhooks/{g}"), "{}"),
+        ];
+        for (path, body) in &posts {
+            let res = app
+                .http
+                .post(app.url(path))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(*body)
+                .send()
+                .await
+                .unwrap();
+            if res.status() != 404 {
+                failures.push(format!("POST {:.80}: {}", path, res.status()));
+            }
+        }
+    }
+    // Well-shaped ids of rows that do not exist reach the database and miss: 404 too.
+    let unknown = uuid::Uuid::now_v7().to_string();
+    for path in [
+        format!("/return/sandbox?attempt={unknown}"),
+        format!("/sandbox/pay/sbx_{unknown}"),
+    ] {
+        let status = app.get_in(&path, "en").await.status().as_u16();
+        if status != 404 {
+            failures.push(format!("GET {path}: {status}"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}

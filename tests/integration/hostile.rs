@@ -5,6 +5,7 @@
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
+use crate::both_backends;
 use crate::support::{spawn_with, Backend, Options, TestApp};
 
 const INJECTED: &str = "<script>alert('x')</script>";
@@ -154,4 +155,71 @@ fn unsigned_or_forged_webhooks_are_refused_and_store_nothing() {
         })
         .unwrap();
     assert_eq!(rt.block_on(inbox_rows(&app)), 0, "nothing unsigned was stored");
+}
+
+both_backends!(random_bytes_in_paths_and_ids_never_fail_the_server);
+
+/// Where an id or slug from outside reaches us: `{}` is replaced by the generated segment.
+const ID_ROUTES: [(&str, &str); 12] = [
+    ("GET", "/c/{}"),
+    ("POST", "/c/{}"),
+    ("GET", "/r/{}"),
+    ("GET", "/return/{}?attempt={}"),
+    ("GET", "/return/sandbox?attempt={}"),
+    ("GET", "/return/stripe?attempt={}&session_id={}"),
+    ("GET", "/sandbox/pay/{}"),
+    ("GET", "/sandbox/pay/sbx_{}"),
+    ("POST", "/sandbox/pay/{}"),
+    ("POST", "/sandbox/pay/sbx_{}"),
+    ("POST", "/webhooks/{}"),
+    ("GET", "/c/demo?resume={}"),
+];
+
+/// Any bytes, percent-encoded, so NUL, control bytes and invalid UTF-8 all reach the app;
+/// sometimes behind a prefix that makes them look almost like one of our ids.
+fn segment() -> impl Strategy<Value = String> {
+    let bytes = prop::collection::vec(any::<u8>(), 0..80);
+    let prefix = prop::sample::select(vec!["", "", "0190b5a4-8c2e-7d3f-9a1b-6f1e2d3c4b5", "evt_", "."]);
+    (prefix, bytes).prop_map(|(prefix, bytes)| {
+        let encoded: String = bytes.iter().map(|b| format!("%{b:02X}")).collect();
+        format!("{prefix}{encoded}")
+    })
+}
+
+/// Random bytes in every path segment and id we accept: never a 5xx. Where the input can
+/// only name a row, the answer is the not-found page; the form's prefill just falls back.
+async fn random_bytes_in_paths_and_ids_never_fail_the_server(backend: Backend) {
+    let app = spawn_with(backend, all_gateways()).await;
+    let handle = tokio::runtime::Handle::current();
+    let cases = (prop::sample::select(ID_ROUTES.to_vec()), segment());
+    // The runner is synchronous; this test's runtime has threads to spare for it.
+    tokio::task::block_in_place(|| {
+        runner(192)
+            .run(&cases, |((verb, route), seg)| {
+                let path = route.replace("{}", &seg);
+                let status = handle.block_on(async {
+                    let req = match verb {
+                        "GET" => app.http.get(app.url(&path)),
+                        _ => app
+                            .http
+                            .post(app.url(&path))
+                            .header("content-type", "application/x-www-form-urlencoded")
+                            .body("outcome=approve&name=a"),
+                    };
+                    req.send().await.unwrap().status().as_u16()
+                });
+                prop_assert!(status < 500, "{verb} {path}: status {status}");
+                let expected: &[u16] = match route {
+                    "/c/demo?resume={}" => &[200],
+                    // Token-shaped garbage is a link that no longer works, the rest not found.
+                    "/r/{}" => &[404, 410],
+                    // The one offer slug a segment could spell out is not in these bytes.
+                    "/c/{}" if verb == "POST" => &[404],
+                    _ => &[404],
+                };
+                prop_assert!(expected.contains(&status), "{verb} {path}: status {status}");
+                Ok(())
+            })
+            .unwrap();
+    });
 }

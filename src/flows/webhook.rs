@@ -1,0 +1,124 @@
+//! Accepting a webhook delivery: verify the signature on the raw bytes, read the event
+//! through the gateway's edge, and commit it to the inbox with its processing job. Only a
+//! committed event is acknowledged; a duplicate is acknowledged and changes nothing. A
+//! signed delivery we cannot read is refused, but its raw bytes are kept first.
+
+use crate::clock::{new_id, now_ms};
+use crate::context::AppContext;
+use crate::gateways::{Gateway, WebhookError, WebhookRequest};
+use crate::jobs::Job;
+use crate::store::inbox::{self, NewEvent};
+use crate::store::{attempts, StoreError};
+
+/// What became of a verified delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// Committed with its job: the gateway may stop retrying.
+    Stored,
+    /// The same event id was stored before; nothing changed.
+    Duplicate,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AcceptError {
+    /// Not signed by the gateway (missing, wrong or stale signature): nothing is trusted.
+    #[error(transparent)]
+    Unsigned(WebhookError),
+    /// Signed, but not an event we can apply: unreadable (its raw bytes are kept, marked
+    /// `unreadable`), or an id no vendor makes that long (not stored). Retrying the same
+    /// bytes cannot help.
+    #[error(transparent)]
+    Unusable(WebhookError),
+    /// Not committed: the gateway must retry.
+    #[error("event not stored: {0}")]
+    Store(#[from] StoreError),
+}
+
+pub async fn accept(
+    ctx: &AppContext,
+    gateway: &dyn Gateway,
+    delivery: &WebhookRequest<'_>,
+) -> Result<Accepted, AcceptError> {
+    gateway.verify_webhook(delivery).map_err(AcceptError::Unsigned)?;
+    let event = match gateway.parse_event(delivery.query, delivery.body) {
+        Ok(event) => event,
+        // Signed, so the gateway really sent it: keep the raw bytes for the operator (and a
+        // fixed parser) before refusing it. Only a failed commit answers 5xx.
+        Err(e @ WebhookError::Malformed(_)) => {
+            keep_unreadable(ctx, gateway, delivery).await?;
+            tracing::warn!(error = %e, "signed webhook unreadable; kept in the inbox");
+            return Err(AcceptError::Unusable(e));
+        }
+        // An id no vendor makes: not a real event, nothing to keep (see `domain::edge`).
+        Err(e @ WebhookError::TooLong { .. }) => return Err(AcceptError::Unusable(e)),
+        Err(other) => return Err(AcceptError::Unsigned(other)),
+    };
+    let row = NewEvent {
+        id: new_id(),
+        gateway: gateway.kind().as_str(),
+        event_id: &event.event_id,
+        reference: event.reference(),
+        status: event.status().map(|s| s.as_str()),
+        query: delivery.query,
+        // The raw bytes as signed, never re-encoded: the job reads them again later.
+        body: delivery.body,
+        received_at: now_ms(),
+    };
+    if !store(ctx, &row).await? {
+        return Ok(Accepted::Duplicate);
+    }
+    ctx.queue.wake();
+    tracing::info!(event_id = %event.event_id, "webhook stored");
+    Ok(Accepted::Stored)
+}
+
+/// Keyed by a digest of the delivery, so the gateway's retries of it are kept once.
+async fn keep_unreadable(
+    ctx: &AppContext,
+    gateway: &dyn Gateway,
+    delivery: &WebhookRequest<'_>,
+) -> Result<(), StoreError> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(delivery.query.as_bytes());
+    h.update([0u8]);
+    h.update(delivery.body);
+    let event_id = format!("unreadable:{}", hex::encode(h.finalize()));
+    let row = NewEvent {
+        id: new_id(),
+        gateway: gateway.kind().as_str(),
+        event_id: &event_id,
+        reference: None,
+        status: None,
+        query: delivery.query,
+        body: delivery.body,
+        received_at: now_ms(),
+    };
+    let mut tx = ctx.db.begin().await?;
+    inbox::insert_unreadable(&mut tx, &row).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The event and its job in one transaction; `false` for a duplicate.
+async fn store(ctx: &AppContext, row: &NewEvent<'_>) -> Result<bool, StoreError> {
+    let mut tx = ctx.db.begin().await?;
+    let fresh = inbox::insert(&mut tx, row).await?;
+    if fresh {
+        // Tagged with its lead when the event names one of our attempts, so the events of
+        // one payment are applied one at a time, in arrival order, and never race each
+        // other (a stale decline must not open a follow-up beside the approval).
+        let lead = match row.reference {
+            Some(reference) => attempts::lead_of(&mut tx, reference).await?,
+            None => None,
+        };
+        let job = Job::ApplyEvent {
+            event_id: row.id.clone(),
+        };
+        ctx.queue
+            .enqueue(&mut tx, &job, lead.as_deref(), std::time::Duration::ZERO)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(fresh)
+}
