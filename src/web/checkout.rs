@@ -52,7 +52,13 @@ impl CheckoutForm {
     fn utm(&self) -> Utm {
         let clean = |v: &Option<String>| {
             v.as_deref()
-                .map(|s| s.trim().chars().take(200).collect::<String>())
+                // PostgreSQL's TEXT cannot hold NUL; a campaign name is no reason to fail a lead.
+                .map(|s| {
+                    crate::domain::edge::storable(s.trim())
+                        .chars()
+                        .take(200)
+                        .collect::<String>()
+                })
                 .filter(|s| !s.is_empty())
         };
         Utm {

@@ -125,6 +125,11 @@ impl ResponseError for PageError {
         let page = pages::Message::new(self.lang, title, body);
         let mut res = render(&page);
         *res.status_mut() = self.status_code();
+        if self.kind == PageErrorKind::Unavailable {
+            // Browsers ignore it, but proxies and crawlers come back later instead of hammering.
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        }
         res
     }
 }

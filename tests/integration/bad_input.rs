@@ -3,7 +3,27 @@
 use crate::both_backends;
 use crate::support::{spawn, Backend};
 
-both_backends!(bad_requests_get_precise_answers, invalid_fields_are_explained_and_kept);
+both_backends!(
+    bad_requests_get_precise_answers,
+    invalid_fields_are_explained_and_kept,
+    nul_in_a_campaign_field_still_takes_the_lead
+);
+
+/// PostgreSQL's TEXT refuses NUL: a marketing link's odd UTM value must not cost the lead.
+async fn nul_in_a_campaign_field_still_takes_the_lead(backend: Backend) {
+    let app = spawn(backend).await;
+    let form = [
+        ("name", "Ana Gómez"),
+        ("email", "ana@example.com"),
+        ("phone", "3001234567"),
+        ("utm_campaign", "spring\0sale"),
+    ];
+    let res = app.post_form("/c/demo", &form).await;
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap_or_default());
+    let leads = leadgate::store::leads::all(&app.ctx.db).await.unwrap();
+    assert_eq!(leads.len(), 1);
+    assert_eq!(leads[0].utm.campaign.as_deref(), Some("spring\u{FFFD}sale"));
+}
 
 async fn bad_requests_get_precise_answers(backend: Backend) {
     let app = spawn(backend).await;
