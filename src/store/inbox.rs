@@ -28,29 +28,21 @@ pub struct StoredEvent {
 
 /// Stores the event; `false` when the gateway already sent one with this id.
 pub async fn insert(tx: &mut Tx, e: &NewEvent<'_>) -> StoreResult<bool> {
-    let sql = "INSERT INTO webhook_events (id, gateway, event_id, reference, status, query, body, received_at) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (gateway, event_id) DO NOTHING";
-    let done = on_tx!(tx, |c| sqlx::query(sql)
-        .bind(&e.id)
-        .bind(e.gateway)
-        .bind(e.event_id)
-        .bind(e.reference)
-        .bind(e.status)
-        .bind(e.query)
-        .bind(e.body)
-        .bind(e.received_at)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
-    Ok(done == 1)
+    insert_as(tx, e, None).await
 }
 
 /// Keeps a verified delivery its gateway's parser could not read, already marked
 /// `unreadable` (no job applies it); `false` when the same one was kept before.
 pub async fn insert_unreadable(tx: &mut Tx, e: &NewEvent<'_>) -> StoreResult<bool> {
+    insert_as(tx, e, Some("unreadable")).await
+}
+
+/// With an `outcome`, the row is stored already processed.
+async fn insert_as(tx: &mut Tx, e: &NewEvent<'_>, outcome: Option<&str>) -> StoreResult<bool> {
     let sql = "INSERT INTO webhook_events \
                (id, gateway, event_id, reference, status, query, body, received_at, processed_at, outcome) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, 'unreadable') ON CONFLICT (gateway, event_id) DO NOTHING";
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $9 IS NULL THEN NULL ELSE $8 END, $9) \
+               ON CONFLICT (gateway, event_id) DO NOTHING";
     let done = on_tx!(tx, |c| sqlx::query(sql)
         .bind(&e.id)
         .bind(e.gateway)
@@ -60,6 +52,7 @@ pub async fn insert_unreadable(tx: &mut Tx, e: &NewEvent<'_>) -> StoreResult<boo
         .bind(e.query)
         .bind(e.body)
         .bind(e.received_at)
+        .bind(outcome)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;

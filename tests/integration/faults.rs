@@ -5,42 +5,23 @@
 //! 127.0.0.1 only, and every loop is bounded.
 
 use std::collections::{HashMap, HashSet};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
 use crate::both_backends;
 use crate::crm::pipedrive::SharedPipedrive;
+use crate::process::{client, post_event, sandbox_event, submit_contact, Instance, Launch};
 use crate::support::{database, eventually, Backend};
-
-const SECRET_KEY: &str = "fault-secret-key-fault-secret-key-0123456789";
 
 both_backends!(sigkill_twice_during_a_webhook_flood_loses_nothing);
 
-/// One `leadgate serve` process on a port of its own.
-struct Instance {
-    child: Child,
-    port: u16,
-    config: PathBuf,
-    log: PathBuf,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn write_config(dir: &Path, name: &str, db_url: &str, port: u16, crm: &str) -> PathBuf {
-    let path = dir.join(format!("{name}.toml"));
+fn config(db_url: &str, crm: &SharedPipedrive) -> Launch {
     let text = format!(
         r#"
-bind = "127.0.0.1:{port}"
 database_url = "{db_url}"
 
 [worker]
@@ -57,129 +38,34 @@ price_minor = 19900000
 currency = "COP"
 followup_delays = ["4s", "5s"]
 
-{crm}
-"#
+{}
+"#,
+        crm.toml()
     );
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-impl Instance {
-    async fn start(dir: &Path, name: &str, db_url: &str, crm: &SharedPipedrive) -> Instance {
-        let port = free_port();
-        let config = write_config(dir, name, db_url, port, &crm.toml());
-        let log = dir.join(format!("{name}.log"));
-        let mut i = Instance {
-            child: spawn(&config, &log),
-            port,
-            config,
-            log,
-        };
-        i.wait_healthy().await;
-        i
+    let (var, token) = SharedPipedrive::TOKEN;
+    Launch {
+        config: text,
+        env: vec![(var.to_owned(), token.to_owned())],
+        wrapper: Vec::new(),
     }
-
-    async fn wait_healthy(&mut self) {
-        let url = format!("http://127.0.0.1:{}/healthz", self.port);
-        for _ in 0..400 {
-            if reqwest::get(&url).await.is_ok_and(|r| r.status() == 200) {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-                panic!("leadgate exited with {status}:\n{log}");
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("leadgate did not become healthy");
-    }
-
-    /// SIGKILL: no shutdown code runs, as in a power cut or an OOM kill.
-    fn kill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    async fn restart(&mut self) {
-        self.child = spawn(&self.config, &self.log);
-        self.wait_healthy().await;
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn(config: &Path, log: &Path) -> Child {
-    let out = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_leadgate"))
-        .arg("--config")
-        .arg(config)
-        .arg("serve")
-        .env("LEADGATE_SECRET_KEY", SECRET_KEY)
-        .env(SharedPipedrive::TOKEN.0, SharedPipedrive::TOKEN.1)
-        .env("RUST_LOG", "warn")
-        .env_remove("LEADGATE_CONFIG")
-        .env_remove("LEADGATE_DATABASE_URL")
-        .env_remove("LEADGATE_BIND")
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(out.try_clone().unwrap()))
-        .stderr(Stdio::from(out))
-        .spawn()
-        .unwrap()
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
 }
 
 /// Submits the form; true when the customer got their redirect. Each customer has a
 /// phone of their own (`n` picks it): Pipedrive's adapter reuses a person found by phone.
 async fn submit(http: &reqwest::Client, url: &str, email: &str, n: u32) -> bool {
     let phone = (3_001_000_000u64 + u64::from(n)).to_string();
-    let form = [("name", "Flood Customer"), ("email", email), ("phone", &phone)];
-    http.post(url).form(&form).send().await.is_ok_and(|r| r.status() == 303)
-}
-
-fn sandbox_event(event_id: &str, reference: &str) -> (Vec<u8>, String) {
-    let body = serde_json::to_vec(&serde_json::json!({
-        "id": event_id, "type": "payment.updated", "created": 0,
-        "data": {"payment_id": "sbx_fault", "reference": reference, "status": "APPROVED"}
-    }))
-    .unwrap();
-    let keys = leadgate::context::Keys::derive(&SecretString::from(SECRET_KEY));
-    let t = chrono::Utc::now().timestamp().to_string();
-    let tag = leadgate::domain::signing::tag(keys.sandbox.expose_secret(), &[t.as_bytes(), b".", &body]);
-    (body, format!("t={t},v1={}", hex::encode(tag)))
+    submit_contact(http, url, email, &phone).await == Some(303)
 }
 
 /// Sends one webhook until the server gives an HTTP answer (a gateway retries on
 /// connection errors and non-2xx); returns whether that answer was 200.
 async fn deliver(http: &reqwest::Client, url: &str, body: &[u8], sig: &str) -> bool {
     for _ in 0..200 {
-        let sent = http
-            .post(url)
-            .header("Sandbox-Signature", sig)
-            .header("content-type", "application/json")
-            .body(body.to_vec())
-            .send()
-            .await;
-        match sent {
-            Ok(r) if r.status() == 200 => return true,
-            Ok(r) if r.status().is_server_error() => {}
-            Ok(_) => return false,
-            Err(_) => {}
+        match post_event(http, url, body, sig).await {
+            Some(200) => return true,
+            Some(s) if s >= 500 => {}
+            Some(_) => return false,
+            None => {}
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -249,7 +135,7 @@ async fn sigkill_twice_during_a_webhook_flood_loses_nothing(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let (db_url, _db_dir) = database(&backend).await;
     let crm = SharedPipedrive::start().await;
-    let mut server = Instance::start(dir.path(), "a", &db_url, &crm).await;
+    let mut server = Instance::start(dir.path(), "a", config(&db_url, &crm)).await;
     let http = client();
     let mut submitted = Vec::new();
     for i in 0..24 {
@@ -350,8 +236,8 @@ async fn two_instances_on_one_postgres_apply_each_event_and_follow_up_once() {
     let dir = tempfile::tempdir().unwrap();
     let (db_url, _) = database(&backend).await;
     let crm = SharedPipedrive::start().await;
-    let a = Instance::start(dir.path(), "a", &db_url, &crm).await;
-    let b = Instance::start(dir.path(), "b", &db_url, &crm).await;
+    let a = Instance::start(dir.path(), "a", config(&db_url, &crm)).await;
+    let b = Instance::start(dir.path(), "b", config(&db_url, &crm)).await;
     let http = client();
     for i in 0..20 {
         let at = if i % 2 == 0 { &a } else { &b };
