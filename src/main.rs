@@ -106,6 +106,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             startup::stop_signal().await;
             tracing::info!("stop signal received; finishing running jobs");
             startup::shut_down(&ctx, tasks).await;
+            ctx.db.close().await;
         }
         Command::Migrate => {
             let settings = load(cli.config.as_ref())?;

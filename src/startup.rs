@@ -98,21 +98,27 @@ impl Application {
         self.ctx.clone()
     }
 
-    /// Serves until SIGTERM or Ctrl-C, then stops cleanly (see [`shut_down`]).
+    /// Serves until SIGTERM or Ctrl-C, then stops cleanly: requests in flight and running
+    /// jobs drain side by side, each within `worker.shutdown_grace` (see [`shut_down`]).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         let mut server = tokio::spawn(self.server);
         let served = tokio::select! {
-            served = &mut server => served,
+            served = &mut server => {
+                shut_down(&self.ctx, self.background).await;
+                served
+            }
             () = stop_signal() => {
                 tracing::info!("stop signal received; finishing in-flight work");
-                // Stop claiming at once; requests in flight get the same grace as jobs.
-                self.ctx.queue.stop_claiming();
-                handle.stop(true).await;
-                server.await
+                let requests = async {
+                    handle.stop(true).await;
+                    (&mut server).await
+                };
+                let (served, ()) = tokio::join!(requests, shut_down(&self.ctx, self.background));
+                served
             }
         };
-        shut_down(&self.ctx, self.background).await;
+        self.ctx.db.close().await;
         served.unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
 }
@@ -140,7 +146,7 @@ pub async fn stop_signal() {
 }
 
 /// Stops the background tasks: the worker stops claiming, finishes or hands back its jobs
-/// within `worker.shutdown_grace`, and frees their leads; then the pool closes.
+/// within `worker.shutdown_grace`, and frees their leads. The caller closes the pool.
 pub async fn shut_down(ctx: &AppContext, background: Vec<tokio::task::JoinHandle<()>>) {
     ctx.queue.stop_claiming();
     for task in background {
@@ -152,7 +158,6 @@ pub async fn shut_down(ctx: &AppContext, background: Vec<tokio::task::JoinHandle
         // No worker here to drain, but inline tries of this process may hold jobs.
         crate::jobs::worker::hand_back(ctx).await;
     }
-    ctx.db.close().await;
 }
 
 /// The worker and, unless switched off, the reconciliation loop.
