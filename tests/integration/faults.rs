@@ -46,7 +46,6 @@ followup_delays = ["4s", "5s"]
     Launch {
         config: text,
         env: vec![(var.to_owned(), token.to_owned())],
-        wrapper: Vec::new(),
     }
 }
 

@@ -30,9 +30,8 @@ pub fn free_port() -> u16 {
 pub struct Launch {
     /// Everything but `bind`, which the harness sets.
     pub config: String,
+    /// Extra environment, e.g. a CRM token, or `LD_PRELOAD` of libfaketime.
     pub env: Vec<(String, String)>,
-    /// A command the binary runs under, e.g. `faketime +90s`.
-    pub wrapper: Vec<String>,
 }
 
 /// One `leadgate serve` process on a port of its own.
@@ -145,16 +144,9 @@ impl Drop for Instance {
 
 fn spawn(config: &Path, log: &Path, launch: &Launch) -> Child {
     let out = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-    let bin = env!("CARGO_BIN_EXE_leadgate");
-    let mut cmd = match launch.wrapper.split_first() {
-        Some((first, rest)) => {
-            let mut c = Command::new(first);
-            c.args(rest).arg(bin);
-            c
-        }
-        None => Command::new(bin),
-    };
-    cmd.arg("--config")
+    // The binary itself is the child (no wrapper process), so a kill reaches it.
+    Command::new(env!("CARGO_BIN_EXE_leadgate"))
+        .arg("--config")
         .arg(config)
         .arg("serve")
         .env("LEADGATE_SECRET_KEY", SECRET_KEY)
