@@ -1,12 +1,15 @@
 //! The `apply_event` job: applies a stored, verified webhook event to its attempt.
 
+use std::time::Duration;
+
 use super::settle::{apply, mark, Source};
 use super::JobError;
 use crate::context::AppContext;
 use crate::gateways::EventFacts;
+use crate::store::jobs::{self, Holder};
 use crate::store::{attempts, inbox};
 
-pub async fn run(ctx: &AppContext, event_id: &str) -> Result<(), JobError> {
+pub async fn run(ctx: &AppContext, holder: Holder<'_>, event_id: &str) -> Result<(), JobError> {
     let ev = inbox::get(&ctx.db, event_id)
         .await?
         .ok_or_else(|| JobError::Permanent(format!("event {event_id} not found")))?;
@@ -46,6 +49,17 @@ pub async fn run(ctx: &AppContext, event_id: &str) -> Result<(), JobError> {
         return Ok(mark(ctx, event_id, "unknown_reference").await?);
     };
     crate::telemetry::record_ids(&attempt.lead_id, &attempt.id);
+    if holder.lead_id.is_none() {
+        // Queued before we knew whose payment it was (the event named only the vendor's
+        // id): join the lead's line now, before touching the attempt.
+        let lease = crate::clock::ms(ctx.settings.worker.lease);
+        if !jobs::adopt_lead(&ctx.db, holder, &attempt.lead_id, lease).await? {
+            return Err(JobError::Transient {
+                message: "another job of this lead is running; applying the event after it".into(),
+                retry_after: Some(Duration::from_secs(1)),
+            });
+        }
+    }
     apply(ctx, attempt, &seen, Source::Webhook, Some(event_id)).await?;
     Ok(())
 }

@@ -140,7 +140,7 @@ pub(crate) async fn execute(ctx: Arc<AppContext>, job: ClaimedJob) {
             )))
         } else {
             match serde_json::from_str::<Job>(&job.payload) {
-                Ok(parsed) => keep_lease(&ctx, holder, dispatch(&ctx, &parsed)).await,
+                Ok(parsed) => keep_lease(&ctx, holder, dispatch(&ctx, holder, &parsed)).await,
                 Err(e) => Err(Stopped::Failed(JobError::Permanent(format!("unreadable payload: {e}")))),
             }
         };
@@ -220,10 +220,10 @@ where
     }
 }
 
-async fn dispatch(ctx: &AppContext, job: &Job) -> Result<(), JobError> {
+async fn dispatch(ctx: &AppContext, holder: Holder<'_>, job: &Job) -> Result<(), JobError> {
     match job {
         Job::CrmSync { attempt_id } => crm_sync::run(ctx, attempt_id).await,
-        Job::ApplyEvent { event_id } => apply_event::run(ctx, event_id).await,
+        Job::ApplyEvent { event_id } => apply_event::run(ctx, holder, event_id).await,
         Job::DealOutcome { attempt_id } => deal_outcome::run(ctx, attempt_id).await,
         Job::FollowUp { attempt_id, reason } => followup::run(ctx, attempt_id, *reason).await,
         Job::Reconcile { attempt_id } => super::reconcile::run(ctx, attempt_id).await,

@@ -215,30 +215,60 @@ async fn lease(db: &Db, id: &str, which: Claimable, worker: &str, lease_ms: i64)
         return Ok(None);
     };
     if let Some(lead) = job.lead_id.as_deref() {
-        // The unique key makes the lead lock strict: on PostgreSQL a concurrent taker of the
-        // same lead waits here for our commit, then sees our row and gets nothing. Our own
-        // job's stale lock is ours to take: we just won the job itself.
-        let take = format!(
-            "INSERT INTO lead_locks (lead_id, job_id, locked_by, locked_until) VALUES ($1, $2, $3, {now} + $4) \
-             ON CONFLICT (lead_id) DO UPDATE SET job_id = excluded.job_id, locked_by = excluded.locked_by, \
-             locked_until = excluded.locked_until \
-             WHERE lead_locks.locked_until < {now} OR lead_locks.job_id = excluded.job_id"
-        );
-        let taken = on_tx!(&mut tx, |c| sqlx::query(&take)
-            .bind(lead)
-            .bind(id)
-            .bind(worker)
-            .bind(lease_ms)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))?;
-        if taken == 0 {
+        if !take_lead(&mut tx, lead, id, worker, lease_ms).await? {
             tx.rollback().await?;
             return Ok(None);
         }
     }
     tx.commit().await?;
     Ok(Some(job))
+}
+
+/// Takes `lead` for job `id` unless another job holds a live lock on it. The unique key
+/// makes the lead lock strict: on PostgreSQL a concurrent taker of the same lead waits
+/// here for our commit, then sees our row and gets nothing. Our own job's stale lock is
+/// ours to take: the caller holds the job itself.
+async fn take_lead(tx: &mut Tx, lead: &str, id: &str, worker: &str, lease_ms: i64) -> StoreResult<bool> {
+    let now = tx.now_sql();
+    let take = format!(
+        "INSERT INTO lead_locks (lead_id, job_id, locked_by, locked_until) VALUES ($1, $2, $3, {now} + $4) \
+         ON CONFLICT (lead_id) DO UPDATE SET job_id = excluded.job_id, locked_by = excluded.locked_by, \
+         locked_until = excluded.locked_until \
+         WHERE lead_locks.locked_until < {now} OR lead_locks.job_id = excluded.job_id"
+    );
+    let taken = on_tx!(tx, |c| sqlx::query(&take)
+        .bind(lead)
+        .bind(id)
+        .bind(worker)
+        .bind(lease_ms)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(taken == 1)
+}
+
+/// For a job enqueued before its lead was known (a webhook that names only the vendor's
+/// payment): records the lead on the running job and takes its lock, so it is serialised
+/// with that lead's other jobs from here on. False when another job holds the lead (or
+/// the lease was lost): the caller must not act, and should retry shortly.
+pub async fn adopt_lead(db: &Db, h: Holder<'_>, lead: &str, lease_ms: i64) -> StoreResult<bool> {
+    let now = db.now_sql();
+    let sql = format!("UPDATE jobs SET lead_id = $4 WHERE {HELD} AND lead_id IS NULL AND locked_until >= {now}");
+    let mut tx = db.begin_write().await?;
+    let job = on_tx!(&mut tx, |c| sqlx::query(&sql)
+        .bind(h.id)
+        .bind(h.worker)
+        .bind(h.try_no)
+        .bind(lead)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    if job == 1 && take_lead(&mut tx, lead, h.id, h.worker, lease_ms).await? {
+        tx.commit().await?;
+        return Ok(true);
+    }
+    tx.rollback().await?;
+    Ok(false)
 }
 
 /// Who holds a job: the worker and which try it is on. A worker can hold a job twice
@@ -319,9 +349,10 @@ pub async fn renew(db: &Db, h: Holder<'_>, lease_ms: i64) -> StoreResult<bool> {
         .await
         .map(|r| r.rows_affected()))?;
     let mut held = job == 1;
-    if held && h.lead_id.is_some() {
+    if held {
         // The lock keeps its own copy of the lease on purpose: a racing claim re-reads
-        // only the lock row, so the row alone must say whether it is held.
+        // only the lock row, so the row alone must say whether it is held. A job that
+        // adopted its lead mid-run (`adopt_lead`) has one too, though its holder says none.
         let sql = format!(
             "UPDATE lead_locks SET locked_until = {now} + $1 WHERE job_id = $2 AND locked_by = $3 \
              AND locked_until >= {now}"
@@ -333,7 +364,7 @@ pub async fn renew(db: &Db, h: Holder<'_>, lease_ms: i64) -> StoreResult<bool> {
             .execute(c)
             .await
             .map(|r| r.rows_affected()))?;
-        held = lock == 1;
+        held = h.lead_id.is_none() || lock == 1;
     }
     if held {
         tx.commit().await?;

@@ -23,6 +23,9 @@ struct Ledger {
     payments: Vec<Value>,
     /// Answer preference creates this late (longer than leadgate's timeout).
     slow: Option<std::time::Duration>,
+    /// Answer payment searches (reconciliation's question) this late.
+    slow_search: Option<std::time::Duration>,
+    searches: usize,
 }
 
 struct FakeMercadoPago {
@@ -94,17 +97,21 @@ impl FakeMercadoPago {
                     .map(|(_, v)| v.into_owned())
                     .unwrap_or_default();
                 // Newest first, as asked with sort=date_created&criteria=desc.
-                let results: Vec<Value> = search
-                    .lock()
-                    .unwrap()
+                let mut l = search.lock().unwrap();
+                l.searches += 1;
+                let results: Vec<Value> = l
                     .payments
                     .iter()
                     .rev()
                     .filter(|p| p["external_reference"] == reference.as_str())
                     .cloned()
                     .collect();
-                ResponseTemplate::new(200)
-                    .set_body_json(json!({ "results": results, "paging": {"total": results.len()} }))
+                let found = ResponseTemplate::new(200)
+                    .set_body_json(json!({ "results": results, "paging": {"total": results.len()} }));
+                match l.slow_search {
+                    Some(delay) => found.set_delay(delay),
+                    None => found,
+                }
             })
             .mount(&server)
             .await;
@@ -189,7 +196,53 @@ async fn setup(backend: Backend) -> (FakeMercadoPago, TestApp) {
     (fake, app)
 }
 
-both_backends!(mercadopago_approved_journey);
+both_backends!(
+    mercadopago_approved_journey,
+    a_notification_naming_only_the_payment_waits_for_its_leads_running_job
+);
+
+/// Mercado Pago's notifications name only its payment id, so the event's job is queued
+/// before anyone knows whose payment it is. Once its lookup names our attempt it must
+/// still wait for the lead's running job (here a slow reconciliation), as signed events
+/// that name the attempt do.
+async fn a_notification_naming_only_the_payment_waits_for_its_leads_running_job(backend: Backend) {
+    let fake = FakeMercadoPago::start().await;
+    let (toml, env) = fake.config();
+    // Patient enough for the slow search below.
+    let app = app_with(backend, toml.replace("timeout = \"1s\"", "timeout = \"10s\""), env).await;
+    submit(&app, "curso-br").await;
+    let attempt = only_attempt(&app).await;
+    // Reconciliation will learn "pending", slowly; meanwhile the payment is approved.
+    fake.payment(100, &attempt.id, "pending", 299.9);
+    fake.ledger.lock().unwrap().slow_search = Some(std::time::Duration::from_secs(3));
+    assert_eq!(leadgate::flows::reconcile::pass(&app.ctx).await.unwrap().claimed, 1);
+    crate::support::eventually("the reconciliation search to start", || async {
+        fake.ledger.lock().unwrap().searches == 1
+    })
+    .await;
+    fake.payment(100, &attempt.id, "approved", 299.9);
+    assert_eq!(notify(&app, 9001, 100, WEBHOOK_SECRET).await.0, 200);
+    app.settle().await;
+    // Run beside the search, the approval would land first and the search's "pending"
+    // be dropped as stale; in line, pending is applied, then the approval.
+    let changes = |source: &str, status: &str| {
+        let series = format!(
+            "leadgate_payment_status_changes_total{{gateway=\"mercadopago\",source=\"{source}\",status=\"{status}\"}} "
+        );
+        let metrics = app.ctx.metrics.render().unwrap();
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .map_or(0u64, |n| n.trim().parse().unwrap())
+    };
+    assert_eq!(changes("reconcile", "pending"), 1, "reconciliation ran first, alone");
+    assert_eq!(changes("webhook", "approved"), 1, "then the notification");
+    let a = super::attempt(&app, &attempt.id).await;
+    assert_eq!(
+        (a.status, a.settled_by.as_deref()),
+        (PaymentStatus::Approved, Some("webhook"))
+    );
+}
 
 async fn mercadopago_approved_journey(backend: Backend) {
     let (fake, app) = setup(backend).await;
