@@ -28,6 +28,16 @@ currency = "COP"
 followup_delays = ["1h"]
 "#;
 
+/// The email of every lead in the database.
+async fn stored_emails(db: &leadgate::store::Db) -> HashSet<String> {
+    leadgate::store::leads::all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.contact.email.to_string())
+        .collect()
+}
+
 /// A tmpfs of `size` mounted for the test, unmounted when dropped.
 struct Tmpfs(PathBuf, #[allow(dead_code)] tempfile::TempDir);
 
@@ -218,12 +228,7 @@ async fn disk_full_on_sqlite_loses_nothing_acknowledged_and_recovers() {
     server.kill();
     server.restart().await;
     let db = leadgate::store::Db::connect(&db_url).await.unwrap();
-    let stored: HashSet<String> = leadgate::store::leads::all(&db)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|l| l.contact.email.to_string())
-        .collect();
+    let stored = stored_emails(&db).await;
     let lost: Vec<_> = got
         .leads_303
         .iter()
@@ -411,12 +416,7 @@ async fn database_stopped_answers_within_a_second_and_loses_nothing() {
     .await;
     acknowledged.push("after-restart@example.com".into());
     let db = leadgate::store::Db::connect(&cluster.url()).await.unwrap();
-    let stored: HashSet<String> = leadgate::store::leads::all(&db)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|l| l.contact.email.to_string())
-        .collect();
+    let stored = stored_emails(&db).await;
     for email in &acknowledged {
         assert!(stored.contains(email), "acknowledged lead {email} lost");
     }
