@@ -1,7 +1,6 @@
 //! From a submitted form (or a resume link) to the gateway's hosted checkout.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::clock::{ms, new_id, now_ms};
 use crate::context::AppContext;
@@ -133,15 +132,11 @@ async fn proceed(
     attempt: Attempt,
     crm_job: &str,
 ) -> Result<String, CheckoutError> {
-    sync_crm_inline(ctx, crm_job, ctx.settings.inline_crm_deadline).await;
+    // The CRM sync runs now so the deal usually exists before the redirect. If the CRM is
+    // slow the job keeps running in the background past the deadline; if it fails, the
+    // worker retries it. Either way the customer only waits the deadline.
+    ctx.queue.run_now(ctx, crm_job, ctx.settings.inline_crm_deadline).await;
     open_checkout(ctx, offer, lead, &attempt).await
-}
-
-/// Runs the queued CRM sync now so the deal usually exists before the redirect. If the
-/// CRM is slow the job keeps running in the background past the deadline; if the CRM
-/// fails, the worker retries it. Either way the customer only waits `deadline`.
-async fn sync_crm_inline(ctx: &Arc<AppContext>, job_id: &str, deadline: Duration) {
-    ctx.queue.run_now(ctx, job_id, deadline).await
 }
 
 pub async fn open_checkout(

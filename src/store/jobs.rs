@@ -425,7 +425,7 @@ pub async fn dead(db: &Db, limit: i64) -> StoreResult<Vec<JobSummary>> {
     Ok(rows)
 }
 
-/// Jobs running now or queued to run within `within_ms` (tests and health reporting).
+/// Jobs running now or queued to run within `within_ms` (tests wait for this to reach 0).
 pub async fn pending_within(db: &Db, within_ms: i64) -> StoreResult<i64> {
     let sql = format!(
         "SELECT COUNT(*) FROM jobs WHERE state = 'running' OR (state = 'queued' AND run_at <= {} + $1)",

@@ -226,13 +226,6 @@ impl Db {
         }
     }
 
-    /// The database's clock, in epoch milliseconds.
-    pub async fn now_ms(&self) -> StoreResult<i64> {
-        let sql = format!("SELECT {}", self.now_sql());
-        let now: i64 = on_pool!(self, |p| sqlx::query_scalar(&sql).fetch_one(p).await)?;
-        Ok(now)
-    }
-
     pub async fn ping(&self) -> StoreResult<()> {
         on_pool!(self, |p| sqlx::query("SELECT 1")
             .execute(p)

@@ -196,113 +196,7 @@ async fn signed_event_with_nul_is_stored_and_applied(backend: Backend) {
     assert_eq!(again.json::<serde_json::Value>().await.unwrap()["status"], "duplicate");
 }
 
-both_backends!(
-    stripe_event_with_nul_and_long_words_is_stored_cut_and_applied,
-    over_long_event_ids_are_refused_and_store_nothing,
-);
-
-const STRIPE_SECRET_KEY: &str = "sk_test_bytes";
-const STRIPE_WEBHOOK_SECRET: &str = "whsec_test_bytes";
-
-/// A Stripe that only creates sessions (`cs_test_1`), enough to start a real checkout.
-async fn stripe_app(backend: Backend) -> (wiremock::MockServer, TestApp) {
-    use wiremock::matchers::{method, path};
-    use wiremock::{Mock, MockServer, Request, ResponseTemplate};
-    let server = MockServer::start().await;
-    let base = server.uri();
-    Mock::given(method("POST"))
-        .and(path("/v1/checkout/sessions"))
-        .respond_with(move |req: &Request| {
-            let form: std::collections::HashMap<String, String> =
-                url::form_urlencoded::parse(&req.body).into_owned().collect();
-            ResponseTemplate::new(200).set_body_json(json!({
-                "id": "cs_test_1",
-                "url": format!("{base}/c/pay/cs_test_1"),
-                "status": "open",
-                "payment_status": "unpaid",
-                "client_reference_id": form.get("client_reference_id"),
-            }))
-        })
-        .mount(&server)
-        .await;
-    let toml = format!(
-        r#"
-[gateways.stripe]
-environment = "sandbox"
-api_base = "{}"
-
-[[offers]]
-slug = "mentoria"
-title = "Mentoría"
-price_minor = 4990
-currency = "USD"
-gateway = "stripe"
-ask_tax_id = true
-"#,
-        server.uri()
-    );
-    let env = vec![
-        ("LEADGATE_STRIPE_SECRET_KEY", STRIPE_SECRET_KEY.to_string()),
-        ("LEADGATE_STRIPE_WEBHOOK_SECRET", STRIPE_WEBHOOK_SECRET.to_string()),
-    ];
-    let app = crate::gateways::app_with(backend, toml, env).await;
-    crate::gateways::submit(&app, "mentoria").await;
-    (server, app)
-}
-
-/// POSTs `body` signed as Stripe signs it.
-async fn send_stripe(app: &TestApp, body: &str) -> (u16, String) {
-    use hmac::{Hmac, Mac};
-    let t = chrono::Utc::now().timestamp();
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(STRIPE_WEBHOOK_SECRET.as_bytes()).unwrap();
-    mac.update(format!("{t}.{body}").as_bytes());
-    let header = format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()));
-    crate::gateways::deliver(app, "/webhooks/stripe", &[("Stripe-Signature", header)], body).await
-}
-
-fn stripe_completed(event_id: &str, session_status: &str, reference: &str) -> String {
-    json!({
-        "id": event_id,
-        "object": "event",
-        "type": "checkout.session.completed",
-        "livemode": false,
-        "data": {"object": {
-            "id": "cs_test_1",
-            "status": session_status,
-            "payment_status": "paid",
-            "client_reference_id": reference,
-            "amount_total": 4990,
-            "currency": "usd",
-        }},
-    })
-    .to_string()
-}
-
-/// A real gateway's signed event with U+0000 in its id and an absurdly long status word:
-/// stored, applied, the status words kept cut on a char boundary.
-async fn stripe_event_with_nul_and_long_words_is_stored_cut_and_applied(backend: Backend) {
-    let (_stripe, app) = stripe_app(backend).await;
-    let attempt = crate::gateways::only_attempt(&app).await;
-    let words = format!("complete\u{0}{}", "ñ".repeat(5000));
-    let body = stripe_completed("evt_\u{0}1", &words, &attempt.id);
-    assert!(body.contains(r"\u0000"), "the NUL travels as JSON's escape");
-    let (status, text) = send_stripe(&app, &body).await;
-    assert_eq!(status, 200, "{text}");
-    crate::gateways::wait_for_status(&app, &attempt.id, leadgate::domain::PaymentStatus::Approved).await;
-    let stored = leadgate::store::inbox::by_event_id(&app.ctx.db, "stripe", "evt_\u{FFFD}1")
-        .await
-        .unwrap()
-        .expect("stored");
-    assert_eq!(stored.body, body.as_bytes());
-    let detail = crate::gateways::attempt(&app, &attempt.id).await.status_detail.unwrap();
-    let max = leadgate::domain::edge::STATUS_DETAIL_MAX_CHARS;
-    assert_eq!(detail.chars().count(), max, "{detail}");
-    assert!(
-        detail.starts_with("checkout.session.completed: complete\u{FFFD}ñ"),
-        "{detail}"
-    );
-    assert!(detail.ends_with('ñ'));
-}
+both_backends!(over_long_event_ids_are_refused_and_store_nothing);
 
 /// No vendor's event id is 600 chars: refused with a precise 4xx, nothing stored, nothing
 /// applied. One char under the cap is a real (if odd) event and is kept.
@@ -320,14 +214,4 @@ async fn over_long_event_ids_are_refused_and_store_nothing(backend: Backend) {
     assert_eq!(inbox_count(&app, &reference).await, 1, "only the one within the cap");
     app.settle().await;
     assert_eq!(app.leads().await[0]["attempts"][0]["status"], "pending");
-
-    let (_stripe, app) = stripe_app(backend).await;
-    let attempt = crate::gateways::only_attempt(&app).await;
-    let body = stripe_completed(&format!("evt_{}", "1".repeat(200_000)), "complete", &attempt.id);
-    assert_eq!(send_stripe(&app, &body).await.0, 422);
-    assert_eq!(leadgate::store::inbox::count(&app.ctx.db).await.unwrap(), 0);
-    assert_eq!(
-        crate::gateways::attempt(&app, &attempt.id).await.status.as_str(),
-        "redirected"
-    );
 }

@@ -184,7 +184,54 @@ async fn delayed_payment_pending() -> (FakeStripe, TestApp, leadgate::domain::le
     (fake, app, attempt)
 }
 
-both_backends!(stripe_approved_journey);
+both_backends!(
+    stripe_approved_journey,
+    stripe_event_with_nul_and_long_words_is_stored_cut_and_applied,
+    stripe_event_with_an_over_long_id_is_refused_and_stores_nothing
+);
+
+/// A signed event with U+0000 in its id and an absurdly long status word: stored byte for
+/// byte, applied, its status words kept cut on a char boundary.
+async fn stripe_event_with_nul_and_long_words_is_stored_cut_and_applied(backend: Backend) {
+    let (fake, app) = setup(backend).await;
+    submit(&app, "mentoria").await;
+    let attempt = only_attempt(&app).await;
+    let words = format!("complete\u{0}{}", "ñ".repeat(5000));
+    let session = fake.update("cs_test_1", &words, "paid");
+    let (body, header) = event("evt_\u{0}1", "checkout.session.completed", &session, WEBHOOK_SECRET);
+    assert!(body.contains(r"\u0000"), "the NUL travels as JSON's escape");
+    let (status, text) = deliver(&app, "/webhooks/stripe", &[("Stripe-Signature", header)], &body).await;
+    assert_eq!(status, 200, "{text}");
+    wait_for_status(&app, &attempt.id, PaymentStatus::Approved).await;
+    let stored = leadgate::store::inbox::by_event_id(&app.ctx.db, "stripe", "evt_\u{FFFD}1")
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(stored.body, body.as_bytes());
+    let detail = super::attempt(&app, &attempt.id).await.status_detail.unwrap();
+    let max = leadgate::domain::edge::STATUS_DETAIL_MAX_CHARS;
+    assert_eq!(detail.chars().count(), max, "{detail}");
+    assert!(
+        detail.starts_with("checkout.session.completed: complete\u{FFFD}ñ"),
+        "{detail}"
+    );
+    assert!(detail.ends_with('ñ'));
+}
+
+/// No Stripe event id is 200,000 chars: a precise 4xx, nothing stored, nothing applied.
+async fn stripe_event_with_an_over_long_id_is_refused_and_stores_nothing(backend: Backend) {
+    let (fake, app) = setup(backend).await;
+    submit(&app, "mentoria").await;
+    let attempt = only_attempt(&app).await;
+    let paid = fake.update("cs_test_1", "complete", "paid");
+    let id = format!("evt_{}", "1".repeat(200_000));
+    assert_eq!(send(&app, &id, "checkout.session.completed", &paid).await.0, 422);
+    assert_eq!(leadgate::store::inbox::count(&app.ctx.db).await.unwrap(), 0);
+    assert_eq!(
+        super::attempt(&app, &attempt.id).await.status,
+        PaymentStatus::Redirected
+    );
+}
 
 async fn stripe_approved_journey(backend: Backend) {
     let (fake, app) = setup(backend).await;
