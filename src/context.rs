@@ -24,6 +24,7 @@ pub struct AppContext {
     pub queue: Queue,
     pub keys: Keys,
     pub metrics: Metrics,
+    pub limits: crate::limits::Limits,
 }
 
 impl AppContext {
@@ -33,6 +34,33 @@ impl AppContext {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.public_url)
+    }
+
+    /// The client's address, believing `X-Forwarded-For` only from `[proxy] trusted`.
+    pub fn client_ip(&self, req: &actix_web::HttpRequest) -> std::net::IpAddr {
+        let peer = req
+            .peer_addr()
+            .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+        let xff = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok());
+        crate::domain::forwarded::client_ip(peer, xff, &self.settings.proxy.trusted)
+    }
+
+    /// The browser reached us over TLS: our public URL is https, or a trusted proxy says so.
+    pub fn https(&self, req: &actix_web::HttpRequest) -> bool {
+        if self.public_url.starts_with("https://") {
+            return true;
+        }
+        let Some(peer) = req.peer_addr() else {
+            return false;
+        };
+        let proto = req
+            .headers()
+            .get_all("x-forwarded-proto")
+            .filter_map(|v| v.to_str().ok());
+        crate::domain::forwarded::forwarded_https(peer.ip(), proto, &self.settings.proxy.trusted)
     }
 }
 

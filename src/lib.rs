@@ -9,6 +9,7 @@ pub mod domain;
 pub mod flows;
 pub mod gateways;
 pub mod jobs;
+pub mod limits;
 pub mod links;
 pub mod metrics;
 pub mod outbound;

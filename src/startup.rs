@@ -212,6 +212,7 @@ pub async fn context(settings: Settings, public_url: String, overrides: Override
     };
     Ok(AppContext {
         queue: Queue::new(settings.worker.max_attempts),
+        limits: crate::limits::Limits::from_settings(&settings),
         settings,
         public_url,
         db,
@@ -248,11 +249,14 @@ async fn check_crm(settings: &Settings, crm: &dyn Crm) -> Result<(), StartupErro
     }
 }
 
-/// The sandbox plus every real gateway with a `[gateways.*]` table. Each real adapter's
+/// The sandbox (when on) plus every real gateway with a `[gateways.*]` table. Each real adapter's
 /// client carries that vendor's own timeout.
 fn real_gateways(settings: &Settings, sandbox: Arc<SandboxGateway>, http: &reqwest::Client) -> Gateways {
     let mut gateways = Gateways::default();
-    gateways.insert(sandbox);
+    if settings.sandbox.enabled {
+        tracing::warn!("the sandbox gateway is on: anyone can mark its payments approved (sandbox.enabled = false turns it off)");
+        gateways.insert(sandbox);
+    }
     let g = &settings.gateways;
     if let Some(s) = &g.wompi {
         gateways.insert(Arc::new(WompiGateway::new(s.clone(), http.clone())));

@@ -14,7 +14,9 @@ use crate::domain::{Currency, Money};
 
 mod crm;
 mod gateways;
+mod security;
 pub use crm::{CrmKind, CrmSettings, FieldRole, RemoteCrmSettings, HUBSPOT_TOKEN, PIPEDRIVE_TOKEN};
+pub use security::{FormSettings, Limits, ProxySettings, Rate, SandboxSettings};
 pub use gateways::{Environment, GatewaySettings, MercadoPagoSettings, StripeSettings, WompiSettings};
 
 #[derive(Debug, Clone)]
@@ -34,6 +36,10 @@ pub struct Settings {
     pub crm: CrmSettings,
     pub offers: Vec<Offer>,
     pub secrets: Secrets,
+    pub sandbox: SandboxSettings,
+    pub limits: Limits,
+    pub forms: FormSettings,
+    pub proxy: ProxySettings,
 }
 
 #[derive(Debug, Clone)]
@@ -110,6 +116,14 @@ struct RawConfig {
     crm: crm::RawCrm,
     #[serde(default)]
     offers: Vec<RawOffer>,
+    #[serde(default)]
+    sandbox: security::RawSandbox,
+    #[serde(default)]
+    limits: security::RawLimits,
+    #[serde(default)]
+    forms: security::RawForms,
+    #[serde(default)]
+    proxy: security::RawProxy,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -162,6 +176,9 @@ struct RawOffer {
     tax_id_type: Option<String>,
     #[serde(default = "default_region")]
     phone_region: String,
+    /// Sites allowed to show this offer's form in a frame, e.g. `"https://shop.example.com"`.
+    #[serde(default)]
+    embed_origins: Vec<String>,
 }
 
 fn default_gateway() -> String {
@@ -205,6 +222,7 @@ fn demo_offer() -> RawOffer {
         ask_tax_id: false,
         tax_id_type: None,
         phone_region: default_region(),
+        embed_origins: Vec::new(),
     }
 }
 
@@ -285,6 +303,16 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
         errs.push("reconcile.batch: must be at least 1".into());
     }
     let gateways = gateways::build(raw.gateways, env, &mut errs);
+    let production: Vec<&str> = gateways
+        .environments()
+        .into_iter()
+        .filter(|(_, e)| *e == Environment::Production)
+        .map(|(name, _)| name)
+        .collect();
+    let sandbox = security::sandbox(raw.sandbox, &production, &mut errs);
+    let limits = security::limits(raw.limits, &mut errs);
+    let forms = security::forms(raw.forms, &mut errs);
+    let proxy = security::proxy(raw.proxy, &mut errs);
     let crm = crm::build(raw.crm, env, &mut errs);
     if gateways.stripe.is_some() && !(1800..=86_400).contains(&checkout_ttl.as_secs()) {
         errs.push("checkout_ttl: Stripe accepts 30m to 24h".into());
@@ -311,6 +339,10 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
             Ok(o) if offers.iter().any(|x| x.slug == o.slug) => errs.push(format!(
                 "offers[{i}].slug: {:?} is used by another offer",
                 o.slug.as_str()
+            )),
+            Ok(o) if o.gateway == GatewayKind::Sandbox && !sandbox.enabled => errs.push(format!(
+                "offers[{i}].gateway: the sandbox is off ({}); name a real gateway",
+                if production.is_empty() { "sandbox.enabled = false".to_owned() } else { format!("{} in production", production.join(", ")) }
             )),
             Ok(o) => match gateways.check_offer(&o) {
                 Ok(()) => offers.push(o),
@@ -369,6 +401,10 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
         crm,
         offers,
         secrets,
+        sandbox,
+        limits,
+        forms,
+        proxy,
     })
 }
 
@@ -409,6 +445,15 @@ fn offer(o: RawOffer) -> Result<Offer, Vec<String>> {
             o.phone_region
         ));
     }
+    let mut embed_origins = Vec::new();
+    for (j, raw) in o.embed_origins.iter().enumerate() {
+        match embed_origin(raw) {
+            Some(origin) => embed_origins.push(origin),
+            None => errs.push(format!(
+                "embed_origins[{j}]: {raw:?} is not an origin such as \"https://shop.example.com\""
+            )),
+        }
+    }
     match (slug, price, gateway) {
         (Some(slug), Some(price), Some(gateway)) if errs.is_empty() => Ok(Offer {
             slug,
@@ -424,9 +469,18 @@ fn offer(o: RawOffer) -> Result<Offer, Vec<String>> {
                 .tax_id_type
                 .unwrap_or_else(|| default_tax_id_type(&o.phone_region).into()),
             phone_region: o.phone_region,
+            embed_origins,
         }),
         _ => Err(errs),
     }
+}
+
+/// `scheme://host[:port]` and nothing else, as a CSP source and an `Origin` header name it.
+fn embed_origin(raw: &str) -> Option<String> {
+    let u = Url::parse(raw.trim()).ok()?;
+    let bare = matches!(u.path(), "" | "/") && u.query().is_none() && u.fragment().is_none();
+    let ok = matches!(u.scheme(), "http" | "https") && u.host_str().is_some() && u.username().is_empty() && bare;
+    ok.then(|| u.origin().ascii_serialization())
 }
 
 #[cfg(test)]

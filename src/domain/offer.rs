@@ -98,6 +98,8 @@ pub struct Offer {
     pub tax_id_type: String,
     /// ISO 3166 alpha-2 region used to read phone numbers typed without a country code.
     pub phone_region: String,
+    /// Origins (`https://host[:port]`) allowed to frame the offer's form.
+    pub embed_origins: Vec<String>,
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub fn offer(slug: &str, gateway: GatewayKind, price: Money) -> Offer {
         ask_tax_id: true,
         tax_id_type: "CC".into(),
         phone_region: "CO".into(),
+        embed_origins: vec![],
     }
 }
 

@@ -16,9 +16,12 @@ fn page_error(req: &HttpRequest, e: SandboxError) -> PageError {
     }
 }
 
-/// Only a payment id the sandbox minted is looked up; anything else is not found.
-fn payment_id(req: &HttpRequest, raw: &str) -> Result<PaymentId, PageError> {
-    PaymentId::parse(raw).ok_or_else(|| page_error(req, SandboxError::NotFound))
+/// Only a payment id the sandbox minted is looked up; anything else is not found, and
+/// nothing is when the sandbox is off.
+fn payment_id(ctx: &AppContext, req: &HttpRequest, raw: &str) -> Result<PaymentId, PageError> {
+    PaymentId::parse(raw)
+        .filter(|_| ctx.settings.sandbox.enabled)
+        .ok_or_else(|| page_error(req, SandboxError::NotFound))
 }
 
 pub async fn show(
@@ -26,7 +29,7 @@ pub async fn show(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let id = payment_id(&req, &id)?;
+    let id = payment_id(&ctx, &req, &id)?;
     let p = ctx
         .sandbox
         .payment(id.as_str())
@@ -59,7 +62,7 @@ pub async fn complete(
     id: web::Path<String>,
     form: web::Form<OutcomeForm>,
 ) -> Result<HttpResponse, PageError> {
-    let id = payment_id(&req, &id)?;
+    let id = payment_id(&ctx, &req, &id)?;
     let next = ctx
         .sandbox
         .complete(id.as_str(), form.outcome)

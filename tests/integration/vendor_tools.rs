@@ -75,6 +75,7 @@ fn sample(gateway: GatewayKind, currency: Currency) -> (Offer, Lead, Attempt) {
         ask_tax_id: true,
         tax_id_type: "CPF".into(),
         phone_region: "BR".into(),
+        embed_origins: vec![],
     };
     let lead = Lead {
         id: "lead-1".into(),

@@ -1,0 +1,114 @@
+//! Per-process rate limits (governor's GCRA), one keyed limiter per thing we count.
+//! Each instance behind a load balancer counts on its own.
+
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::config::{Rate, Settings};
+
+/// Keys are forgotten once their bucket is full again, every this many checks.
+const PRUNE_EVERY: u32 = 4096;
+
+pub struct Limiter<K: Hash + Eq + Clone> {
+    inner: Option<DefaultKeyedRateLimiter<K>>,
+    checks: AtomicU32,
+}
+
+fn quota(rate: Rate) -> Quota {
+    let count = std::num::NonZeroU32::new(rate.count).unwrap_or(std::num::NonZeroU32::MIN);
+    let period = (rate.per / rate.count.max(1)).max(Duration::from_nanos(1));
+    Quota::with_period(period)
+        .unwrap_or_else(|| Quota::per_second(count))
+        .allow_burst(count)
+}
+
+impl<K: Hash + Eq + Clone> Limiter<K> {
+    /// `None` never limits.
+    pub fn new(rate: Option<Rate>) -> Self {
+        Self {
+            inner: rate.map(|r| RateLimiter::keyed(quota(r))),
+            checks: AtomicU32::new(0),
+        }
+    }
+
+    /// Counts one for `key`; `Err` says how long until it would be let through.
+    pub fn check(&self, key: &K) -> Result<(), Duration> {
+        let Some(limiter) = &self.inner else {
+            return Ok(());
+        };
+        if self.checks.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+        limiter
+            .check_key(key)
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+}
+
+/// Every limit the web layer applies, built once from `[limits]`.
+pub struct Limits {
+    pub submit_per_ip: Limiter<IpAddr>,
+    pub submit_per_offer: Limiter<String>,
+    pub login_per_ip: Limiter<IpAddr>,
+    pub login_global: Limiter<()>,
+    pub return_per_attempt: Limiter<String>,
+    /// One gateway status lookup per attempt per `gateway_status_every`.
+    pub gateway_status: Limiter<String>,
+}
+
+impl Limits {
+    pub fn from_settings(s: &Settings) -> Self {
+        let l = &s.limits;
+        Self {
+            submit_per_ip: Limiter::new(l.submit_per_ip),
+            submit_per_offer: Limiter::new(l.submit_per_offer),
+            login_per_ip: Limiter::new(Some(l.login_per_ip)),
+            login_global: Limiter::new(Some(l.login_global)),
+            return_per_attempt: Limiter::new(l.return_per_attempt),
+            gateway_status: Limiter::new(
+                (!l.gateway_status_every.is_zero()).then_some(Rate::new(1, l.gateway_status_every)),
+            ),
+        }
+    }
+}
+
+/// Whole seconds for `Retry-After`, never 0 (which would invite an immediate retry).
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0).max(u64::from(wait.is_zero()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_beyond_the_rate_is_refused_with_a_wait() {
+        let l = Limiter::new(Some(Rate::new(3, Duration::from_secs(60))));
+        for _ in 0..3 {
+            assert!(l.check(&"a").is_ok());
+        }
+        let wait = l.check(&"a").unwrap_err();
+        assert!(wait > Duration::from_secs(10) && wait <= Duration::from_secs(20), "{wait:?}");
+        assert!(l.check(&"b").is_ok(), "keys are counted apart");
+    }
+
+    #[test]
+    fn off_never_limits() {
+        let l = Limiter::new(None);
+        assert!((0..10_000).all(|_| l.check(&1).is_ok()));
+    }
+
+    #[test]
+    fn retry_after_rounds_up() {
+        assert_eq!(retry_after_secs(Duration::ZERO), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(1500)), 2);
+        assert_eq!(retry_after_secs(Duration::from_secs(3)), 3);
+    }
+}
