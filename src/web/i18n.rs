@@ -35,6 +35,8 @@ pub struct Texts {
     pub saved_body: &'static str,
     pub link_invalid_title: &'static str,
     pub link_invalid_body: &'static str,
+    pub too_many_title: &'static str,
+    pub too_many_body: &'static str,
     errors: [&'static str; 7],
 }
 
@@ -95,6 +97,8 @@ static ES: Texts = Texts {
     saved_body: "No pudimos abrir el pago en este momento. Inténtalo de nuevo en un momento; no tendrás que escribir tus datos otra vez.",
     link_invalid_title: "Este enlace ya no es válido",
     link_invalid_body: "El enlace venció o está incompleto. Puedes empezar de nuevo desde la oferta.",
+    too_many_title: "Demasiados intentos seguidos",
+    too_many_body: "Espera un momento y vuelve a intentarlo.",
     errors: [
         "Este campo es obligatorio.",
         "Es demasiado corto.",
@@ -138,6 +142,8 @@ static PT_BR: Texts = Texts {
     saved_body: "Não conseguimos abrir o pagamento agora. Tente novamente em instantes; não será preciso digitar seus dados de novo.",
     link_invalid_title: "Este link não é mais válido",
     link_invalid_body: "O link expirou ou está incompleto. Você pode começar de novo pela oferta.",
+    too_many_title: "Muitas tentativas seguidas",
+    too_many_body: "Aguarde um momento e tente de novo.",
     errors: [
         "Este campo é obrigatório.",
         "Muito curto.",
@@ -181,6 +187,8 @@ static EN: Texts = Texts {
     saved_body: "We could not open the payment page just now. Please try again in a moment; you will not need to type your details again.",
     link_invalid_title: "This link is no longer valid",
     link_invalid_body: "The link expired or is incomplete. You can start again from the offer.",
+    too_many_title: "Too many tries in a row",
+    too_many_body: "Please wait a moment and try again.",
     errors: [
         "This field is required.",
         "Too short.",

@@ -80,6 +80,8 @@ pub enum PageErrorKind {
     TooLarge,
     Unavailable,
     LinkInvalid,
+    /// Rate limited; `Retry-After` says when to come back.
+    TooMany { retry_after_secs: u64 },
 }
 
 /// An error answered with a page in the customer's language.
@@ -93,6 +95,12 @@ pub struct PageError {
 impl PageError {
     pub fn new(lang: Lang, kind: PageErrorKind) -> Self {
         Self { lang, kind }
+    }
+
+    /// A rate limit said no; `wait` is how long until it would say yes.
+    pub fn too_many(lang: Lang, wait: std::time::Duration) -> Self {
+        let retry_after_secs = crate::limits::retry_after_secs(wait);
+        Self::new(lang, PageErrorKind::TooMany { retry_after_secs })
     }
 
     /// Infrastructure failures: logged in full, shown to the customer as "try again".
@@ -110,6 +118,7 @@ impl ResponseError for PageError {
             PageErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             PageErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             PageErrorKind::LinkInvalid => StatusCode::GONE,
+            PageErrorKind::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -121,14 +130,20 @@ impl ResponseError for PageError {
             PageErrorKind::TooLarge => (t.bad_request_title, t.too_large_body),
             PageErrorKind::Unavailable => (t.unavailable_title, t.unavailable_body),
             PageErrorKind::LinkInvalid => (t.link_invalid_title, t.link_invalid_body),
+            PageErrorKind::TooMany { .. } => (t.too_many_title, t.too_many_body),
         };
         let page = pages::Message::new(self.lang, title, body);
         let mut res = render(&page);
         *res.status_mut() = self.status_code();
-        if self.kind == PageErrorKind::Unavailable {
-            // Browsers ignore it, but proxies and crawlers come back later instead of hammering.
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        // Browsers ignore it, but proxies, crawlers and scripts come back later instead of
+        // hammering.
+        let retry_after = match self.kind {
+            PageErrorKind::Unavailable => Some(5),
+            PageErrorKind::TooMany { retry_after_secs } => Some(retry_after_secs),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
         }
         res
     }
