@@ -68,6 +68,7 @@ impl AppContext {
 pub struct Keys {
     pub resume: SecretSlice<u8>,
     pub sandbox: SecretSlice<u8>,
+    pub forms: SecretSlice<u8>,
     pub session: actix_web::cookie::Key,
 }
 
@@ -77,6 +78,7 @@ impl Keys {
         Keys {
             resume: SecretSlice::from(subkey(m, b"leadgate resume-link v1")),
             sandbox: SecretSlice::from(subkey(m, b"leadgate sandbox-webhook v1")),
+            forms: SecretSlice::from(subkey(m, b"leadgate form-token v1")),
             session: actix_web::cookie::Key::derive_from(&subkey(m, b"leadgate session v1")),
         }
     }

@@ -15,6 +15,7 @@ pub struct Metrics {
     reconcile_checks: Family<Labels, Counter>,
     crm_objects: Family<Labels, Counter>,
     crm_found_again: Family<Labels, Counter>,
+    refused: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -56,7 +57,14 @@ impl Default for Metrics {
             "CRM objects an interrupted earlier try had created, found instead of created twice",
             crm_found_again.clone(),
         );
+        let refused = Family::<Labels, Counter>::default();
+        registry.register(
+            "requests_refused",
+            "Requests refused as abuse, by what was asked (submit, resume, login, return) and why (rate_limited, csrf, honeypot, too_fast)",
+            refused.clone(),
+        );
         Self {
+            refused,
             registry,
             crm_objects,
             crm_found_again,
@@ -104,6 +112,11 @@ impl Metrics {
     pub fn crm_found_again(&self, crm: &str, kind: &str) {
         let labels = vec![("crm", crm.to_owned()), ("kind", kind.to_owned())];
         self.crm_found_again.get_or_create(&labels).inc();
+    }
+
+    pub fn refused(&self, what: &str, why: &str) {
+        let labels = vec![("what", what.to_owned()), ("why", why.to_owned())];
+        self.refused.get_or_create(&labels).inc();
     }
 
     pub fn render(&self) -> Result<String, std::fmt::Error> {

@@ -8,7 +8,7 @@ use validator::Validate;
 
 use super::i18n::{texts, Texts};
 use super::pages::{FieldErrors, FormValues, Message, OfferPage};
-use super::{lang_of, render, see_other, PageError, PageErrorKind};
+use super::{forms, lang_of, render, see_other, PageError, PageErrorKind};
 use crate::context::AppContext;
 use crate::domain::edge;
 use crate::domain::lead::{Contact, Utm};
@@ -35,7 +35,9 @@ pub struct CheckoutForm {
     #[validate(length(max = 64))]
     tax_id: String,
     lang: Option<String>,
-    resume: Option<String>,
+    /// The guard's fields (see `web::forms`).
+    form_token: Option<String>,
+    website: Option<String>,
     #[validate(length(max = 200))]
     utm_source: Option<String>,
     #[validate(length(max = 200))]
@@ -119,7 +121,17 @@ fn find_offer<'a>(ctx: &'a AppContext, slug: &str, lang: Lang) -> Result<&'a Off
     ctx.offer(slug).ok_or(PageError::new(lang, PageErrorKind::NotFound))
 }
 
-fn form_page<'a>(offer: &'a Offer, lang: Lang, values: FormValues, errors: FieldErrors, utm: &Utm) -> OfferPage<'a> {
+/// What a served form carries besides the customer's values.
+struct Served {
+    form_token: String,
+    notice: Option<&'static str>,
+}
+
+fn purpose(offer: &Offer) -> String {
+    format!("c/{}", offer.slug)
+}
+
+fn form_page<'a>(offer: &'a Offer, lang: Lang, values: FormValues, errors: FieldErrors, utm: &Utm, served: Served) -> OfferPage<'a> {
     let utm = [
         ("utm_source", &utm.source),
         ("utm_medium", &utm.medium),
@@ -142,10 +154,12 @@ fn form_page<'a>(offer: &'a Offer, lang: Lang, values: FormValues, errors: Field
         values,
         errors,
         utm,
+        form_token: served.form_token,
+        notice: served.notice,
     }
 }
 
-/// `GET /c/{offer}`: the form, prefilled from the query string or a resume token.
+/// `GET /c/{offer}`: the form, prefilled from the query string.
 pub async fn show(
     ctx: web::Data<AppContext>,
     req: HttpRequest,
@@ -157,27 +171,13 @@ pub async fn show(
     let q = web::Query::<CheckoutForm>::from_query(req.query_string())
         .map(|q| q.into_inner())
         .unwrap_or_default();
-    let mut values = q.values();
-    let mut utm = q.utm();
-    if let Some(lead) = resumed_lead(&ctx, q.resume.as_deref(), offer).await {
-        let c = &lead.contact;
-        values = FormValues {
-            name: c.name.to_string(),
-            email: c.email.to_string(),
-            phone: c.phone.to_string(),
-            tax_id: c.tax_id.as_ref().map(|t| t.to_string()).unwrap_or_default(),
-        };
-        utm = lead.utm;
-    }
-    Ok(render(&form_page(offer, lang, values, FieldErrors::default(), &utm)))
-}
-
-async fn resumed_lead(ctx: &AppContext, token: Option<&str>, offer: &Offer) -> Option<crate::domain::lead::Lead> {
-    let claims = links::verify_resume(ctx, token?).ok()?;
-    if claims.offer != offer.slug.as_str() {
-        return None;
-    }
-    leads::get(&ctx.db, &claims.lead_id).await.ok().flatten()
+    let issued = forms::issue(&ctx, &req, &purpose(offer), None);
+    let served = Served {
+        form_token: issued.token.clone(),
+        notice: None,
+    };
+    let page = form_page(offer, lang, q.values(), FieldErrors::default(), &q.utm(), served);
+    Ok(issued.attach(render(&page)))
 }
 
 /// `POST /c/{offer}`: store the lead, then 303 to the gateway's hosted checkout.
@@ -195,15 +195,54 @@ pub async fn submit(
         .and_then(Lang::from_code)
         .unwrap_or_else(|| lang_of(&req));
     let offer = find_offer(&ctx, &path, lang)?;
+    let ip = ctx.client_ip(&req);
+    if let Err(wait) = ctx.limits.submit_per_ip.check(&ip) {
+        ctx.metrics.refused("submit", "rate_limited");
+        tracing::warn!(%ip, "offer submits from one address over the limit");
+        return Err(PageError::too_many(lang, wait));
+    }
     let t = texts(lang);
+    let guard = forms::check(
+        &ctx,
+        &req,
+        &purpose(offer),
+        form.form_token.as_deref(),
+        form.website.as_deref(),
+        ctx.settings.forms.min_fill_time,
+    );
+    if let Err(suspect) = guard {
+        // Nothing is stored and nothing reaches the CRM; a person just presses again.
+        ctx.metrics.refused("submit", suspect.reason());
+        tracing::info!(offer = %offer.slug, reason = suspect.reason(), "offer submit sent back to confirm");
+        let issued = forms::issue(&ctx, &req, &purpose(offer), forms::served_at(suspect));
+        let served = Served {
+            form_token: issued.token.clone(),
+            notice: Some(t.confirm_again),
+        };
+        let page = form_page(offer, lang, form.values(), FieldErrors::default(), &form.utm(), served);
+        let mut res = issued.attach(render(&page));
+        *res.status_mut() = actix_web::http::StatusCode::FORBIDDEN;
+        return Ok(res);
+    }
     let contact = match form.parse(offer, t) {
         Ok(c) => c,
         Err(errors) => {
-            let mut res = render(&form_page(offer, lang, form.values(), errors, &form.utm()));
+            let served = Served {
+                form_token: form.form_token.clone().unwrap_or_default(),
+                notice: None,
+            };
+            let mut res = render(&form_page(offer, lang, form.values(), errors, &form.utm(), served));
             *res.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
             return Ok(res);
         }
     };
+    // Counted only for submits that would reach the CRM, so junk cannot use up the
+    // offer's budget for real customers.
+    if let Err(wait) = ctx.limits.submit_per_offer.check(&offer.slug.to_string()) {
+        ctx.metrics.refused("submit", "offer_rate_limited");
+        tracing::warn!(offer = %offer.slug, "offer submits over the offer's limit");
+        return Err(PageError::too_many(lang, wait));
+    }
     let sub = Submission {
         contact,
         lang,

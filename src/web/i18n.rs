@@ -37,6 +37,9 @@ pub struct Texts {
     pub link_invalid_body: &'static str,
     pub too_many_title: &'static str,
     pub too_many_body: &'static str,
+    pub confirm_again: &'static str,
+    pub forbidden_body: &'static str,
+    pub honeypot_label: &'static str,
     errors: [&'static str; 7],
 }
 
@@ -99,6 +102,9 @@ static ES: Texts = Texts {
     link_invalid_body: "El enlace venció o está incompleto. Puedes empezar de nuevo desde la oferta.",
     too_many_title: "Demasiados intentos seguidos",
     too_many_body: "Espera un momento y vuelve a intentarlo.",
+    confirm_again: "Por tu seguridad, revisa tus datos y pulsa el botón de nuevo.",
+    forbidden_body: "Este formulario no se envió desde nuestra página. Vuelve a abrirla e inténtalo de nuevo.",
+    honeypot_label: "Deja este campo vacío",
     errors: [
         "Este campo es obligatorio.",
         "Es demasiado corto.",
@@ -144,6 +150,9 @@ static PT_BR: Texts = Texts {
     link_invalid_body: "O link expirou ou está incompleto. Você pode começar de novo pela oferta.",
     too_many_title: "Muitas tentativas seguidas",
     too_many_body: "Aguarde um momento e tente de novo.",
+    confirm_again: "Para sua segurança, confira seus dados e toque no botão de novo.",
+    forbidden_body: "Este formulário não foi enviado da nossa página. Abra-a de novo e tente outra vez.",
+    honeypot_label: "Deixe este campo vazio",
     errors: [
         "Este campo é obrigatório.",
         "Muito curto.",
@@ -189,6 +198,9 @@ static EN: Texts = Texts {
     link_invalid_body: "The link expired or is incomplete. You can start again from the offer.",
     too_many_title: "Too many tries in a row",
     too_many_body: "Please wait a moment and try again.",
+    confirm_again: "For your security, check your details and press the button again.",
+    forbidden_body: "This form was not sent from our page. Open it again and retry.",
+    honeypot_label: "Leave this field empty",
     errors: [
         "This field is required.",
         "Too short.",

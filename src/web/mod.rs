@@ -10,6 +10,7 @@ use crate::domain::Lang;
 
 pub mod admin;
 pub mod checkout;
+pub mod forms;
 pub mod i18n;
 pub mod pages;
 pub mod returns;
@@ -80,6 +81,8 @@ pub enum PageErrorKind {
     TooLarge,
     Unavailable,
     LinkInvalid,
+    /// A form not sent from our own page (see `web::forms`).
+    Forbidden,
     /// Rate limited; `Retry-After` says when to come back.
     TooMany { retry_after_secs: u64 },
 }
@@ -118,6 +121,7 @@ impl ResponseError for PageError {
             PageErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             PageErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             PageErrorKind::LinkInvalid => StatusCode::GONE,
+            PageErrorKind::Forbidden => StatusCode::FORBIDDEN,
             PageErrorKind::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
@@ -130,6 +134,7 @@ impl ResponseError for PageError {
             PageErrorKind::TooLarge => (t.bad_request_title, t.too_large_body),
             PageErrorKind::Unavailable => (t.unavailable_title, t.unavailable_body),
             PageErrorKind::LinkInvalid => (t.link_invalid_title, t.link_invalid_body),
+            PageErrorKind::Forbidden => (t.bad_request_title, t.forbidden_body),
             PageErrorKind::TooMany { .. } => (t.too_many_title, t.too_many_body),
         };
         let page = pages::Message::new(self.lang, title, body);

@@ -42,6 +42,10 @@ pub struct OfferPage<'a> {
     pub has_errors: bool,
     /// Attribution carried through the POST as hidden fields.
     pub utm: Vec<(&'static str, String)>,
+    /// The guard's token (see `web::forms`).
+    pub form_token: String,
+    /// Shown above the form when a submit must be confirmed.
+    pub notice: Option<&'static str>,
 }
 
 #[derive(Template)]
@@ -103,6 +107,7 @@ pub struct SandboxPage {
     pub phone: String,
     pub open: bool,
     pub status: String,
+    pub form_token: String,
 }
 
 #[derive(Template)]

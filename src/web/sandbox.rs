@@ -4,7 +4,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::pages::SandboxPage;
-use super::{lang_of, render, see_other, PageError, PageErrorKind};
+use std::time::Duration;
+
+use super::{forms, lang_of, render, see_other, PageError, PageErrorKind};
 use crate::context::AppContext;
 use crate::domain::Lang;
 use crate::gateways::sandbox::{Outcome, PaymentId, SandboxError};
@@ -37,7 +39,9 @@ pub async fn show(
         .map_err(|e| page_error(&req, e))?;
     let lang = Lang::from_code(&p.lang).unwrap_or_default();
     let amount = super::money_text(p.amount_minor, &p.currency, lang);
-    Ok(render(&SandboxPage {
+    let issued = forms::issue(&ctx, &req, &purpose(&id), None);
+    Ok(issued.attach(render(&SandboxPage {
+        form_token: issued.token.clone(),
         lang: lang.code(),
         open: p.status == "CREATED",
         id: p.id,
@@ -48,12 +52,17 @@ pub async fn show(
         email: p.customer_email,
         phone: p.customer_phone,
         status: p.status.to_lowercase(),
-    }))
+    })))
+}
+
+fn purpose(id: &PaymentId) -> String {
+    format!("sandbox/{}", id.as_str())
 }
 
 #[derive(Deserialize)]
 pub struct OutcomeForm {
     outcome: Outcome,
+    form_token: Option<String>,
 }
 
 pub async fn complete(
@@ -63,6 +72,12 @@ pub async fn complete(
     form: web::Form<OutcomeForm>,
 ) -> Result<HttpResponse, PageError> {
     let id = payment_id(&ctx, &req, &id)?;
+    // Even test money is pressed only from the page we served, never from another site.
+    let guard = forms::check(&ctx, &req, &purpose(&id), form.form_token.as_deref(), None, Duration::ZERO);
+    if let Err(suspect) = guard {
+        ctx.metrics.refused("sandbox", suspect.reason());
+        return Err(PageError::new(lang_of(&req), PageErrorKind::Forbidden));
+    }
     let next = ctx
         .sandbox
         .complete(id.as_str(), form.outcome)

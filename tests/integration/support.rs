@@ -144,6 +144,16 @@ async fn spawn_on(url: String, dir: Option<tempfile::TempDir>, opts: Options) ->
         _ => extra.iter().find(|(name, _)| *name == k).map(|(_, v)| v.clone()),
     };
     let mut settings = Settings::from_toml(&format!("{CONFIG}\n{}", opts.toml), &env).unwrap();
+    // Tests submit fast and often from one address: the abuse guards stay out of their way
+    // unless a test configures them (the guards' own tests do).
+    if !opts.toml.contains("[limits]") {
+        settings.limits.submit_per_ip = None;
+        settings.limits.submit_per_offer = None;
+        settings.limits.return_per_attempt = None;
+    }
+    if !opts.toml.contains("[forms]") {
+        settings.forms.min_fill_time = Duration::ZERO;
+    }
     (opts.tweak)(&mut settings);
     let app = Application::build_with(settings, opts.overrides).await.unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
@@ -212,12 +222,46 @@ impl TestApp {
             .unwrap()
     }
 
+    /// POSTs a form as a browser that loaded the page first: an offer form or a sandbox
+    /// page gets the token that page served (see [`TestApp::form_token`]).
     pub async fn post_form_in(&self, path: &str, accept_language: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let token = self.form_token_for(path).await;
+        let mut fields: Vec<(&str, &str)> = form.to_vec();
+        if let Some(t) = &token {
+            if !fields.iter().any(|(k, _)| *k == "form_token") {
+                fields.push(("form_token", t));
+            }
+        }
         let req = self
             .http
             .post(self.url(path))
             .header("Accept-Language", accept_language);
-        req.form(form).send().await.unwrap()
+        req.form(&fields).send().await.unwrap()
+    }
+
+    /// The token the page at `path` serves with its form (and the cookie it sets).
+    pub async fn form_token(&self, path: &str) -> String {
+        let res = self.get(path).await;
+        let html = res.text().await.unwrap();
+        hidden_field(&html, "form_token").unwrap_or_else(|| panic!("no form token on {path}: {html}"))
+    }
+
+    async fn form_token_for(&self, path: &str) -> Option<String> {
+        let page = path.split('?').next().unwrap_or(path);
+        let guarded = page.starts_with("/c/") || page.contains("/sandbox/pay/") || page.starts_with("/r/");
+        if !guarded {
+            return None;
+        }
+        let res = self.get(page).await;
+        if !res.status().is_success() {
+            return None;
+        }
+        hidden_field(&res.text().await.unwrap(), "form_token")
+    }
+
+    /// POSTs exactly `form`, with no token: as a script or another site would.
+    pub async fn post_form_bare(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http.post(self.url(path)).form(form).send().await.unwrap()
     }
 
     /// POSTs `body` as is, with the given content type.
@@ -227,7 +271,7 @@ impl TestApp {
     }
 
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        self.http.post(self.url(path)).form(form).send().await.unwrap()
+        self.post_form_in(path, "es", form).await
     }
 
     /// Submits the offer form with valid data; returns the sandbox checkout URL.
@@ -243,10 +287,11 @@ impl TestApp {
 
     /// Presses a button on the sandbox page; returns where the browser is sent.
     pub async fn press(&self, sandbox_url: &str, outcome: &str) -> String {
+        let token = self.form_token(sandbox_url).await;
         let res = self
             .http
             .post(sandbox_url)
-            .form(&[("outcome", outcome)])
+            .form(&[("outcome", outcome), ("form_token", &token)])
             .send()
             .await
             .unwrap();
@@ -277,6 +322,13 @@ impl TestApp {
         })
         .await
     }
+}
+
+/// The value of the hidden input `name` in a page.
+pub fn hidden_field(html: &str, name: &str) -> Option<String> {
+    let at = html.find(&format!("name=\"{name}\" value=\""))?;
+    let rest = &html[at + name.len() + 15..];
+    rest.split('"').next().map(str::to_owned)
 }
 
 pub fn location(res: &reqwest::Response) -> String {

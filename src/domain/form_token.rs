@@ -1,0 +1,174 @@
+//! The token every POST form carries: a signed double-submit CSRF token that also says
+//! when the form was served, so a submit can be judged too fast for a person.
+//!
+//! The browser holds a random nonce in a cookie; the form holds
+//! `v1.{issued_ms}.{b64url(HMAC(key, "v1|{purpose}|{nonce}|{issued_ms}"))}`. A site that
+//! cannot read our cookie cannot write a matching field, and a field made for one form
+//! (`purpose`: an offer, a resume link, a sandbox payment) is refused by every other.
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+
+use super::signing;
+
+/// The nonce is 16 random bytes, hex: 32 characters.
+pub const NONCE_LEN: usize = 32;
+const MAX_TOKEN_LEN: usize = 128;
+
+/// What a form's token proves, or why it does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FormTokenError {
+    #[error("no form token, or no form cookie")]
+    Missing,
+    #[error("form token does not match its cookie or form")]
+    Forged,
+    #[error("form token expired")]
+    Expired,
+    /// Authentic, but sent sooner after the form was served than a person types.
+    #[error("form sent too fast")]
+    TooFast { issued_ms: i64 },
+}
+
+/// A cookie value we could have minted: exactly 32 lowercase hex digits.
+pub fn nonce_shaped(nonce: &str) -> bool {
+    nonce.len() == NONCE_LEN && nonce.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn mac(key: &[u8], purpose: &str, nonce: &str, issued_ms: i64) -> [u8; 32] {
+    let issued = issued_ms.to_string();
+    signing::tag(key, &[b"v1|", purpose.as_bytes(), b"|", nonce.as_bytes(), b"|", issued.as_bytes()])
+}
+
+pub fn sign(key: &[u8], purpose: &str, nonce: &str, issued_ms: i64) -> String {
+    let tag = mac(key, purpose, nonce, issued_ms);
+    format!("v1.{issued_ms}.{}", URL_SAFE_NO_PAD.encode(tag))
+}
+
+/// The rules a token is judged by.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    pub min_fill: Duration,
+    pub ttl: Duration,
+}
+
+/// Checks `token` from the form against `nonce` from the cookie; returns when the form
+/// was served.
+pub fn verify(
+    key: &[u8],
+    purpose: &str,
+    token: Option<&str>,
+    nonce: Option<&str>,
+    now_ms: i64,
+    rules: Rules,
+) -> Result<i64, FormTokenError> {
+    let (Some(token), Some(nonce)) = (token.filter(|t| !t.is_empty()), nonce) else {
+        return Err(FormTokenError::Missing);
+    };
+    if token.len() > MAX_TOKEN_LEN || !nonce_shaped(nonce) {
+        return Err(FormTokenError::Forged);
+    }
+    let mut parts = token.split('.');
+    let (Some("v1"), Some(issued), Some(tag), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(FormTokenError::Forged);
+    };
+    let issued_ms: i64 = issued
+        .parse()
+        .ok()
+        .filter(|n: &i64| n.to_string() == issued)
+        .ok_or(FormTokenError::Forged)?;
+    let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| FormTokenError::Forged)?;
+    let issued_text = issued_ms.to_string();
+    let parts: [&[u8]; 6] = [
+        b"v1|",
+        purpose.as_bytes(),
+        b"|",
+        nonce.as_bytes(),
+        b"|",
+        issued_text.as_bytes(),
+    ];
+    if !signing::verify(key, &parts, &tag) {
+        return Err(FormTokenError::Forged);
+    }
+    let age = now_ms.saturating_sub(issued_ms);
+    // A token from the future is a skewed clock between instances, not an attack: judge
+    // it as just served.
+    let age = Duration::from_millis(u64::try_from(age).unwrap_or(0));
+    if age > rules.ttl {
+        return Err(FormTokenError::Expired);
+    }
+    if age < rules.min_fill {
+        return Err(FormTokenError::TooFast { issued_ms });
+    }
+    Ok(issued_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const KEY: &[u8] = b"form-key-0123456789abcdef0123456789";
+    const NONCE: &str = "0123456789abcdef0123456789abcdef";
+    const T0: i64 = 1_700_000_000_000;
+    const RULES: Rules = Rules {
+        min_fill: Duration::from_secs(2),
+        ttl: Duration::from_secs(3600),
+    };
+
+    fn check(purpose: &str, token: &str, nonce: &str, now: i64) -> Result<i64, FormTokenError> {
+        verify(KEY, purpose, Some(token), Some(nonce), now, RULES)
+    }
+
+    #[test]
+    fn a_token_verifies_for_its_cookie_and_form_once_a_person_could_have_typed() {
+        let t = sign(KEY, "c/demo", NONCE, T0);
+        assert_eq!(check("c/demo", &t, NONCE, T0 + 5_000), Ok(T0));
+        assert_eq!(
+            check("c/demo", &t, NONCE, T0 + 500),
+            Err(FormTokenError::TooFast { issued_ms: T0 })
+        );
+        assert_eq!(check("c/demo", &t, NONCE, T0 + 3_600_001), Err(FormTokenError::Expired));
+        // From a skewed peer's future: fresh, so too fast rather than refused outright.
+        assert!(matches!(
+            check("c/demo", &t, NONCE, T0 - 10_000),
+            Err(FormTokenError::TooFast { .. })
+        ));
+    }
+
+    #[test]
+    fn another_cookie_form_key_or_time_is_forged() {
+        let t = sign(KEY, "c/demo", NONCE, T0);
+        let now = T0 + 5_000;
+        let other_nonce = "ffffffffffffffffffffffffffffffff";
+        assert_eq!(check("c/demo", &t, other_nonce, now), Err(FormTokenError::Forged));
+        assert_eq!(check("c/other", &t, NONCE, now), Err(FormTokenError::Forged));
+        let other_key = verify(b"another key", "c/demo", Some(&t), Some(NONCE), now, RULES);
+        assert_eq!(other_key, Err(FormTokenError::Forged));
+        // Backdating the issue time to skip the wait breaks the signature.
+        let backdated = t.replacen(&T0.to_string(), &(T0 - 60_000).to_string(), 1);
+        assert_eq!(check("c/demo", &backdated, NONCE, T0 + 100), Err(FormTokenError::Forged));
+        for bad in ["", "v1", "v1.x.y", "v2.1.AAAA", "v1.+5.AAAA", &format!("{t}.x")] {
+            assert!(check("c/demo", bad, NONCE, now).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            verify(KEY, "c/demo", Some(&t), None, now, RULES),
+            Err(FormTokenError::Missing)
+        );
+        assert_eq!(check("c/demo", &t, "ABC", now), Err(FormTokenError::Forged));
+    }
+
+    proptest! {
+        #[test]
+        fn nothing_but_our_own_token_verifies(token in "\\PC{0,140}", nonce in "[0-9a-f]{32}") {
+            prop_assert!(check("c/demo", &token, &nonce, T0).is_err());
+        }
+
+        #[test]
+        fn every_token_we_sign_verifies(nonce in "[0-9a-f]{32}", issued in 0i64..4_000_000_000_000, purpose in "[a-z/-]{1,40}") {
+            let t = sign(KEY, &purpose, &nonce, issued);
+            prop_assert_eq!(verify(KEY, &purpose, Some(&t), Some(&nonce), issued + 3_000, RULES), Ok(issued));
+        }
+    }
+}
