@@ -122,6 +122,17 @@ pub fn describe(settings: &Settings) -> Vec<String> {
         format!("database: {}", redact_url(&settings.database_url)),
         format!("public URL: {public}"),
         crm_line(settings),
+        sandbox_line(settings),
+        format!(
+            "secret key: {}",
+            if settings.secrets.secret_key.is_some() {
+                "from LEADGATE_SECRET_KEY"
+            } else {
+                "generated and kept in the database (set LEADGATE_SECRET_KEY for production)"
+            }
+        ),
+        limits_line(settings),
+        proxy_line(settings),
     ];
     lines.extend(webhook_lines(settings));
     for o in &settings.offers {
@@ -182,6 +193,48 @@ pub async fn crm_check(settings: &Settings) -> (Vec<String>, bool) {
             lines.extend(report.problems.into_iter().map(|p| format!("error: {p}")));
             (lines, ok)
         }
+    }
+}
+
+fn sandbox_line(settings: &Settings) -> String {
+    let production = settings
+        .gateways
+        .environments()
+        .into_iter()
+        .any(|(_, e)| e == crate::config::Environment::Production);
+    match (settings.sandbox.enabled, production) {
+        (true, _) => "sandbox: on (test payments anyone can approve; no gateway is in production)".into(),
+        (false, true) => "sandbox: off (a gateway is in production)".into(),
+        (false, false) => "sandbox: off (sandbox.enabled = false)".into(),
+    }
+}
+
+fn limits_line(settings: &Settings) -> String {
+    let rate = |r: Option<crate::config::Rate>| {
+        r.map_or_else(
+            || "off".to_owned(),
+            |r| format!("{}/{}", r.count, humantime::format_duration(r.per)),
+        )
+    };
+    let l = &settings.limits;
+    format!(
+        "limits: submits {} per IP, {} per offer; admin sign-in {} per IP, {} in all; return page {} per attempt, gateway asked at most every {}",
+        rate(l.submit_per_ip),
+        rate(l.submit_per_offer),
+        rate(Some(l.login_per_ip)),
+        rate(Some(l.login_global)),
+        rate(l.return_per_attempt),
+        humantime::format_duration(l.gateway_status_every),
+    )
+}
+
+fn proxy_line(settings: &Settings) -> String {
+    let trusted = &settings.proxy.trusted;
+    if trusted.is_empty() {
+        "proxies: none trusted (X-Forwarded-For is ignored; the peer address is the client)".into()
+    } else {
+        let list: Vec<String> = trusted.iter().map(ToString::to_string).collect();
+        format!("proxies: X-Forwarded-For believed from {}", list.join(", "))
     }
 }
 

@@ -38,13 +38,8 @@ impl AppContext {
 
     /// The client's address, believing `X-Forwarded-For` only from `[proxy] trusted`.
     pub fn client_ip(&self, req: &actix_web::HttpRequest) -> std::net::IpAddr {
-        let peer = req
-            .peer_addr()
-            .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
-        let xff = req
-            .headers()
-            .get_all("x-forwarded-for")
-            .filter_map(|v| v.to_str().ok());
+        let peer = req.peer_addr().map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+        let xff = req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok());
         crate::domain::forwarded::client_ip(peer, xff, &self.settings.proxy.trusted)
     }
 

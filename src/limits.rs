@@ -94,7 +94,10 @@ mod tests {
             assert!(l.check(&"a").is_ok());
         }
         let wait = l.check(&"a").unwrap_err();
-        assert!(wait > Duration::from_secs(10) && wait <= Duration::from_secs(20), "{wait:?}");
+        assert!(
+            wait > Duration::from_secs(10) && wait <= Duration::from_secs(20),
+            "{wait:?}"
+        );
         assert!(l.check(&"b").is_ok(), "keys are counted apart");
     }
 

@@ -8,7 +8,6 @@ use actix_session::storage::CookieSessionStore;
 use actix_session::SessionMiddleware;
 use actix_web::cookie::SameSite;
 use actix_web::dev::Server;
-use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpServer};
 use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::Argon2;
@@ -40,6 +39,8 @@ pub enum StartupError {
     #[error("{0}")]
     Other(String),
 }
+
+const MASTER_KEY: &str = "master_key";
 
 /// Makes a CRM adapter once the database is open.
 pub type CrmFactory = Box<dyn FnOnce(&Db) -> Arc<dyn Crm> + Send>;
@@ -186,10 +187,19 @@ pub async fn context(settings: Settings, public_url: String, overrides: Override
     let db = Db::connect_with(&settings.database_url, &options).await?;
     db.migrate().await?;
     let master = match &settings.secrets.secret_key {
-        Some(k) => k.clone(),
+        Some(k) => {
+            // A key the zero-config run kept in plaintext signs nothing any more; whoever
+            // reads a backup must not find one.
+            if secrets::remove(&db, MASTER_KEY).await? {
+                tracing::warn!("removed the master key an earlier run kept in the database: LEADGATE_SECRET_KEY replaces it (older resume links and admin sessions no longer verify)");
+            }
+            k.clone()
+        }
+        // Only the sandbox run gets here: configuration refuses a run with the sandbox off
+        // and no LEADGATE_SECRET_KEY.
         None => {
-            tracing::warn!("LEADGATE_SECRET_KEY is not set: using a key generated once and kept in the database");
-            SecretString::from(secrets::get_or_insert(&db, "master_key", &random_hex(32)).await?)
+            tracing::warn!("LEADGATE_SECRET_KEY is not set: using a key generated once and kept in the database (fine for trying leadgate, not for production)");
+            SecretString::from(secrets::get_or_insert(&db, MASTER_KEY, &random_hex(32)).await?)
         }
     };
     let keys = Keys::derive(&master);
@@ -254,7 +264,9 @@ async fn check_crm(settings: &Settings, crm: &dyn Crm) -> Result<(), StartupErro
 fn real_gateways(settings: &Settings, sandbox: Arc<SandboxGateway>, http: &reqwest::Client) -> Gateways {
     let mut gateways = Gateways::default();
     if settings.sandbox.enabled {
-        tracing::warn!("the sandbox gateway is on: anyone can mark its payments approved (sandbox.enabled = false turns it off)");
+        tracing::warn!(
+            "the sandbox gateway is on: anyone can mark its payments approved (sandbox.enabled = false turns it off)"
+        );
         gateways.insert(sandbox);
     }
     let g = &settings.gateways;
@@ -277,21 +289,22 @@ fn http_server(ctx: Arc<AppContext>, listener: TcpListener) -> Result<Server, St
     let data = actix_web::web::Data::from(ctx.clone());
     let key = ctx.keys.session.clone();
     let secure = ctx.public_url.starts_with("https://");
+    let security = actix_web::web::Data::new(crate::web::headers::SecurityHeaders::new(
+        &ctx.settings,
+        &ctx.public_url,
+    ));
     let server = HttpServer::new(move || {
         let sessions = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
             .cookie_name("leadgate_admin".into())
             .cookie_secure(secure)
             .cookie_same_site(SameSite::Strict)
             .build();
-        // No X-Frame-Options: offers may be embedded in the marketing site's pages.
-        let headers = DefaultHeaders::new()
-            .add(("X-Content-Type-Options", "nosniff"))
-            .add(("Referrer-Policy", "same-origin"));
         App::new()
-            .wrap(headers)
+            .wrap(actix_web::middleware::from_fn(crate::web::headers::add))
             .wrap(sessions)
             .wrap(TracingLogger::<RequestSpan>::new())
             .app_data(data.clone())
+            .app_data(security.clone())
             .configure(crate::web::routes)
     })
     // Signals are ours (`run_until_stopped`), so jobs and requests stop together.

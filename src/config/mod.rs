@@ -16,8 +16,8 @@ mod crm;
 mod gateways;
 mod security;
 pub use crm::{CrmKind, CrmSettings, FieldRole, RemoteCrmSettings, HUBSPOT_TOKEN, PIPEDRIVE_TOKEN};
-pub use security::{FormSettings, Limits, ProxySettings, Rate, SandboxSettings};
 pub use gateways::{Environment, GatewaySettings, MercadoPagoSettings, StripeSettings, WompiSettings};
+pub use security::{FormSettings, Limits, ProxySettings, Rate, SandboxSettings};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -328,10 +328,14 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
             }
         });
 
-    let raw_offers = if raw.offers.is_empty() {
+    // The demo offer pays through the sandbox, so it exists only where the sandbox does.
+    let raw_offers = if !raw.offers.is_empty() {
+        raw.offers
+    } else if sandbox.enabled {
         vec![demo_offer()]
     } else {
-        raw.offers
+        errs.push("offers: none configured (add an [[offers]] table; the demo offer needs the sandbox)".into());
+        Vec::new()
     };
     let mut offers: Vec<Offer> = Vec::new();
     for (i, o) in raw_offers.into_iter().enumerate() {
@@ -342,7 +346,11 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
             )),
             Ok(o) if o.gateway == GatewayKind::Sandbox && !sandbox.enabled => errs.push(format!(
                 "offers[{i}].gateway: the sandbox is off ({}); name a real gateway",
-                if production.is_empty() { "sandbox.enabled = false".to_owned() } else { format!("{} in production", production.join(", ")) }
+                if production.is_empty() {
+                    "sandbox.enabled = false".to_owned()
+                } else {
+                    format!("{} in production", production.join(", "))
+                }
             )),
             Ok(o) => match gateways.check_offer(&o) {
                 Ok(()) => offers.push(o),
@@ -372,6 +380,12 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
         if k.expose_secret().len() < 32 {
             errs.push("LEADGATE_SECRET_KEY: must be at least 32 characters".into());
         }
+    }
+    if secrets.secret_key.is_none() && !sandbox.enabled {
+        errs.push(
+            "LEADGATE_SECRET_KEY: required once the sandbox is off (it signs resume links and admin sessions; generate one with `openssl rand -hex 32`)"
+                .into(),
+        );
     }
     if !errs.is_empty() {
         return Err(ConfigErrors(errs));

@@ -253,7 +253,12 @@ mod tests {
         let mut errs = Vec::new();
         let p = proxy(
             RawProxy {
-                trusted: vec!["10.0.0.0/8".into(), "127.0.0.1".into(), "::1".into(), "10.1.2.3/8".into()],
+                trusted: vec![
+                    "10.0.0.0/8".into(),
+                    "127.0.0.1".into(),
+                    "::1".into(),
+                    "10.1.2.3/8".into(),
+                ],
             },
             &mut errs,
         );

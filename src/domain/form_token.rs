@@ -38,7 +38,17 @@ pub fn nonce_shaped(nonce: &str) -> bool {
 
 fn mac(key: &[u8], purpose: &str, nonce: &str, issued_ms: i64) -> [u8; 32] {
     let issued = issued_ms.to_string();
-    signing::tag(key, &[b"v1|", purpose.as_bytes(), b"|", nonce.as_bytes(), b"|", issued.as_bytes()])
+    signing::tag(
+        key,
+        &[
+            b"v1|",
+            purpose.as_bytes(),
+            b"|",
+            nonce.as_bytes(),
+            b"|",
+            issued.as_bytes(),
+        ],
+    )
 }
 
 pub fn sign(key: &[u8], purpose: &str, nonce: &str, issued_ms: i64) -> String {
@@ -148,7 +158,10 @@ mod tests {
         assert_eq!(other_key, Err(FormTokenError::Forged));
         // Backdating the issue time to skip the wait breaks the signature.
         let backdated = t.replacen(&T0.to_string(), &(T0 - 60_000).to_string(), 1);
-        assert_eq!(check("c/demo", &backdated, NONCE, T0 + 100), Err(FormTokenError::Forged));
+        assert_eq!(
+            check("c/demo", &backdated, NONCE, T0 + 100),
+            Err(FormTokenError::Forged)
+        );
         for bad in ["", "v1", "v1.x.y", "v2.1.AAAA", "v1.+5.AAAA", &format!("{t}.x")] {
             assert!(check("c/demo", bad, NONCE, now).is_err(), "{bad:?}");
         }

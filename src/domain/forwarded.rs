@@ -60,7 +60,11 @@ fn parse_entry(entry: &str) -> Option<IpAddr> {
 }
 
 /// `X-Forwarded-Proto: https` from a trusted proxy: the client spoke TLS to it.
-pub fn forwarded_https<'a>(peer: IpAddr, forwarded_proto: impl IntoIterator<Item = &'a str>, proxies: &[IpNet]) -> bool {
+pub fn forwarded_https<'a>(
+    peer: IpAddr,
+    forwarded_proto: impl IntoIterator<Item = &'a str>,
+    proxies: &[IpNet],
+) -> bool {
     trusted(peer, proxies)
         && forwarded_proto
             .into_iter()
@@ -102,7 +106,10 @@ mod tests {
     #[test]
     fn unreadable_or_all_trusted_chains_stop_at_the_last_known_address() {
         let proxies = nets(&["10.0.0.0/8"]);
-        assert_eq!(client_ip(ip("10.0.0.1"), ["garbage, 10.0.0.3"], &proxies), ip("10.0.0.3"));
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), ["garbage, 10.0.0.3"], &proxies),
+            ip("10.0.0.3")
+        );
         assert_eq!(client_ip(ip("10.0.0.1"), ["10.0.0.2"], &proxies), ip("10.0.0.2"));
         assert_eq!(client_ip(ip("10.0.0.1"), [], &proxies), ip("10.0.0.1"));
         let long = "1.2.3.4,".repeat(300);

@@ -17,3 +17,14 @@ pub async fn get_or_insert(db: &Db, name: &str, fresh: &str) -> StoreResult<Stri
     })?;
     Ok(value)
 }
+
+/// Forgets a stored secret; `true` if there was one.
+pub async fn remove(db: &Db, name: &str) -> StoreResult<bool> {
+    let del = "DELETE FROM app_secrets WHERE name = $1";
+    let removed = on_pool!(db, |p| sqlx::query(del)
+        .bind(name)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(removed > 0)
+}

@@ -131,7 +131,14 @@ fn purpose(offer: &Offer) -> String {
     format!("c/{}", offer.slug)
 }
 
-fn form_page<'a>(offer: &'a Offer, lang: Lang, values: FormValues, errors: FieldErrors, utm: &Utm, served: Served) -> OfferPage<'a> {
+fn form_page<'a>(
+    offer: &'a Offer,
+    lang: Lang,
+    values: FormValues,
+    errors: FieldErrors,
+    utm: &Utm,
+    served: Served,
+) -> OfferPage<'a> {
     let utm = [
         ("utm_source", &utm.source),
         ("utm_medium", &utm.medium),

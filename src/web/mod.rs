@@ -11,6 +11,7 @@ use crate::domain::Lang;
 pub mod admin;
 pub mod checkout;
 pub mod forms;
+pub mod headers;
 pub mod i18n;
 pub mod pages;
 pub mod returns;
@@ -84,7 +85,9 @@ pub enum PageErrorKind {
     /// A form not sent from our own page (see `web::forms`).
     Forbidden,
     /// Rate limited; `Retry-After` says when to come back.
-    TooMany { retry_after_secs: u64 },
+    TooMany {
+        retry_after_secs: u64,
+    },
 }
 
 /// An error answered with a page in the customer's language.
@@ -148,7 +151,8 @@ impl ResponseError for PageError {
             _ => None,
         };
         if let Some(secs) = retry_after {
-            res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
         }
         res
     }

@@ -73,7 +73,14 @@ pub async fn complete(
 ) -> Result<HttpResponse, PageError> {
     let id = payment_id(&ctx, &req, &id)?;
     // Even test money is pressed only from the page we served, never from another site.
-    let guard = forms::check(&ctx, &req, &purpose(&id), form.form_token.as_deref(), None, Duration::ZERO);
+    let guard = forms::check(
+        &ctx,
+        &req,
+        &purpose(&id),
+        form.form_token.as_deref(),
+        None,
+        Duration::ZERO,
+    );
     if let Err(suspect) = guard {
         ctx.metrics.refused("sandbox", suspect.reason());
         return Err(PageError::new(lang_of(&req), PageErrorKind::Forbidden));

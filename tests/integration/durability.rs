@@ -111,7 +111,7 @@ async fn flood(server: &Instance) -> Flood {
                     } else {
                         let email = format!("full-{w}-{i}@example.com");
                         let fields = [("name", "Fault Customer"), ("email", &email), ("phone", "3001234567")];
-                        match http.post(&form).form(&fields).send().await {
+                        match crate::process::guarded_post(&http, &form, &fields).send().await {
                             Ok(r) => {
                                 let status = r.status().as_u16();
                                 // The page that says the details are safe is an acknowledgement too.
@@ -383,10 +383,8 @@ async fn database_stopped_answers_within_a_second_and_loses_nothing() {
         ("email", "down@example.com"),
         ("phone", "3001234567"),
     ];
-    let page = http
-        .post(server.url("/c/demo"))
+    let page = crate::process::guarded_post(&http, &server.url("/c/demo"), &form)
         .header("accept-language", "en")
-        .form(&form)
         .send()
         .await
         .unwrap();

@@ -110,7 +110,8 @@ fn raw_bytes_as_a_form_body_never_fail_the_server() {
                     .unwrap();
                 res.status().as_u16()
             });
-            prop_assert!(matches!(status, 303 | 400 | 413 | 422), "status {status}");
+            // Without the token the page serves, bytes get 403 at most: never a lead, never a 5xx.
+            prop_assert!(matches!(status, 400 | 403 | 413 | 422), "status {status}");
             Ok(())
         })
         .unwrap();

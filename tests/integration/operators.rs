@@ -139,7 +139,8 @@ async fn metrics_need_the_scrape_token_or_an_admin() {
 fn check_config_prints_each_gateways_webhook_url_and_refuses_mixed_keys() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("live.toml");
-    let toml = "public_url = \"https://pay.example.com\"\n[gateways.stripe]\nenvironment = \"production\"\n";
+    let toml = "public_url = \"https://pay.example.com\"\n[gateways.stripe]\nenvironment = \"production\"\n\
+        [[offers]]\nslug = \"curso\"\ntitle = \"Curso\"\nprice_minor = 4900\ncurrency = \"USD\"\ngateway = \"stripe\"\n";
     std::fs::write(&file, toml).unwrap();
     let run = |secret_key: &str| {
         leadgate()
@@ -147,6 +148,7 @@ fn check_config_prints_each_gateways_webhook_url_and_refuses_mixed_keys() {
             .arg(&file)
             .env("LEADGATE_STRIPE_SECRET_KEY", secret_key)
             .env("LEADGATE_STRIPE_WEBHOOK_SECRET", "whsec_live")
+            .env("LEADGATE_SECRET_KEY", "k".repeat(40))
             .output()
             .unwrap()
     };
@@ -157,6 +159,7 @@ fn check_config_prints_each_gateways_webhook_url_and_refuses_mixed_keys() {
         text.contains("gateway stripe (production): webhook URL https://pay.example.com/webhooks/stripe"),
         "{text}"
     );
+    assert!(text.contains("sandbox: off (a gateway is in production)"), "{text}");
     let mixed = run("sk_test_123");
     let text = String::from_utf8_lossy(&mixed.stdout);
     assert!(!mixed.status.success());

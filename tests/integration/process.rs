@@ -54,7 +54,15 @@ impl Instance {
     pub fn spawn_only(dir: &Path, name: &str, launch: Launch) -> Instance {
         let port = free_port();
         let config = dir.join(format!("{name}.toml"));
-        std::fs::write(&config, format!("bind = \"127.0.0.1:{port}\"\n{}", launch.config)).unwrap();
+        std::fs::write(
+            &config,
+            format!(
+                "bind = \"127.0.0.1:{port}\"\n{}{}",
+                launch.config,
+                guards_off(&launch.config)
+            ),
+        )
+        .unwrap();
         let log = dir.join(format!("{name}.log"));
         let child = spawn(&config, &log, &launch);
         Instance {
@@ -170,6 +178,31 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// Fault tests flood one address with instant submits: the abuse guards (tested on their
+/// own) are switched off unless the test's configuration names them.
+fn guards_off(config: &str) -> String {
+    let mut extra = String::new();
+    if !config.contains("[limits]") {
+        extra.push_str("\n[limits]\nsubmit_per_ip = \"off\"\nsubmit_per_offer = \"off\"\n");
+    }
+    if !config.contains("[forms]") {
+        extra.push_str("\n[forms]\nmin_fill_time = \"0s\"\n");
+    }
+    extra
+}
+
+/// The browser nonce and form token a page of `/c/{offer}` would have served, signed
+/// with the instances' key (a flood of submits need not load the page each time).
+pub fn form_guard(form_url: &str) -> (String, String) {
+    use secrecy::{ExposeSecret, SecretString};
+    let slug = form_url.rsplit('/').next().unwrap_or_default();
+    let nonce = "00112233445566778899aabbccddeeff";
+    let keys = leadgate::context::Keys::derive(&SecretString::from(SECRET_KEY));
+    let now = chrono::Utc::now().timestamp_millis();
+    let token = leadgate::domain::form_token::sign(keys.forms.expose_secret(), &format!("c/{slug}"), nonce, now);
+    (format!("leadgate_form={nonce}"), token)
+}
+
 /// Submits the form; the status the customer got (None: no HTTP answer).
 pub async fn submit(http: &reqwest::Client, url: &str, email: &str) -> Option<u16> {
     submit_contact(http, url, email, "3001234567").await
@@ -177,13 +210,23 @@ pub async fn submit(http: &reqwest::Client, url: &str, email: &str) -> Option<u1
 
 /// As [`submit`], with a phone of its own (CRMs match persons by phone too).
 pub async fn submit_contact(http: &reqwest::Client, url: &str, email: &str, phone: &str) -> Option<u16> {
-    let form = [("name", "Fault Customer"), ("email", email), ("phone", phone)];
-    http.post(url)
-        .form(&form)
-        .send()
-        .await
-        .ok()
-        .map(|r| r.status().as_u16())
+    guarded_post(
+        http,
+        url,
+        &[("name", "Fault Customer"), ("email", email), ("phone", phone)],
+    )
+    .send()
+    .await
+    .ok()
+    .map(|r| r.status().as_u16())
+}
+
+/// A POST of `fields` to the offer form at `url`, carrying the guard's cookie and token.
+pub fn guarded_post(http: &reqwest::Client, url: &str, fields: &[(&str, &str)]) -> reqwest::RequestBuilder {
+    let (cookie, token) = form_guard(url);
+    let mut form: Vec<(&str, &str)> = fields.to_vec();
+    form.push(("form_token", &token));
+    http.post(url).header("cookie", cookie).form(&form)
 }
 
 /// A signed sandbox webhook: its body and `Sandbox-Signature` header.

@@ -307,6 +307,7 @@ async fn slow_crm_does_not_hold_the_customer(backend: Backend) {
     faults.hang_person.store(true, Ordering::SeqCst);
     let (app, _ledger) = faulty_app(backend, faults, true, 200).await;
     // The CRM never answers; the client would time out if the redirect waited for it.
+    let token = app.form_token("/c/demo").await;
     let res = app
         .http
         .post(app.url("/c/demo"))
@@ -315,6 +316,7 @@ async fn slow_crm_does_not_hold_the_customer(backend: Backend) {
             ("name", "Julia Paz"),
             ("email", "julia@example.com"),
             ("phone", "3001234567"),
+            ("form_token", &token),
         ])
         .send()
         .await
