@@ -7,6 +7,7 @@ mod crm;
 mod durability;
 mod faults;
 mod gateways;
+mod guards;
 mod hostile;
 mod journeys;
 mod operators;
