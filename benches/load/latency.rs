@@ -68,8 +68,8 @@ pub async fn event_to_crm(database_url: &str, admin_hash: &str, samples: usize) 
         "LEADGATE_DATABASE_URL" => Some(url.clone()),
         _ => None,
     };
-    let toml = "bind = \"127.0.0.1:0\"\n[reconcile]\nenabled = false\n";
-    let settings = Settings::from_toml(toml, &env).map_err(|e| e.to_string())?;
+    let toml = format!("bind = \"127.0.0.1:0\"\n[reconcile]\nenabled = false\n{}", crate::server::GUARDS_OFF);
+    let settings = Settings::from_toml(&toml, &env).map_err(|e| e.to_string())?;
     let overrides = Overrides {
         crm: Some(Box::new(move |db| {
             Arc::new(Stopwatch {
@@ -91,13 +91,16 @@ pub async fn event_to_crm(database_url: &str, admin_hash: &str, samples: usize) 
     let mut took = Vec::with_capacity(samples);
     for i in 0..samples {
         let email = format!("latency-{i}@example.com");
+        let (cookie, token) = crate::server::form_guard();
         let form = [
             ("name", "Bench Customer"),
             ("email", email.as_str()),
             ("phone", "3001234567"),
+            ("form_token", token.as_str()),
         ];
         let res = http
             .post(format!("{base}/c/demo"))
+            .header("cookie", cookie)
             .form(&form)
             .send()
             .await

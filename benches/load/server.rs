@@ -15,6 +15,20 @@ pub struct Server {
     pub startup: Duration,
 }
 
+/// The load comes from one address at machine speed: the rate limits and the minimum
+/// fill time would refuse it (the token is still checked on every submit).
+pub const GUARDS_OFF: &str =
+    "[limits]\nsubmit_per_ip = \"off\"\nsubmit_per_offer = \"off\"\n[forms]\nmin_fill_time = \"0s\"\n";
+
+/// The nonce cookie and form token a browser would hold after loading `/c/demo`.
+pub fn form_guard() -> (String, String) {
+    use secrecy::{ExposeSecret, SecretString};
+    let nonce = "00112233445566778899aabbccddeeff";
+    let keys = leadgate::context::Keys::derive(&SecretString::from(SECRET_KEY));
+    let token = leadgate::domain::form_token::sign(keys.forms.expose_secret(), "c/demo", nonce, leadgate::clock::now_ms());
+    (format!("leadgate_form={nonce}"), token)
+}
+
 pub fn free_port() -> Result<u16, String> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
@@ -25,7 +39,7 @@ pub fn free_port() -> Result<u16, String> {
 pub fn write_config(dir: &Path, database_url: &str, port: u16) -> Result<PathBuf, String> {
     let path = dir.join("leadgate.toml");
     let text =
-        format!("bind = \"127.0.0.1:{port}\"\ndatabase_url = \"{database_url}\"\n\n[reconcile]\nenabled = false\n");
+        format!("bind = \"127.0.0.1:{port}\"\ndatabase_url = \"{database_url}\"\n\n[reconcile]\nenabled = false\n{GUARDS_OFF}");
     std::fs::write(&path, text).map_err(|e| e.to_string())?;
     Ok(path)
 }

@@ -91,16 +91,19 @@ end
 "#;
 
 /// POSTs the offer form with a new email on every request, so each one is a new lead.
+/// Each carries the cookie and token a loaded form would (see `server::form_guard`).
 pub fn submit_lua() -> String {
+    let (cookie, token) = crate::server::form_guard();
     let request = r#"
 local counter = 0
 request = function()
   counter = counter + 1
-  local body = "name=Bench+Customer&phone=3001234567&email=bench-" .. tostring(tid) .. "-" ..
+  local body = "name=Bench+Customer&phone=3001234567&form_token=TOKEN&email=bench-" .. tostring(tid) .. "-" ..
     tostring(counter) .. "%40example.com"
-  return wrk.format("POST", "/c/demo", {["Content-Type"] = "application/x-www-form-urlencoded"}, body)
+  return wrk.format("POST", "/c/demo", {["Content-Type"] = "application/x-www-form-urlencoded", ["Cookie"] = "COOKIE"}, body)
 end
 "#;
+    let request = request.replace("TOKEN", &token).replace("COOKIE", &cookie);
     format!("{THREAD_IDS}{request}")
 }
 
