@@ -14,5 +14,6 @@ mod process;
 mod queue;
 mod reconcile;
 mod resilience;
+mod returns;
 mod vendor_tools;
 mod webhooks;

@@ -28,8 +28,8 @@ struct Ledger {
     searches: usize,
 }
 
-struct FakeMercadoPago {
-    server: MockServer,
+pub struct FakeMercadoPago {
+    pub server: MockServer,
     ledger: Arc<Mutex<Ledger>>,
 }
 
@@ -42,7 +42,7 @@ fn unauthorized() -> ResponseTemplate {
 }
 
 impl FakeMercadoPago {
-    async fn start() -> Self {
+    pub async fn start() -> Self {
         let server = MockServer::start().await;
         let ledger: Arc<Mutex<Ledger>> = Arc::default();
         let (prefs, base) = (ledger.clone(), server.uri());
@@ -119,7 +119,7 @@ impl FakeMercadoPago {
     }
 
     /// A payment appears or changes at Mercado Pago.
-    fn payment(&self, id: i64, reference: &str, status: &str, amount: f64) {
+    pub fn payment(&self, id: i64, reference: &str, status: &str, amount: f64) {
         let p = json!({
             "id": id,
             "status": status,
@@ -134,7 +134,7 @@ impl FakeMercadoPago {
         l.payments.push(p);
     }
 
-    fn config(&self) -> (String, Vec<(&'static str, String)>) {
+    pub fn config(&self) -> (String, Vec<(&'static str, String)>) {
         let toml = format!(
             r#"
 [gateways.mercadopago]
@@ -200,7 +200,7 @@ fn notification_body(notification: i64, payment: i64) -> String {
 }
 
 /// Every call the fake's payments API received (lookups by id and searches).
-async fn payment_reads(fake: &FakeMercadoPago) -> usize {
+pub async fn payment_reads(fake: &FakeMercadoPago) -> usize {
     let received = fake.server.received_requests().await.unwrap_or_default();
     received
         .iter()
