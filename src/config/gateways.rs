@@ -64,9 +64,11 @@ pub struct MercadoPagoSettings {
     pub timeout: Duration,
     pub access_token: SecretString,
     pub webhook_secret: SecretString,
-    /// Off by default: the notification body is not trusted anyway (we fetch the payment),
-    /// and the docs give no window, so a replay can do no harm.
-    pub signature_tolerance: Option<Duration>,
+    /// How far `ts` in `x-signature` may be from our clock (default 5 min, never off).
+    /// Mercado Pago's docs make the check optional and name no window; without one a
+    /// captured notification could be replayed for ever. A notification refused as stale
+    /// is not lost: reconciliation asks Mercado Pago about the attempt anyway.
+    pub signature_tolerance: Duration,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -173,6 +175,9 @@ impl Check<'_> {
 }
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How far a signed timestamp may be from our clock: Stripe's own default, and Mercado
+/// Pago's when none is set.
+const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 
 /// Every problem lands in `errs`; a gateway that had one comes back as `None`.
 pub(super) fn build(raw: RawGateways, env: Env<'_>, errs: &mut Vec<String>) -> GatewaySettings {
@@ -250,7 +255,7 @@ fn stripe(r: RawGateway, env: Env<'_>, errs: &mut Vec<String>) -> Option<StripeS
     let previous = env("LEADGATE_STRIPE_WEBHOOK_SECRET_PREVIOUS")
         .filter(|v| !v.trim().is_empty())
         .map(|_| c.key("LEADGATE_STRIPE_WEBHOOK_SECRET_PREVIOUS", &["whsec_"], e));
-    let signature_tolerance = c.duration("signature_tolerance", &r.signature_tolerance, Duration::from_secs(300));
+    let signature_tolerance = c.duration("signature_tolerance", &r.signature_tolerance, DEFAULT_TOLERANCE);
     if signature_tolerance.is_zero() {
         c.fail(
             "gateways.stripe.signature_tolerance",
@@ -285,10 +290,13 @@ fn mercadopago(r: RawGateway, env: Env<'_>, errs: &mut Vec<String>) -> Option<Me
         Environment::Sandbox => "TEST-",
         Environment::Production => "APP_USR-",
     };
-    let tolerance = r
-        .signature_tolerance
-        .as_ref()
-        .map(|_| c.duration("signature_tolerance", &r.signature_tolerance, Duration::ZERO));
+    let signature_tolerance = c.duration("signature_tolerance", &r.signature_tolerance, DEFAULT_TOLERANCE);
+    if signature_tolerance.is_zero() {
+        c.fail(
+            "gateways.mercadopago.signature_tolerance",
+            "must be above zero (there is no off: zero would accept replays for ever)",
+        );
+    }
     c.no_wompi_only_keys(&r);
     let api_base = c.url("api_base", &r.api_base, "https://api.mercadopago.com");
     let timeout = c.duration("timeout", &r.timeout, DEFAULT_TIMEOUT);
@@ -300,7 +308,7 @@ fn mercadopago(r: RawGateway, env: Env<'_>, errs: &mut Vec<String>) -> Option<Me
         timeout,
         access_token: access_token?,
         webhook_secret: webhook_secret?,
-        signature_tolerance: tolerance.filter(|d| !d.is_zero()),
+        signature_tolerance,
     })
 }
 
@@ -425,6 +433,31 @@ mod tests {
         )
         .unwrap_err();
         assert!(errs.iter().any(|e| e.contains("APP_USR-")), "{errs:?}");
+    }
+
+    #[test]
+    fn mercadopago_signature_window_is_on_by_default_and_cannot_be_turned_off() {
+        let keys = [
+            ("LEADGATE_MERCADOPAGO_ACCESS_TOKEN", "TEST-123"),
+            ("LEADGATE_MERCADOPAGO_WEBHOOK_SECRET", "s"),
+        ];
+        let table = "[gateways.mercadopago]\nenvironment = \"sandbox\"";
+        let tolerance = |extra: &str| {
+            load(&format!("{table}\n{extra}"), &keys).map(|s| s.gateways.mercadopago.map(|m| m.signature_tolerance))
+        };
+        assert_eq!(tolerance(""), Ok(Some(std::time::Duration::from_secs(300))));
+        assert_eq!(
+            tolerance("signature_tolerance = \"30m\""),
+            Ok(Some(std::time::Duration::from_secs(1800)))
+        );
+        for off in ["0s", "off"] {
+            let errs = tolerance(&format!("signature_tolerance = \"{off}\"")).unwrap_err();
+            assert!(
+                errs.iter()
+                    .any(|e| e.starts_with("gateways.mercadopago.signature_tolerance")),
+                "{off}: {errs:?}"
+            );
+        }
     }
 
     #[test]

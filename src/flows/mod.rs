@@ -4,4 +4,5 @@
 pub mod checkout;
 pub mod payment;
 pub mod reconcile;
+pub mod returns;
 pub mod webhook;

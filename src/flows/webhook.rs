@@ -39,13 +39,17 @@ pub async fn accept(
     gateway: &dyn Gateway,
     delivery: &WebhookRequest<'_>,
 ) -> Result<Accepted, AcceptError> {
-    gateway.verify_webhook(delivery).map_err(AcceptError::Unsigned)?;
+    let verified = gateway.verify_webhook(delivery).map_err(|e| match e {
+        // Signed, but a key no vendor makes that long: not stored (see `domain::edge`).
+        e @ WebhookError::TooLong { .. } => AcceptError::Unusable(e),
+        e => AcceptError::Unsigned(e),
+    })?;
     let event = match gateway.parse_event(delivery.query, delivery.body) {
         Ok(event) => event,
         // Signed, so the gateway really sent it: keep the raw bytes for the operator (and a
         // fixed parser) before refusing it. Only a failed commit answers 5xx.
         Err(e @ WebhookError::Malformed(_)) => {
-            keep_unreadable(ctx, gateway, delivery).await?;
+            keep_unreadable(ctx, gateway, delivery, verified.event_id.as_deref()).await?;
             tracing::warn!(error = %e, "signed webhook unreadable; kept in the inbox");
             return Err(AcceptError::Unusable(e));
         }
@@ -53,10 +57,13 @@ pub async fn accept(
         Err(e @ WebhookError::TooLong { .. }) => return Err(AcceptError::Unusable(e)),
         Err(other) => return Err(AcceptError::Unsigned(other)),
     };
+    // Where the signature does not cover the body, only its signed key dedupes: otherwise
+    // one captured delivery replayed with N bodies would be N events and N vendor calls.
+    let event_id = verified.event_id.unwrap_or_else(|| event.event_id.clone());
     let row = NewEvent {
         id: new_id(),
         gateway: gateway.kind().as_str(),
-        event_id: &event.event_id,
+        event_id: &event_id,
         reference: event.reference(),
         status: event.status().map(|s| s.as_str()),
         query: delivery.query,
@@ -68,21 +75,28 @@ pub async fn accept(
         return Ok(Accepted::Duplicate);
     }
     ctx.queue.wake();
-    tracing::info!(event_id = %event.event_id, "webhook stored");
+    tracing::info!(%event_id, "webhook stored");
     Ok(Accepted::Stored)
 }
 
-/// Keyed by a digest of the delivery, so the gateway's retries of it are kept once.
+/// Keyed by the signed key when the gateway gives one (so unsigned parts cannot make it
+/// many), else by a digest of the delivery, so the gateway's retries of it are kept once.
 async fn keep_unreadable(
     ctx: &AppContext,
     gateway: &dyn Gateway,
     delivery: &WebhookRequest<'_>,
+    signed_key: Option<&str>,
 ) -> Result<(), StoreError> {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    h.update(delivery.query.as_bytes());
-    h.update([0u8]);
-    h.update(delivery.body);
+    match signed_key {
+        Some(key) => h.update(key.as_bytes()),
+        None => {
+            h.update(delivery.query.as_bytes());
+            h.update([0u8]);
+            h.update(delivery.body);
+        }
+    }
     let event_id = format!("unreadable:{}", hex::encode(h.finalize()));
     let row = NewEvent {
         id: new_id(),

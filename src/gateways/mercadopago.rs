@@ -18,7 +18,7 @@ use super::http::send_json;
 use super::signature::TimedSignature;
 use super::{
     checkout_idempotency_key, decisive, query_param, Charged, Checkout, CheckoutRequest, EventFacts, Gateway,
-    GatewayError, GatewayEvent, Observation, WebhookError, WebhookRequest,
+    GatewayError, GatewayEvent, Observation, Verified, WebhookError, WebhookRequest,
 };
 use crate::config::{Environment, MercadoPagoSettings};
 use crate::domain::lead::Attempt;
@@ -89,7 +89,7 @@ impl Gateway for MercadoPagoGateway {
         Ok(Checkout { url, gateway_ref })
     }
 
-    fn verify_webhook(&self, req: &WebhookRequest<'_>) -> Result<(), WebhookError> {
+    fn verify_webhook(&self, req: &WebhookRequest<'_>) -> Result<Verified, WebhookError> {
         let secret = self.settings.webhook_secret.expose_secret().as_bytes();
         verify_delivery(req, secret, self.settings.signature_tolerance, crate::clock::now_ms())
     }
@@ -325,12 +325,24 @@ fn is_stale(ts: i64, tolerance: Duration, now_ms: i64) -> bool {
     u128::from(now_ms.abs_diff(ts_ms)) > tolerance.as_millis()
 }
 
+/// The inbox key, from the signed parts only: the body (and its notification id) is not
+/// signed, so a captured delivery replayed with other bodies is still one event, looked up
+/// once. With a request id the key leaves `ts` out, so the same delivery re-signed later
+/// stays one event; without one, `ts` is all that tells one payment's notifications apart.
+fn signed_key(data_id: Option<&str>, request_id: Option<&str>, ts: &str) -> String {
+    let id = data_id.map(signed_data_id).unwrap_or_default();
+    match request_id {
+        Some(r) => format!("id:{id};request-id:{r};"),
+        None => format!("id:{id};ts:{ts};"),
+    }
+}
+
 fn verify_delivery(
     req: &WebhookRequest<'_>,
     secret: &[u8],
-    tolerance: Option<Duration>,
+    tolerance: Duration,
     now_ms: i64,
-) -> Result<(), WebhookError> {
+) -> Result<Verified, WebhookError> {
     let header = req
         .headers
         .get(SIGNATURE_HEADER)
@@ -344,10 +356,13 @@ fn verify_delivery(
     if !sig.signed_with(secret, &[manifest.as_bytes()]) {
         return Err(WebhookError::BadSignature);
     }
-    match tolerance {
-        Some(t) if is_stale(sig.unix, t, now_ms) => Err(WebhookError::Stale),
-        _ => Ok(()),
+    // After the signature, so a forger learns nothing from `Stale`.
+    if is_stale(sig.unix, tolerance, now_ms) {
+        return Err(WebhookError::Stale);
     }
+    Ok(Verified {
+        event_id: Some(signed_key(data_id.as_deref(), request_id, sig.ts)),
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -357,6 +372,8 @@ fn verify_delivery(
 /// Reads a notification in either format. The payment id comes from the query when it has
 /// one (its `data.id` is the signed part); the unsigned body is only a fallback, which is
 /// safe because the id is merely looked up in our own account, never trusted for a status.
+/// The event id made here reads unsigned parts, so it describes the delivery but is not the
+/// inbox key: `verify_delivery`'s signed key is.
 fn parse_notification(query: &str, body: &[u8]) -> Result<GatewayEvent, WebhookError> {
     let json: Option<Value> = serde_json::from_slice(body).ok();
     let n = Notification {

@@ -81,7 +81,8 @@ pub enum EventFacts {
 /// A verified webhook, mapped onto our vocabulary.
 #[derive(Debug, Clone)]
 pub struct GatewayEvent {
-    /// Deduplication key: the same key twice is the same delivery.
+    /// Deduplication key: the same key twice is the same delivery. Only the inbox key when
+    /// the signature covers what it is read from; otherwise `Verified::event_id` is.
     pub event_id: String,
     pub facts: EventFacts,
 }
@@ -130,6 +131,15 @@ pub enum WebhookError {
     TooLong { field: &'static str, max: usize },
 }
 
+/// What a signature check proved about a delivery.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Verified {
+    /// The inbox key, built only from what the signature covers, for a vendor that does not
+    /// sign the body (Mercado Pago): a captured delivery replayed with other unsigned parts
+    /// is then still the same event. `None`: `GatewayEvent::event_id` is signed and is it.
+    pub event_id: Option<String>,
+}
+
 /// Request headers as the adapter sees them, free of any web framework's types.
 #[derive(Debug, Default)]
 pub struct WebhookHeaders(Vec<(String, String)>);
@@ -173,7 +183,7 @@ pub trait Gateway: Send + Sync {
     fn kind(&self) -> GatewayKind;
     async fn create_checkout(&self, req: &CheckoutRequest<'_>) -> Result<Checkout, GatewayError>;
     /// Checks the signature over the raw request; nothing in it is trusted before this.
-    fn verify_webhook(&self, req: &WebhookRequest<'_>) -> Result<(), WebhookError>;
+    fn verify_webhook(&self, req: &WebhookRequest<'_>) -> Result<Verified, WebhookError>;
     /// Reads a delivery whose signature was verified (now, or when it entered the inbox).
     fn parse_event(&self, query: &str, body: &[u8]) -> Result<GatewayEvent, WebhookError>;
     /// The gateway's own view of the attempt; None when it has no payment for it yet.
@@ -226,8 +236,8 @@ impl Gateway for Vetted {
         vet_checkout(self.0.create_checkout(req).await?)
     }
 
-    fn verify_webhook(&self, req: &WebhookRequest<'_>) -> Result<(), WebhookError> {
-        self.0.verify_webhook(req)
+    fn verify_webhook(&self, req: &WebhookRequest<'_>) -> Result<Verified, WebhookError> {
+        vet_verified(self.0.verify_webhook(req)?)
     }
 
     fn parse_event(&self, query: &str, body: &[u8]) -> Result<GatewayEvent, WebhookError> {
@@ -254,6 +264,15 @@ fn whole_id(text: &str, field: &'static str, max: usize) -> Result<String, Webho
         return Err(WebhookError::TooLong { field, max });
     }
     Ok(storable(text).into_owned())
+}
+
+/// A signed inbox key is kept whole, as any event id is.
+fn vet_verified(v: Verified) -> Result<Verified, WebhookError> {
+    let event_id = v
+        .event_id
+        .map(|id| whole_id(&id, "event id", edge::EVENT_ID_MAX_CHARS))
+        .transpose()?;
+    Ok(Verified { event_id })
 }
 
 /// A signed event's facts. Its key and the payment id it asks us to look up must be whole;

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::signature::TimedSignature;
 use super::{
-    Charged, Checkout, CheckoutRequest, EventFacts, Gateway, GatewayError, GatewayEvent, Observation, WebhookError,
-    WebhookRequest,
+    Charged, Checkout, CheckoutRequest, EventFacts, Gateway, GatewayError, GatewayEvent, Observation, Verified,
+    WebhookError, WebhookRequest,
 };
 use crate::domain::edge::MintedId;
 use crate::domain::lead::Attempt;
@@ -225,7 +225,8 @@ impl Gateway for SandboxGateway {
         })
     }
 
-    fn verify_webhook(&self, req: &WebhookRequest<'_>) -> Result<(), WebhookError> {
+    /// The whole body is signed, so the event's own id is the inbox key.
+    fn verify_webhook(&self, req: &WebhookRequest<'_>) -> Result<Verified, WebhookError> {
         let header = req
             .headers
             .get(SIGNATURE_HEADER)
@@ -237,7 +238,7 @@ impl Gateway for SandboxGateway {
         if (crate::clock::now_ms() / 1000 - sig.unix).abs() > TOLERANCE_SECS {
             return Err(WebhookError::Stale);
         }
-        Ok(())
+        Ok(Verified::default())
     }
 
     fn parse_event(&self, _query: &str, body: &[u8]) -> Result<GatewayEvent, WebhookError> {

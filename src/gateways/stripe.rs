@@ -14,7 +14,7 @@ use super::http::send_json;
 use super::signature::TimedSignature;
 use super::{
     query_param, Charged, Checkout, CheckoutRequest, EventFacts, Gateway, GatewayError, GatewayEvent, Observation,
-    WebhookError, WebhookRequest,
+    Verified, WebhookError, WebhookRequest,
 };
 use crate::config::{Environment, StripeSettings};
 use crate::domain::edge::GATEWAY_REF_MAX_CHARS;
@@ -380,14 +380,16 @@ impl Gateway for StripeGateway {
         }
     }
 
-    fn verify_webhook(&self, req: &WebhookRequest<'_>) -> Result<(), WebhookError> {
+    /// The whole body is signed, so the event's own id is the inbox key.
+    fn verify_webhook(&self, req: &WebhookRequest<'_>) -> Result<Verified, WebhookError> {
         verify_signature(
             req.headers.get(SIGNATURE_HEADER),
             req.body,
             &self.settings.webhook_secrets,
             self.settings.signature_tolerance,
             crate::clock::now_ms() / 1000,
-        )
+        )?;
+        Ok(Verified::default())
     }
 
     fn parse_event(&self, _query: &str, body: &[u8]) -> Result<GatewayEvent, WebhookError> {

@@ -14,7 +14,7 @@ use url::Url;
 use super::http::send_json;
 use super::{
     decisive, query_param, Charged, Checkout, CheckoutRequest, EventFacts, Gateway, GatewayError, GatewayEvent,
-    Observation, WebhookError, WebhookRequest,
+    Observation, Verified, WebhookError, WebhookRequest,
 };
 use crate::config::{Environment, WompiSettings};
 use crate::domain::edge::{truncate_chars, GATEWAY_REF_MAX_CHARS, STATUS_DETAIL_MAX_CHARS};
@@ -379,7 +379,8 @@ impl Gateway for WompiGateway {
         })
     }
 
-    fn verify_webhook(&self, req: &WebhookRequest<'_>) -> Result<(), WebhookError> {
+    /// The checksum covers the fields the event id is read from, so that id is the key.
+    fn verify_webhook(&self, req: &WebhookRequest<'_>) -> Result<Verified, WebhookError> {
         let event = read_event(req.body)?;
         let signature = event.signature.as_ref().ok_or(WebhookError::MissingSignature)?;
         let properties = signature.properties.as_deref().ok_or(WebhookError::MissingSignature)?;
@@ -404,7 +405,7 @@ impl Gateway for WompiGateway {
         // No timestamp window: Wompi retries up to 24 h later, and a replay only repeats a
         // fact Wompi signed, which the inbox deduplicates by event id.
         self.note_environment(event.environment.as_deref());
-        Ok(())
+        Ok(Verified::default())
     }
 
     fn parse_event(&self, _query: &str, body: &[u8]) -> Result<GatewayEvent, WebhookError> {

@@ -33,6 +33,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/c/{offer}", web::post().to(checkout::submit))
         .route("/r/{token}", web::get().to(checkout::resume))
         .route("/return/{gateway}", web::get().to(returns::show))
+        .route("/status/{attempt}", web::get().to(returns::status))
+        .route("/static/status.js", web::get().to(status_script))
         .service(
             web::resource("/webhooks/{gateway}")
                 .app_data(web::PayloadConfig::new(WEBHOOK_LIMIT))
@@ -210,6 +212,14 @@ async fn stylesheet() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .body(include_str!("../../static/app.css"))
+}
+
+/// The pending page's status poll; a file of our own, so a `script-src 'self'` policy holds.
+async fn status_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(include_str!("../../static/status.js"))
 }
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, PageError> {

@@ -55,7 +55,10 @@ pub struct ResultPage<'a> {
     pub kind: &'static str,
     pub title: &'static str,
     pub body: &'static str,
-    pub refresh: bool,
+    /// Pending only: what the status script polls, and the no-script "check again" link.
+    pub status_url: Option<String>,
+    pub check_url: Option<String>,
+    pub check_label: &'static str,
     pub offer_label: &'static str,
     pub offer_title: &'a str,
     pub amount_label: &'static str,

@@ -1,8 +1,13 @@
-//! `GET /return/{gateway}`: where the gateway sends the browser back. The query string is
-//! not proof of anything: we ask the gateway for the attempt's true status and apply it.
+//! `GET /return/{gateway}`: where the gateway sends the browser back, and
+//! `GET /status/{attempt}`: what the pending page's script polls. The query string is not
+//! proof of anything: `flows::returns` asks the gateway (at most once per window) and
+//! applies what it says; these handlers parse, call it and render.
 
+use actix_web::http::header;
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
+use serde_json::json;
 
 use super::i18n::texts;
 use super::pages::ResultPage;
@@ -11,11 +16,10 @@ use crate::context::AppContext;
 use crate::domain::edge::AttemptId;
 use crate::domain::lead::Attempt;
 use crate::domain::offer::GatewayKind;
-use crate::domain::{Lang, PaymentStatus};
-use crate::flows::payment::{self, Source};
-use crate::gateways::Gateway;
+use crate::domain::Lang;
+use crate::flows::returns::{self, Outcome, ReturnError};
 use crate::links::resume_token;
-use crate::store::{attempts, leads, StoreError};
+use crate::store::leads;
 
 #[derive(Deserialize)]
 pub struct ReturnQuery {
@@ -32,7 +36,7 @@ pub async fn show(
     let lang = lang_of(&req);
     let not_found = || PageError::new(lang, PageErrorKind::NotFound);
     let kind: GatewayKind = path.parse().map_err(|_| not_found())?;
-    let gateway = ctx.gateways.get(kind).ok_or_else(not_found)?;
+    ctx.gateways.get(kind).ok_or_else(not_found)?;
     // Only an id we minted can name an attempt: anything else is not found before the
     // database is asked (PostgreSQL would refuse a NUL in it with an error, not a miss).
     let id = query
@@ -40,71 +44,100 @@ pub async fn show(
         .and_then(|q| q.attempt.as_deref())
         .and_then(AttemptId::parse)
         .ok_or_else(not_found)?;
-    let unavailable = |e| PageError::unavailable(lang, e);
-    let attempt = attempts::get(&ctx.db, id.as_str())
+    let attempt = returns::settle(&ctx, &id, Some(kind), req.query_string())
         .await
-        .map_err(unavailable)?
-        .ok_or_else(not_found)?;
-    if attempt.gateway != kind {
-        return Err(not_found());
-    }
+        .map_err(|e| match e {
+            ReturnError::NotFound => not_found(),
+            ReturnError::TooMany(wait) => PageError::too_many(lang, wait),
+            ReturnError::Store(e) => PageError::unavailable(lang, e),
+        })?;
     let lead = leads::get(&ctx.db, &attempt.lead_id)
         .await
-        .map_err(unavailable)?
+        .map_err(|e| PageError::unavailable(lang, e))?
         .ok_or_else(not_found)?;
     crate::telemetry::record_ids(&lead.id, &attempt.id);
     let explicit = query.as_ref().and_then(|q| q.lang.as_deref()).and_then(Lang::from_code);
     let lang = explicit.unwrap_or(lead.lang);
-    let attempt = settle(&ctx, gateway.as_ref(), attempt, req.query_string())
-        .await
-        .map_err(|e| PageError::unavailable(lang, e))?;
     let retry_url = resume_token(&ctx, &lead.id, &lead.offer_slug)
         .ok()
         .map(|t| format!("/r/{t}"));
-    Ok(render(&result_page(&ctx, lang, &attempt, retry_url)))
-}
-
-/// Applies the gateway's view of an unpaid attempt and returns the attempt as it now stands.
-async fn settle(ctx: &AppContext, gateway: &dyn Gateway, attempt: Attempt, query: &str) -> Result<Attempt, StoreError> {
-    if attempt.status.is_paid() {
-        return Ok(attempt);
-    }
-    match gateway.fetch_status(&attempt, query).await {
-        Ok(Some(seen)) => payment::apply(ctx, attempt, &seen, Source::Return, None).await,
-        Ok(None) => Ok(attempt),
-        // The webhook or reconciliation will settle it; show what we know.
-        Err(e) => {
-            tracing::warn!(attempt_id = %attempt.id, error = %e, "gateway status lookup failed");
-            Ok(attempt)
-        }
-    }
-}
-
-fn result_page<'a>(ctx: &'a AppContext, lang: Lang, a: &'a Attempt, retry_url: Option<String>) -> ResultPage<'a> {
-    let t = texts(lang);
-    let (kind, title, body, refresh) = match a.status {
-        PaymentStatus::Approved => ("approved", t.paid_title, t.paid_body, false),
-        PaymentStatus::Declined | PaymentStatus::Expired => ("declined", t.declined_title, t.declined_body, false),
-        PaymentStatus::Created | PaymentStatus::Redirected | PaymentStatus::Pending => {
-            ("pending", t.pending_title, t.pending_body, true)
-        }
+    let here = Links {
+        // The same return page again, in the language shown: the no-script way to check.
+        check: format!("/return/{}?attempt={}&lang={}", kind.as_str(), attempt.id, lang.code()),
+        status: format!("/status/{}", attempt.id),
+        retry: retry_url,
     };
+    Ok(render(&result_page(&ctx, lang, &attempt, here)))
+}
+
+/// `{"status": "pending" | "approved" | "declined"}`, never cached. Same limits and same
+/// settling as the page, so polling cannot ask the gateway more often than viewing it.
+pub async fn status(ctx: web::Data<AppContext>, path: web::Path<String>) -> HttpResponse {
+    let reply = |code: StatusCode, body: serde_json::Value| {
+        HttpResponse::build(code)
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(body)
+    };
+    let Some(id) = AttemptId::parse(&path) else {
+        return reply(StatusCode::NOT_FOUND, json!({"error": "not found"}));
+    };
+    match returns::settle(&ctx, &id, None, "").await {
+        Ok(attempt) => reply(StatusCode::OK, json!({"status": Outcome::of(attempt.status).as_str()})),
+        Err(ReturnError::NotFound) => reply(StatusCode::NOT_FOUND, json!({"error": "not found"})),
+        Err(ReturnError::TooMany(wait)) => {
+            let mut res = reply(StatusCode::TOO_MANY_REQUESTS, json!({"error": "too many requests"}));
+            let secs = crate::limits::retry_after_secs(wait);
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+            res
+        }
+        Err(ReturnError::Store(e)) => {
+            tracing::error!(error = %e, "status lookup failed");
+            let mut res = reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"error": "temporarily unavailable"}),
+            );
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(5));
+            res
+        }
+    }
+}
+
+/// Where the result page's buttons and script point.
+struct Links {
+    check: String,
+    status: String,
+    retry: Option<String>,
+}
+
+fn result_page<'a>(ctx: &'a AppContext, lang: Lang, a: &'a Attempt, links: Links) -> ResultPage<'a> {
+    let t = texts(lang);
+    let outcome = Outcome::of(a.status);
+    let (title, body) = match outcome {
+        Outcome::Approved => (t.paid_title, t.paid_body),
+        Outcome::Declined => (t.declined_title, t.declined_body),
+        Outcome::Pending => (t.pending_title, t.pending_body),
+    };
+    let pending = outcome == Outcome::Pending;
     let offer_title = ctx
         .offer(&a.offer_slug)
         .map_or(a.offer_slug.as_str(), |o| o.title.as_str());
     ResultPage {
         lang: lang.code(),
-        kind,
+        kind: outcome.as_str(),
         title,
         body,
-        refresh,
+        status_url: pending.then_some(links.status),
+        check_url: pending.then_some(links.check),
+        check_label: t.check_again,
         offer_label: t.product,
         offer_title,
         amount_label: t.amount,
         amount: a.amount.format(lang),
         reference_label: t.reference,
         reference: &a.id,
-        retry_url: (kind == "declined").then_some(retry_url).flatten(),
+        retry_url: (outcome == Outcome::Declined).then_some(links.retry).flatten(),
         retry_label: t.retry,
     }
 }

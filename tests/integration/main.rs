@@ -15,5 +15,6 @@ mod process;
 mod queue;
 mod reconcile;
 mod resilience;
+mod returns;
 mod vendor_tools;
 mod webhooks;

@@ -55,7 +55,7 @@ fn mercadopago(api_base: &str, webhook_secret: &str) -> MercadoPagoGateway {
             timeout: Duration::from_secs(20),
             access_token: SecretString::from("TEST-contract-token"),
             webhook_secret: SecretString::from(webhook_secret),
-            signature_tolerance: None,
+            signature_tolerance: Duration::from_secs(300),
         },
         reqwest::Client::new(),
     )
@@ -201,7 +201,7 @@ fn stripe_sdk_signed_payloads_are_accepted_and_tampered_ones_refused() {
     assert!(ok, "{header}");
     let gw = stripe("http://127.0.0.1:9", secret);
     let headers = WebhookHeaders::new([("Stripe-Signature".to_string(), header.trim().to_string())]);
-    assert_eq!(gw.verify_webhook(&delivery(&headers, "", body.as_bytes())), Ok(()));
+    assert!(gw.verify_webhook(&delivery(&headers, "", body.as_bytes())).is_ok());
     let tampered = body.replace("\"paid\"", "\"unpaid\"");
     assert!(gw.verify_webhook(&delivery(&headers, "", tampered.as_bytes())).is_err());
     let other = stripe("http://127.0.0.1:9", "whsec_someone_else");

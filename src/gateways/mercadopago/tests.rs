@@ -19,7 +19,7 @@ fn settings(api_base: &str, environment: Environment) -> MercadoPagoSettings {
         timeout: Duration::from_secs(5),
         access_token: SecretString::from("TEST-token"),
         webhook_secret: SecretString::from(SECRET),
-        signature_tolerance: None,
+        signature_tolerance: Duration::from_secs(300),
     }
 }
 
@@ -178,17 +178,26 @@ fn headers(signature: Option<&str>, request_id: Option<&str>) -> WebhookHeaders 
     WebhookHeaders::new(h)
 }
 
-fn check(
+/// The vectors' timestamps are fixed dates long past: the signature tests check them with
+/// a window wide enough for any date, and the window is tested on its own below.
+const ANY_TIME: Duration = Duration::MAX;
+
+fn check(h: &WebhookHeaders, query: &str, secret: &str, tolerance: Duration, now: i64) -> Result<(), WebhookError> {
+    verify(h, query, br#"{"type":"payment"}"#, secret, tolerance, now).map(|_| ())
+}
+
+fn verify(
     h: &WebhookHeaders,
     query: &str,
+    body: &[u8],
     secret: &str,
-    tolerance: Option<Duration>,
+    tolerance: Duration,
     now: i64,
-) -> Result<(), WebhookError> {
+) -> Result<Verified, WebhookError> {
     let req = WebhookRequest {
         headers: h,
         query,
-        body: br#"{"type":"payment"}"#,
+        body,
     };
     verify_delivery(&req, secret.as_bytes(), tolerance, now)
 }
@@ -204,11 +213,11 @@ fn vector_m1_verifies() {
     let manifest = "id:123456;request-id:bb56a2f1-6aae-46ac-982e-9dcd3581d08e;ts:1742505638683;";
     assert_eq!(manifest_for("123456", Some(REQUEST_ID), "1742505638683"), manifest);
     let h = headers(Some(M1), Some(REQUEST_ID));
-    assert_eq!(check(&h, "data.id=123456&type=payment", SECRET, None, T0), Ok(()));
+    assert_eq!(check(&h, "data.id=123456&type=payment", SECRET, ANY_TIME, T0), Ok(()));
     // Spaces after the comma are tolerated.
     let spaced = M1.replace(',', ", ");
     let h = headers(Some(&spaced), Some(REQUEST_ID));
-    assert_eq!(check(&h, "data.id=123456&type=payment", SECRET, None, T0), Ok(()));
+    assert_eq!(check(&h, "data.id=123456&type=payment", SECRET, ANY_TIME, T0), Ok(()));
 }
 
 fn manifest_for(id: &str, request_id: Option<&str>, ts: &str) -> String {
@@ -225,7 +234,10 @@ fn sdk_vector_verifies() {
         manifest_for("123456789", Some(REQUEST_ID), "1700000000"),
         "id:123456789;request-id:bb56a2f1-6aae-46ac-982e-9dcd3581d08e;ts:1700000000;"
     );
-    assert_eq!(check(&h, "type=payment&data.id=123456789", SECRET, None, T0), Ok(()));
+    assert_eq!(
+        check(&h, "type=payment&data.id=123456789", SECRET, ANY_TIME, T0),
+        Ok(())
+    );
 }
 
 #[test]
@@ -233,21 +245,21 @@ fn wrong_secret_or_data_id_is_rejected() {
     let h = headers(Some(M1), Some(REQUEST_ID));
     let q = "data.id=123456&type=payment";
     assert_eq!(
-        check(&h, q, "mp_other_secret", None, T0),
+        check(&h, q, "mp_other_secret", ANY_TIME, T0),
         Err(WebhookError::BadSignature)
     );
     assert_eq!(
-        check(&h, "data.id=123457&type=payment", SECRET, None, T0),
+        check(&h, "data.id=123457&type=payment", SECRET, ANY_TIME, T0),
         Err(WebhookError::BadSignature)
     );
     // data.id must come from the query; a body or a missing one does not do.
     assert_eq!(
-        check(&h, "type=payment", SECRET, None, T0),
+        check(&h, "type=payment", SECRET, ANY_TIME, T0),
         Err(WebhookError::BadSignature)
     );
     let other_request = headers(Some(M1), Some("bb56a2f1-0000-46ac-982e-9dcd3581d08e"));
     assert_eq!(
-        check(&other_request, q, SECRET, None, T0),
+        check(&other_request, q, SECRET, ANY_TIME, T0),
         Err(WebhookError::BadSignature)
     );
 }
@@ -257,19 +269,19 @@ fn missing_request_id_leaves_its_part_out() {
     let q = "data.id=123456&type=payment";
     // M1 was made with the request id: without the header it no longer matches.
     assert_eq!(
-        check(&headers(Some(M1), None), q, SECRET, None, T0),
+        check(&headers(Some(M1), None), q, SECRET, ANY_TIME, T0),
         Err(WebhookError::BadSignature)
     );
     let v1 = sign("id:123456;ts:1742505638683;");
     let h = headers(Some(&format!("ts=1742505638683,v1={v1}")), None);
-    assert_eq!(check(&h, q, SECRET, None, T0), Ok(()));
+    assert_eq!(check(&h, q, SECRET, ANY_TIME, T0), Ok(()));
     // An empty header counts as absent, as in the SDK.
     let h = headers(Some(&format!("ts=1742505638683,v1={v1}")), Some(""));
-    assert_eq!(check(&h, q, SECRET, None, T0), Ok(()));
+    assert_eq!(check(&h, q, SECRET, ANY_TIME, T0), Ok(()));
     // And without data.id, only request-id and ts are signed.
     let v1 = sign(&format!("request-id:{REQUEST_ID};ts:1742505638683;"));
     let h = headers(Some(&format!("ts=1742505638683,v1={v1}")), Some(REQUEST_ID));
-    assert_eq!(check(&h, "topic=merchant_order&id=5", SECRET, None, T0), Ok(()));
+    assert_eq!(check(&h, "topic=merchant_order&id=5", SECRET, ANY_TIME, T0), Ok(()));
 }
 
 #[test]
@@ -279,23 +291,23 @@ fn alphanumeric_data_id_is_signed_lowercased() {
         "id:ord01jq4s4ky8hwq6na5pxb65b3d3;request-id:{REQUEST_ID};ts:1742505638683;"
     ));
     let h = headers(Some(&format!("ts=1742505638683,v1={lower}")), Some(REQUEST_ID));
-    assert_eq!(check(&h, q, SECRET, None, T0), Ok(()));
+    assert_eq!(check(&h, q, SECRET, ANY_TIME, T0), Ok(()));
     let upper = sign(&format!(
         "id:ORD01JQ4S4KY8HWQ6NA5PXB65B3D3;request-id:{REQUEST_ID};ts:1742505638683;"
     ));
     let h = headers(Some(&format!("ts=1742505638683,v1={upper}")), Some(REQUEST_ID));
-    assert_eq!(check(&h, q, SECRET, None, T0), Err(WebhookError::BadSignature));
+    assert_eq!(check(&h, q, SECRET, ANY_TIME, T0), Err(WebhookError::BadSignature));
     assert_eq!(signed_data_id("123456"), "123456");
     assert_eq!(signed_data_id("AbC-1"), "AbC-1");
 }
 
 #[test]
-fn stale_timestamp_is_rejected_only_with_a_tolerance() {
+fn stale_timestamp_is_rejected_outside_the_window() {
     let h = headers(Some(M1), Some(REQUEST_ID));
     let q = "data.id=123456&type=payment";
-    let five_min = Some(Duration::from_secs(300));
+    let five_min = Duration::from_secs(300);
     let ts_ms = 1_742_505_638_683;
-    assert_eq!(check(&h, q, SECRET, None, T0), Ok(()));
+    assert_eq!(check(&h, q, SECRET, ANY_TIME, T0), Ok(()));
     assert_eq!(check(&h, q, SECRET, five_min, T0), Err(WebhookError::Stale));
     assert_eq!(check(&h, q, SECRET, five_min, ts_ms + 299_000), Ok(()));
     assert_eq!(check(&h, q, SECRET, five_min, ts_ms - 299_000), Ok(()));
@@ -318,15 +330,66 @@ fn stale_timestamp_is_rejected_only_with_a_tolerance() {
     assert_eq!(check(&h, q, "nope", five_min, T0), Err(WebhookError::BadSignature));
 }
 
+fn signed_key_of(h: &WebhookHeaders, query: &str, body: &str) -> Option<String> {
+    verify(h, query, body.as_bytes(), SECRET, ANY_TIME, T0).ok()?.event_id
+}
+
+#[test]
+fn the_inbox_key_is_made_of_the_signed_parts_only() {
+    let h = headers(Some(M1), Some(REQUEST_ID));
+    let q = "data.id=123456&type=payment";
+    let key = signed_key_of(&h, q, WEBHOOK_BODY);
+    assert_eq!(
+        key.as_deref(),
+        Some("id:123456;request-id:bb56a2f1-6aae-46ac-982e-9dcd3581d08e;")
+    );
+    // Nothing unsigned changes it: the body (its notification id, its action), the query's
+    // type, other query parameters.
+    for (query, body) in [
+        (q, WEBHOOK_BODY.replace("12345", "12346")),
+        (q, WEBHOOK_BODY.replace("payment.updated", "payment.created")),
+        (q, "{}".to_owned()),
+        ("data.id=123456&type=merchant_order", WEBHOOK_BODY.to_owned()),
+        ("type=payment&data.id=123456&x=1", WEBHOOK_BODY.to_owned()),
+    ] {
+        assert_eq!(signed_key_of(&h, query, &body), key, "{query} {body}");
+    }
+    // Another signed request id is another delivery.
+    let v1 = sign("id:123456;request-id:other-request;ts:1742505638683;");
+    let other = headers(Some(&format!("ts=1742505638683,v1={v1}")), Some("other-request"));
+    let other_key = signed_key_of(&other, q, WEBHOOK_BODY);
+    assert!(other_key.is_some() && other_key != key, "{other_key:?}");
+    // The same delivery signed again later (a new ts) keeps its key.
+    let v1 = sign(&format!("id:123456;request-id:{REQUEST_ID};ts:1742505999999;"));
+    let later = headers(Some(&format!("ts=1742505999999,v1={v1}")), Some(REQUEST_ID));
+    assert_eq!(signed_key_of(&later, q, WEBHOOK_BODY), key);
+    // Without a request id, ts is the only signed part that tells deliveries apart.
+    let v1 = sign("id:123456;ts:1742505638683;");
+    let bare = headers(Some(&format!("ts=1742505638683,v1={v1}")), None);
+    assert_eq!(
+        signed_key_of(&bare, q, WEBHOOK_BODY).as_deref(),
+        Some("id:123456;ts:1742505638683;")
+    );
+    // Ids signed lowercased are keyed lowercased, so a case variant is the same event.
+    let lower = sign(&format!(
+        "id:ord01jq4s4ky8hwq6na5pxb65b3d3;request-id:{REQUEST_ID};ts:1742505638683;"
+    ));
+    let h = headers(Some(&format!("ts=1742505638683,v1={lower}")), Some(REQUEST_ID));
+    assert_eq!(
+        signed_key_of(&h, "data.id=ORD01JQ4S4KY8HWQ6NA5PXB65B3D3&type=order", "{}"),
+        signed_key_of(&h, "data.id=ord01jq4s4ky8hwq6na5pxb65b3d3&type=order", "{}"),
+    );
+}
+
 #[test]
 fn missing_or_malformed_header() {
     let q = "data.id=123456";
     assert_eq!(
-        check(&headers(None, Some(REQUEST_ID)), q, SECRET, None, T0),
+        check(&headers(None, Some(REQUEST_ID)), q, SECRET, ANY_TIME, T0),
         Err(WebhookError::MissingSignature)
     );
     assert_eq!(
-        check(&headers(Some(" "), Some(REQUEST_ID)), q, SECRET, None, T0),
+        check(&headers(Some(" "), Some(REQUEST_ID)), q, SECRET, ANY_TIME, T0),
         Err(WebhookError::MissingSignature)
     );
     for bad in [
@@ -340,12 +403,16 @@ fn missing_or_malformed_header() {
         "ts=99999999999999999999999,v1=b1cc1a34bd2768e117d85d1b9babb722d32cfd2df1b359ef809170500556d3c7",
     ] {
         let h = headers(Some(bad), Some(REQUEST_ID));
-        assert_eq!(check(&h, q, SECRET, None, T0), Err(WebhookError::BadSignature), "{bad}");
+        assert_eq!(
+            check(&h, q, SECRET, ANY_TIME, T0),
+            Err(WebhookError::BadSignature),
+            "{bad}"
+        );
     }
     // Any of several v1 values may match (room for a future rotation).
     let two = M1.replace("ts=", "v1=00ff,ts=");
     let h = headers(Some(&two), Some(REQUEST_ID));
-    assert_eq!(check(&h, "data.id=123456", SECRET, None, T0), Ok(()));
+    assert_eq!(check(&h, "data.id=123456", SECRET, ANY_TIME, T0), Ok(()));
 }
 
 // --- notifications ------------------------------------------------------------------

@@ -28,8 +28,8 @@ struct Ledger {
     searches: usize,
 }
 
-struct FakeMercadoPago {
-    server: MockServer,
+pub struct FakeMercadoPago {
+    pub server: MockServer,
     ledger: Arc<Mutex<Ledger>>,
 }
 
@@ -42,7 +42,7 @@ fn unauthorized() -> ResponseTemplate {
 }
 
 impl FakeMercadoPago {
-    async fn start() -> Self {
+    pub async fn start() -> Self {
         let server = MockServer::start().await;
         let ledger: Arc<Mutex<Ledger>> = Arc::default();
         let (prefs, base) = (ledger.clone(), server.uri());
@@ -119,7 +119,7 @@ impl FakeMercadoPago {
     }
 
     /// A payment appears or changes at Mercado Pago.
-    fn payment(&self, id: i64, reference: &str, status: &str, amount: f64) {
+    pub fn payment(&self, id: i64, reference: &str, status: &str, amount: f64) {
         let p = json!({
             "id": id,
             "status": status,
@@ -134,7 +134,7 @@ impl FakeMercadoPago {
         l.payments.push(p);
     }
 
-    fn config(&self) -> (String, Vec<(&'static str, String)>) {
+    pub fn config(&self) -> (String, Vec<(&'static str, String)>) {
         let toml = format!(
             r#"
 [gateways.mercadopago]
@@ -165,28 +165,47 @@ followup_delays = ["30m"]
 /// A notification as Mercado Pago sends it: signed over the query's data.id, the
 /// request id and the timestamp; the body itself is not signed.
 async fn notify(app: &TestApp, notification: i64, payment: i64, secret: &str) -> (u16, String) {
-    let request_id = format!("req-{notification}");
-    let ts = now_s();
+    let headers = signed(payment, &format!("req-{notification}"), now_s(), secret);
+    deliver(
+        app,
+        &notification_path(payment),
+        &headers,
+        &notification_body(notification, payment),
+    )
+    .await
+}
+
+fn notification_path(payment: i64) -> String {
+    format!("/webhooks/mercadopago?data.id={payment}&type=payment")
+}
+
+/// The `x-signature` and `x-request-id` headers Mercado Pago sends with a notification.
+fn signed(payment: i64, request_id: &str, ts: i64, secret: &str) -> [(&'static str, String); 2] {
     let manifest = format!("id:{payment};request-id:{request_id};ts:{ts};");
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(manifest.as_bytes());
     let v1 = hex::encode(mac.finalize().into_bytes());
-    let body = json!({
+    [
+        ("x-signature", format!("ts={ts},v1={v1}")),
+        ("x-request-id", request_id.to_owned()),
+    ]
+}
+
+fn notification_body(notification: i64, payment: i64) -> String {
+    json!({
         "id": notification, "live_mode": false, "type": "payment", "date_created": "2026-11-23T10:00:00Z",
         "user_id": 44444, "api_version": "v1", "action": "payment.updated", "data": {"id": payment.to_string()},
     })
-    .to_string();
-    let headers = [
-        ("x-signature", format!("ts={ts},v1={v1}")),
-        ("x-request-id", request_id),
-    ];
-    deliver(
-        app,
-        &format!("/webhooks/mercadopago?data.id={payment}&type=payment"),
-        &headers,
-        &body,
-    )
-    .await
+    .to_string()
+}
+
+/// Every call the fake's payments API received (lookups by id and searches).
+pub async fn payment_reads(fake: &FakeMercadoPago) -> usize {
+    let received = fake.server.received_requests().await.unwrap_or_default();
+    received
+        .iter()
+        .filter(|r| r.method == wiremock::http::Method::GET && r.url.path().starts_with("/v1/payments"))
+        .count()
 }
 
 async fn setup(backend: Backend) -> (FakeMercadoPago, TestApp) {
@@ -198,8 +217,64 @@ async fn setup(backend: Backend) -> (FakeMercadoPago, TestApp) {
 
 both_backends!(
     mercadopago_approved_journey,
-    a_notification_naming_only_the_payment_waits_for_its_leads_running_job
+    a_notification_naming_only_the_payment_waits_for_its_leads_running_job,
+    a_captured_notification_replayed_with_other_bodies_is_one_event,
+    a_notification_signed_too_long_ago_is_refused_and_stores_nothing
 );
+
+/// The body is not signed, so an attacker holding one real notification can send it again
+/// with any body. Each must not become an inbox row, a job and a call to Mercado Pago:
+/// the inbox key is built from the signed query `data.id` and `x-request-id` only.
+async fn a_captured_notification_replayed_with_other_bodies_is_one_event(backend: Backend) {
+    let (fake, app) = setup(backend).await;
+    submit(&app, "curso-br").await;
+    let attempt = only_attempt(&app).await;
+    fake.payment(1_319_000_001, &attempt.id, "approved", 299.9);
+    let captured = signed(1_319_000_001, "req-captured", now_s(), WEBHOOK_SECRET);
+    let path = notification_path(1_319_000_001);
+    let mut answers = Vec::new();
+    for body_id in 1..=20 {
+        let body = notification_body(body_id, 1_319_000_001 + body_id);
+        answers.push(deliver(&app, &path, &captured, &body).await);
+    }
+    assert_eq!(answers[0].0, 200, "{}", answers[0].1);
+    assert!(answers[0].1.contains("accepted"), "{}", answers[0].1);
+    for (status, body) in &answers[1..] {
+        assert_eq!((*status, body.contains("duplicate")), (200, true), "{body}");
+    }
+    wait_for_status(&app, &attempt.id, PaymentStatus::Approved).await;
+    app.settle().await;
+    // One row, and its job was enqueued with it in one transaction: one job.
+    assert_eq!(leadgate::store::inbox::count(&app.ctx.db).await.unwrap(), 1);
+    // The fake would answer every lookup; it was asked once.
+    assert_eq!(payment_reads(&fake).await, 1);
+}
+
+/// Mercado Pago's docs leave the `ts` check optional; we always make it, so a captured
+/// notification cannot be replayed later (5 minutes by default).
+async fn a_notification_signed_too_long_ago_is_refused_and_stores_nothing(backend: Backend) {
+    let (fake, app) = setup(backend).await;
+    submit(&app, "curso-br").await;
+    let attempt = only_attempt(&app).await;
+    fake.payment(1_319_000_002, &attempt.id, "approved", 299.9);
+    let old = signed(1_319_000_002, "req-old", now_s() - 6 * 60, WEBHOOK_SECRET);
+    let (status, body) = deliver(
+        &app,
+        &notification_path(1_319_000_002),
+        &old,
+        &notification_body(7, 1_319_000_002),
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("outside the accepted window"), "{body}");
+    app.settle().await;
+    assert_eq!(leadgate::store::inbox::count(&app.ctx.db).await.unwrap(), 0);
+    assert_eq!(payment_reads(&fake).await, 0);
+    assert_eq!(
+        super::attempt(&app, &attempt.id).await.status,
+        PaymentStatus::Redirected
+    );
+}
 
 /// Mercado Pago's notifications name only its payment id, so the event's job is queued
 /// before anyone knows whose payment it is. Once its lookup names our attempt it must

@@ -10,7 +10,7 @@ use leadgate::domain::PaymentStatus;
 
 use crate::support::{eventually, location, spawn_with, Backend, Options, TestApp};
 
-mod mercadopago;
+pub mod mercadopago;
 mod stripe;
 mod wompi;
 

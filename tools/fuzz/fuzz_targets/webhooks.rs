@@ -52,7 +52,7 @@ fn gateways() -> Vec<Box<dyn Gateway>> {
                 timeout: Duration::from_secs(1),
                 access_token: secret("TEST-fuzz"),
                 webhook_secret: secret("fuzz"),
-                signature_tolerance: None,
+                signature_tolerance: Duration::from_secs(300),
             },
             http,
         )),
