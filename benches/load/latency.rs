@@ -68,7 +68,10 @@ pub async fn event_to_crm(database_url: &str, admin_hash: &str, samples: usize) 
         "LEADGATE_DATABASE_URL" => Some(url.clone()),
         _ => None,
     };
-    let toml = format!("bind = \"127.0.0.1:0\"\n[reconcile]\nenabled = false\n{}", crate::server::GUARDS_OFF);
+    let toml = format!(
+        "bind = \"127.0.0.1:0\"\n[reconcile]\nenabled = false\n{}",
+        crate::server::GUARDS_OFF
+    );
     let settings = Settings::from_toml(&toml, &env).map_err(|e| e.to_string())?;
     let overrides = Overrides {
         crm: Some(Box::new(move |db| {

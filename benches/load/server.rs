@@ -25,7 +25,8 @@ pub fn form_guard() -> (String, String) {
     use secrecy::{ExposeSecret, SecretString};
     let nonce = "00112233445566778899aabbccddeeff";
     let keys = leadgate::context::Keys::derive(&SecretString::from(SECRET_KEY));
-    let token = leadgate::domain::form_token::sign(keys.forms.expose_secret(), "c/demo", nonce, leadgate::clock::now_ms());
+    let token =
+        leadgate::domain::form_token::sign(keys.forms.expose_secret(), "c/demo", nonce, leadgate::clock::now_ms());
     (format!("leadgate_form={nonce}"), token)
 }
 
@@ -38,8 +39,9 @@ pub fn free_port() -> Result<u16, String> {
 /// (both in-process, so no vendor latency is measured), the worker on.
 pub fn write_config(dir: &Path, database_url: &str, port: u16) -> Result<PathBuf, String> {
     let path = dir.join("leadgate.toml");
-    let text =
-        format!("bind = \"127.0.0.1:{port}\"\ndatabase_url = \"{database_url}\"\n\n[reconcile]\nenabled = false\n{GUARDS_OFF}");
+    let text = format!(
+        "bind = \"127.0.0.1:{port}\"\ndatabase_url = \"{database_url}\"\n\n[reconcile]\nenabled = false\n{GUARDS_OFF}"
+    );
     std::fs::write(&path, text).map_err(|e| e.to_string())?;
     Ok(path)
 }
