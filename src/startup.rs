@@ -282,6 +282,11 @@ fn http_server(ctx: Arc<AppContext>, listener: TcpListener) -> Result<Server, St
             .cookie_name("leadgate_admin".into())
             .cookie_secure(secure)
             .cookie_same_site(SameSite::Strict)
+            // Gone when the browser closes; its contents are encrypted and authenticated, and
+            // scripts cannot read it. Age and idle limits are enforced by the admin pages.
+            .session_lifecycle(actix_session::config::BrowserSession::default())
+            .cookie_content_security(actix_session::config::CookieContentSecurity::Private)
+            .cookie_http_only(true)
             .build();
         // No X-Frame-Options: offers may be embedded in the marketing site's pages.
         let headers = DefaultHeaders::new()
