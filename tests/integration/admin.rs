@@ -308,3 +308,42 @@ async fn futures_join(tasks: impl Iterator<Item = tokio::task::JoinHandle<u16>>)
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generated_password_goes_to_a_private_file_not_to_the_terminal() {
+    use crate::process::{Instance, Launch};
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("data");
+    std::fs::create_dir(&db).unwrap();
+    let launch = Launch {
+        config: format!("database_url = \"sqlite://{}/leadgate.db\"\n", db.display()),
+        env: Vec::new(),
+    };
+    let mut server = Instance::start(dir.path(), "admin", launch).await;
+    let file = db.join("leadgate-admin-password");
+    let read = |file: &std::path::Path| {
+        let meta = std::fs::metadata(file).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600, "only the owner may read it");
+        std::fs::read_to_string(file).unwrap().trim().to_owned()
+    };
+    let password = read(&file);
+    assert!(password.len() >= 16, "{password:?}");
+    let log = server.log_text();
+    assert!(!log.contains(&password), "the password is not printed: {log}");
+    assert!(log.contains(&file.display().to_string()), "the file is named: {log}");
+
+    let base = server.url("");
+    let admin = browser();
+    assert_eq!(sign_in_from(&admin, &base, &password, None).await.status(), 303);
+
+    // A new password for each run, in a file made afresh.
+    server.kill();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    server.restart().await;
+    let second = read(&file);
+    assert_ne!(second, password);
+    assert!(!server.log_text().contains(&second));
+    assert_eq!(sign_in_from(&browser(), &base, &password, None).await.status(), 401);
+}
