@@ -11,6 +11,11 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::{Rate, Settings};
 
+pub mod backoff;
+
+/// Admin password checks running at once: each Argon2 run holds ~19 MiB.
+pub const PASSWORD_CHECKS: usize = 2;
+
 /// Keys are forgotten once their bucket is full again, every this many checks.
 const PRUNE_EVERY: u32 = 4096;
 
@@ -60,6 +65,10 @@ pub struct Limits {
     pub return_per_attempt: Limiter<String>,
     /// One gateway status lookup per attempt per `gateway_status_every`.
     pub gateway_status: Limiter<String>,
+    /// A growing wait after consecutive wrong admin passwords from one address.
+    pub login_backoff: backoff::Backoff<IpAddr>,
+    /// Permits to run Argon2, so a burst of guesses cannot run the box out of memory.
+    pub password_checks: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl Limits {
@@ -74,6 +83,8 @@ impl Limits {
             gateway_status: Limiter::new(
                 (!l.gateway_status_every.is_zero()).then_some(Rate::new(1, l.gateway_status_every)),
             ),
+            login_backoff: backoff::Backoff::new(backoff::Policy::default()),
+            password_checks: std::sync::Arc::new(tokio::sync::Semaphore::new(PASSWORD_CHECKS)),
         }
     }
 }

@@ -65,7 +65,7 @@ impl Application {
 
     pub async fn build_with(mut settings: Settings, overrides: Overrides) -> Result<Self, StartupError> {
         if settings.secrets.admin_password_hash.is_none() {
-            settings.secrets.admin_password_hash = Some(one_time_admin_password()?);
+            settings.secrets.admin_password_hash = Some(one_time_admin_password(&settings.database_url)?);
         }
         let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
             addr: settings.bind.clone(),
@@ -298,6 +298,11 @@ fn http_server(ctx: Arc<AppContext>, listener: TcpListener) -> Result<Server, St
             .cookie_name("leadgate_admin".into())
             .cookie_secure(secure)
             .cookie_same_site(SameSite::Strict)
+            // Gone when the browser closes; its contents are encrypted and authenticated, and
+            // scripts cannot read it. Age and idle limits are enforced by the admin pages.
+            .session_lifecycle(actix_session::config::BrowserSession::default())
+            .cookie_content_security(actix_session::config::CookieContentSecurity::Private)
+            .cookie_http_only(true)
             .build();
         App::new()
             .wrap(actix_web::middleware::from_fn(crate::web::headers::add))
@@ -322,15 +327,57 @@ fn random_hex(bytes: usize) -> String {
     hex::encode(buf)
 }
 
-/// Without a configured hash the admin pages get a fresh password for this run only,
-/// printed once on the terminal (not in the logs).
-fn one_time_admin_password() -> Result<SecretString, StartupError> {
+/// Without a configured hash the admin pages get a fresh password for this run only. It is
+/// written to a file only this user can read, never to the terminal or the logs, which are
+/// often kept and shared; the terminal says where the file is.
+fn one_time_admin_password(database_url: &str) -> Result<SecretString, StartupError> {
     let password = random_hex(12);
     let hash = hash_password(&password)?;
+    let path = admin_password_file(database_url);
+    write_private(&path, &password).map_err(|e| {
+        StartupError::Other(format!(
+            "cannot write the one-time admin password to {}: {e} (or set LEADGATE_ADMIN_PASSWORD_HASH from `leadgate hash-password`)",
+            path.display()
+        ))
+    })?;
     println!(
-        "Admin pages: sign in with the one-time password {password} (set LEADGATE_ADMIN_PASSWORD_HASH to keep one)"
+        "Admin pages: the one-time password for this run is in {} (set LEADGATE_ADMIN_PASSWORD_HASH from `leadgate hash-password` to keep one)",
+        path.display()
     );
     Ok(SecretString::from(hash))
+}
+
+/// Next to the SQLite file (a directory leadgate can surely write, and where the operator
+/// looks for its data), else in the working directory.
+fn admin_password_file(database_url: &str) -> std::path::PathBuf {
+    const NAME: &str = "leadgate-admin-password";
+    let file = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+        .map(|rest| rest.split('?').next().unwrap_or_default())
+        .filter(|f| !f.is_empty() && !f.starts_with(':'));
+    let dir = file
+        .and_then(|f| std::path::Path::new(f).parent())
+        .filter(|d| !d.as_os_str().is_empty());
+    dir.map_or_else(|| std::path::PathBuf::from(NAME), |d| d.join(NAME))
+}
+
+/// Replaces `path` with a new file readable by this user only. Removing first means an
+/// existing file (or a planted link) is never written through, and `create_new` refuses one
+/// that appears in between.
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    writeln!(file, "{contents}")?;
+    file.sync_all()
 }
 
 pub fn hash_password(password: &str) -> Result<String, StartupError> {
@@ -341,4 +388,22 @@ pub fn hash_password(password: &str) -> Result<String, StartupError> {
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|e| StartupError::Other(e.to_string()))
+}
+
+#[cfg(test)]
+mod admin_password_tests {
+    use super::*;
+
+    #[test]
+    fn the_file_sits_next_to_the_sqlite_database_else_in_the_working_directory() {
+        let f = |url: &str| admin_password_file(url).display().to_string();
+        assert_eq!(
+            f("sqlite:///var/lib/leadgate/leadgate.db"),
+            "/var/lib/leadgate/leadgate-admin-password"
+        );
+        assert_eq!(f("sqlite://data/leadgate.db?mode=rwc"), "data/leadgate-admin-password");
+        assert_eq!(f("sqlite://leadgate.db"), "leadgate-admin-password");
+        assert_eq!(f("sqlite::memory:"), "leadgate-admin-password");
+        assert_eq!(f("postgres://db.internal/leadgate"), "leadgate-admin-password");
+    }
 }

@@ -12,9 +12,11 @@ use url::Url;
 use crate::domain::offer::{GatewayKind, Offer, OfferSlug};
 use crate::domain::{Currency, Money};
 
+mod admin;
 mod crm;
 mod gateways;
 mod security;
+pub use admin::AdminSettings;
 pub use crm::{CrmKind, CrmSettings, FieldRole, RemoteCrmSettings, HUBSPOT_TOKEN, PIPEDRIVE_TOKEN};
 pub use gateways::{Environment, GatewaySettings, MercadoPagoSettings, StripeSettings, WompiSettings};
 pub use security::{FormSettings, Limits, ProxySettings, Rate, SandboxSettings};
@@ -40,6 +42,7 @@ pub struct Settings {
     pub limits: Limits,
     pub forms: FormSettings,
     pub proxy: ProxySettings,
+    pub admin: AdminSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -124,6 +127,8 @@ struct RawConfig {
     forms: security::RawForms,
     #[serde(default)]
     proxy: security::RawProxy,
+    #[serde(default)]
+    admin: admin::RawAdmin,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -313,6 +318,7 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
     let limits = security::limits(raw.limits, &mut errs);
     let forms = security::forms(raw.forms, &mut errs);
     let proxy = security::proxy(raw.proxy, &mut errs);
+    let admin = admin::admin(raw.admin, &mut errs);
     let crm = crm::build(raw.crm, env, &mut errs);
     if gateways.stripe.is_some() && !(1800..=86_400).contains(&checkout_ttl.as_secs()) {
         errs.push("checkout_ttl: Stripe accepts 30m to 24h".into());
@@ -419,6 +425,7 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
         limits,
         forms,
         proxy,
+        admin,
     })
 }
 

@@ -1,38 +1,198 @@
 //! Password-protected admin pages: the built-in CRM's deals and tasks, dead jobs, webhooks
 //! that matched nothing, and the metrics.
 
+use std::time::{Duration, Instant};
+
 use actix_session::Session;
-use actix_web::{web, HttpResponse};
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
+use rand::RngCore;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
+use subtle::ConstantTimeEq;
 
 use super::pages::{AdminLogin, AdminPage, DeadJobRow, DealRow, NoteRow, TaskRow, UnappliedRow};
 use super::{render, see_other, PageError};
-use crate::clock::rfc3339;
+use crate::clock::{ms, now_ms, rfc3339};
+use crate::config::AdminSettings;
 use crate::context::AppContext;
 use crate::domain::Lang;
+use crate::limits::retry_after_secs;
 use crate::store::{builtin_crm, inbox, jobs};
 
 const SESSION_FLAG: &str = "admin";
+/// When the password was given (ms since the epoch): the session's absolute age.
+const SESSION_SINCE: &str = "admin_since";
+/// The last request of the session (ms since the epoch): its idle time.
+const SESSION_SEEN: &str = "admin_seen";
+/// The anti-forgery token every admin form carries back.
+const SESSION_CSRF: &str = "csrf";
+/// How long a sign-in waits for a free password check before it is turned away.
+const CHECK_WAIT: Duration = Duration::from_secs(1);
 
-fn signed_in(session: &Session) -> bool {
-    matches!(session.get::<bool>(SESSION_FLAG), Ok(Some(true)))
+/// Signed in, and neither too old nor idle too long; each use counts as activity. The cookie
+/// is encrypted and authenticated by the session middleware, so its times can be believed.
+fn signed_in(admin: &AdminSettings, session: &Session) -> bool {
+    if !matches!(session.get::<bool>(SESSION_FLAG), Ok(Some(true))) {
+        return false;
+    }
+    let now = now_ms();
+    let since = session.get::<i64>(SESSION_SINCE).ok().flatten();
+    let seen = session.get::<i64>(SESSION_SEEN).ok().flatten();
+    let fresh = match (since, seen) {
+        (Some(since), Some(seen)) => {
+            now.saturating_sub(since) < ms(admin.session_max_age)
+                && now.saturating_sub(seen) < ms(admin.session_idle_timeout)
+        }
+        // A cookie from before these times were kept: sign in again.
+        _ => false,
+    };
+    if !fresh {
+        session.purge();
+        return false;
+    }
+    session.insert(SESSION_SEEN, now).is_ok()
 }
 
-pub async fn login_form() -> HttpResponse {
+/// The session's anti-forgery token, made on first need.
+fn csrf_token(session: &Session) -> Result<String, Refused> {
+    if let Ok(Some(t)) = session.get::<String>(SESSION_CSRF) {
+        if !t.is_empty() {
+            return Ok(t);
+        }
+    }
+    new_csrf_token(session)
+}
+
+fn new_csrf_token(session: &Session) -> Result<String, Refused> {
+    let mut buf = [0u8; 32];
+    rand::rng().fill_bytes(&mut buf);
+    let token = hex::encode(buf);
+    session
+        .insert(SESSION_CSRF, &token)
+        .map_err(|e| Refused::Session(e.to_string()))?;
+    Ok(token)
+}
+
+/// The form's token matches the session's. SameSite=Strict alone leaves login forgery and
+/// browsers that ignore SameSite open.
+fn csrf_ok(session: &Session, given: Option<&str>) -> bool {
+    let stored = session.get::<String>(SESSION_CSRF).ok().flatten().unwrap_or_default();
+    let given = given.unwrap_or_default();
+    !stored.is_empty() && bool::from(stored.as_bytes().ct_eq(given.as_bytes()))
+}
+
+/// Why a sign-in or sign-out did not happen; each is answered with the login page.
+#[derive(Debug, thiserror::Error)]
+enum Refused {
+    #[error("the form's anti-forgery token is missing or wrong")]
+    Forged,
+    #[error("wrong password")]
+    WrongPassword,
+    #[error("too many sign-in tries")]
+    TooMany(Duration),
+    #[error("every password check is busy")]
+    Busy,
+    #[error("session: {0}")]
+    Session(String),
+}
+
+impl Refused {
+    fn page(&self, session: &Session) -> HttpResponse {
+        let (status, alert, retry_after) = match self {
+            Refused::Forged => (
+                StatusCode::FORBIDDEN,
+                "This form has expired. Please try again.".to_owned(),
+                None,
+            ),
+            Refused::WrongPassword => (StatusCode::UNAUTHORIZED, "Wrong password.".to_owned(), None),
+            Refused::TooMany(wait) => {
+                let secs = retry_after_secs(*wait);
+                let alert = format!("Too many sign-in tries. Try again in {secs} seconds.");
+                (StatusCode::TOO_MANY_REQUESTS, alert, Some(secs))
+            }
+            Refused::Busy => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The server is busy. Try again in a moment.".to_owned(),
+                Some(1),
+            ),
+            Refused::Session(e) => {
+                tracing::error!(error = %e, "admin session could not be written");
+                return HttpResponse::InternalServerError().finish();
+            }
+        };
+        let Ok(csrf) = csrf_token(session) else {
+            return HttpResponse::InternalServerError().finish();
+        };
+        let mut res = render(&AdminLogin {
+            lang: "en",
+            alert: Some(alert),
+            csrf,
+        });
+        *res.status_mut() = status;
+        if let Some(secs) = retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
+        res
+    }
+}
+
+pub async fn login_form(session: Session) -> HttpResponse {
+    let Ok(csrf) = csrf_token(&session) else {
+        return HttpResponse::InternalServerError().finish();
+    };
     render(&AdminLogin {
         lang: "en",
-        failed: false,
+        alert: None,
+        csrf,
     })
 }
 
 #[derive(Deserialize)]
 pub struct LoginForm {
+    // Defaults, so a form without a token is answered 403 rather than 400.
+    #[serde(default)]
     password: String,
+    #[serde(default)]
+    csrf: Option<String>,
 }
 
-pub async fn login(ctx: web::Data<AppContext>, session: Session, form: web::Form<LoginForm>) -> HttpResponse {
+pub async fn login(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    session: Session,
+    form: web::Form<LoginForm>,
+) -> HttpResponse {
+    match sign_in(&ctx, &req, &session, form.into_inner()).await {
+        Ok(()) => see_other("/admin"),
+        Err(refused) => {
+            if matches!(refused, Refused::WrongPassword) {
+                tracing::warn!("admin sign-in failed");
+            }
+            refused.page(&session)
+        }
+    }
+}
+
+/// Every refusal that costs nothing comes before Argon2, which is slow and memory-hungry on
+/// purpose.
+async fn sign_in(ctx: &AppContext, req: &HttpRequest, session: &Session, form: LoginForm) -> Result<(), Refused> {
+    if !csrf_ok(session, form.csrf.as_deref()) {
+        return Err(Refused::Forged);
+    }
+    let ip = ctx.client_ip(req);
+    let limits = &ctx.limits;
+    if let Some(wait) = limits.login_backoff.wait(&ip, Instant::now()) {
+        return Err(Refused::TooMany(wait));
+    }
+    limits.login_per_ip.check(&ip).map_err(Refused::TooMany)?;
+    limits.login_global.check(&()).map_err(Refused::TooMany)?;
+    let permit = tokio::time::timeout(CHECK_WAIT, limits.password_checks.clone().acquire_owned())
+        .await
+        .map_err(|_| Refused::Busy)?
+        .map_err(|_| Refused::Busy)?;
     // Without a hash (worker-only contexts) nobody can sign in.
     let hash = ctx
         .settings
@@ -41,38 +201,53 @@ pub async fn login(ctx: web::Data<AppContext>, session: Session, form: web::Form
         .as_ref()
         .map(|h| h.expose_secret().to_owned())
         .unwrap_or_default();
-    let password = form.into_inner().password;
-    // Argon2 is deliberately slow: keep it off the async workers.
+    let password = form.password;
+    // Off the async workers; the permit goes with the work, so a client that hangs up does
+    // not free it while Argon2 still runs.
     let ok = web::block(move || {
+        let _permit = permit;
         PasswordHash::new(&hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
     })
     .await
     .unwrap_or(false);
     if !ok {
-        tracing::warn!("admin sign-in failed");
-        let mut res = render(&AdminLogin {
-            lang: "en",
-            failed: true,
-        });
-        *res.status_mut() = actix_web::http::StatusCode::UNAUTHORIZED;
-        return res;
+        limits.login_backoff.failed(&ip, Instant::now());
+        return Err(Refused::WrongPassword);
     }
+    limits.login_backoff.succeeded(&ip);
+    // A new session id and a new token: nothing planted before the sign-in carries over.
     session.renew();
-    if session.insert(SESSION_FLAG, true).is_err() {
-        return HttpResponse::InternalServerError().finish();
-    }
-    see_other("/admin")
+    let now = now_ms();
+    let write = |r: Result<(), actix_session::SessionInsertError>| r.map_err(|e| Refused::Session(e.to_string()));
+    write(session.insert(SESSION_FLAG, true))?;
+    write(session.insert(SESSION_SINCE, now))?;
+    write(session.insert(SESSION_SEEN, now))?;
+    new_csrf_token(session)?;
+    Ok(())
 }
 
-pub async fn logout(session: Session) -> HttpResponse {
+#[derive(Deserialize)]
+pub struct LogoutForm {
+    csrf: Option<String>,
+}
+
+/// A forged sign-out is harmless but still refused, so the token is checked on every POST.
+pub async fn logout(session: Session, form: Option<web::Form<LogoutForm>>) -> HttpResponse {
+    let given = form.as_ref().and_then(|f| f.csrf.as_deref());
+    if !csrf_ok(&session, given) {
+        return Refused::Forged.page(&session);
+    }
     session.purge();
     see_other("/admin/login")
 }
 
 pub async fn index(ctx: web::Data<AppContext>, session: Session) -> Result<HttpResponse, PageError> {
-    if !signed_in(&session) {
+    if !signed_in(&ctx.settings.admin, &session) {
         return Ok(see_other("/admin/login"));
     }
+    let Ok(csrf) = csrf_token(&session) else {
+        return Ok(HttpResponse::InternalServerError().finish());
+    };
     let fail = |e| PageError::unavailable(Lang::En, e);
     let deals = builtin_crm::deals(&ctx.db, 200).await.map_err(fail)?;
     let tasks = builtin_crm::tasks(&ctx.db, 200).await.map_err(fail)?;
@@ -81,6 +256,7 @@ pub async fn index(ctx: web::Data<AppContext>, session: Session) -> Result<HttpR
     let unapplied = inbox::unapplied(&ctx.db, 50).await.map_err(fail)?;
     let page = AdminPage {
         lang: "en",
+        csrf,
         deals: deals
             .into_iter()
             .map(|d| DealRow {
@@ -136,20 +312,17 @@ pub async fn index(ctx: web::Data<AppContext>, session: Session) -> Result<HttpR
 /// `GET /metrics`: OpenMetrics text for a scraper holding `LEADGATE_METRICS_TOKEN` as a
 /// bearer token, or for a signed-in admin. Counts say how much business flows through,
 /// so they are not public.
-pub async fn metrics(ctx: web::Data<AppContext>, req: actix_web::HttpRequest, session: Session) -> HttpResponse {
+pub async fn metrics(ctx: web::Data<AppContext>, req: HttpRequest, session: Session) -> HttpResponse {
     let bearer = req
         .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
+        .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     let token_ok = match (&ctx.settings.secrets.metrics_token, bearer) {
-        (Some(t), Some(given)) => {
-            use subtle::ConstantTimeEq;
-            bool::from(t.expose_secret().as_bytes().ct_eq(given.as_bytes()))
-        }
+        (Some(t), Some(given)) => bool::from(t.expose_secret().as_bytes().ct_eq(given.as_bytes())),
         _ => false,
     };
-    if !token_ok && !signed_in(&session) {
+    if !token_ok && !signed_in(&ctx.settings.admin, &session) {
         return HttpResponse::Unauthorized()
             .insert_header(("WWW-Authenticate", "Bearer"))
             .finish();

@@ -117,7 +117,10 @@ pub struct SandboxPage {
 #[template(path = "admin_login.html")]
 pub struct AdminLogin {
     pub lang: &'static str,
-    pub failed: bool,
+    /// Why the last try did not sign in, if it did not.
+    pub alert: Option<String>,
+    /// The session's anti-forgery token, sent back with the form.
+    pub csrf: String,
 }
 
 pub struct DealRow {
@@ -154,6 +157,8 @@ pub struct DeadJobRow {
 #[template(path = "admin.html")]
 pub struct AdminPage {
     pub lang: &'static str,
+    /// For the sign-out form.
+    pub csrf: String,
     pub deals: Vec<DealRow>,
     pub tasks: Vec<TaskRow>,
     pub notes: Vec<NoteRow>,

@@ -2,6 +2,7 @@
 
 use std::process::Command;
 
+use crate::admin::{csrf_of, sign_in};
 use crate::both_backends;
 use crate::support::{eventually, location, spawn, Backend, ADMIN_PASSWORD};
 
@@ -21,15 +22,16 @@ async fn admin_pages_need_the_password_and_show_the_crm(backend: Backend) {
     let res = app.get("/admin").await;
     assert_eq!(res.status(), 303);
     assert!(location(&res).ends_with("/admin/login"));
-    let wrong = app.post_form("/admin/login", &[("password", "guess")]).await;
+    let wrong = sign_in(&app, "guess").await;
     assert_eq!(wrong.status(), 401);
     assert_eq!(app.get("/admin").await.status(), 303, "still signed out");
 
-    let ok = app.post_form("/admin/login", &[("password", ADMIN_PASSWORD)]).await;
+    let ok = sign_in(&app, ADMIN_PASSWORD).await;
     assert_eq!(ok.status(), 303);
     let page = app.get("/admin").await;
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
+    let token = csrf_of(&html);
     assert!(html.contains("Curso de Marketing — Karla Núñez"), "{html}");
     assert!(html.contains("lost") && html.contains("karla@example.com"));
     assert!(html.contains("pago rechazado"), "the task is listed");
@@ -38,7 +40,8 @@ async fn admin_pages_need_the_password_and_show_the_crm(backend: Backend) {
         "the deal's note is listed"
     );
 
-    app.post_form("/admin/logout", &[]).await;
+    let out = app.post_form("/admin/logout", &[("csrf", &token)]).await;
+    assert_eq!(out.status(), 303);
     assert_eq!(app.get("/admin").await.status(), 303);
 }
 

@@ -157,6 +157,9 @@ fn spawn(config: &Path, log: &Path, launch: &Launch) -> Child {
         .arg("--config")
         .arg(config)
         .arg("serve")
+        // What it writes beside itself (a one-time admin password on PostgreSQL) stays in
+        // the test's directory.
+        .current_dir(config.parent().unwrap_or(Path::new(".")))
         .env("LEADGATE_SECRET_KEY", SECRET_KEY)
         .env("RUST_LOG", "warn,leadgate=info")
         .env_remove("LEADGATE_CONFIG")

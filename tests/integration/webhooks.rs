@@ -147,9 +147,7 @@ async fn unknown_reference_is_kept_not_dropped(backend: Backend) {
     let dead = leadgate::store::jobs::dead(&app.ctx.db, 10).await.unwrap();
     assert!(dead.is_empty(), "reported and kept, not a failing job: {dead:?}");
     // Reported: the operator sees it on the admin page and in the metrics.
-    let ok = app
-        .post_form("/admin/login", &[("password", crate::support::ADMIN_PASSWORD)])
-        .await;
+    let ok = crate::admin::sign_in(&app, crate::support::ADMIN_PASSWORD).await;
     assert_eq!(ok.status(), 303);
     let admin = app.get("/admin").await.text().await.unwrap();
     assert!(
