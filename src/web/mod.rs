@@ -30,7 +30,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/static/app.css", web::get().to(stylesheet))
         .route("/c/{offer}", web::get().to(checkout::show))
         .route("/c/{offer}", web::post().to(checkout::submit))
-        .route("/r/{token}", web::get().to(checkout::resume))
+        .route("/r/{token}", web::get().to(checkout::resume_page))
+        .route("/r/{token}", web::post().to(checkout::resume))
         .route("/return/{gateway}", web::get().to(returns::show))
         .service(
             web::resource("/webhooks/{gateway}")
