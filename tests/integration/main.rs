@@ -12,6 +12,7 @@ mod journeys;
 mod operators;
 mod process;
 mod queue;
+mod resume;
 mod reconcile;
 mod resilience;
 mod vendor_tools;
