@@ -402,7 +402,8 @@ async fn stripe_outage_at_checkout_keeps_the_lead_and_offers_a_retry() {
     // The lead and its deal are kept.
     wait_for_deal(&app, "open").await;
     // The retry button opens a fresh attempt, and Stripe answers this time.
-    let again = app.get(&retry).await;
+    assert_eq!(app.get(&retry).await.status(), 200, "a confirm page first");
+    let again = app.post_form(&retry, &[]).await;
     assert_eq!(again.status(), 303);
     assert!(location(&again).contains("/c/pay/cs_test_"));
 }
