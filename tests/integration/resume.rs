@@ -121,7 +121,9 @@ async fn set_status(app: &TestApp, a: &Attempt, to: PaymentStatus) {
         source: "webhook",
     };
     let mut tx = app.ctx.db.begin().await.unwrap();
-    assert!(attempts::cas_status(&mut tx, &a.id, &change, a.updated_at + 1).await.unwrap());
+    assert!(attempts::cas_status(&mut tx, &a.id, &change, a.updated_at + 1)
+        .await
+        .unwrap());
     tx.commit().await.unwrap();
 }
 
@@ -138,7 +140,11 @@ async fn abandoned(app: &TestApp, stripe: &Stripe) -> (String, Attempt) {
 
 /// Attempts, CRM deals, Stripe sessions.
 async fn counts(app: &TestApp, stripe: &Stripe) -> (usize, usize, usize) {
-    (all_attempts(app).await.len(), app.deals().await.len(), stripe.sessions())
+    (
+        all_attempts(app).await.len(),
+        app.deals().await.len(),
+        stripe.sessions(),
+    )
 }
 
 both_backends!(
@@ -210,7 +216,11 @@ async fn resume_double_click_opens_one_checkout(backend: Backend) {
     };
     let (a, b) = tokio::join!(press(), press());
     assert_eq!(a, b);
-    assert_eq!(counts(&app, &stripe).await, (2, 2, 2), "one new attempt, deal and session");
+    assert_eq!(
+        counts(&app, &stripe).await,
+        (2, 2, 2),
+        "one new attempt, deal and session"
+    );
 }
 
 async fn resume_for_a_paid_lead_creates_nothing(backend: Backend) {
@@ -255,6 +265,14 @@ async fn cancel_url_carries_no_personal_data(backend: Backend) {
     abandoned(&app, &stripe).await;
     let creates = stripe.creates.lock().unwrap().clone();
     let body = &creates[0];
+    // Where Stripe's "back" button goes: the confirm page, which shows no contact details.
+    let cancel = &body["cancel_url"];
+    assert!(cancel.starts_with(&app.url("/r/")), "{cancel}");
+    let page = app.get(cancel).await.text().await.unwrap();
+    assert!(
+        !page.contains("ana@example.com") && !page.contains("3001234567"),
+        "{page}"
+    );
     // The email is meant for Stripe's own field; it must not ride in a URL.
     assert_eq!(body.get("customer_email").map(String::as_str), Some("ana@example.com"));
     for key in ["cancel_url", "success_url"] {
@@ -262,7 +280,16 @@ async fn cancel_url_carries_no_personal_data(backend: Backend) {
         let decoded: String = url::form_urlencoded::parse(url.as_bytes())
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        for personal in ["ana", "Ana", "P%C3%A9rez", "Pérez", "example.com", "3001234567", "%40", "@"] {
+        for personal in [
+            "ana",
+            "Ana",
+            "P%C3%A9rez",
+            "Pérez",
+            "example.com",
+            "3001234567",
+            "%40",
+            "@",
+        ] {
             assert!(
                 !url.contains(personal) && !decoded.contains(personal),
                 "{key} carries {personal}: {url}"
