@@ -138,6 +138,60 @@ async fn abandoned(app: &TestApp, stripe: &Stripe) -> (String, Attempt) {
     (path, attempt)
 }
 
+/// On PostgreSQL, holds back every insert into leads and attempts, so that two presses
+/// both get as far as their insert before either commits: without the per-lead (or
+/// per-email) lock, both would have found nothing to reuse. (SQLite has one writer, and
+/// leadgate one connection to it: two presses there cannot overlap at all.)
+struct InsertHold(sqlx::PgConnection);
+
+impl InsertHold {
+    async fn take(app: &TestApp) -> Option<Self> {
+        use sqlx::Connection;
+        if app.ctx.db.backend() != "postgres" {
+            return None;
+        }
+        let mut c = sqlx::PgConnection::connect(&app.ctx.settings.database_url)
+            .await
+            .unwrap();
+        sqlx::query("BEGIN").execute(&mut c).await.unwrap();
+        sqlx::query("LOCK TABLE leads, attempts IN SHARE MODE")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        Some(Self(c))
+    }
+
+    /// Lets the inserts go once two transactions wait (on this hold, or on each other).
+    async fn release_when_two_wait(mut self) {
+        let waiting = "SELECT COUNT(*) FROM pg_locks WHERE NOT granted \
+                       AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
+        for _ in 0..200 {
+            let n: i64 = sqlx::query_scalar(waiting).fetch_one(&mut self.0).await.unwrap();
+            if n >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        sqlx::query("COMMIT").execute(&mut self.0).await.unwrap();
+    }
+}
+
+/// Runs `press` twice at once, with inserts held back on PostgreSQL until both wait.
+async fn double_click<F, Fut>(app: &TestApp, press: F) -> (String, String)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = String>,
+{
+    let hold = InsertHold::take(app).await;
+    let release = async {
+        if let Some(h) = hold {
+            h.release_when_two_wait().await
+        }
+    };
+    let ((a, b), ()) = tokio::join!(async { tokio::join!(press(), press()) }, release);
+    (a, b)
+}
+
 /// Attempts, CRM deals, Stripe sessions.
 async fn counts(app: &TestApp, stripe: &Stripe) -> (usize, usize, usize) {
     (
@@ -214,7 +268,7 @@ async fn resume_double_click_opens_one_checkout(backend: Backend) {
         assert_eq!(res.status(), 303, "{}", res.text().await.unwrap_or_default());
         location(&res)
     };
-    let (a, b) = tokio::join!(press(), press());
+    let (a, b) = double_click(&app, press).await;
     assert_eq!(a, b);
     assert_eq!(
         counts(&app, &stripe).await,
@@ -320,7 +374,7 @@ async fn form_double_click_makes_one_lead(backend: Backend) {
         assert_eq!(res.status(), 303, "{}", res.text().await.unwrap_or_default());
         location(&res)
     };
-    let (a, b) = tokio::join!(press(), press());
+    let (a, b) = double_click(&app, press).await;
     assert_eq!(a, b);
     assert_eq!(lead_count(&app).await, 1);
     assert_eq!(counts(&app, &stripe).await, (1, 1, 1));
