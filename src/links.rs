@@ -1,5 +1,5 @@
 //! Signed, expiring resume links: minted for customers (retry buttons, cancel URLs) and for
-//! sales (follow-up tasks), verified on `GET /r/{token}`. Here, below both the flows and the
+//! sales (follow-up tasks), verified on `/r/{token}` (GET shows, POST acts). Here, below both the flows and the
 //! jobs that hand them out, so neither has to import the other.
 
 use secrecy::ExposeSecret;

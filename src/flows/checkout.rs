@@ -1,6 +1,7 @@
 //! From a submitted form (or a resume link) to the gateway's hosted checkout.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::clock::{ms, new_id, now_ms};
 use crate::context::AppContext;
@@ -10,7 +11,8 @@ use crate::domain::{Lang, PaymentStatus};
 use crate::gateways::{CheckoutRequest, GatewayError};
 use crate::jobs::{FollowUpReason, Job};
 use crate::links;
-use crate::store::{attempts, leads, StoreError};
+use crate::store::attempts::{self, Prior};
+use crate::store::{leads, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckoutError {
@@ -44,9 +46,69 @@ pub struct Submission {
     pub utm: Utm,
 }
 
+/// Where a submit or a resume press leads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// To this hosted checkout: a new one, or the lead's one still open.
+    Checkout(String),
+    /// The lead has paid for this offer already; nothing was created.
+    AlreadyPaid,
+    /// The gateway is still confirming a payment: to its return page (a path of ours).
+    Pending { return_path: String },
+    /// Another request (a double click) is opening this lead's checkout and has not
+    /// finished in the time we wait; the customer can press again.
+    StillOpening { lead_id: String, offer: String },
+}
+
+/// How long a request waits for another one to open the checkout it is already opening.
+const WAIT_FOR_OTHER: Duration = Duration::from_secs(5);
+const POLL: Duration = Duration::from_millis(100);
+/// Beyond the inline CRM deadline, how long opening a checkout can take (the gateways'
+/// default request timeout and some): a `created` attempt younger than that may still be
+/// being opened by another request; an older one was left behind (a crash).
+const OPENING_BOUND: Duration = Duration::from_secs(15);
+
+/// What the earlier attempts of a lead (or of an email, just now) hold for a new press.
+#[derive(Debug)]
+enum Existing {
+    Paid,
+    Pending(String),
+    Open(String),
+    /// Another request is opening this attempt's checkout right now.
+    Opening(Attempt),
+}
+
+/// `None`: nothing to reuse, open a new attempt. Paid wins over everything; otherwise
+/// only the newest attempt counts (an older open checkout was given up by the customer
+/// pressing again).
+fn existing(prior: &[Prior], now: i64, checkout_ttl_ms: i64, opening_ms: i64) -> Option<Existing> {
+    if prior.iter().any(|p| p.attempt.status.is_paid()) {
+        return Some(Existing::Paid);
+    }
+    let last = prior
+        .iter()
+        .max_by_key(|p| (p.attempt.created_at, p.attempt.id.as_str()))?;
+    let a = &last.attempt;
+    match (a.status, &a.checkout_url) {
+        (PaymentStatus::Pending, _) => Some(Existing::Pending(return_path(a))),
+        (PaymentStatus::Redirected, Some(url)) if now < a.created_at + checkout_ttl_ms => {
+            Some(Existing::Open(url.clone()))
+        }
+        (PaymentStatus::Created, None) if !last.checkout_failed && now < a.created_at + opening_ms => {
+            Some(Existing::Opening(a.clone()))
+        }
+        _ => None,
+    }
+}
+
+fn return_path(a: &Attempt) -> String {
+    format!("/return/{}?attempt={}", a.gateway.as_str(), a.id)
+}
+
 /// Commits the lead, its attempt and their jobs in one transaction, then tries the CRM
-/// inline under the configured deadline, then opens the gateway's checkout.
-pub async fn submit(ctx: &Arc<AppContext>, offer: &Offer, sub: Submission) -> Result<String, CheckoutError> {
+/// inline under the configured deadline, then opens the gateway's checkout. The same
+/// email for the same offer within `forms.duplicate_window` reuses what it opened before.
+pub async fn submit(ctx: &Arc<AppContext>, offer: &Offer, sub: Submission) -> Result<Outcome, CheckoutError> {
     let now = now_ms();
     let lead = Lead {
         id: new_id(),
@@ -57,26 +119,90 @@ pub async fn submit(ctx: &Arc<AppContext>, offer: &Offer, sub: Submission) -> Re
         created_at: now,
     };
     let attempt = new_attempt(&lead, offer, now);
-    let mut tx = ctx.db.begin().await?;
+    // Reads before it writes: on SQLite this takes the one write lock up front.
+    let mut tx = ctx.db.begin_write().await?;
+    let window = ctx.settings.forms.duplicate_window;
+    if !window.is_zero() {
+        let email = lead.contact.email.as_str();
+        // A double click sends two of these at once: they take turns here, so the second
+        // one sees the first one's lead (the email is already normalized by `Email::parse`).
+        leads::serialize(&mut tx, &format!("submit|{}|{email}", offer.slug)).await?;
+        let prior = attempts::prior_for_email(&mut tx, offer.slug.as_str(), email, now - ms(window)).await?;
+        if let Some(found) = existing(&prior, now, ms(ctx.settings.checkout_ttl), opening_ms(ctx)) {
+            tx.rollback().await?;
+            tracing::info!(offer = %offer.slug, "offer form sent again: reusing the earlier checkout");
+            return reuse(ctx, found).await;
+        }
+    }
     leads::insert(&mut tx, &lead).await?;
     let crm_job = insert_attempt(ctx, &mut tx, &attempt, offer).await?;
     tx.commit().await?;
     ctx.queue.wake();
     crate::telemetry::record_ids(&lead.id, &attempt.id);
     tracing::info!(offer = %offer.slug, "lead stored");
-    proceed(ctx, offer, &lead, attempt, &crm_job).await
+    proceed(ctx, offer, &lead, attempt, &crm_job)
+        .await
+        .map(Outcome::Checkout)
 }
 
-/// A new attempt for a lead that already exists (resume link, retry button).
-pub async fn retry(ctx: &Arc<AppContext>, offer: &Offer, lead: &Lead) -> Result<String, CheckoutError> {
-    let attempt = new_attempt(lead, offer, now_ms());
-    let mut tx = ctx.db.begin().await?;
+/// A press on a resume link or a retry button: the lead's open checkout, or a new attempt
+/// for the lead when there is none; nothing new for a lead who paid.
+pub async fn resume(ctx: &Arc<AppContext>, offer: &Offer, lead: &Lead) -> Result<Outcome, CheckoutError> {
+    let now = now_ms();
+    let attempt = new_attempt(lead, offer, now);
+    let mut tx = ctx.db.begin_write().await?;
+    // Two presses at once take turns here, so the second one sees the first one's attempt.
+    leads::serialize(&mut tx, &format!("resume|{}", lead.id)).await?;
+    let prior = attempts::prior_for_lead(&mut tx, &lead.id, offer.slug.as_str()).await?;
+    if let Some(found) = existing(&prior, now, ms(ctx.settings.checkout_ttl), opening_ms(ctx)) {
+        tx.rollback().await?;
+        tracing::info!("resume pressed again: reusing the earlier checkout");
+        return reuse(ctx, found).await;
+    }
     let crm_job = insert_attempt(ctx, &mut tx, &attempt, offer).await?;
     tx.commit().await?;
     ctx.queue.wake();
     crate::telemetry::record_ids(&lead.id, &attempt.id);
     tracing::info!("attempt resumed");
-    proceed(ctx, offer, lead, attempt, &crm_job).await
+    proceed(ctx, offer, lead, attempt, &crm_job)
+        .await
+        .map(Outcome::Checkout)
+}
+
+fn opening_ms(ctx: &AppContext) -> i64 {
+    ms(ctx.settings.inline_crm_deadline + OPENING_BOUND)
+}
+
+async fn reuse(ctx: &AppContext, found: Existing) -> Result<Outcome, CheckoutError> {
+    Ok(match found {
+        Existing::Paid => Outcome::AlreadyPaid,
+        Existing::Pending(return_path) => Outcome::Pending { return_path },
+        Existing::Open(url) => Outcome::Checkout(url),
+        Existing::Opening(attempt) => wait_for_checkout(ctx, attempt).await?,
+    })
+}
+
+/// Polls (bounded) for the checkout another request is opening for `attempt`. No
+/// transaction is held meanwhile, so that request can write it.
+async fn wait_for_checkout(ctx: &AppContext, attempt: Attempt) -> Result<Outcome, CheckoutError> {
+    let until = tokio::time::Instant::now() + WAIT_FOR_OTHER;
+    while tokio::time::Instant::now() < until {
+        tokio::time::sleep(POLL).await;
+        let Some(now) = attempts::prior(&ctx.db, &attempt.id).await? else {
+            break;
+        };
+        if let Some(url) = now.attempt.checkout_url {
+            return Ok(Outcome::Checkout(url));
+        }
+        // It failed or was settled without a checkout: waiting longer brings nothing.
+        if now.checkout_failed || now.attempt.status != PaymentStatus::Created {
+            break;
+        }
+    }
+    Ok(Outcome::StillOpening {
+        lead_id: attempt.lead_id,
+        offer: attempt.offer_slug,
+    })
 }
 
 fn new_attempt(lead: &Lead, offer: &Offer, now: i64) -> Attempt {
@@ -150,12 +276,14 @@ pub async fn open_checkout(
         .get(offer.gateway)
         .ok_or(CheckoutError::GatewayMissing(offer.gateway.as_str()))?;
     let resume = links::resume_token(ctx, &lead.id, &lead.offer_slug).map_err(StoreError::Corrupt)?;
+    // The confirm page, not the form: no personal data in a URL that leaves leadgate, and
+    // a gateway's or a scanner's GET of it creates nothing.
     let req = CheckoutRequest {
         attempt,
         offer,
         lead,
         return_url: ctx.url(&format!("/return/{}?attempt={}", offer.gateway.as_str(), attempt.id)),
-        cancel_url: ctx.url(&format!("/c/{}?resume={resume}", offer.slug)),
+        cancel_url: ctx.url(&format!("/r/{resume}")),
         webhook_url: ctx.url(&format!("/webhooks/{}", offer.gateway.as_str())),
         expires_at: attempt.created_at + ms(ctx.settings.checkout_ttl),
     };
@@ -165,12 +293,19 @@ pub async fn open_checkout(
         offer: offer.slug.to_string(),
         cause,
     };
-    let checkout = gateway.create_checkout(&req).await.map_err(|e| {
-        not_opened(match e {
-            GatewayError::Store(e) => NotOpened::Store(e),
-            e => NotOpened::Gateway(e),
-        })
-    })?;
+    let checkout = match gateway.create_checkout(&req).await {
+        Ok(c) => c,
+        Err(e) => {
+            // So a second press does not wait for a checkout that will never come.
+            if let Err(mark) = attempts::mark_checkout_failed(&ctx.db, &attempt.id, now_ms()).await {
+                tracing::warn!(error = %mark, "failed checkout not marked");
+            }
+            return Err(not_opened(match e {
+                GatewayError::Store(e) => NotOpened::Store(e),
+                e => NotOpened::Gateway(e),
+            }));
+        }
+    };
     attempts::mark_redirected(
         &ctx.db,
         &attempt.id,

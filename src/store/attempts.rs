@@ -106,6 +106,82 @@ pub async fn mark_redirected(db: &Db, id: &str, gateway_ref: Option<&str>, url: 
     Ok(())
 }
 
+/// An earlier attempt, as the rule for reusing a checkout sees it.
+#[derive(Debug, Clone)]
+pub struct Prior {
+    pub attempt: Attempt,
+    /// Opening its checkout failed: no request is still working on it.
+    pub checkout_failed: bool,
+}
+
+#[derive(FromRow)]
+struct PriorRow {
+    #[sqlx(flatten)]
+    attempt: AttemptRow,
+    checkout_failed_at: Option<i64>,
+}
+
+impl TryFrom<PriorRow> for Prior {
+    type Error = super::StoreError;
+    fn try_from(r: PriorRow) -> StoreResult<Prior> {
+        Ok(Prior {
+            attempt: r.attempt.try_into()?,
+            checkout_failed: r.checkout_failed_at.is_some(),
+        })
+    }
+}
+
+/// The lead's attempts for `offer`, oldest first, read inside the caller's transaction.
+pub async fn prior_for_lead(tx: &mut Tx, lead_id: &str, offer: &str) -> StoreResult<Vec<Prior>> {
+    let sql = format!(
+        "SELECT {COLUMNS}, checkout_failed_at FROM attempts WHERE lead_id = $1 AND offer_slug = $2 \
+         ORDER BY created_at, id"
+    );
+    let rows: Vec<PriorRow> = on_tx!(tx, |c| sqlx::query_as(&sql)
+        .bind(lead_id)
+        .bind(offer)
+        .fetch_all(c)
+        .await)?;
+    rows.into_iter().map(Prior::try_from).collect()
+}
+
+/// The attempts for `offer` of leads with this (normalized) email created at or after
+/// `since_ms`, oldest first, read inside the caller's transaction.
+pub async fn prior_for_email(tx: &mut Tx, offer: &str, email: &str, since_ms: i64) -> StoreResult<Vec<Prior>> {
+    let sql = format!(
+        "SELECT {COLUMNS}, checkout_failed_at FROM attempts WHERE offer_slug = $1 AND lead_id IN \
+         (SELECT id FROM leads WHERE offer_slug = $1 AND email = $2 AND created_at >= $3) \
+         ORDER BY created_at, id"
+    );
+    let rows: Vec<PriorRow> = on_tx!(tx, |c| sqlx::query_as(&sql)
+        .bind(offer)
+        .bind(email)
+        .bind(since_ms)
+        .fetch_all(c)
+        .await)?;
+    rows.into_iter().map(Prior::try_from).collect()
+}
+
+/// One attempt as `Prior`, read now (a request waiting for another one's checkout).
+pub async fn prior(db: &Db, id: &str) -> StoreResult<Option<Prior>> {
+    let sql = format!("SELECT {COLUMNS}, checkout_failed_at FROM attempts WHERE id = $1");
+    let row: Option<PriorRow> = on_pool!(db, |p| sqlx::query_as(&sql).bind(id).fetch_optional(p).await)?;
+    row.map(Prior::try_from).transpose()
+}
+
+/// Records that the attempt's checkout could not be opened (only while still `created`).
+pub async fn mark_checkout_failed(db: &Db, id: &str, now: i64) -> StoreResult<()> {
+    let sql = "UPDATE attempts SET checkout_failed_at = $1 WHERE id = $2 AND status = $3";
+    on_pool!(db, |p| sqlx::query(sql)
+        .bind(now)
+        .bind(id)
+        .bind(PaymentStatus::Created.as_str())
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
 /// A status change as `cas_status` writes it.
 pub struct StatusChange<'a> {
     pub from: PaymentStatus,

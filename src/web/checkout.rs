@@ -1,20 +1,21 @@
 //! The offer form (`/c/{offer}`) and resume links (`/r/{token}`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use validator::Validate;
 
 use super::i18n::{texts, Texts};
-use super::pages::{FieldErrors, FormValues, Message, OfferPage};
+use super::pages::{FieldErrors, FormValues, Message, OfferPage, ResumePage};
 use super::{forms, lang_of, render, see_other, PageError, PageErrorKind};
 use crate::context::AppContext;
 use crate::domain::edge;
-use crate::domain::lead::{Contact, Utm};
+use crate::domain::lead::{Contact, Lead, Utm};
 use crate::domain::offer::Offer;
 use crate::domain::{ContactError, Email, Lang, PersonName, Phone, TaxId};
-use crate::flows::checkout::{self as flow, CheckoutError, NotOpened, Submission};
+use crate::flows::checkout::{self as flow, CheckoutError, NotOpened, Outcome, Submission};
 use crate::links;
 use crate::store::leads;
 
@@ -258,36 +259,118 @@ pub async fn submit(
     checkout_response(&ctx, lang, flow::submit(&ctx, offer, sub).await)
 }
 
-/// `GET /r/{token}`: a new attempt for the lead the signed link names.
-pub async fn resume(
-    ctx: web::Data<AppContext>,
-    req: HttpRequest,
-    path: web::Path<String>,
-) -> Result<HttpResponse, PageError> {
-    let ctx = ctx.into_inner();
-    let lang = lang_of(&req);
+/// The guard's fields on the resume confirm page (see `web::forms`).
+#[derive(Debug, Default, Deserialize)]
+pub struct ResumeForm {
+    form_token: Option<String>,
+    website: Option<String>,
+}
+
+fn resume_purpose(lead: &Lead) -> String {
+    format!("r/{}", lead.id)
+}
+
+/// The lead and offer a resume token names, or why the link does not work.
+async fn resumable<'a>(ctx: &'a AppContext, req: &HttpRequest, token: &str) -> Result<(Lead, &'a Offer), PageError> {
+    let lang = lang_of(req);
     // Garbage is no link at all; a token-shaped one that fails its signature has expired
     // or been altered, which the customer is told.
-    if !edge::resume_token_shaped(&path) {
+    if !edge::resume_token_shaped(token) {
         return Err(PageError::new(lang, PageErrorKind::NotFound));
     }
     let invalid = || PageError::new(lang, PageErrorKind::LinkInvalid);
-    let claims = links::verify_resume(&ctx, &path).map_err(|_| invalid())?;
+    let claims = links::verify_resume(ctx, token).map_err(|_| invalid())?;
     let lead = leads::get(&ctx.db, &claims.lead_id)
         .await
         .map_err(|e| PageError::unavailable(lang, e))?
         .ok_or_else(invalid)?;
     let offer = ctx.offer(&claims.offer).ok_or_else(invalid)?;
-    checkout_response(&ctx, lead.lang, flow::retry(&ctx, offer, &lead).await)
+    Ok((lead, offer))
+}
+
+/// The confirm page with a fresh form token.
+fn resume_page_for(
+    ctx: &AppContext,
+    req: &HttpRequest,
+    token: &str,
+    lead: &Lead,
+    offer: &Offer,
+    notice: Option<&'static str>,
+) -> HttpResponse {
+    let issued = forms::issue(ctx, req, &resume_purpose(lead), None);
+    let page = ResumePage {
+        lang: lead.lang.code(),
+        t: texts(lead.lang),
+        token,
+        offer_title: &offer.title,
+        price: offer.price.format(lead.lang),
+        first_name: lead.contact.name.as_str().split_whitespace().next(),
+        form_token: issued.token.clone(),
+        notice,
+    };
+    issued.attach(render(&page))
+}
+
+/// `GET /r/{token}`: what the signed link would pay, and a button. Creates nothing: mail
+/// scanners and chat previews fetch links like this one.
+pub async fn resume_page(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let (lead, offer) = resumable(&ctx, &req, &path).await?;
+    Ok(resume_page_for(&ctx, &req, &path, &lead, offer, None))
+}
+
+/// `POST /r/{token}`: the lead's open checkout, or a new attempt for it.
+pub async fn resume(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<ResumeForm>,
+) -> Result<HttpResponse, PageError> {
+    let ctx = ctx.into_inner();
+    let (lead, offer) = resumable(&ctx, &req, &path).await?;
+    // A person looks at the page before pressing, however briefly: no minimum fill time.
+    let guard = forms::check(
+        &ctx,
+        &req,
+        &resume_purpose(&lead),
+        form.form_token.as_deref(),
+        form.website.as_deref(),
+        Duration::ZERO,
+    );
+    if let Err(suspect) = guard {
+        ctx.metrics.refused("resume", suspect.reason());
+        tracing::info!(reason = suspect.reason(), "resume press sent back to confirm");
+        let notice = Some(texts(lead.lang).confirm_again);
+        let mut res = resume_page_for(&ctx, &req, &path, &lead, offer, notice);
+        *res.status_mut() = actix_web::http::StatusCode::FORBIDDEN;
+        return Ok(res);
+    }
+    checkout_response(&ctx, lead.lang, flow::resume(&ctx, offer, &lead).await)
 }
 
 fn checkout_response(
     ctx: &Arc<AppContext>,
     lang: Lang,
-    result: Result<String, CheckoutError>,
+    result: Result<Outcome, CheckoutError>,
 ) -> Result<HttpResponse, PageError> {
+    let t = texts(lang);
+    let retry_page = |title, body, lead_id: &str, offer: &str| {
+        let mut page = Message::new(lang, title, body);
+        if let Ok(token) = links::resume_token(ctx, lead_id, offer) {
+            page = page.with_action(format!("/r/{token}"), t.retry);
+        }
+        page
+    };
     match result {
-        Ok(url) => Ok(see_other(&url)),
+        Ok(Outcome::Checkout(url)) => Ok(see_other(&url)),
+        Ok(Outcome::Pending { return_path }) => Ok(see_other(&return_path)),
+        Ok(Outcome::AlreadyPaid) => Ok(render(&Message::new(lang, t.already_paid_title, t.already_paid_body))),
+        Ok(Outcome::StillOpening { lead_id, offer }) => {
+            Ok(render(&retry_page(t.opening_title, t.opening_body, &lead_id, &offer)))
+        }
         Err(CheckoutError::NotOpened {
             attempt_id,
             lead_id,
@@ -295,17 +378,12 @@ fn checkout_response(
             cause,
         }) => {
             use actix_web::http::StatusCode;
-            let t = texts(lang);
             let (title, body, status) = match &cause {
                 NotOpened::Gateway(_) => (t.gateway_error_title, t.gateway_error_body, StatusCode::BAD_GATEWAY),
                 NotOpened::Store(_) => (t.saved_title, t.saved_body, StatusCode::SERVICE_UNAVAILABLE),
             };
             tracing::warn!(%attempt_id, error = %cause, "checkout not opened for a stored lead");
-            let mut page = Message::new(lang, title, body);
-            if let Ok(token) = links::resume_token(ctx, &lead_id, &offer) {
-                page = page.with_action(format!("/r/{token}"), t.retry);
-            }
-            let mut res = render(&page);
+            let mut res = render(&retry_page(title, body, &lead_id, &offer));
             *res.status_mut() = status;
             Ok(res)
         }

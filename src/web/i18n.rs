@@ -42,6 +42,14 @@ pub struct Texts {
     pub confirm_again: &'static str,
     pub forbidden_body: &'static str,
     pub honeypot_label: &'static str,
+    /// The resume link's confirm page: a greeting before the first name, and what the button does.
+    pub resume_greeting: &'static str,
+    pub resume_body: &'static str,
+    pub already_paid_title: &'static str,
+    pub already_paid_body: &'static str,
+    /// A second press while the first one is still opening the checkout.
+    pub opening_title: &'static str,
+    pub opening_body: &'static str,
     errors: [&'static str; 7],
 }
 
@@ -108,6 +116,12 @@ static ES: Texts = Texts {
     confirm_again: "Por tu seguridad, revisa tus datos y pulsa el botón de nuevo.",
     forbidden_body: "Este formulario no se envió desde nuestra página. Vuelve a abrirla e inténtalo de nuevo.",
     honeypot_label: "Deja este campo vacío",
+    resume_greeting: "Hola",
+    resume_body: "Tu pago quedó pendiente. Pulsa el botón para continuar en la página segura de pago.",
+    already_paid_title: "Ya recibimos tu pago",
+    already_paid_body: "No tienes que pagar de nuevo. Te enviamos la confirmación a tu correo.",
+    opening_title: "Estamos abriendo tu pago",
+    opening_body: "Está tardando más de lo normal. Espera un momento y pulsa el botón para continuar.",
     errors: [
         "Este campo es obligatorio.",
         "Es demasiado corto.",
@@ -157,6 +171,12 @@ static PT_BR: Texts = Texts {
     confirm_again: "Para sua segurança, confira seus dados e toque no botão de novo.",
     forbidden_body: "Este formulário não foi enviado da nossa página. Abra-a de novo e tente outra vez.",
     honeypot_label: "Deixe este campo vazio",
+    resume_greeting: "Olá",
+    resume_body: "Seu pagamento ficou pendente. Toque no botão para continuar na página segura de pagamento.",
+    already_paid_title: "Já recebemos seu pagamento",
+    already_paid_body: "Não é preciso pagar de novo. Enviamos a confirmação para o seu e-mail.",
+    opening_title: "Estamos abrindo seu pagamento",
+    opening_body: "Está demorando mais que o normal. Aguarde um momento e toque no botão para continuar.",
     errors: [
         "Este campo é obrigatório.",
         "Muito curto.",
@@ -206,6 +226,12 @@ static EN: Texts = Texts {
     confirm_again: "For your security, check your details and press the button again.",
     forbidden_body: "This form was not sent from our page. Open it again and retry.",
     honeypot_label: "Leave this field empty",
+    resume_greeting: "Hi",
+    resume_body: "Your payment is not finished yet. Press the button to continue on the secure payment page.",
+    already_paid_title: "You have already paid",
+    already_paid_body: "There is no need to pay again. We sent the confirmation to your email.",
+    opening_title: "We are opening your payment",
+    opening_body: "This is taking longer than usual. Wait a moment and press the button to continue.",
     errors: [
         "This field is required.",
         "Too short.",

@@ -48,6 +48,22 @@ pub struct OfferPage<'a> {
     pub notice: Option<&'static str>,
 }
 
+/// The resume link's confirm page: what is about to be paid, and a button that POSTs.
+#[derive(Template)]
+#[template(path = "resume.html")]
+pub struct ResumePage<'a> {
+    pub lang: &'static str,
+    pub t: &'static Texts,
+    /// The signed resume token, posted back to `/r/{token}`.
+    pub token: &'a str,
+    pub offer_title: &'a str,
+    pub price: String,
+    /// Only the first name: whoever holds the link sees no more of the lead than that.
+    pub first_name: Option<&'a str>,
+    pub form_token: String,
+    pub notice: Option<&'static str>,
+}
+
 #[derive(Template)]
 #[template(path = "result.html")]
 pub struct ResultPage<'a> {

@@ -105,8 +105,12 @@ async fn decline_journey(backend: Backend) {
     assert!(task.body.contains("bruno@example.com") && task.body.contains("+573001234567"));
     assert!(task.body.contains("/r/"), "task carries a resume link");
 
-    // The retry button opens a new attempt for the same lead, prefilled at the gateway.
-    let res = app.get(&retry).await;
+    // The retry button shows what it would pay; pressing on opens a new attempt for the
+    // same lead, prefilled at the gateway.
+    let page = app.get(&retry).await;
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Curso de Marketing"));
+    let res = app.post_form(&retry, &[]).await;
     assert_eq!(res.status(), 303);
     let second = location(&res);
     assert_ne!(second, checkout);
@@ -137,12 +141,20 @@ async fn abandon_journey(backend: Backend) {
     // `fast` follows up 1 s after the attempt was created.
     let checkout = app.start_checkout("fast", "Carla Gómez", "carla@example.com").await;
     let back = app.press(&checkout, "abandon").await;
-    assert!(back.starts_with(&app.url("/c/fast?resume=")), "{back}");
-    let form = app.get(&back).await.text().await.unwrap();
-    assert!(
-        form.contains(r#"value="Carla Gómez""#),
-        "the offer page is prefilled again"
-    );
+    // Back to the resume confirm page: it names the offer and the first name, and holds
+    // nothing a URL-holder should not see (the gateway has this URL too).
+    assert!(back.starts_with(&app.url("/r/")), "{back}");
+    let page = app.get(&back).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    for shown in ["Mentoría Express", "USD 49,90", "Carla", r#"action="/r/"#] {
+        assert!(html.contains(shown), "the resume page lacks {shown}: {html}");
+    }
+    for hidden in ["Gómez", "carla@example.com", "3001234567", "1020304050"] {
+        assert!(!html.contains(hidden), "the resume page shows {hidden}");
+    }
+    let lead = &app.leads().await[0];
+    assert_eq!(lead["attempts"].as_array().unwrap().len(), 1, "the GET opened nothing");
 
     eventually("an abandonment follow-up", || async { app.tasks().await.len() == 1 }).await;
     let task = &app.tasks().await[0];

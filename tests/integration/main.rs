@@ -14,6 +14,7 @@ mod journeys;
 mod operators;
 mod process;
 mod queue;
+mod resume;
 mod reconcile;
 mod resilience;
 mod returns;

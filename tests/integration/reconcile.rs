@@ -52,6 +52,8 @@ followup_delays = ["30m"]
             s.reconcile.after = Duration::ZERO;
             s.reconcile.interval = Duration::from_secs(3600);
             s.checkout_ttl = checkout_ttl;
+            // Many attempts from one customer: each submit opens its own.
+            s.forms.duplicate_window = Duration::ZERO;
         }),
         ..Options::default()
     }

@@ -17,6 +17,8 @@ pub async fn app_with_crm(backend: Backend, toml: String, env: Vec<(&'static str
         tweak: Box::new(move |s| {
             s.worker.max_attempts = attempts;
             s.reconcile.enabled = false;
+            // The same person buying twice is a CRM test's case: each submit opens its own.
+            s.forms.duplicate_window = std::time::Duration::ZERO;
         }),
         ..Options::default()
     };
