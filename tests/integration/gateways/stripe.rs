@@ -267,7 +267,10 @@ async fn stripe_approved_journey(backend: Backend) {
     for (k, v) in expect {
         assert_eq!(form.get(k), Some(&v), "form field {k}: {form:?}");
     }
-    assert!(form["cancel_url"].starts_with(&app.url("/r/")), "the resume confirm page");
+    assert!(
+        form["cancel_url"].starts_with(&app.url("/r/")),
+        "the resume confirm page"
+    );
     let expires: i64 = form["expires_at"].parse().unwrap();
     assert!((now_s() + 1800..=now_s() + 86_400).contains(&expires), "{expires}");
 
