@@ -135,6 +135,8 @@ async fn faulty_app(backend: Backend, faults: Arc<Faults>, worker: bool, deadlin
         tweak: Box::new(move |s| {
             s.worker.enabled = worker;
             s.inline_crm_deadline = Duration::from_millis(deadline_ms);
+            // A repeat of one email here is a second purchase, not a double click.
+            s.forms.duplicate_window = Duration::ZERO;
         }),
         ..Options::default()
     };
