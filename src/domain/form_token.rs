@@ -2,20 +2,25 @@
 //! when the form was served, so a submit can be judged too fast for a person.
 //!
 //! The browser holds a random nonce in a cookie; the form holds
-//! `v1.{issued_ms}.{b64url(HMAC(key, "v1|{purpose}|{nonce}|{issued_ms}"))}`. A site that
-//! cannot read our cookie cannot write a matching field, and a field made for one form
-//! (`purpose`: an offer, a resume link, a sandbox payment) is refused by every other.
+//! `v1.{issued_ms}.{nonce}.{b64url(HMAC(key, "v1|{purpose}|{nonce}|{issued_ms}"))}`. A
+//! site that cannot read our cookie cannot send a field whose nonce matches it, and a
+//! field made for one form (`purpose`: an offer, a resume link, a sandbox payment) is
+//! refused by every other. A browser that keeps no cookie for us (Safari in a framed
+//! embed, cookies off) is let through only when the caller has proven the POST came from
+//! our own origin.
 
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
+use subtle::ConstantTimeEq;
+
 use super::signing;
 
 /// The nonce is 16 random bytes, hex: 32 characters.
 pub const NONCE_LEN: usize = 32;
-const MAX_TOKEN_LEN: usize = 128;
+const MAX_TOKEN_LEN: usize = 160;
 
 /// What a form's token proves, or why it does not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -53,7 +58,7 @@ fn mac(key: &[u8], purpose: &str, nonce: &str, issued_ms: i64) -> [u8; 32] {
 
 pub fn sign(key: &[u8], purpose: &str, nonce: &str, issued_ms: i64) -> String {
     let tag = mac(key, purpose, nonce, issued_ms);
-    format!("v1.{issued_ms}.{}", URL_SAFE_NO_PAD.encode(tag))
+    format!("v1.{issued_ms}.{nonce}.{}", URL_SAFE_NO_PAD.encode(tag))
 }
 
 /// The rules a token is judged by.
@@ -63,24 +68,37 @@ pub struct Rules {
     pub ttl: Duration,
 }
 
-/// Checks `token` from the form against `nonce` from the cookie; returns when the form
+/// Where the browser's nonce is, for [`verify`].
+#[derive(Debug, Clone, Copy)]
+pub enum Nonce<'a> {
+    /// The nonce cookie the request carried.
+    Sent(&'a str),
+    /// No cookie, and the request proved it came from our own origin.
+    NoneButSameOrigin,
+    /// No cookie and no proof.
+    None,
+}
+
+/// Checks `token` from the form against the browser's `cookie`; returns when the form
 /// was served.
 pub fn verify(
     key: &[u8],
     purpose: &str,
     token: Option<&str>,
-    nonce: Option<&str>,
+    cookie: Nonce<'_>,
     now_ms: i64,
     rules: Rules,
 ) -> Result<i64, FormTokenError> {
-    let (Some(token), Some(nonce)) = (token.filter(|t| !t.is_empty()), nonce) else {
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
         return Err(FormTokenError::Missing);
     };
-    if token.len() > MAX_TOKEN_LEN || !nonce_shaped(nonce) {
+    if token.len() > MAX_TOKEN_LEN {
         return Err(FormTokenError::Forged);
     }
     let mut parts = token.split('.');
-    let (Some("v1"), Some(issued), Some(tag), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some("v1"), Some(issued), Some(nonce), Some(tag), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(FormTokenError::Forged);
     };
     let issued_ms: i64 = issued
@@ -88,6 +106,9 @@ pub fn verify(
         .ok()
         .filter(|n: &i64| n.to_string() == issued)
         .ok_or(FormTokenError::Forged)?;
+    if !nonce_shaped(nonce) {
+        return Err(FormTokenError::Forged);
+    }
     let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| FormTokenError::Forged)?;
     let issued_text = issued_ms.to_string();
     let parts: [&[u8]; 6] = [
@@ -100,6 +121,12 @@ pub fn verify(
     ];
     if !signing::verify(key, &parts, &tag) {
         return Err(FormTokenError::Forged);
+    }
+    match cookie {
+        Nonce::Sent(c) if c.as_bytes().ct_eq(nonce.as_bytes()).into() => {}
+        Nonce::Sent(_) => return Err(FormTokenError::Forged),
+        Nonce::NoneButSameOrigin => {}
+        Nonce::None => return Err(FormTokenError::Missing),
     }
     let age = now_ms.saturating_sub(issued_ms);
     // A token from the future is a skewed clock between instances, not an attack: judge
@@ -128,7 +155,7 @@ mod tests {
     };
 
     fn check(purpose: &str, token: &str, nonce: &str, now: i64) -> Result<i64, FormTokenError> {
-        verify(KEY, purpose, Some(token), Some(nonce), now, RULES)
+        verify(KEY, purpose, Some(token), Nonce::Sent(nonce), now, RULES)
     }
 
     #[test]
@@ -154,7 +181,7 @@ mod tests {
         let other_nonce = "ffffffffffffffffffffffffffffffff";
         assert_eq!(check("c/demo", &t, other_nonce, now), Err(FormTokenError::Forged));
         assert_eq!(check("c/other", &t, NONCE, now), Err(FormTokenError::Forged));
-        let other_key = verify(b"another key", "c/demo", Some(&t), Some(NONCE), now, RULES);
+        let other_key = verify(b"another key", "c/demo", Some(&t), Nonce::Sent(NONCE), now, RULES);
         assert_eq!(other_key, Err(FormTokenError::Forged));
         // Backdating the issue time to skip the wait breaks the signature.
         let backdated = t.replacen(&T0.to_string(), &(T0 - 60_000).to_string(), 1);
@@ -165,11 +192,28 @@ mod tests {
         for bad in ["", "v1", "v1.x.y", "v2.1.AAAA", "v1.+5.AAAA", &format!("{t}.x")] {
             assert!(check("c/demo", bad, NONCE, now).is_err(), "{bad:?}");
         }
+        assert_eq!(check("c/demo", &t, "ABC", now), Err(FormTokenError::Forged));
+        // Swapping in another nonce (the attacker's own cookie) breaks the signature.
+        let swapped = t.replacen(NONCE, other_nonce, 1);
+        assert_eq!(check("c/demo", &swapped, other_nonce, now), Err(FormTokenError::Forged));
+    }
+
+    #[test]
+    fn without_a_cookie_only_a_proven_same_origin_post_passes() {
+        let t = sign(KEY, "c/demo", NONCE, T0);
+        let now = T0 + 5_000;
         assert_eq!(
-            verify(KEY, "c/demo", Some(&t), None, now, RULES),
+            verify(KEY, "c/demo", Some(&t), Nonce::None, now, RULES),
             Err(FormTokenError::Missing)
         );
-        assert_eq!(check("c/demo", &t, "ABC", now), Err(FormTokenError::Forged));
+        assert_eq!(
+            verify(KEY, "c/demo", Some(&t), Nonce::NoneButSameOrigin, now, RULES),
+            Ok(T0)
+        );
+        assert_eq!(
+            verify(KEY, "c/demo", None, Nonce::NoneButSameOrigin, now, RULES),
+            Err(FormTokenError::Missing)
+        );
     }
 
     proptest! {
@@ -181,7 +225,7 @@ mod tests {
         #[test]
         fn every_token_we_sign_verifies(nonce in "[0-9a-f]{32}", issued in 0i64..4_000_000_000_000, purpose in "[a-z/-]{1,40}") {
             let t = sign(KEY, &purpose, &nonce, issued);
-            prop_assert_eq!(verify(KEY, &purpose, Some(&t), Some(&nonce), issued + 3_000, RULES), Ok(issued));
+            prop_assert_eq!(verify(KEY, &purpose, Some(&t), Nonce::Sent(&nonce), issued + 3_000, RULES), Ok(issued));
         }
     }
 }

@@ -10,7 +10,7 @@ use secrecy::ExposeSecret;
 
 use crate::clock::now_ms;
 use crate::context::AppContext;
-use crate::domain::form_token::{self, FormTokenError, Rules};
+use crate::domain::form_token::{self, FormTokenError, Nonce, Rules};
 
 /// The cookie holding this browser's nonce.
 pub const COOKIE: &str = "leadgate_form";
@@ -111,17 +111,25 @@ fn cookie(ctx: &AppContext, req: &HttpRequest, nonce: &str) -> String {
     }
 }
 
-/// A POST from a page of ours names our own origin (browsers send `Origin` on every
-/// cross-site POST). An absent or `null` origin is left to the token.
-fn same_site_origin(ctx: &AppContext, req: &HttpRequest) -> bool {
+/// What the `Origin` header says of a POST.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// Absent or `null` (some privacy settings): left to the token and cookie.
+    Unknown,
+    Ours,
+    /// Another site's page: browsers send `Origin` on every cross-site POST.
+    Foreign,
+}
+
+fn origin(ctx: &AppContext, req: &HttpRequest) -> Origin {
     let Some(origin) = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
-        return true;
+        return Origin::Unknown;
     };
     if origin == "null" {
-        return true;
+        return Origin::Unknown;
     }
     let Ok(url) = url::Url::parse(origin) else {
-        return false;
+        return Origin::Foreign;
     };
     let ours = url::Url::parse(&ctx.public_url).is_ok_and(|u| u.origin() == url.origin());
     let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok());
@@ -129,7 +137,11 @@ fn same_site_origin(ctx: &AppContext, req: &HttpRequest) -> bool {
         Some(p) => format!("{h}:{p}"),
         None => h.to_owned(),
     });
-    ours || (host.is_some() && authority.as_deref() == host)
+    if ours || (host.is_some() && authority.as_deref() == host) {
+        Origin::Ours
+    } else {
+        Origin::Foreign
+    }
 }
 
 /// Lets a POST of form `purpose` through, or says why not.
@@ -141,7 +153,8 @@ pub fn check(
     honeypot: Option<&str>,
     min_fill: std::time::Duration,
 ) -> Result<(), Suspect> {
-    if !same_site_origin(ctx, req) {
+    let origin = origin(ctx, req);
+    if origin == Origin::Foreign {
         return Err(Suspect::CrossSite);
     }
     let rules = Rules {
@@ -149,15 +162,15 @@ pub fn check(
         ttl: ctx.settings.forms.token_ttl,
     };
     let nonce = nonce_of(req);
-    form_token::verify(
-        ctx.keys.forms.expose_secret(),
-        purpose,
-        token,
-        nonce.as_deref(),
-        now_ms(),
-        rules,
-    )
-    .map_err(Suspect::Token)?;
+    let cookie = match (&nonce, origin) {
+        (Some(n), _) => Nonce::Sent(n),
+        // Safari keeps no cookie for a framed embed; the browser's Origin proves the POST
+        // came from our page instead.
+        (None, Origin::Ours) => Nonce::NoneButSameOrigin,
+        (None, _) => Nonce::None,
+    };
+    form_token::verify(ctx.keys.forms.expose_secret(), purpose, token, cookie, now_ms(), rules)
+        .map_err(Suspect::Token)?;
     if honeypot.is_some_and(|v| !v.trim().is_empty()) {
         return Err(Suspect::Honeypot);
     }

@@ -99,6 +99,33 @@ async fn forged_or_foreign_posts_are_refused_with_a_localized_page(backend: Back
     assert_eq!(stored(&app).await.0, 2);
 }
 
+/// Safari keeps no cookie for a form framed in the marketing site; its `Origin` header,
+/// which a page of ours always sends, stands in for the cookie.
+async fn a_browser_without_cookies_gets_through_from_our_own_page(backend: Backend) {
+    let app = spawn(backend).await;
+    let cookieless = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = cookieless.get(app.url("/c/demo")).send().await.unwrap();
+    let token = hidden_field(&page.text().await.unwrap(), "form_token").unwrap();
+    let post = |origin: Option<String>| {
+        let mut req = cookieless.post(app.url("/c/demo"));
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        req.form(&[FORM[0], FORM[1], FORM[2], ("form_token", &token)]).send()
+    };
+    assert_eq!(post(None).await.unwrap().status(), 403, "no cookie and no proof");
+    assert_eq!(
+        post(Some("https://attacker.example".into())).await.unwrap().status(),
+        403
+    );
+    assert_eq!(stored(&app).await.0, 0);
+    assert_eq!(post(Some(app.base.clone())).await.unwrap().status(), 303);
+    assert_eq!(stored(&app).await.0, 1);
+}
+
 async fn a_filled_honeypot_stores_nothing_and_a_person_gets_past(backend: Backend) {
     let app = spawn(backend).await;
     let token = app.form_token("/c/demo").await;
@@ -347,6 +374,7 @@ async fn a_plaintext_master_key_is_removed_once_a_secret_key_is_set(backend: Bac
 
 both_backends!(
     forged_or_foreign_posts_are_refused_with_a_localized_page,
+    a_browser_without_cookies_gets_through_from_our_own_page,
     a_filled_honeypot_stores_nothing_and_a_person_gets_past,
     a_submit_faster_than_a_person_is_asked_to_confirm,
     a_burst_from_one_address_is_limited_and_others_still_get_through,

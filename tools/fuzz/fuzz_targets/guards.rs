@@ -21,9 +21,10 @@ fuzz_target!(|data: &[u8]| {
         ttl: Duration::from_secs(86_400),
     };
     // Nothing but a token we signed verifies.
-    if form_token::verify(KEY, "c/demo", Some(a), Some(b), 1_700_000_000_000, rules).is_ok() {
+    if form_token::verify(KEY, "c/demo", Some(a), form_token::Nonce::Sent(b), 1_700_000_000_000, rules).is_ok() {
         assert_eq!(form_token::sign(KEY, "c/demo", b, a.split('.').nth(1).and_then(|t| t.parse().ok()).unwrap_or(-1)), a);
     }
+    let _ = form_token::verify(KEY, "c/demo", Some(a), form_token::Nonce::NoneButSameOrigin, 1_700_000_000_000, rules);
     let _ = resume::verify(KEY, a, 1_700_000_000);
     let proxies = ["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
     let peer = IpAddr::from([10, 0, 0, 1]);
