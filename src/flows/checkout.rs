@@ -126,7 +126,7 @@ pub async fn submit(ctx: &Arc<AppContext>, offer: &Offer, sub: Submission) -> Re
         let email = lead.contact.email.as_str();
         // A double click sends two of these at once: they take turns here, so the second
         // one sees the first one's lead (the email is already normalized by `Email::parse`).
-        leads::serialize(&mut tx, &format!("submit|{}|{email}", offer.slug)).await?;
+        tx.take_turn(&format!("submit|{}|{email}", offer.slug)).await?;
         let prior = attempts::prior_for_email(&mut tx, offer.slug.as_str(), email, now - ms(window)).await?;
         if let Some(found) = existing(&prior, now, ms(ctx.settings.checkout_ttl), opening_ms(ctx)) {
             tx.rollback().await?;
@@ -152,7 +152,7 @@ pub async fn resume(ctx: &Arc<AppContext>, offer: &Offer, lead: &Lead) -> Result
     let attempt = new_attempt(lead, offer, now);
     let mut tx = ctx.db.begin_write().await?;
     // Two presses at once take turns here, so the second one sees the first one's attempt.
-    leads::serialize(&mut tx, &format!("resume|{}", lead.id)).await?;
+    tx.take_turn(&format!("resume|{}", lead.id)).await?;
     let prior = attempts::prior_for_lead(&mut tx, &lead.id, offer.slug.as_str()).await?;
     if let Some(found) = existing(&prior, now, ms(ctx.settings.checkout_ttl), opening_ms(ctx)) {
         tx.rollback().await?;

@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{corrupt, on_pool, on_tx, Db, StoreResult, Tx, TxConn};
+use super::{corrupt, on_pool, on_tx, Db, StoreResult, Tx};
 use crate::domain::lead::{Contact, Lead, Utm};
 use crate::domain::{Email, Lang, PersonName, Phone, TaxId};
 
@@ -86,19 +86,4 @@ pub async fn all(db: &Db) -> StoreResult<Vec<Lead>> {
     let sql = format!("SELECT {COLUMNS} FROM leads ORDER BY created_at, id");
     let rows: Vec<LeadRow> = on_pool!(db, |p| sqlx::query_as(&sql).fetch_all(p).await)?;
     rows.into_iter().map(Lead::try_from).collect()
-}
-
-/// Holds `key` until the transaction ends, so requests about the same lead (or the same
-/// email for an offer) take turns: the second one reads what the first one committed.
-/// PostgreSQL: a transaction-scoped advisory lock on a 64-bit hash of the key (a collision
-/// only makes two unrelated requests wait for each other). SQLite: nothing to do, as long
-/// as the transaction came from `Db::begin_write`, which holds the database's one write lock.
-pub async fn serialize(tx: &mut Tx, key: &str) -> StoreResult<()> {
-    if let TxConn::Postgres(c) = tx.conn() {
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind(key)
-            .execute(&mut **c)
-            .await?;
-    }
-    Ok(())
 }

@@ -271,6 +271,21 @@ impl Tx {
         matches!(self.conn, Some(TxConn::Postgres(_)))
     }
 
+    /// Holds `key` until the transaction ends, so requests about the same thing (a lead,
+    /// an email for an offer) take turns: the second reads what the first committed.
+    /// PostgreSQL: a transaction-scoped advisory lock on a 64-bit hash of the key (a
+    /// collision only makes two unrelated requests wait for each other). SQLite: nothing
+    /// to do when the transaction came from `Db::begin_write`, which holds the one write lock.
+    pub async fn take_turn(&mut self, key: &str) -> StoreResult<()> {
+        if let Some(TxConn::Postgres(c)) = self.conn.as_mut() {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(key)
+                .execute(&mut **c)
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn execute_raw(&mut self, sql: &'static str) -> StoreResult<()> {
         on_tx!(self, |c| sqlx::query(sql).execute(c).await.map(|r| r.rows_affected()))?;
         Ok(())
