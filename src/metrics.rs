@@ -16,6 +16,8 @@ pub struct Metrics {
     crm_objects: Family<Labels, Counter>,
     crm_found_again: Family<Labels, Counter>,
     refused: Family<Labels, Counter>,
+    reversals: Family<Labels, Counter>,
+    duplicate_payments: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -63,7 +65,21 @@ impl Default for Metrics {
             "Requests refused as abuse, by what was asked (submit, resume, login, return) and why (rate_limited, csrf, honeypot, too_fast)",
             refused.clone(),
         );
+        let reversals = Family::<Labels, Counter>::default();
+        registry.register(
+            "payment_reversals",
+            "Changes to approved payments' money (refunds, voids, disputes), by gateway and the standing they left",
+            reversals.clone(),
+        );
+        let duplicate_payments = Family::<Labels, Counter>::default();
+        registry.register(
+            "duplicate_payments",
+            "Second payments for a purchase the customer had paid already (flagged for a refund)",
+            duplicate_payments.clone(),
+        );
         Self {
+            reversals,
+            duplicate_payments,
             refused,
             registry,
             crm_objects,
@@ -84,6 +100,17 @@ impl Metrics {
             ("status", to.to_owned()),
         ];
         self.status_changes.get_or_create(&labels).inc();
+    }
+
+    pub fn reversal(&self, gateway: &str, standing: &str) {
+        let labels = vec![("gateway", gateway.to_owned()), ("standing", standing.to_owned())];
+        self.reversals.get_or_create(&labels).inc();
+    }
+
+    pub fn duplicate_payment(&self, gateway: &str) {
+        self.duplicate_payments
+            .get_or_create(&vec![("gateway", gateway.to_owned())])
+            .inc();
     }
 
     pub fn mismatch(&self, gateway: &str) {

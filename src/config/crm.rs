@@ -19,10 +19,21 @@ pub enum FieldRole {
     UtmCampaign,
     UtmTerm,
     UtmContent,
+    /// The gateway's id for the payment (transaction, Checkout Session, payment).
+    TransactionId,
+    /// `approved`, `declined`, `refunded`, `partially_refunded`, `disputed`… (see README).
+    PaymentStatus,
+    /// What was paid, in major units with a `.` decimal point (`199000.00`).
+    AmountPaid,
+    /// What was refunded so far, in the same form.
+    AmountRefunded,
+    Gateway,
+    /// How the customer paid, in the gateway's words (`card`, `pse`, `nequi`, `pix`…).
+    PaymentMethod,
 }
 
 impl FieldRole {
-    pub const ALL: [FieldRole; 7] = [
+    pub const ALL: [FieldRole; 13] = [
         FieldRole::AttemptId,
         FieldRole::Offer,
         FieldRole::UtmSource,
@@ -30,6 +41,22 @@ impl FieldRole {
         FieldRole::UtmCampaign,
         FieldRole::UtmTerm,
         FieldRole::UtmContent,
+        FieldRole::TransactionId,
+        FieldRole::PaymentStatus,
+        FieldRole::AmountPaid,
+        FieldRole::AmountRefunded,
+        FieldRole::Gateway,
+        FieldRole::PaymentMethod,
+    ];
+
+    /// The roles written on every payment change, as opposed to once at deal creation.
+    pub const PAYMENT: [FieldRole; 6] = [
+        FieldRole::TransactionId,
+        FieldRole::PaymentStatus,
+        FieldRole::AmountPaid,
+        FieldRole::AmountRefunded,
+        FieldRole::Gateway,
+        FieldRole::PaymentMethod,
     ];
 
     /// The key under `[crm.fields]`.
@@ -42,6 +69,12 @@ impl FieldRole {
             FieldRole::UtmCampaign => "utm_campaign",
             FieldRole::UtmTerm => "utm_term",
             FieldRole::UtmContent => "utm_content",
+            FieldRole::TransactionId => "transaction_id",
+            FieldRole::PaymentStatus => "payment_status",
+            FieldRole::AmountPaid => "amount_paid",
+            FieldRole::AmountRefunded => "amount_refunded",
+            FieldRole::Gateway => "gateway",
+            FieldRole::PaymentMethod => "payment_method",
         }
     }
 

@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use url::Url;
 
-use crate::domain::offer::{GatewayKind, Offer, OfferSlug};
+use crate::domain::offer::{DealOnRefund, GatewayKind, Offer, OfferSlug};
 use crate::domain::{Currency, Money};
 
 mod admin;
@@ -78,6 +78,12 @@ pub struct ReconcileSettings {
     pub max_age: Duration,
     /// Most attempts asked about per pass.
     pub batch: i64,
+    /// How often an approved attempt is asked about again, for refunds and disputes made
+    /// in the gateway's dashboard whose webhook was lost.
+    pub paid_interval: Duration,
+    /// Approved attempts older than this are no longer asked about (card networks allow
+    /// chargebacks for about 120 days).
+    pub paid_max_age: Duration,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -157,6 +163,8 @@ struct RawReconcile {
     after: Option<String>,
     max_age: Option<String>,
     batch: Option<i64>,
+    paid_interval: Option<String>,
+    paid_max_age: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -184,6 +192,8 @@ struct RawOffer {
     /// Sites allowed to show this offer's form in a frame, e.g. `"https://shop.example.com"`.
     #[serde(default)]
     embed_origins: Vec<String>,
+    /// `lost` (default), `keep_won` or `stage:<name>`: the deal of a refunded payment.
+    on_refund: Option<String>,
 }
 
 fn default_gateway() -> String {
@@ -228,6 +238,7 @@ fn demo_offer() -> RawOffer {
         tax_id_type: None,
         phone_region: default_region(),
         embed_origins: Vec::new(),
+        on_refund: None,
     }
 }
 
@@ -303,6 +314,16 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
             Duration::from_secs(7 * 86_400),
         ),
         batch: raw.reconcile.batch.unwrap_or(100),
+        paid_interval: dur(
+            "reconcile.paid_interval",
+            raw.reconcile.paid_interval,
+            Duration::from_secs(6 * 3600),
+        ),
+        paid_max_age: dur(
+            "reconcile.paid_max_age",
+            raw.reconcile.paid_max_age,
+            Duration::from_secs(120 * 86_400),
+        ),
     };
     if reconcile.batch < 1 {
         errs.push("reconcile.batch: must be at least 1".into());
@@ -475,8 +496,18 @@ fn offer(o: RawOffer) -> Result<Offer, Vec<String>> {
             )),
         }
     }
+    let on_refund = match o.on_refund.as_deref() {
+        None => DealOnRefund::Lost,
+        Some(raw) => DealOnRefund::parse(raw).unwrap_or_else(|| {
+            errs.push(format!(
+                "on_refund: {raw:?} is not \"lost\", \"keep_won\" or \"stage:<stage name>\""
+            ));
+            DealOnRefund::Lost
+        }),
+    };
     match (slug, price, gateway) {
         (Some(slug), Some(price), Some(gateway)) if errs.is_empty() => Ok(Offer {
+            on_refund,
             slug,
             title: o.title,
             description: o.description,

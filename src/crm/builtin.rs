@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 
 use super::{Catalog, Crm, CrmError, DealInput, DealRef, DealStatus, NoteInput, PersonInput, TaskInput};
+use crate::config::FieldRole;
 use crate::store::{builtin_crm, Db, StoreError};
 
 pub struct BuiltinCrm {
@@ -57,6 +58,7 @@ impl Crm for BuiltinCrm {
         let (stage, reason) = match status {
             DealStatus::Won => (Some("Won"), None),
             DealStatus::Lost { reason } => (Some("Lost"), Some(reason.as_str())),
+            DealStatus::Open { stage } => (Some(stage.as_str()), None),
         };
         if builtin_crm::set_deal_status(&self.db, deal_id, status.as_str(), stage, reason).await? {
             Ok(())
@@ -83,6 +85,20 @@ impl Crm for BuiltinCrm {
 
     async fn add_note(&self, n: &NoteInput<'_>) -> Result<String, CrmError> {
         Ok(builtin_crm::insert_note(&self.db, n.deal_id, n.key, &n.body).await?)
+    }
+
+    /// Every role is kept: the built-in CRM has a column for each, not a mapping.
+    async fn set_deal_fields(&self, deal_id: &str, fields: &[(FieldRole, String)]) -> Result<(), CrmError> {
+        let map: serde_json::Map<String, serde_json::Value> = fields
+            .iter()
+            .map(|(role, value)| (role.as_str().to_owned(), value.clone().into()))
+            .collect();
+        let json = serde_json::Value::Object(map).to_string();
+        if builtin_crm::set_payment_fields(&self.db, deal_id, &json).await? {
+            Ok(())
+        } else {
+            Err(CrmError::Permanent(format!("deal {deal_id} not found")))
+        }
     }
 
     /// Any pipeline and stage name is fine here: the built-in CRM stores them as given.

@@ -329,6 +329,10 @@ impl Crm for HubspotCrm {
                 );
                 properties.insert("closed_lost_reason".into(), reason.clone());
             }
+            // PENDING(crm helper): resolve the stage id in the offer's pipeline.
+            DealStatus::Open { .. } => {
+                return Err(CrmError::Permanent("PENDING: stage moves".into()));
+            }
         }
         let url = self.url(&["crm", "v3", "objects", "deals", deal.deal_id])?;
         let _: Object = self.call_ok(Method::PATCH, url, Some(&Update { properties })).await?;
@@ -393,6 +397,11 @@ impl Crm for HubspotCrm {
             ],
         };
         self.create("notes", &body).await
+    }
+
+    // PENDING(crm helper)
+    async fn set_deal_fields(&self, _deal_id: &str, _fields: &[(crate::config::FieldRole, String)]) -> Result<(), CrmError> {
+        Err(CrmError::Permanent("PENDING: payment fields".into()))
     }
 
     async fn catalog(&self) -> Result<Catalog, CrmError> {

@@ -20,7 +20,7 @@ pub use catalog::{Catalog, CrmNeeds, Resolved};
 
 use std::sync::Arc;
 
-use crate::config::{CrmKind, Settings};
+use crate::config::{CrmKind, FieldRole, Settings};
 use crate::store::Db;
 
 pub struct PersonInput<'a> {
@@ -45,7 +45,14 @@ pub struct DealInput<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DealStatus {
     Won,
-    Lost { reason: String },
+    Lost {
+        reason: String,
+    },
+    /// Open again, in this stage of the offer's pipeline (a refunded sale kept apart from
+    /// both wins and losses, by the offer's `on_refund = "stage:…"`).
+    Open {
+        stage: String,
+    },
 }
 
 impl DealStatus {
@@ -53,6 +60,15 @@ impl DealStatus {
         match self {
             DealStatus::Won => "won",
             DealStatus::Lost { .. } => "lost",
+            DealStatus::Open { .. } => "open",
+        }
+    }
+
+    /// What we record once the CRM has it: the same key twice means nothing to send.
+    pub fn key(&self) -> String {
+        match self {
+            DealStatus::Open { stage } => format!("open:{stage}"),
+            other => other.as_str().to_owned(),
         }
     }
 }
@@ -122,6 +138,9 @@ pub trait Crm: Send + Sync {
     async fn find_task(&self, deal_id: &str, key: &str) -> Result<Option<String>, CrmError>;
     async fn create_task(&self, t: &TaskInput<'_>) -> Result<String, CrmError>;
     async fn add_note(&self, n: &NoteInput<'_>) -> Result<String, CrmError>;
+    /// Writes the payment's facts on the deal (`[crm.fields]` payment roles): every role
+    /// given that the configuration maps to a CRM field; the others are left out.
+    async fn set_deal_fields(&self, deal_id: &str, fields: &[(FieldRole, String)]) -> Result<(), CrmError>;
     /// Pipelines, stages, owners and deal fields as the CRM holds them, for `crm check`
     /// and for resolving the names the configuration uses.
     async fn catalog(&self) -> Result<Catalog, CrmError>;

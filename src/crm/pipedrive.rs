@@ -323,6 +323,11 @@ impl Crm for PipedriveCrm {
         self.create(Api::V1, "notes", &note_body(n)?).await
     }
 
+    // PENDING(crm helper)
+    async fn set_deal_fields(&self, _deal_id: &str, _fields: &[(crate::config::FieldRole, String)]) -> Result<(), CrmError> {
+        Err(CrmError::Permanent("PENDING: payment fields".into()))
+    }
+
     async fn catalog(&self) -> Result<Catalog, CrmError> {
         Ok(Catalog {
             pipelines: self.pipelines().await?,

@@ -1,6 +1,7 @@
 //! A lead (the person who filled the form) and their checkout attempts.
 
 use super::offer::GatewayKind;
+use super::reversal::Reversal;
 use super::{Email, Lang, Money, PaymentStatus, PersonName, Phone, TaxId};
 
 /// Campaign attribution carried from the marketing link to the CRM.
@@ -47,4 +48,34 @@ pub struct Attempt {
     pub settled_by: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub after: AfterApproval,
+}
+
+/// What an attempt learns about its payment beyond the status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AfterApproval {
+    /// The hosted checkout we opened (Stripe session, Mercado Pago preference); kept apart
+    /// from `gateway_ref`, which becomes the payment's id once there is a payment.
+    pub checkout_ref: Option<String>,
+    /// Refunds, void and dispute of the approved payment; nothing reversed before.
+    pub reversal: Reversal,
+    /// Bumped by every change of `reversal`: the compare-and-set token.
+    pub reversal_version: i64,
+    /// Another approved attempt of the same customer for the same offer: this payment is
+    /// a second one for one purchase.
+    pub duplicate_of: Option<String>,
+    /// How the customer paid, in the gateway's words.
+    pub payment_method: Option<String>,
+}
+
+impl AfterApproval {
+    pub fn new(amount: &Money) -> Self {
+        AfterApproval {
+            checkout_ref: None,
+            reversal: Reversal::none(amount),
+            reversal_version: 0,
+            duplicate_of: None,
+            payment_method: None,
+        }
+    }
 }

@@ -11,6 +11,7 @@ pub mod money;
 pub mod offer;
 pub mod payment;
 pub mod resume;
+pub mod reversal;
 pub mod signing;
 
 pub use contact::{ContactError, Email, PersonName, Phone, TaxId};
@@ -18,3 +19,4 @@ pub use lang::Lang;
 pub use money::{Currency, Money, MoneyError};
 pub use payment::{PaymentStatus, Transition};
 pub use resume::{ResumeClaims, ResumeError};
+pub use reversal::{DisputeStage, Reversal, Standing};

@@ -94,7 +94,8 @@ impl fmt::Display for Currency {
     }
 }
 
-/// A strictly positive amount (prices; refunds are not modelled here).
+/// An amount in minor units: strictly positive for prices (`new`); refunded totals may
+/// also be zero (`non_negative`, `zero`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Money {
     amount_minor: i64,
@@ -107,6 +108,21 @@ impl Money {
             return Err(MoneyError::NotPositive);
         }
         Ok(Money { amount_minor, currency })
+    }
+
+    /// A total that may be nothing yet, such as what was refunded of a payment.
+    pub fn non_negative(amount_minor: i64, currency: Currency) -> Result<Money, MoneyError> {
+        if amount_minor < 0 {
+            return Err(MoneyError::NotPositive);
+        }
+        Ok(Money { amount_minor, currency })
+    }
+
+    pub fn zero(currency: Currency) -> Money {
+        Money {
+            amount_minor: 0,
+            currency,
+        }
     }
 
     pub fn amount_minor(&self) -> i64 {
@@ -138,6 +154,19 @@ impl Money {
             format!("{} {sign}{whole}{decimal_sep}{frac:0width$}", self.currency)
         }
     }
+
+    /// Major units with a `.` and no grouping (`199000.00`, CLP `15000`): what a CRM's
+    /// number or monetary field takes, whatever the user's language.
+    pub fn decimal(&self) -> String {
+        let exp = self.currency.exponent();
+        let scale = 10u64.pow(exp);
+        let abs = self.amount_minor.unsigned_abs();
+        let sign = if self.amount_minor < 0 { "-" } else { "" };
+        match exp {
+            0 => format!("{sign}{abs}"),
+            _ => format!("{sign}{}.{:0w$}", abs / scale, abs % scale, w = exp as usize),
+        }
+    }
 }
 
 fn group_thousands(n: u64, sep: char) -> String {
@@ -155,6 +184,14 @@ fn group_thousands(n: u64, sep: char) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_is_plain_major_units() {
+        assert_eq!(m(19_900_000, Currency::COP).decimal(), "199000.00");
+        assert_eq!(m(5, Currency::USD).decimal(), "0.05");
+        assert_eq!(m(15_000, Currency::CLP).decimal(), "15000");
+        assert_eq!(Money::zero(Currency::BRL).decimal(), "0.00");
+    }
 
     fn m(amount: i64, c: Currency) -> Money {
         Money::new(amount, c).unwrap()

@@ -100,6 +100,34 @@ pub struct Offer {
     pub phone_region: String,
     /// Origins (`https://host[:port]`) allowed to frame the offer's form.
     pub embed_origins: Vec<String>,
+    /// Where the deal goes when its payment is refunded in full, voided or lost to a
+    /// chargeback.
+    pub on_refund: DealOnRefund,
+}
+
+/// What a fully reversed payment does to its deal, per offer (`on_refund`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DealOnRefund {
+    /// Lost, with the reason (refunded, voided, chargeback lost): the default.
+    Lost,
+    /// Stays won; the refunded amount is on the deal (field and note) for finance.
+    KeepWon,
+    /// Open again in this stage of the offer's pipeline (e.g. "Refunded").
+    Stage(String),
+}
+
+impl DealOnRefund {
+    /// `lost`, `keep_won` or `stage:<name>`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim() {
+            "lost" => Some(DealOnRefund::Lost),
+            "keep_won" => Some(DealOnRefund::KeepWon),
+            other => {
+                let stage = other.strip_prefix("stage:")?.trim();
+                (!stage.is_empty()).then(|| DealOnRefund::Stage(stage.to_owned()))
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -111,6 +139,19 @@ mod tests {
         assert!(OfferSlug::parse("demo-2026").is_ok());
         for bad in ["", "Demo", "a b", "a/b", "ñ", &"x".repeat(65)] {
             assert_eq!(OfferSlug::parse(bad), Err(InvalidSlug), "{bad}");
+        }
+    }
+
+    #[test]
+    fn on_refund_reads_the_three_policies_and_nothing_else() {
+        assert_eq!(DealOnRefund::parse("lost"), Some(DealOnRefund::Lost));
+        assert_eq!(DealOnRefund::parse("keep_won"), Some(DealOnRefund::KeepWon));
+        assert_eq!(
+            DealOnRefund::parse("stage: Reembolsado "),
+            Some(DealOnRefund::Stage("Reembolsado".into()))
+        );
+        for bad in ["", "won", "stage:", "stage: ", "Lost", "refunded"] {
+            assert_eq!(DealOnRefund::parse(bad), None, "{bad:?}");
         }
     }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::clock::{ms, new_id, now_ms};
 use crate::context::AppContext;
-use crate::domain::lead::{Attempt, Contact, Lead, Utm};
+use crate::domain::lead::{AfterApproval, Attempt, Contact, Lead, Utm};
 use crate::domain::offer::Offer;
 use crate::domain::{Lang, PaymentStatus};
 use crate::gateways::{CheckoutRequest, GatewayError};
@@ -136,6 +136,11 @@ pub async fn submit(ctx: &Arc<AppContext>, offer: &Offer, sub: Submission) -> Re
     }
     leads::insert(&mut tx, &lead).await?;
     let crm_job = insert_attempt(ctx, &mut tx, &attempt, offer).await?;
+    // The same customer's checkouts still open for this offer, from before the window.
+    let open_since = now - ms(ctx.settings.checkout_ttl);
+    let earlier =
+        attempts::prior_for_email(&mut tx, offer.slug.as_str(), lead.contact.email.as_str(), open_since).await?;
+    expire_replaced(ctx, &mut tx, &earlier, offer).await?;
     tx.commit().await?;
     ctx.queue.wake();
     crate::telemetry::record_ids(&lead.id, &attempt.id);
@@ -160,6 +165,7 @@ pub async fn resume(ctx: &Arc<AppContext>, offer: &Offer, lead: &Lead) -> Result
         return reuse(ctx, found).await;
     }
     let crm_job = insert_attempt(ctx, &mut tx, &attempt, offer).await?;
+    expire_replaced(ctx, &mut tx, &prior, offer).await?;
     tx.commit().await?;
     ctx.queue.wake();
     crate::telemetry::record_ids(&lead.id, &attempt.id);
@@ -167,6 +173,31 @@ pub async fn resume(ctx: &Arc<AppContext>, offer: &Offer, lead: &Lead) -> Result
     proceed(ctx, offer, lead, attempt, &crm_job)
         .await
         .map(Outcome::Checkout)
+}
+
+/// Queues the closing of every earlier checkout that could still take a payment, in the
+/// transaction that stores the attempt replacing them (one purchase, one payment).
+async fn expire_replaced(
+    ctx: &AppContext,
+    tx: &mut crate::store::Tx,
+    earlier: &[Prior],
+    offer: &Offer,
+) -> Result<(), StoreError> {
+    let Some(gateway) = ctx.gateways.get(offer.gateway) else {
+        return Ok(());
+    };
+    if !gateway.can_expire() {
+        return Ok(());
+    }
+    for p in earlier.iter().filter(|p| p.attempt.status == PaymentStatus::Redirected) {
+        let job = Job::ExpireCheckout {
+            attempt_id: p.attempt.id.clone(),
+        };
+        ctx.queue
+            .enqueue(tx, &job, Some(&p.attempt.lead_id), Duration::ZERO)
+            .await?;
+    }
+    Ok(())
 }
 
 fn opening_ms(ctx: &AppContext) -> i64 {
@@ -220,6 +251,7 @@ fn new_attempt(lead: &Lead, offer: &Offer, now: i64) -> Attempt {
         settled_by: None,
         created_at: now,
         updated_at: now,
+        after: AfterApproval::new(&offer.price),
     }
 }
 

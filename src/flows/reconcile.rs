@@ -1,6 +1,8 @@
 //! Reconciliation: asks each gateway about attempts that are still redirected or pending
 //! some time after the customer left, and applies what it says. This is what settles a
-//! payment whose webhook never came (Wompi retries only three times in 24 h).
+//! payment whose webhook never came (Wompi retries only three times in 24 h). Approved
+//! attempts are asked about too, less often (`paid_interval`), so a refund or dispute
+//! whose webhook was lost still reaches the CRM.
 //!
 //! Every instance runs the pass. The pass only claims due attempts and enqueues one
 //! `reconcile` job per claim; the job (`jobs::reconcile`) asks the gateway under the
@@ -51,13 +53,20 @@ pub async fn pass(ctx: &AppContext) -> StoreResult<Pass> {
     let s = &ctx.settings.reconcile;
     let interval = ms(s.interval);
     let due = attempts::due_for_reconcile(&ctx.db, ms(s.max_age), ms(s.after), interval, s.batch).await?;
+    let paid_interval = ms(s.paid_interval);
+    let paid = attempts::paid_due_for_reconcile(&ctx.db, ms(s.paid_max_age), paid_interval, s.batch).await?;
     let mut report = Pass {
-        due: due.len(),
+        due: due.len() + paid.len(),
         claimed: 0,
     };
-    for attempt in due {
+    let unsettled = due.into_iter().map(|a| (a, false));
+    for (attempt, was_paid) in unsettled.chain(paid.into_iter().map(|a| (a, true))) {
         let mut tx = ctx.db.begin_write().await?;
-        if !attempts::claim_for_reconcile(&mut tx, &attempt.id, interval).await? {
+        let claimed = match was_paid {
+            false => attempts::claim_for_reconcile(&mut tx, &attempt.id, interval).await?,
+            true => attempts::claim_paid_for_reconcile(&mut tx, &attempt.id, paid_interval).await?,
+        };
+        if !claimed {
             tx.rollback().await?;
             continue;
         }

@@ -18,6 +18,7 @@ pub fn offer(slug: &str, gateway: GatewayKind, price: Money) -> Offer {
         tax_id_type: "CC".into(),
         phone_region: "CO".into(),
         embed_origins: vec![],
+        on_refund: crate::domain::offer::DealOnRefund::Lost,
     }
 }
 
@@ -53,5 +54,6 @@ pub fn attempt(id: &str, gateway: GatewayKind, amount: Money, created_at: i64) -
         settled_by: None,
         created_at,
         updated_at: created_at,
+        after: crate::domain::lead::AfterApproval::new(&amount),
     }
 }

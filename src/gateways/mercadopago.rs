@@ -558,6 +558,9 @@ fn observation(p: Payment) -> Result<Option<Observation>, GatewayError> {
         None => raw,
     };
     Ok(Some(Observation {
+        checkout_ref: None,
+        after_sale: None,
+        method: None,
         reference: p
             .external_reference
             .map(Id::into_string)

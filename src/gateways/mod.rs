@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use crate::domain::edge::{self, storable, truncate_chars};
 use crate::domain::lead::{Attempt, Lead};
 use crate::domain::offer::{GatewayKind, Offer};
+use crate::domain::reversal::{Dispute, Report};
 use crate::domain::{Money, PaymentStatus};
 
 #[cfg(test)]
@@ -52,6 +53,30 @@ pub struct Observation {
     pub detail: Option<String>,
     /// What the gateway charged, when it says; checked against the attempt before a win.
     pub charged: Option<Charged>,
+    /// The hosted checkout the payment went through (Stripe session), when the gateway
+    /// says: a payment made through another attempt's checkout is never this one's.
+    pub checkout_ref: Option<String>,
+    /// What became of the money after approval (refunds, void, dispute), read back from
+    /// the gateway; None when it says nothing about it. Only for an approved payment.
+    pub after_sale: Option<Report>,
+    /// How the customer paid, in the gateway's words (`card`, `pse`, `nequi`, `pix`…).
+    pub method: Option<String>,
+}
+
+impl Observation {
+    /// A report with only a status: the common case, and the base for the rest.
+    pub fn status(reference: Option<String>, gateway_ref: Option<String>, status: PaymentStatus) -> Self {
+        Observation {
+            reference,
+            gateway_ref,
+            status,
+            detail: None,
+            charged: None,
+            checkout_ref: None,
+            after_sale: None,
+            method: None,
+        }
+    }
 }
 
 /// An amount as the gateway reports it: minor units and an ISO currency code.
@@ -192,6 +217,16 @@ pub trait Gateway: Send + Sync {
     async fn fetch_status(&self, attempt: &Attempt, return_query: &str) -> Result<Option<Observation>, GatewayError>;
     /// The gateway's record of one payment by its own id (after a `Changed` event).
     async fn lookup(&self, gateway_ref: &str) -> Result<Option<Observation>, GatewayError>;
+    /// Whether `expire_checkout` does anything for this gateway.
+    fn can_expire(&self) -> bool {
+        false
+    }
+    /// Stops the attempt's hosted checkout from taking a payment, because a newer attempt
+    /// of the same lead replaced it. Returns what the gateway then says about the attempt
+    /// (a checkout paid meanwhile says so), or None when it says nothing.
+    async fn expire_checkout(&self, _attempt: &Attempt) -> Result<Option<Observation>, GatewayError> {
+        Ok(None)
+    }
 }
 
 #[derive(Clone, Default)]
@@ -251,6 +286,14 @@ impl Gateway for Vetted {
     async fn lookup(&self, gateway_ref: &str) -> Result<Option<Observation>, GatewayError> {
         Ok(self.0.lookup(gateway_ref).await?.map(vet_observation))
     }
+
+    fn can_expire(&self) -> bool {
+        self.0.can_expire()
+    }
+
+    async fn expire_checkout(&self, attempt: &Attempt) -> Result<Option<Observation>, GatewayError> {
+        Ok(self.0.expire_checkout(attempt).await?.map(vet_observation))
+    }
 }
 
 /// Storable, and at most `max` chars.
@@ -293,14 +336,27 @@ fn vet_event(ev: GatewayEvent) -> Result<GatewayEvent, WebhookError> {
 /// dropped: cut, it still names no attempt of ours (ours are far shorter), while None would
 /// read as "no reference" and skip the check that it is this attempt's.
 fn vet_observation(o: Observation) -> Observation {
-    let gateway_ref = o.gateway_ref.and_then(|r| {
+    let whole_ref = |r: String| {
         if edge::longer_than(&r, edge::GATEWAY_REF_MAX_CHARS) {
             tracing::warn!(chars = r.chars().count(), "gateway payment id over its cap; not kept");
             return None;
         }
         Some(storable(&r).into_owned())
-    });
+    };
+    let gateway_ref = o.gateway_ref.and_then(whole_ref);
+    let words = |d: String| bounded(&d, edge::STATUS_DETAIL_MAX_CHARS);
     Observation {
+        // Cut like a reference: a cut id still differs from the attempt's own.
+        checkout_ref: o.checkout_ref.map(|r| bounded(&r, edge::GATEWAY_REF_MAX_CHARS)),
+        after_sale: o.after_sale.map(|r| Report {
+            refund_reason: r.refund_reason.map(words),
+            dispute: r.dispute.map(|d| Dispute {
+                reason: d.reason.map(words),
+                ..d
+            }),
+            ..r
+        }),
+        method: o.method.map(|m| bounded(&m, edge::STATUS_DETAIL_MAX_CHARS)),
         reference: o.reference.map(|r| bounded(&r, edge::REFERENCE_MAX_CHARS)),
         gateway_ref,
         status: o.status,
@@ -339,6 +395,9 @@ mod edge_tests {
                 amount_minor: 1,
                 currency: "U\0SD".into(),
             }),
+            checkout_ref: None,
+            after_sale: None,
+            method: None,
         }
     }
 

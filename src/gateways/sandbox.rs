@@ -245,6 +245,9 @@ impl Gateway for SandboxGateway {
         let ev: Event = serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
         let facts = match map_status(&ev.data.status) {
             Some(status) => EventFacts::Observed(Observation {
+                checkout_ref: None,
+                after_sale: None,
+                method: None,
                 status,
                 detail: Some(ev.data.status),
                 reference: Some(ev.data.reference),
@@ -279,6 +282,9 @@ impl Gateway for SandboxGateway {
 
 fn observation(p: SandboxPayment) -> Option<Observation> {
     map_status(&p.status).map(|status| Observation {
+        checkout_ref: None,
+        after_sale: None,
+        method: None,
         status,
         reference: Some(p.reference),
         gateway_ref: Some(p.id),

@@ -294,6 +294,9 @@ fn observation(s: Session, status: PaymentStatus, detail: String) -> Observation
     Observation {
         charged: charged(&s),
         reference: s.client_reference_id,
+        checkout_ref: Some(s.id.clone()),
+        after_sale: None,
+        method: None,
         gateway_ref: Some(s.id),
         status,
         detail: Some(detail),

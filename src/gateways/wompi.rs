@@ -20,6 +20,7 @@ use crate::config::{Environment, WompiSettings};
 use crate::domain::edge::{truncate_chars, GATEWAY_REF_MAX_CHARS, STATUS_DETAIL_MAX_CHARS};
 use crate::domain::lead::Attempt;
 use crate::domain::offer::GatewayKind;
+use crate::domain::reversal::Report;
 use crate::domain::PaymentStatus;
 
 const VENDOR: &str = "Wompi";
@@ -62,6 +63,8 @@ struct Transaction {
     currency: Option<String>,
     /// ISO 8601; orders several transactions of one reference.
     created_at: Option<String>,
+    /// `CARD`, `PSE`, `NEQUI`, `BANCOLOMBIA_TRANSFER`…
+    payment_method_type: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -195,7 +198,16 @@ impl Transaction {
             (Some(amount_minor), Some(currency)) => Some(Charged { amount_minor, currency }),
             _ => None,
         };
+        // Only an authorised card payment can be voided: it was approved, then annulled,
+        // and nothing was collected (docs.wompi.co, "métodos de pago").
+        let after_sale = (self.status == "VOIDED").then(|| Report {
+            voided: true,
+            ..Report::default()
+        });
         Some(Observation {
+            checkout_ref: None,
+            after_sale,
+            method: self.payment_method_type.map(|m| m.to_ascii_lowercase()),
             detail: Some(detail(&self.status, self.status_message.as_deref())),
             reference: self.reference,
             gateway_ref: Some(self.id),
@@ -211,7 +223,7 @@ fn map_status(s: &str) -> Option<PaymentStatus> {
         "APPROVED" => Some(PaymentStatus::Approved),
         // ERROR is a failure outside Wompi while authorizing: unpaid all the same.
         "DECLINED" | "ERROR" => Some(PaymentStatus::Declined),
-        "VOIDED" => Some(PaymentStatus::Expired),
+        "VOIDED" => Some(PaymentStatus::Approved),
         _ => None,
     }
 }

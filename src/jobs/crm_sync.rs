@@ -20,6 +20,8 @@ pub const PERSON: &str = "person";
 pub const DEAL: &str = "deal";
 pub const TASK: &str = "task";
 pub const NOTE: &str = "note";
+/// The payment fields last written on the attempt's deal (their fingerprint as state).
+pub const FIELDS: &str = "deal_fields";
 /// Normalised email → the CRM's person, shared by every lead with that email.
 const PERSON_BY_EMAIL: &str = "person_email";
 /// Held while one job finds or creates the person of an email.

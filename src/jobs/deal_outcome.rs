@@ -1,20 +1,57 @@
-//! Moves the attempt's deal to won or lost and leaves a note with the payment's details.
+//! Moves the attempt's deal to won or lost, writes the payment's fields on it and leaves
+//! a note with the payment's details.
 //! It reads the attempt's status when it runs, so jobs that run late or twice still
 //! converge on the current truth.
 
-use super::crm_sync::{self, Subject, DEAL, NOTE};
+use super::crm_sync::{self, Subject, DEAL, FIELDS, NOTE};
 use super::JobError;
+use crate::config::FieldRole;
 use crate::context::AppContext;
 use crate::crm::{DealRef, DealStatus, NoteInput};
-use crate::domain::{Lang, PaymentStatus};
+use crate::domain::lead::Attempt;
+use crate::domain::offer::DealOnRefund;
+use crate::domain::{Lang, Money, PaymentStatus, Standing};
 use crate::store::crm_records;
 
 pub async fn run(ctx: &AppContext, attempt_id: &str) -> Result<(), JobError> {
     let s = crm_sync::load(ctx, attempt_id).await?;
-    let status = match s.attempt.status {
-        PaymentStatus::Approved => DealStatus::Won,
+    if deal_target(&s).is_none() {
+        return Ok(());
+    }
+    let (person, deal) = crm_sync::ensure_deal(ctx, &s).await?;
+    sync_deal(ctx, &s, &deal).await?;
+    let key = format!("{attempt_id}:{}", s.attempt.status);
+    if crm_records::find(&ctx.db, ctx.crm.name(), NOTE, &key).await?.is_none() {
+        let note = NoteInput {
+            key: &key,
+            deal_id: &deal,
+            person_id: &person,
+            body: note_text(&s),
+        };
+        let id = ctx.crm.add_note(&note).await?;
+        crm_records::record(&ctx.db, ctx.crm.name(), NOTE, &key, &s.lead.id, &id, None).await?;
+    }
+    Ok(())
+}
+
+/// Where the attempt's deal belongs now: won, lost, or where the offer puts a sale whose
+/// money went back. Both this job and the reversal job push it, whichever runs last, so a
+/// late retry of one cannot undo what the other wrote.
+pub fn deal_target(s: &Subject<'_>) -> Option<DealStatus> {
+    let a = &s.attempt;
+    Some(match a.status {
+        PaymentStatus::Approved => match a.after.reversal.standing(&a.amount) {
+            standing if standing.is_reversed() => match &s.offer.on_refund {
+                DealOnRefund::KeepWon => DealStatus::Won,
+                DealOnRefund::Lost => DealStatus::Lost {
+                    reason: reversed_reason(standing).into(),
+                },
+                DealOnRefund::Stage(stage) => DealStatus::Open { stage: stage.clone() },
+            },
+            _ => DealStatus::Won,
+        },
         PaymentStatus::Declined => DealStatus::Lost {
-            reason: match &s.attempt.status_detail {
+            reason: match &a.status_detail {
                 Some(d) => format!("Payment declined ({d})"),
                 None => "Payment declined".into(),
             },
@@ -23,32 +60,84 @@ pub async fn run(ctx: &AppContext, attempt_id: &str) -> Result<(), JobError> {
         PaymentStatus::Expired => DealStatus::Lost {
             reason: "Checkout expired without payment".into(),
         },
-        _ => return Ok(()),
+        _ => return None,
+    })
+}
+
+fn reversed_reason(standing: Standing) -> &'static str {
+    match standing {
+        Standing::Voided => "Payment voided",
+        Standing::DisputeLost => "Chargeback lost",
+        _ => "Refunded",
+    }
+}
+
+/// Moves the deal to `deal_target` unless the CRM has it there already, and writes the
+/// payment's fields on it.
+pub async fn sync_deal(ctx: &AppContext, s: &Subject<'_>, deal: &str) -> Result<(), JobError> {
+    let Some(status) = deal_target(s) else {
+        return Ok(());
     };
-    let (person, deal) = crm_sync::ensure_deal(ctx, &s).await?;
     let crm = ctx.crm.name();
+    let attempt_id = s.attempt.id.as_str();
     let recorded = crm_records::find(&ctx.db, crm, DEAL, attempt_id).await?;
-    if recorded.and_then(|r| r.state).as_deref() != Some(status.as_str()) {
+    let key = status.key();
+    if recorded.and_then(|r| r.state).as_deref() != Some(key.as_str()) {
         let at = DealRef {
-            deal_id: &deal,
+            deal_id: deal,
             pipeline: &s.offer.crm_pipeline,
         };
         ctx.crm.set_deal_status(&at, &status).await?;
-        crm_records::set_state(&ctx.db, crm, DEAL, attempt_id, status.as_str()).await?;
-        tracing::info!(deal_id = %deal, status = status.as_str(), "deal updated");
+        crm_records::set_state(&ctx.db, crm, DEAL, attempt_id, &key).await?;
+        tracing::info!(deal_id = %deal, status = %key, "deal updated");
     }
-    let key = format!("{attempt_id}:{}", s.attempt.status);
-    if crm_records::find(&ctx.db, crm, NOTE, &key).await?.is_none() {
-        let note = NoteInput {
-            key: &key,
-            deal_id: &deal,
-            person_id: &person,
-            body: note_text(&s),
-        };
-        let id = ctx.crm.add_note(&note).await?;
-        crm_records::record(&ctx.db, crm, NOTE, &key, &s.lead.id, &id, None).await?;
+    sync_fields(ctx, s, deal).await
+}
+
+/// The payment's facts on the deal, for CRMs that have fields for them; sent again only
+/// when they changed since the last write the CRM acknowledged.
+async fn sync_fields(ctx: &AppContext, s: &Subject<'_>, deal: &str) -> Result<(), JobError> {
+    let wanted = match &ctx.settings.crm.remote {
+        Some(remote) => remote.fields.iter().any(|(role, _)| FieldRole::PAYMENT.contains(role)),
+        None => true,
+    };
+    if !wanted {
+        return Ok(());
     }
+    let fields = payment_fields(&s.attempt);
+    let fingerprint = fields.iter().map(|(r, v)| format!("{}={v}", r.as_str())).collect::<Vec<_>>().join("&");
+    let crm = ctx.crm.name();
+    let attempt_id = s.attempt.id.as_str();
+    let recorded = crm_records::find(&ctx.db, crm, FIELDS, attempt_id).await?;
+    if recorded.as_ref().and_then(|r| r.state.as_deref()) == Some(fingerprint.as_str()) {
+        return Ok(());
+    }
+    ctx.crm.set_deal_fields(deal, &fields).await?;
+    if recorded.is_none() {
+        crm_records::record(&ctx.db, crm, FIELDS, attempt_id, &s.lead.id, deal, None).await?;
+    }
+    crm_records::set_state(&ctx.db, crm, FIELDS, attempt_id, &fingerprint).await?;
     Ok(())
+}
+
+/// Every payment role's value as it stands (see `FieldRole::PAYMENT` and the README).
+pub fn payment_fields(a: &Attempt) -> Vec<(FieldRole, String)> {
+    let status = match a.status {
+        PaymentStatus::Approved => a.after.reversal.standing(&a.amount).as_str(),
+        other => other.as_str(),
+    };
+    let paid = match a.status {
+        PaymentStatus::Approved => a.amount.decimal(),
+        _ => Money::zero(a.amount.currency()).decimal(),
+    };
+    vec![
+        (FieldRole::TransactionId, a.gateway_ref.clone().unwrap_or_default()),
+        (FieldRole::PaymentStatus, status.to_owned()),
+        (FieldRole::AmountPaid, paid),
+        (FieldRole::AmountRefunded, a.after.reversal.refunded.decimal()),
+        (FieldRole::Gateway, a.gateway.as_str().to_owned()),
+        (FieldRole::PaymentMethod, a.after.payment_method.clone().unwrap_or_default()),
+    ]
 }
 
 /// What sales needs to know about the payment, in the lead's language.

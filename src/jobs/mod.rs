@@ -20,8 +20,11 @@ use crate::store::{StoreError, StoreResult, Tx};
 pub mod apply_event;
 pub mod crm_sync;
 pub mod deal_outcome;
+pub mod duplicate;
+pub mod expire;
 pub mod followup;
 pub mod reconcile;
+pub mod reversal;
 pub mod settle;
 pub mod worker;
 
@@ -38,6 +41,12 @@ pub enum Job {
     FollowUp { attempt_id: String, reason: FollowUpReason },
     /// Ask the gateway about an attempt no webhook has settled (claimed by one instance).
     Reconcile { attempt_id: String },
+    /// Tell the CRM what became of an approved payment's money (refund, void, dispute).
+    Reversal { attempt_id: String },
+    /// Flag a second payment for one purchase on its deal, with a task to refund it.
+    DuplicatePayment { attempt_id: String },
+    /// Stop an older attempt's hosted checkout from taking a payment (a newer one replaced it).
+    ExpireCheckout { attempt_id: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +67,9 @@ impl Job {
             Job::DealOutcome { .. } => "deal_outcome",
             Job::FollowUp { .. } => "follow_up",
             Job::Reconcile { .. } => "reconcile",
+            Job::Reversal { .. } => "reversal",
+            Job::DuplicatePayment { .. } => "duplicate_payment",
+            Job::ExpireCheckout { .. } => "expire_checkout",
         }
     }
 }

@@ -16,8 +16,12 @@ pub async fn run(ctx: &AppContext, attempt_id: &str) -> Result<(), JobError> {
         .await?
         .ok_or_else(|| JobError::Permanent(format!("attempt {attempt_id} not found")))?;
     crate::telemetry::record_ids(&attempt.lead_id, &attempt.id);
-    // A webhook (or the return page) may have settled it while this job waited.
-    if !matches!(attempt.status, PaymentStatus::Redirected | PaymentStatus::Pending) {
+    // A webhook (or the return page) may have settled it while this job waited. An
+    // approved one is asked what became of its money since.
+    if !matches!(
+        attempt.status,
+        PaymentStatus::Redirected | PaymentStatus::Pending | PaymentStatus::Approved
+    ) {
         return Ok(());
     }
     let gateway_name = attempt.gateway.as_str();
@@ -28,12 +32,20 @@ pub async fn run(ctx: &AppContext, attempt_id: &str) -> Result<(), JobError> {
     let now = now_ms();
     let seen = match gateway.fetch_status(&attempt, "").await {
         Ok(Some(seen)) => seen,
+        Ok(None) if attempt.status.is_paid() => {
+            tracing::error!("the gateway no longer reports a payment it approved");
+            ctx.metrics.reconcile_check(gateway_name, "failed");
+            return Ok(());
+        }
         Ok(None) if checkout_closed(ctx, &attempt, now) => Observation {
             reference: Some(attempt.id.clone()),
             gateway_ref: None,
             status: PaymentStatus::Expired,
             detail: Some("no payment before the checkout expired".into()),
             charged: None,
+            checkout_ref: None,
+            after_sale: None,
+            method: None,
         },
         Ok(None) => {
             ctx.metrics.reconcile_check(gateway_name, "no_payment");
@@ -44,11 +56,11 @@ pub async fn run(ctx: &AppContext, attempt_id: &str) -> Result<(), JobError> {
             return failed(e);
         }
     };
-    let before = attempt.status;
+    let before = (attempt.status, attempt.after.reversal_version);
     let after = settle::apply(ctx, attempt, &seen, Source::Reconcile, None).await?;
-    let changed = after.status != before;
+    let changed = (after.status, after.after.reversal_version) != before;
     if changed {
-        tracing::info!(from = %before, to = %after.status, "reconciliation fixed an attempt no webhook had settled");
+        tracing::info!(from = %before.0, to = %after.status, "reconciliation fixed an attempt no webhook had settled");
     }
     ctx.metrics
         .reconcile_check(gateway_name, if changed { "fixed" } else { "unchanged" });

@@ -8,11 +8,11 @@ use std::time::Duration;
 use crate::clock::now_ms;
 use crate::context::AppContext;
 use crate::domain::lead::Attempt;
-use crate::domain::{PaymentStatus, Transition};
+use crate::domain::{PaymentStatus, Reversal, Transition};
 use crate::gateways::Observation;
 use crate::jobs::{FollowUpReason, Job};
 use crate::store::attempts::StatusChange;
-use crate::store::{attempts, inbox, StoreError, StoreResult};
+use crate::store::{attempts, inbox, leads, StoreError, StoreResult};
 
 /// What told us about a payment; kept on the attempt and counted in the metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +33,9 @@ impl Source {
 }
 
 /// Applies the observation to the attempt and returns the attempt as it now stands. A
-/// status change, the jobs it calls for (deal outcome, decline follow-up) and, for
-/// webhooks, the inbox row's processed mark commit together.
+/// status change, what the gateway says of an approved payment's money since (refunds, a
+/// void, a dispute), the jobs they call for (deal outcome, reversal, decline follow-up,
+/// second payment) and, for webhooks, the inbox row's processed mark commit together.
 pub async fn apply(
     ctx: &AppContext,
     mut attempt: Attempt,
@@ -52,7 +53,7 @@ pub async fn apply(
         }
         return Ok(attempt);
     }
-    // Compare-and-set: if another writer moved the status between our read and write,
+    // Compare-and-set: if another writer moved the attempt between our read and write,
     // read again and re-decide. Three rounds are plenty: each loss means real progress.
     for round in 0..3 {
         if round > 0 {
@@ -61,39 +62,61 @@ pub async fn apply(
                 .ok_or_else(|| StoreError::Corrupt(format!("attempt {} vanished", attempt.id)))?;
         }
         let transition = attempt.status.apply(seen.status);
-        let Transition::Changed { from, to } = transition else {
+        let status_now = match transition {
+            Transition::Changed { to, .. } => to,
+            _ => attempt.status,
+        };
+        let (reversal, refused) = reversal_of(ctx, &attempt, status_now, seen);
+        let Some(plan) = Plan::new(transition, reversal) else {
             if let Some(ev) = event {
-                mark(ctx, ev, outcome(&transition)).await?;
+                mark(ctx, ev, refused.unwrap_or(outcome(&transition))).await?;
             }
             return Ok(attempt);
         };
-        let change = StatusChange {
-            from,
-            to,
-            gateway_ref: seen.gateway_ref.as_deref(),
-            detail: seen.detail.as_deref(),
-            source: source.as_str(),
-        };
         let now = now_ms();
+        // Read before the transaction: the email names the purchase across leads.
+        let buyer = match plan.approved() {
+            true => leads::get(&ctx.db, &attempt.lead_id).await?.map(|l| l.contact.email),
+            false => None,
+        };
         let mut tx = ctx.db.begin().await?;
-        if !attempts::cas_status(&mut tx, &attempt.id, &change, now).await? {
+        if !write(&mut tx, &attempt, &plan, seen, source, now).await? {
             tx.rollback().await?;
             continue;
         }
-        enqueue_consequences(ctx, &mut tx, &attempt, to).await?;
+        let duplicate_of = match &buyer {
+            Some(email) => second_payment(&mut tx, &attempt, email.as_str()).await?,
+            None => None,
+        };
+        enqueue_consequences(ctx, &mut tx, &attempt, &plan, duplicate_of.is_some()).await?;
         if let Some(ev) = event {
-            inbox::mark_processed(&mut tx, ev, outcome(&transition), now).await?;
+            inbox::mark_processed(&mut tx, ev, plan.outcome(), now).await?;
         }
         tx.commit().await?;
         ctx.queue.wake();
-        ctx.metrics
-            .status_changed(attempt.gateway.as_str(), source.as_str(), to.as_str());
-        tracing::info!(%from, %to, source = source.as_str(), "payment status changed");
-        // The row now holds what `cas_status` wrote; mirror it instead of reading it back.
-        attempt.status = to;
-        attempt.gateway_ref = seen.gateway_ref.clone().or(attempt.gateway_ref);
-        attempt.status_detail = seen.detail.clone().or(attempt.status_detail);
-        attempt.settled_by = Some(source.as_str().to_owned());
+        if let Some(first) = &duplicate_of {
+            tracing::error!(first_attempt = %first, "a second payment for one purchase; flagged for a refund");
+            ctx.metrics.duplicate_payment(attempt.gateway.as_str());
+        }
+        // The row now holds what was written; mirror it instead of reading it back.
+        if let Transition::Changed { from, to } = plan.status {
+            ctx.metrics
+                .status_changed(attempt.gateway.as_str(), source.as_str(), to.as_str());
+            tracing::info!(%from, %to, source = source.as_str(), "payment status changed");
+            attempt.status = to;
+            attempt.gateway_ref = seen.gateway_ref.clone().or(attempt.gateway_ref);
+            attempt.status_detail = seen.detail.clone().or(attempt.status_detail);
+            attempt.settled_by = Some(source.as_str().to_owned());
+            attempt.after.payment_method = seen.method.clone().or(attempt.after.payment_method);
+        }
+        if let Some(r) = plan.reversal {
+            let standing = r.standing(&attempt.amount);
+            tracing::info!(standing = standing.as_str(), refunded = r.refunded.amount_minor(), "payment reversed");
+            ctx.metrics.reversal(attempt.gateway.as_str(), standing.as_str());
+            attempt.after.reversal = r;
+            attempt.after.reversal_version += 1;
+        }
+        attempt.after.duplicate_of = duplicate_of.or(attempt.after.duplicate_of);
         attempt.updated_at = now;
         return Ok(attempt);
     }
@@ -103,10 +126,112 @@ pub async fn apply(
     )))
 }
 
-/// Why a report cannot be about this attempt, if it cannot.
+/// What one report changes: the status, the reversal, or both.
+struct Plan {
+    status: Transition,
+    reversal: Option<Reversal>,
+}
+
+impl Plan {
+    fn new(status: Transition, reversal: Option<Reversal>) -> Option<Plan> {
+        let moves = matches!(status, Transition::Changed { .. });
+        (moves || reversal.is_some()).then_some(Plan { status, reversal })
+    }
+
+    fn approved(&self) -> bool {
+        matches!(
+            self.status,
+            Transition::Changed {
+                to: PaymentStatus::Approved,
+                ..
+            }
+        )
+    }
+
+    fn outcome(&self) -> &'static str {
+        match (&self.status, &self.reversal) {
+            (Transition::Changed { .. }, _) => "applied",
+            (_, Some(_)) => "reversal_applied",
+            (t, None) => outcome(t),
+        }
+    }
+}
+
+/// The reversal a paid attempt moves to, if the report changes it; and the inbox outcome
+/// when the gateway's report had to be refused (more refunded than was paid).
+fn reversal_of(
+    ctx: &AppContext,
+    attempt: &Attempt,
+    status_now: PaymentStatus,
+    seen: &Observation,
+) -> (Option<Reversal>, Option<&'static str>) {
+    let Some(report) = seen.after_sale.as_ref().filter(|_| status_now.is_paid()) else {
+        return (None, None);
+    };
+    match attempt.after.reversal.apply(&attempt.amount, report) {
+        Ok(next) => (next, None),
+        Err(e) => {
+            tracing::error!(error = %e, "gateway reports a reversal we cannot apply; left as it was");
+            ctx.metrics.refused("reversal", "exceeds_paid");
+            (None, Some("reversal_refused"))
+        }
+    }
+}
+
+/// Writes the plan's compare-and-sets; false when another writer got there first.
+async fn write(
+    tx: &mut crate::store::Tx,
+    attempt: &Attempt,
+    plan: &Plan,
+    seen: &Observation,
+    source: Source,
+    now: i64,
+) -> StoreResult<bool> {
+    if let Transition::Changed { from, to } = plan.status {
+        let change = StatusChange {
+            from,
+            to,
+            gateway_ref: seen.gateway_ref.as_deref(),
+            detail: seen.detail.as_deref(),
+            source: source.as_str(),
+            method: seen.method.as_deref(),
+        };
+        if !attempts::cas_status(tx, &attempt.id, &change, now).await? {
+            return Ok(false);
+        }
+    }
+    if let Some(r) = &plan.reversal {
+        if !attempts::cas_reversal(tx, &attempt.id, attempt.after.reversal_version, r, now).await? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Flags a just-approved attempt when the same customer had paid this offer already.
+/// Approvals of one customer take turns here, so two at once cannot both miss each other.
+async fn second_payment(tx: &mut crate::store::Tx, attempt: &Attempt, email: &str) -> StoreResult<Option<String>> {
+    tx.take_turn(&format!("paid|{}|{email}", attempt.offer_slug)).await?;
+    let first = attempts::paid_before(tx, &attempt.id, &attempt.lead_id, &attempt.offer_slug).await?;
+    if let Some(first) = &first {
+        attempts::flag_duplicate(tx, &attempt.id, first).await?;
+    }
+    Ok(first)
+}
+
+/// Why a report cannot be about this attempt, if it cannot: it must name the attempt, come
+/// through the checkout the attempt opened (where both are known), and a win must be for
+/// the amount asked.
 fn mismatch(attempt: &Attempt, seen: &Observation) -> Option<&'static str> {
-    if seen.reference.as_deref().is_some_and(|r| r != attempt.id) {
-        return Some("reference differs");
+    match seen.reference.as_deref() {
+        None => return Some("no reference"),
+        Some(r) if r != attempt.id => return Some("reference differs"),
+        Some(_) => {}
+    }
+    if let (Some(ours), Some(theirs)) = (&attempt.after.checkout_ref, &seen.checkout_ref) {
+        if ours != theirs {
+            return Some("checkout differs");
+        }
     }
     match &seen.charged {
         Some(c) if seen.status == PaymentStatus::Approved && !c.matches(&attempt.amount) => {
@@ -120,20 +245,34 @@ async fn enqueue_consequences(
     ctx: &AppContext,
     tx: &mut crate::store::Tx,
     attempt: &Attempt,
-    to: PaymentStatus,
+    plan: &Plan,
+    duplicate: bool,
 ) -> StoreResult<()> {
     let lead = Some(attempt.lead_id.as_str());
-    if to.is_final() {
-        let job = Job::DealOutcome {
-            attempt_id: attempt.id.clone(),
-        };
-        ctx.queue.enqueue(tx, &job, lead, Duration::ZERO).await?;
+    let attempt_id = attempt.id.clone();
+    let mut jobs = Vec::new();
+    if let Transition::Changed { to, .. } = plan.status {
+        if to.is_final() {
+            jobs.push(Job::DealOutcome {
+                attempt_id: attempt_id.clone(),
+            });
+        }
+        if to == PaymentStatus::Declined {
+            jobs.push(Job::FollowUp {
+                attempt_id: attempt_id.clone(),
+                reason: FollowUpReason::Declined,
+            });
+        }
     }
-    if to == PaymentStatus::Declined {
-        let job = Job::FollowUp {
-            attempt_id: attempt.id.clone(),
-            reason: FollowUpReason::Declined,
-        };
+    if plan.reversal.is_some() {
+        jobs.push(Job::Reversal {
+            attempt_id: attempt_id.clone(),
+        });
+    }
+    if duplicate {
+        jobs.push(Job::DuplicatePayment { attempt_id });
+    }
+    for job in jobs {
         ctx.queue.enqueue(tx, &job, lead, Duration::ZERO).await?;
     }
     Ok(())

@@ -227,5 +227,8 @@ async fn dispatch(ctx: &AppContext, holder: Holder<'_>, job: &Job) -> Result<(),
         Job::DealOutcome { attempt_id } => deal_outcome::run(ctx, attempt_id).await,
         Job::FollowUp { attempt_id, reason } => followup::run(ctx, attempt_id, *reason).await,
         Job::Reconcile { attempt_id } => super::reconcile::run(ctx, attempt_id).await,
+        Job::Reversal { attempt_id } => super::reversal::run(ctx, attempt_id).await,
+        Job::DuplicatePayment { attempt_id } => super::duplicate::run(ctx, attempt_id).await,
+        Job::ExpireCheckout { attempt_id } => super::expire::run(ctx, attempt_id).await,
     }
 }

@@ -3,7 +3,8 @@
 use sqlx::FromRow;
 
 use super::{corrupt, on_pool, on_tx, Db, StoreResult, Tx};
-use crate::domain::lead::Attempt;
+use crate::domain::lead::{AfterApproval, Attempt};
+use crate::domain::reversal::{Dispute, DisputeStage, Reversal};
 use crate::domain::{Currency, Money, PaymentStatus};
 
 #[derive(FromRow)]
@@ -21,6 +22,16 @@ struct AttemptRow {
     settled_by: Option<String>,
     created_at: i64,
     updated_at: i64,
+    checkout_ref: Option<String>,
+    refunded_minor: i64,
+    voided: i64,
+    refund_reason: Option<String>,
+    dispute: Option<String>,
+    dispute_due_at: Option<i64>,
+    dispute_reason: Option<String>,
+    reversal_version: i64,
+    duplicate_of: Option<String>,
+    payment_method: Option<String>,
 }
 
 impl TryFrom<AttemptRow> for Attempt {
@@ -28,7 +39,28 @@ impl TryFrom<AttemptRow> for Attempt {
     fn try_from(r: AttemptRow) -> StoreResult<Attempt> {
         let bad = |what: &str| corrupt(format!("attempt {} {what}", r.id));
         let currency: Currency = r.currency.parse().map_err(|_| bad("currency"))?;
+        let dispute = match r.dispute.as_deref() {
+            None => None,
+            Some(stage) => Some(Dispute {
+                stage: DisputeStage::parse(stage).ok_or_else(|| bad("dispute"))?,
+                due_at: r.dispute_due_at,
+                reason: r.dispute_reason,
+            }),
+        };
+        let after = AfterApproval {
+            checkout_ref: r.checkout_ref,
+            reversal: Reversal {
+                refunded: Money::non_negative(r.refunded_minor, currency).map_err(|_| bad("refunded amount"))?,
+                voided: r.voided != 0,
+                dispute,
+                refund_reason: r.refund_reason,
+            },
+            reversal_version: r.reversal_version,
+            duplicate_of: r.duplicate_of,
+            payment_method: r.payment_method,
+        };
         Ok(Attempt {
+            after,
             gateway: r.gateway.parse().map_err(|_| bad("gateway"))?,
             amount: Money::new(r.amount_minor, currency).map_err(|_| bad("amount"))?,
             status: r.status.parse().map_err(|_| bad("status"))?,
@@ -45,11 +77,16 @@ impl TryFrom<AttemptRow> for Attempt {
     }
 }
 
+/// The columns a new attempt is inserted with; the rest start at their defaults.
+const INSERTED: &str = "id, lead_id, offer_slug, gateway, amount_minor, currency, status, \
+                        gateway_ref, status_detail, checkout_url, settled_by, created_at, updated_at";
 const COLUMNS: &str = "id, lead_id, offer_slug, gateway, amount_minor, currency, status, \
-                       gateway_ref, status_detail, checkout_url, settled_by, created_at, updated_at";
+                       gateway_ref, status_detail, checkout_url, settled_by, created_at, updated_at, \
+                       checkout_ref, refunded_minor, voided, refund_reason, dispute, dispute_due_at, \
+                       dispute_reason, reversal_version, duplicate_of, payment_method";
 
 pub async fn insert(tx: &mut Tx, a: &Attempt) -> StoreResult<()> {
-    let sql = format!("INSERT INTO attempts ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)");
+    let sql = format!("INSERT INTO attempts ({INSERTED}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)");
     on_tx!(tx, |conn| sqlx::query(&sql)
         .bind(&a.id)
         .bind(&a.lead_id)
@@ -92,7 +129,8 @@ pub async fn for_lead(db: &Db, lead_id: &str) -> StoreResult<Vec<Attempt>> {
 /// Records the hosted checkout we sent the customer to (only while still `created`).
 pub async fn mark_redirected(db: &Db, id: &str, gateway_ref: Option<&str>, url: &str, now: i64) -> StoreResult<()> {
     let sql = "UPDATE attempts SET status = $1, gateway_ref = COALESCE($2, gateway_ref), \
-               checkout_url = $3, updated_at = $4 WHERE id = $5 AND status = $6";
+               checkout_ref = COALESCE($2, checkout_ref), checkout_url = $3, updated_at = $4 \
+               WHERE id = $5 AND status = $6";
     on_pool!(db, |p| sqlx::query(sql)
         .bind(PaymentStatus::Redirected.as_str())
         .bind(gateway_ref)
@@ -190,14 +228,16 @@ pub struct StatusChange<'a> {
     pub detail: Option<&'a str>,
     /// What told us: webhook, return, reconcile.
     pub source: &'a str,
+    /// How the customer paid, when the gateway says.
+    pub method: Option<&'a str>,
 }
 
 /// Compare-and-set of the status: true when `from` was still current. Being the first
 /// statement of its transaction, it also takes SQLite's write lock up front.
 pub async fn cas_status(tx: &mut Tx, id: &str, c: &StatusChange<'_>, now: i64) -> StoreResult<bool> {
     let sql = "UPDATE attempts SET status = $1, gateway_ref = COALESCE($2, gateway_ref), \
-               status_detail = COALESCE($3, status_detail), settled_by = $4, updated_at = $5 \
-               WHERE id = $6 AND status = $7";
+               status_detail = COALESCE($3, status_detail), settled_by = $4, updated_at = $5, \
+               payment_method = COALESCE($8, payment_method) WHERE id = $6 AND status = $7";
     let done = on_tx!(tx, |conn| sqlx::query(sql)
         .bind(c.to.as_str())
         .bind(c.gateway_ref)
@@ -206,6 +246,7 @@ pub async fn cas_status(tx: &mut Tx, id: &str, c: &StatusChange<'_>, now: i64) -
         .bind(now)
         .bind(id)
         .bind(c.from.as_str())
+        .bind(c.method)
         .execute(conn)
         .await
         .map(|r| r.rows_affected()))?;
@@ -270,6 +311,106 @@ pub async fn claim_for_reconcile(tx: &mut Tx, id: &str, interval_ms: i64) -> Sto
         .bind(id)
         .bind(PaymentStatus::Redirected.as_str())
         .bind(PaymentStatus::Pending.as_str())
+        .bind(interval_ms)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}
+
+/// Compare-and-set of what became of an approved payment's money: true when the attempt
+/// still had `version` (no other writer moved it since we read it).
+pub async fn cas_reversal(tx: &mut Tx, id: &str, version: i64, r: &Reversal, now: i64) -> StoreResult<bool> {
+    let sql = "UPDATE attempts SET refunded_minor = $1, voided = $2, refund_reason = $3, dispute = $4, \
+               dispute_due_at = $5, dispute_reason = $6, reversal_version = $7, updated_at = $8 \
+               WHERE id = $9 AND reversal_version = $10 AND status = $11";
+    let dispute = r.dispute.as_ref();
+    let done = on_tx!(tx, |conn| sqlx::query(sql)
+        .bind(r.refunded.amount_minor())
+        .bind(i64::from(r.voided))
+        .bind(&r.refund_reason)
+        .bind(dispute.map(|d| d.stage.as_str()))
+        .bind(dispute.and_then(|d| d.due_at))
+        .bind(dispute.and_then(|d| d.reason.as_deref()))
+        .bind(version + 1)
+        .bind(now)
+        .bind(id)
+        .bind(version)
+        .bind(PaymentStatus::Approved.as_str())
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}
+
+/// The oldest other approved attempt for this offer by a lead with the same email as
+/// `lead_id`'s: one purchase paid twice (a new lead, a resubmit, a second checkout).
+pub async fn paid_before(tx: &mut Tx, attempt_id: &str, lead_id: &str, offer: &str) -> StoreResult<Option<String>> {
+    let sql = "SELECT a.id FROM attempts a JOIN leads l ON l.id = a.lead_id \
+               WHERE a.offer_slug = $1 AND a.status = $2 AND a.id <> $3 \
+               AND l.offer_slug = $1 AND l.email = (SELECT email FROM leads WHERE id = $4) \
+               ORDER BY a.created_at, a.id LIMIT 1";
+    let found = on_tx!(tx, |c| sqlx::query_scalar(sql)
+        .bind(offer)
+        .bind(PaymentStatus::Approved.as_str())
+        .bind(attempt_id)
+        .bind(lead_id)
+        .fetch_optional(c)
+        .await)?;
+    Ok(found)
+}
+
+/// Marks the attempt as a second payment for the purchase `first` paid already.
+pub async fn flag_duplicate(tx: &mut Tx, id: &str, first: &str) -> StoreResult<()> {
+    let sql = "UPDATE attempts SET duplicate_of = $1 WHERE id = $2 AND duplicate_of IS NULL";
+    on_tx!(tx, |c| sqlx::query(sql)
+        .bind(first)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Attempts flagged as a second payment, newest first, for `/admin`.
+pub async fn duplicates(db: &Db, limit: i64) -> StoreResult<Vec<Attempt>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM attempts WHERE duplicate_of IS NOT NULL ORDER BY updated_at DESC, id LIMIT $1"
+    );
+    let rows: Vec<AttemptRow> = on_pool!(db, |p| sqlx::query_as(&sql).bind(limit).fetch_all(p).await)?;
+    rows.into_iter().map(Attempt::try_from).collect()
+}
+
+/// Approved attempts created within `max_age_ms` that reconciliation has not claimed in
+/// the last `interval_ms` (by the database's clock): a refund or a dispute made in the
+/// gateway's dashboard whose webhook was lost still reaches us. Least recently asked first.
+pub async fn paid_due_for_reconcile(db: &Db, max_age_ms: i64, interval_ms: i64, limit: i64) -> StoreResult<Vec<Attempt>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM attempts WHERE status = $1 AND created_at > {now} - $2 \
+         AND (checked_at IS NULL OR checked_at < {now} - $3) \
+         ORDER BY COALESCE(checked_at, 0), created_at LIMIT $4",
+        now = db.now_sql()
+    );
+    let rows: Vec<AttemptRow> = on_pool!(db, |p| sqlx::query_as(&sql)
+        .bind(PaymentStatus::Approved.as_str())
+        .bind(max_age_ms)
+        .bind(interval_ms)
+        .bind(limit)
+        .fetch_all(p)
+        .await)?;
+    rows.into_iter().map(Attempt::try_from).collect()
+}
+
+/// As `claim_for_reconcile`, for an approved attempt's after-approval check.
+pub async fn claim_paid_for_reconcile(tx: &mut Tx, id: &str, interval_ms: i64) -> StoreResult<bool> {
+    let sql = format!(
+        "UPDATE attempts SET checked_at = {now} WHERE id = $1 AND status = $2 \
+         AND (checked_at IS NULL OR checked_at < {now} - $3)",
+        now = tx.now_sql()
+    );
+    let done = on_tx!(tx, |c| sqlx::query(&sql)
+        .bind(id)
+        .bind(PaymentStatus::Approved.as_str())
         .bind(interval_ms)
         .execute(c)
         .await

@@ -122,6 +122,19 @@ pub async fn set_deal_status(
     Ok(done == 1)
 }
 
+/// Replaces the deal's payment fields (a JSON object by role); false when no such deal.
+pub async fn set_payment_fields(db: &Db, id: &str, json: &str) -> StoreResult<bool> {
+    let sql = "UPDATE builtin_deals SET payment_fields = $1, updated_at = $2 WHERE id = $3";
+    let done = on_pool!(db, |p| sqlx::query(sql)
+        .bind(json)
+        .bind(crate::clock::now_ms())
+        .bind(id)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}
+
 pub async fn insert_task(db: &Db, t: &NewTask<'_>) -> StoreResult<String> {
     let ins = "INSERT INTO builtin_tasks (id, deal_id, person_id, external_key, subject, body, due_at, status, \
                created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8) \

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use leadgate::config::FieldRole;
 use leadgate::crm::{Catalog, Crm, CrmError, DealInput, DealRef, DealStatus, NoteInput, PersonInput, TaskInput};
 use leadgate::startup::Overrides;
 use tokio::sync::Notify;
@@ -118,6 +119,10 @@ impl Crm for FaultyCrm {
     async fn add_note(&self, n: &NoteInput<'_>) -> Result<String, CrmError> {
         self.gate().await?;
         self.inner.add_note(n).await
+    }
+    async fn set_deal_fields(&self, deal_id: &str, fields: &[(FieldRole, String)]) -> Result<(), CrmError> {
+        self.gate().await?;
+        self.inner.set_deal_fields(deal_id, fields).await
     }
     async fn catalog(&self) -> Result<Catalog, CrmError> {
         self.inner.catalog().await

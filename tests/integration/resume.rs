@@ -119,6 +119,7 @@ async fn set_status(app: &TestApp, a: &Attempt, to: PaymentStatus) {
         gateway_ref: None,
         detail: None,
         source: "webhook",
+        method: None,
     };
     let mut tx = app.ctx.db.begin().await.unwrap();
     assert!(attempts::cas_status(&mut tx, &a.id, &change, a.updated_at + 1)

@@ -76,6 +76,7 @@ fn sample(gateway: GatewayKind, currency: Currency) -> (Offer, Lead, Attempt) {
         tax_id_type: "CPF".into(),
         phone_region: "BR".into(),
         embed_origins: vec![],
+        on_refund: leadgate::domain::offer::DealOnRefund::Lost,
     };
     let lead = Lead {
         id: "lead-1".into(),
@@ -103,6 +104,7 @@ fn sample(gateway: GatewayKind, currency: Currency) -> (Offer, Lead, Attempt) {
         settled_by: None,
         created_at: lead.created_at,
         updated_at: lead.created_at,
+        after: leadgate::domain::lead::AfterApproval::new(&price),
     };
     (offer, lead, attempt)
 }

@@ -68,6 +68,8 @@ pub(super) fn status_body(status: &DealStatus) -> Value {
     match status {
         DealStatus::Won => json!({ "status": "won" }),
         DealStatus::Lost { reason } => json!({ "status": "lost", "lost_reason": reason }),
+        // PENDING(crm helper): resolve the stage id in the offer's pipeline.
+        DealStatus::Open { .. } => json!({ "status": "open" }),
     }
 }
 

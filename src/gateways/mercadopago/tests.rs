@@ -540,6 +540,9 @@ fn payment_maps_to_an_observation() {
                 amount_minor: 10_050,
                 currency: "BRL".into()
             }),
+            checkout_ref: None,
+            after_sale: None,
+            method: None,
         })
     );
 }

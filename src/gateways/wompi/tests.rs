@@ -420,7 +420,7 @@ fn statuses_map_and_each_status_is_its_own_event() {
         ("APPROVED", PaymentStatus::Approved),
         ("DECLINED", PaymentStatus::Declined),
         ("ERROR", PaymentStatus::Declined),
-        ("VOIDED", PaymentStatus::Expired),
+        ("VOIDED", PaymentStatus::Approved),
     ] {
         let ev = parse(&signed_event(wompi, None));
         assert_eq!(ev.status(), Some(ours), "{wompi}");

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use leadgate::config::Settings;
+use leadgate::config::{FieldRole, Settings};
 use leadgate::crm::builtin::BuiltinCrm;
 use leadgate::crm::{Catalog, Crm, CrmError, DealInput, DealRef, DealStatus, NoteInput, PersonInput, TaskInput};
 use leadgate::startup::Overrides;
@@ -57,6 +57,9 @@ impl Crm for SlowPersons {
     }
     async fn add_note(&self, n: &NoteInput<'_>) -> Result<String, CrmError> {
         self.inner.add_note(n).await
+    }
+    async fn set_deal_fields(&self, deal_id: &str, fields: &[(FieldRole, String)]) -> Result<(), CrmError> {
+        self.inner.set_deal_fields(deal_id, fields).await
     }
     async fn catalog(&self) -> Result<Catalog, CrmError> {
         self.inner.catalog().await

@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
+use leadgate::config::FieldRole;
 use leadgate::crm::{Catalog, Crm, CrmError, DealInput, DealRef, DealStatus, NoteInput, PersonInput, TaskInput};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -136,6 +137,11 @@ impl Crm for LedgerCrm {
 
     async fn add_note(&self, n: &NoteInput<'_>) -> Result<String, CrmError> {
         Ok(self.0.create(Kind::Note, n.key))
+    }
+
+    /// Field writes overwrite and are not what this ledger counts.
+    async fn set_deal_fields(&self, _deal_id: &str, _fields: &[(FieldRole, String)]) -> Result<(), CrmError> {
+        Ok(())
     }
 
     /// Any pipeline and stage name is fine here, as in the built-in CRM.
