@@ -38,6 +38,17 @@ pub struct AttemptExport {
     /// open / won / lost as last set by leadgate.
     pub deal_status: Option<String>,
     pub deal_stage: Option<String>,
+    /// For an approved attempt: paid, partially_refunded, refunded, voided, disputed,
+    /// dispute_won or dispute_lost.
+    pub standing: Option<&'static str>,
+    pub refunded_minor: i64,
+    pub refund_reason: Option<String>,
+    /// open / won / lost, when the payment was disputed.
+    pub dispute: Option<&'static str>,
+    pub dispute_due_at: Option<String>,
+    /// The attempt that paid for this purchase first, when this one is a second payment.
+    pub duplicate_of: Option<String>,
+    pub payment_method: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -58,14 +69,30 @@ pub async fn export_leads(db: &Db, settings: &Settings) -> StoreResult<Vec<LeadE
             .into_iter()
             .map(|a| {
                 let deal = find(DEAL, &a.id);
-                let status = deal.and_then(|d| d.state.clone());
-                let stage = match status.as_deref() {
-                    Some("won") => Some("Won".to_owned()),
-                    Some("lost") => Some("Lost".to_owned()),
-                    Some(_) => settings.offer(&a.offer_slug).map(|o| o.crm_stage.clone()),
-                    None => None,
+                let state = deal.and_then(|d| d.state.clone());
+                // Recorded as `DealStatus::key`: won, lost, open, or open:<stage>.
+                let (status, stage) = match state.as_deref() {
+                    Some("won") => (Some("won".to_owned()), Some("Won".to_owned())),
+                    Some("lost") => (Some("lost".to_owned()), Some("Lost".to_owned())),
+                    Some(other) => match other.strip_prefix("open:") {
+                        Some(stage) => (Some("open".to_owned()), Some(stage.to_owned())),
+                        None => (
+                            Some(other.to_owned()),
+                            settings.offer(&a.offer_slug).map(|o| o.crm_stage.clone()),
+                        ),
+                    },
+                    None => (None, None),
                 };
+                let after = &a.after;
+                let dispute = after.reversal.dispute.as_ref();
                 AttemptExport {
+                    standing: a.status.is_paid().then(|| after.reversal.standing(&a.amount).as_str()),
+                    refunded_minor: after.reversal.refunded.amount_minor(),
+                    refund_reason: after.reversal.refund_reason.clone(),
+                    dispute: dispute.map(|d| d.stage.as_str()),
+                    dispute_due_at: dispute.and_then(|d| d.due_at).map(rfc3339),
+                    duplicate_of: after.duplicate_of.clone(),
+                    payment_method: after.payment_method.clone(),
                     status: a.status.to_string(),
                     amount_minor: a.amount.amount_minor(),
                     currency: a.amount.currency().as_str(),

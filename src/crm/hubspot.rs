@@ -400,7 +400,11 @@ impl Crm for HubspotCrm {
     }
 
     // PENDING(crm helper)
-    async fn set_deal_fields(&self, _deal_id: &str, _fields: &[(crate::config::FieldRole, String)]) -> Result<(), CrmError> {
+    async fn set_deal_fields(
+        &self,
+        _deal_id: &str,
+        _fields: &[(crate::config::FieldRole, String)],
+    ) -> Result<(), CrmError> {
         Err(CrmError::Permanent("PENDING: payment fields".into()))
     }
 

@@ -105,7 +105,11 @@ async fn sync_fields(ctx: &AppContext, s: &Subject<'_>, deal: &str) -> Result<()
         return Ok(());
     }
     let fields = payment_fields(&s.attempt);
-    let fingerprint = fields.iter().map(|(r, v)| format!("{}={v}", r.as_str())).collect::<Vec<_>>().join("&");
+    let fingerprint = fields
+        .iter()
+        .map(|(r, v)| format!("{}={v}", r.as_str()))
+        .collect::<Vec<_>>()
+        .join("&");
     let crm = ctx.crm.name();
     let attempt_id = s.attempt.id.as_str();
     let recorded = crm_records::find(&ctx.db, crm, FIELDS, attempt_id).await?;
@@ -136,7 +140,10 @@ pub fn payment_fields(a: &Attempt) -> Vec<(FieldRole, String)> {
         (FieldRole::AmountPaid, paid),
         (FieldRole::AmountRefunded, a.after.reversal.refunded.decimal()),
         (FieldRole::Gateway, a.gateway.as_str().to_owned()),
-        (FieldRole::PaymentMethod, a.after.payment_method.clone().unwrap_or_default()),
+        (
+            FieldRole::PaymentMethod,
+            a.after.payment_method.clone().unwrap_or_default(),
+        ),
     ]
 }
 

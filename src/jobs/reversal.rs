@@ -34,7 +34,12 @@ pub async fn run(ctx: &AppContext, attempt_id: &str) -> Result<(), JobError> {
         let id = ctx.crm.add_note(&note).await?;
         crm_records::record(&ctx.db, crm, NOTE, &key, &s.lead.id, &id, None).await?;
     }
-    let Some(dispute) = after.reversal.dispute.as_ref().filter(|d| d.stage == DisputeStage::Open) else {
+    let Some(dispute) = after
+        .reversal
+        .dispute
+        .as_ref()
+        .filter(|d| d.stage == DisputeStage::Open)
+    else {
         return Ok(());
     };
     let key = format!("{attempt_id}:dispute");
@@ -99,9 +104,39 @@ fn note_text(s: &Subject<'_>) -> String {
     let r = &a.after.reversal;
     let lang = s.lead.lang;
     let labels = match lang {
-        Lang::Es => ["Pago", "Pagado", "Reembolsado", "Motivo del reembolso", "Disputa", "Motivo de la disputa", "Plazo para pruebas", "Pasarela", "Referencia de la pasarela"],
-        Lang::PtBr => ["Pagamento", "Pago", "Reembolsado", "Motivo do reembolso", "Disputa", "Motivo da disputa", "Prazo para provas", "Gateway", "Referência do gateway"],
-        Lang::En => ["Payment", "Paid", "Refunded", "Refund reason", "Dispute", "Dispute reason", "Evidence due", "Gateway", "Gateway reference"],
+        Lang::Es => [
+            "Pago",
+            "Pagado",
+            "Reembolsado",
+            "Motivo del reembolso",
+            "Disputa",
+            "Motivo de la disputa",
+            "Plazo para pruebas",
+            "Pasarela",
+            "Referencia de la pasarela",
+        ],
+        Lang::PtBr => [
+            "Pagamento",
+            "Pago",
+            "Reembolsado",
+            "Motivo do reembolso",
+            "Disputa",
+            "Motivo da disputa",
+            "Prazo para provas",
+            "Gateway",
+            "Referência do gateway",
+        ],
+        Lang::En => [
+            "Payment",
+            "Paid",
+            "Refunded",
+            "Refund reason",
+            "Dispute",
+            "Dispute reason",
+            "Evidence due",
+            "Gateway",
+            "Gateway reference",
+        ],
     };
     let dispute = r.dispute.as_ref();
     let values = [

@@ -111,7 +111,11 @@ pub async fn apply(
         }
         if let Some(r) = plan.reversal {
             let standing = r.standing(&attempt.amount);
-            tracing::info!(standing = standing.as_str(), refunded = r.refunded.amount_minor(), "payment reversed");
+            tracing::info!(
+                standing = standing.as_str(),
+                refunded = r.refunded.amount_minor(),
+                "payment reversed"
+            );
             ctx.metrics.reversal(attempt.gateway.as_str(), standing.as_str());
             attempt.after.reversal = r;
             attempt.after.reversal_version += 1;

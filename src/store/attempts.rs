@@ -372,19 +372,30 @@ pub async fn flag_duplicate(tx: &mut Tx, id: &str, first: &str) -> StoreResult<(
     Ok(())
 }
 
-/// Attempts flagged as a second payment, newest first, for `/admin`.
-pub async fn duplicates(db: &Db, limit: i64) -> StoreResult<Vec<Attempt>> {
+/// Approved attempts whose money did not simply stay (refunded, voided, disputed) or that
+/// paid a purchase a second time, most recently changed first, for `/admin`.
+pub async fn after_approval(db: &Db, limit: i64) -> StoreResult<Vec<Attempt>> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM attempts WHERE duplicate_of IS NOT NULL ORDER BY updated_at DESC, id LIMIT $1"
+        "SELECT {COLUMNS} FROM attempts WHERE status = $1 AND (reversal_version > 0 OR duplicate_of IS NOT NULL) \
+         ORDER BY updated_at DESC, id LIMIT $2"
     );
-    let rows: Vec<AttemptRow> = on_pool!(db, |p| sqlx::query_as(&sql).bind(limit).fetch_all(p).await)?;
+    let rows: Vec<AttemptRow> = on_pool!(db, |p| sqlx::query_as(&sql)
+        .bind(PaymentStatus::Approved.as_str())
+        .bind(limit)
+        .fetch_all(p)
+        .await)?;
     rows.into_iter().map(Attempt::try_from).collect()
 }
 
 /// Approved attempts created within `max_age_ms` that reconciliation has not claimed in
 /// the last `interval_ms` (by the database's clock): a refund or a dispute made in the
 /// gateway's dashboard whose webhook was lost still reaches us. Least recently asked first.
-pub async fn paid_due_for_reconcile(db: &Db, max_age_ms: i64, interval_ms: i64, limit: i64) -> StoreResult<Vec<Attempt>> {
+pub async fn paid_due_for_reconcile(
+    db: &Db,
+    max_age_ms: i64,
+    interval_ms: i64,
+    limit: i64,
+) -> StoreResult<Vec<Attempt>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM attempts WHERE status = $1 AND created_at > {now} - $2 \
          AND (checked_at IS NULL OR checked_at < {now} - $3) \

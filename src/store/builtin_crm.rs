@@ -41,6 +41,8 @@ pub struct DealView {
     pub person_email: String,
     pub person_phone: String,
     pub updated_at: i64,
+    /// The payment's facts by role, as JSON (see `FieldRole::PAYMENT`).
+    pub payment_fields: Option<String>,
 }
 
 #[derive(Debug, Clone, FromRow, serde::Serialize)]
@@ -196,8 +198,8 @@ pub async fn notes(db: &Db, limit: i64) -> StoreResult<Vec<NoteView>> {
 
 pub async fn deals(db: &Db, limit: i64) -> StoreResult<Vec<DealView>> {
     let sql = "SELECT d.id, d.external_key, d.title, d.value_minor, d.currency, d.pipeline, d.stage, d.status, \
-               d.lost_reason, p.name AS person_name, p.email AS person_email, p.phone AS person_phone, d.updated_at \
-               FROM builtin_deals d JOIN builtin_persons p ON p.id = d.person_id \
+               d.lost_reason, p.name AS person_name, p.email AS person_email, p.phone AS person_phone, d.updated_at, \
+               d.payment_fields FROM builtin_deals d JOIN builtin_persons p ON p.id = d.person_id \
                ORDER BY d.created_at DESC LIMIT $1";
     let rows = on_pool!(db, |p| sqlx::query_as(sql).bind(limit).fetch_all(p).await)?;
     Ok(rows)

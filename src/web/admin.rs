@@ -12,14 +12,15 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use super::pages::{AdminLogin, AdminPage, DeadJobRow, DealRow, NoteRow, TaskRow, UnappliedRow};
+use super::pages::{AdminLogin, AdminPage, AfterApprovalRow, DeadJobRow, DealRow, NoteRow, TaskRow, UnappliedRow};
 use super::{render, see_other, PageError};
 use crate::clock::{ms, now_ms, rfc3339};
 use crate::config::AdminSettings;
 use crate::context::AppContext;
-use crate::domain::Lang;
+use crate::domain::lead::Attempt;
+use crate::domain::{DisputeStage, Lang};
 use crate::limits::retry_after_secs;
-use crate::store::{builtin_crm, inbox, jobs};
+use crate::store::{attempts, builtin_crm, inbox, jobs};
 
 const SESSION_FLAG: &str = "admin";
 /// When the password was given (ms since the epoch): the session's absolute age.
@@ -254,6 +255,7 @@ pub async fn index(ctx: web::Data<AppContext>, session: Session) -> Result<HttpR
     let notes = builtin_crm::notes(&ctx.db, 100).await.map_err(fail)?;
     let dead = jobs::dead(&ctx.db, 50).await.map_err(fail)?;
     let unapplied = inbox::unapplied(&ctx.db, 50).await.map_err(fail)?;
+    let after_approval = attempts::after_approval(&ctx.db, 100).await.map_err(fail)?;
     let page = AdminPage {
         lang: "en",
         csrf,
@@ -305,8 +307,31 @@ pub async fn index(ctx: web::Data<AppContext>, session: Session) -> Result<HttpR
                 received: rfc3339(e.received_at),
             })
             .collect(),
+        after_approval: after_approval.into_iter().map(after_approval_row).collect(),
     };
     Ok(render(&page))
+}
+
+fn after_approval_row(a: Attempt) -> AfterApprovalRow {
+    let r = &a.after.reversal;
+    let dispute = match &r.dispute {
+        None => String::new(),
+        Some(d) => match d.due_at {
+            Some(due) if d.stage == DisputeStage::Open => format!("open, evidence due {}", rfc3339(due)),
+            _ => d.stage.as_str().to_owned(),
+        },
+    };
+    AfterApprovalRow {
+        paid: a.amount.format(Lang::En),
+        standing: r.standing(&a.amount).as_str().to_owned(),
+        refunded: r.refunded.format(Lang::En),
+        dispute,
+        duplicate_of: a.after.duplicate_of.clone(),
+        updated: rfc3339(a.updated_at),
+        gateway: a.gateway.as_str().to_owned(),
+        gateway_ref: a.gateway_ref.clone().unwrap_or_default(),
+        attempt_id: a.id,
+    }
 }
 
 /// `GET /metrics`: OpenMetrics text for a scraper holding `LEADGATE_METRICS_TOKEN` as a

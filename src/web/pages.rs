@@ -180,6 +180,22 @@ pub struct AdminPage {
     pub notes: Vec<NoteRow>,
     pub dead_jobs: Vec<DeadJobRow>,
     pub unapplied: Vec<UnappliedRow>,
+    pub after_approval: Vec<AfterApprovalRow>,
+}
+
+/// An approved payment that was refunded, voided, disputed or paid a second time.
+pub struct AfterApprovalRow {
+    pub attempt_id: String,
+    pub gateway: String,
+    pub gateway_ref: String,
+    pub paid: String,
+    pub standing: String,
+    pub refunded: String,
+    /// `open, due 2026-…` / `won` / `lost`, or empty.
+    pub dispute: String,
+    /// The attempt that paid first, when this payment is a second one.
+    pub duplicate_of: Option<String>,
+    pub updated: String,
 }
 
 pub struct UnappliedRow {

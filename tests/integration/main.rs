@@ -3,6 +3,7 @@
 mod support;
 
 mod admin;
+mod after_approval;
 mod bad_input;
 mod crm;
 mod durability;

@@ -27,10 +27,12 @@ fn dispute(stage: DisputeStage, due_at: Option<i64>) -> Report {
 /// nothing.
 fn fold(reports: &[Report]) -> Reversal {
     let p = paid();
-    reports.iter().fold(Reversal::none(&p), |cur, r| match cur.apply(&p, r) {
-        Ok(Some(next)) => next,
-        Ok(None) | Err(_) => cur,
-    })
+    reports
+        .iter()
+        .fold(Reversal::none(&p), |cur, r| match cur.apply(&p, r) {
+            Ok(Some(next)) => next,
+            Ok(None) | Err(_) => cur,
+        })
 }
 
 fn standing_after(reports: &[Report]) -> Standing {
@@ -60,7 +62,9 @@ fn a_partial_refund_keeps_the_amount_and_a_full_one_is_refunded() {
 #[test]
 fn partial_refunds_add_up_as_the_gateway_reports_its_running_total() {
     assert_eq!(
-        fold(&[refunded(4_000_000), refunded(9_000_000)]).refunded.amount_minor(),
+        fold(&[refunded(4_000_000), refunded(9_000_000)])
+            .refunded
+            .amount_minor(),
         9_000_000
     );
     assert_eq!(
@@ -124,7 +128,10 @@ fn a_dispute_opens_gains_its_deadline_and_closes_for_good() {
     let p = paid();
     let opened = fold(&[dispute(DisputeStage::Open, None)]);
     assert_eq!(opened.standing(&p), Standing::Disputed);
-    let with_due = opened.apply(&p, &dispute(DisputeStage::Open, Some(1_000))).unwrap().unwrap();
+    let with_due = opened
+        .apply(&p, &dispute(DisputeStage::Open, Some(1_000)))
+        .unwrap()
+        .unwrap();
     assert_eq!(with_due.dispute.as_ref().and_then(|d| d.due_at), Some(1_000));
     // An update without a deadline keeps the one we know.
     assert_eq!(with_due.apply(&p, &dispute(DisputeStage::Open, None)), Ok(None));
@@ -141,8 +148,14 @@ fn a_dispute_opens_gains_its_deadline_and_closes_for_good() {
 
 #[test]
 fn a_dispute_can_be_reported_closed_at_once() {
-    assert_eq!(standing_after(&[dispute(DisputeStage::Lost, None)]), Standing::DisputeLost);
-    assert_eq!(standing_after(&[dispute(DisputeStage::Won, None)]), Standing::DisputeWon);
+    assert_eq!(
+        standing_after(&[dispute(DisputeStage::Lost, None)]),
+        Standing::DisputeLost
+    );
+    assert_eq!(
+        standing_after(&[dispute(DisputeStage::Won, None)]),
+        Standing::DisputeWon
+    );
 }
 
 #[test]
@@ -181,7 +194,11 @@ fn the_outcome_does_not_depend_on_the_order_reports_arrive_in() {
         let shuffled: Vec<Report> = order.iter().map(|&i| reports[i].clone()).collect();
         let got = fold(&shuffled);
         assert_eq!(got.refunded, expected.refunded, "{order:?}");
-        assert_eq!(got.dispute.as_ref().map(|d| d.stage), Some(DisputeStage::Lost), "{order:?}");
+        assert_eq!(
+            got.dispute.as_ref().map(|d| d.stage),
+            Some(DisputeStage::Lost),
+            "{order:?}"
+        );
         // Delivered twice over, still the same.
         let doubled: Vec<Report> = shuffled.iter().flat_map(|r| [r.clone(), r.clone()]).collect();
         assert_eq!(fold(&doubled).refunded, expected.refunded);
@@ -225,6 +242,14 @@ fn stages_and_standings_have_stable_names() {
     .collect();
     assert_eq!(
         names,
-        ["paid", "partially_refunded", "refunded", "voided", "disputed", "dispute_won", "dispute_lost"]
+        [
+            "paid",
+            "partially_refunded",
+            "refunded",
+            "voided",
+            "disputed",
+            "dispute_won",
+            "dispute_lost"
+        ]
     );
 }
