@@ -75,7 +75,7 @@ enum Existing {
     Pending(String),
     Open(String),
     /// Another request is opening this attempt's checkout right now.
-    Opening(Attempt),
+    Opening(Box<Attempt>),
 }
 
 /// `None`: nothing to reuse, open a new attempt. Paid wins over everything; otherwise
@@ -95,7 +95,7 @@ fn existing(prior: &[Prior], now: i64, checkout_ttl_ms: i64, opening_ms: i64) ->
             Some(Existing::Open(url.clone()))
         }
         (PaymentStatus::Created, None) if !last.checkout_failed && now < a.created_at + opening_ms => {
-            Some(Existing::Opening(a.clone()))
+            Some(Existing::Opening(Box::new(a.clone())))
         }
         _ => None,
     }
@@ -209,7 +209,7 @@ async fn reuse(ctx: &AppContext, found: Existing) -> Result<Outcome, CheckoutErr
         Existing::Paid => Outcome::AlreadyPaid,
         Existing::Pending(return_path) => Outcome::Pending { return_path },
         Existing::Open(url) => Outcome::Checkout(url),
-        Existing::Opening(attempt) => wait_for_checkout(ctx, attempt).await?,
+        Existing::Opening(attempt) => wait_for_checkout(ctx, *attempt).await?,
     })
 }
 
