@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::clock::ms;
 use crate::context::AppContext;
-use crate::crm::{CrmError, DealInput, PersonInput};
+use crate::crm::{CrmError, DealInput, NoteInput, PersonInput, TaskInput};
 use crate::domain::lead::{Attempt, Lead};
 use crate::domain::offer::Offer;
 use crate::store::{attempts, crm_records, leads};
@@ -151,4 +151,38 @@ where
     crm_records::record(&ctx.db, crm, kind, key, lead_id, &id, Some("open")).await?;
     tracing::info!(kind, remote_id = %id, "CRM object recorded");
     Ok(id)
+}
+
+/// Adds the note `n.key` to its deal unless we recorded it before.
+pub async fn note_once(ctx: &AppContext, lead_id: &str, n: &NoteInput<'_>) -> Result<(), JobError> {
+    let crm = ctx.crm.name();
+    if crm_records::find(&ctx.db, crm, NOTE, n.key).await?.is_some() {
+        return Ok(());
+    }
+    let id = ctx.crm.add_note(n).await?;
+    crm_records::record(&ctx.db, crm, NOTE, n.key, lead_id, &id, None).await?;
+    Ok(())
+}
+
+/// Creates the task `t.key` at most once (see `create_once`); returns its CRM id.
+pub async fn task_once(ctx: &AppContext, lead_id: &str, t: &TaskInput<'_>) -> Result<String, JobError> {
+    create_once(
+        ctx,
+        TASK,
+        t.key,
+        lead_id,
+        ctx.crm.find_task(t.deal_id, t.key),
+        ctx.crm.create_task(t),
+    )
+    .await
+}
+
+/// `Label: value` lines, the shape of every note and task body leadgate writes.
+pub fn labelled(labels: &[&str], values: &[String]) -> String {
+    labels
+        .iter()
+        .zip(values)
+        .map(|(l, v)| format!("{l}: {v}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

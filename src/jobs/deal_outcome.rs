@@ -3,7 +3,7 @@
 //! It reads the attempt's status when it runs, so jobs that run late or twice still
 //! converge on the current truth.
 
-use super::crm_sync::{self, Subject, DEAL, FIELDS, NOTE};
+use super::crm_sync::{self, Subject, DEAL, FIELDS};
 use super::JobError;
 use crate::config::FieldRole;
 use crate::context::AppContext;
@@ -21,17 +21,13 @@ pub async fn run(ctx: &AppContext, attempt_id: &str) -> Result<(), JobError> {
     let (person, deal) = crm_sync::ensure_deal(ctx, &s).await?;
     sync_deal(ctx, &s, &deal).await?;
     let key = format!("{attempt_id}:{}", s.attempt.status);
-    if crm_records::find(&ctx.db, ctx.crm.name(), NOTE, &key).await?.is_none() {
-        let note = NoteInput {
-            key: &key,
-            deal_id: &deal,
-            person_id: &person,
-            body: note_text(&s),
-        };
-        let id = ctx.crm.add_note(&note).await?;
-        crm_records::record(&ctx.db, ctx.crm.name(), NOTE, &key, &s.lead.id, &id, None).await?;
-    }
-    Ok(())
+    let note = NoteInput {
+        key: &key,
+        deal_id: &deal,
+        person_id: &person,
+        body: note_text(&s),
+    };
+    crm_sync::note_once(ctx, &s.lead.id, &note).await
 }
 
 /// Where the attempt's deal belongs now: won, lost, or where the offer puts a sale whose
@@ -199,10 +195,5 @@ fn note_text(s: &Subject<'_>) -> String {
         a.status_detail.clone().unwrap_or_else(|| "-".into()),
         settled.to_owned(),
     ];
-    labels
-        .iter()
-        .zip(values.iter())
-        .map(|(l, v)| format!("{l}: {v}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    crm_sync::labelled(&labels, &values)
 }

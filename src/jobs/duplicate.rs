@@ -3,13 +3,13 @@
 //! first one and one task for its owner to refund it. Nothing is refunded automatically:
 //! a person decides which payment to keep.
 
-use super::crm_sync::{self, NOTE, TASK};
+use super::crm_sync;
 use super::JobError;
 use crate::clock::now_ms;
 use crate::context::AppContext;
 use crate::crm::{NoteInput, TaskInput};
 use crate::domain::Lang;
-use crate::store::{attempts, crm_records};
+use crate::store::attempts;
 
 pub async fn run(ctx: &AppContext, attempt_id: &str) -> Result<(), JobError> {
     let s = crm_sync::load(ctx, attempt_id).await?;
@@ -29,18 +29,14 @@ pub async fn run(ctx: &AppContext, attempt_id: &str) -> Result<(), JobError> {
         Lang::PtBr => format!("Pagamento duplicado: este cliente já tinha pago esta oferta.\nPrimeiro pagamento: {first_id} ({gateway} {first_ref})\nEste pagamento: {} ({gateway} {this_ref}), {amount}\nReembolsar um dos dois.", a.id),
         Lang::En => format!("Duplicate payment: this customer had already paid for this offer.\nFirst payment: {first_id} ({gateway} {first_ref})\nThis payment: {} ({gateway} {this_ref}), {amount}\nRefund one of the two.", a.id),
     };
-    let crm = ctx.crm.name();
     let key = format!("{attempt_id}:duplicate");
-    if crm_records::find(&ctx.db, crm, NOTE, &key).await?.is_none() {
-        let note = NoteInput {
-            key: &key,
-            deal_id: &deal,
-            person_id: &person,
-            body: body.clone(),
-        };
-        let id = ctx.crm.add_note(&note).await?;
-        crm_records::record(&ctx.db, crm, NOTE, &key, &s.lead.id, &id, None).await?;
-    }
+    let note = NoteInput {
+        key: &key,
+        deal_id: &deal,
+        person_id: &person,
+        body: body.clone(),
+    };
+    crm_sync::note_once(ctx, &s.lead.id, &note).await?;
     let name = &s.lead.contact.name;
     let subject = match lang {
         Lang::Es => format!("Reembolsar pago duplicado de {name} ({})", s.offer.title),
@@ -56,15 +52,7 @@ pub async fn run(ctx: &AppContext, attempt_id: &str) -> Result<(), JobError> {
         due_at: now_ms(),
         urgent: true,
     };
-    let id = crm_sync::create_once(
-        ctx,
-        TASK,
-        &key,
-        &s.lead.id,
-        ctx.crm.find_task(&deal, &key),
-        ctx.crm.create_task(&task),
-    )
-    .await?;
+    let id = crm_sync::task_once(ctx, &s.lead.id, &task).await?;
     tracing::info!(task_id = %id, "duplicate payment task created");
     Ok(())
 }

@@ -34,15 +34,7 @@ pub async fn run(ctx: &AppContext, attempt_id: &str, reason: FollowUpReason) -> 
         due_at: crate::clock::now_ms(),
         urgent: reason == FollowUpReason::Declined,
     };
-    let id = crm_sync::create_once(
-        ctx,
-        TASK,
-        &key,
-        &s.lead.id,
-        ctx.crm.find_task(&deal, &key),
-        ctx.crm.create_task(&task),
-    )
-    .await?;
+    let id = crm_sync::task_once(ctx, &s.lead.id, &task).await?;
     tracing::info!(task_id = %id, "follow-up task created");
     Ok(())
 }
@@ -123,11 +115,5 @@ fn task_text(s: &Subject<'_>, reason: FollowUpReason, link: &str) -> (String, St
         link.to_owned(),
         s.lead.utm.campaign.clone().unwrap_or_else(|| "-".into()),
     ];
-    let body = labels
-        .iter()
-        .zip(values.iter())
-        .map(|(l, v)| format!("{l}: {v}"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    (subject, body)
+    (subject, crm_sync::labelled(&labels, &values))
 }

@@ -4,7 +4,7 @@
 //! open dispute gets one task for the owner, due when the evidence is. It reads the
 //! attempt when it runs, so a late or repeated job writes what is true now, once.
 
-use super::crm_sync::{self, Subject, NOTE, TASK};
+use super::crm_sync::{self, Subject};
 use super::deal_outcome::sync_deal;
 use super::JobError;
 use crate::clock::now_ms;
@@ -12,7 +12,6 @@ use crate::context::AppContext;
 use crate::crm::{NoteInput, TaskInput};
 use crate::domain::reversal::{DisputeStage, Standing};
 use crate::domain::Lang;
-use crate::store::crm_records;
 
 pub async fn run(ctx: &AppContext, attempt_id: &str) -> Result<(), JobError> {
     let s = crm_sync::load(ctx, attempt_id).await?;
@@ -22,18 +21,14 @@ pub async fn run(ctx: &AppContext, attempt_id: &str) -> Result<(), JobError> {
     }
     let (person, deal) = crm_sync::ensure_deal(ctx, &s).await?;
     sync_deal(ctx, &s, &deal).await?;
-    let crm = ctx.crm.name();
     let key = format!("{attempt_id}:reversal:{}", after.reversal_version);
-    if crm_records::find(&ctx.db, crm, NOTE, &key).await?.is_none() {
-        let note = NoteInput {
-            key: &key,
-            deal_id: &deal,
-            person_id: &person,
-            body: note_text(&s),
-        };
-        let id = ctx.crm.add_note(&note).await?;
-        crm_records::record(&ctx.db, crm, NOTE, &key, &s.lead.id, &id, None).await?;
-    }
+    let note = NoteInput {
+        key: &key,
+        deal_id: &deal,
+        person_id: &person,
+        body: note_text(&s),
+    };
+    crm_sync::note_once(ctx, &s.lead.id, &note).await?;
     let Some(dispute) = after
         .reversal
         .dispute
@@ -53,15 +48,7 @@ pub async fn run(ctx: &AppContext, attempt_id: &str) -> Result<(), JobError> {
         due_at: dispute.due_at.unwrap_or_else(now_ms),
         urgent: true,
     };
-    let id = crm_sync::create_once(
-        ctx,
-        TASK,
-        &key,
-        &s.lead.id,
-        ctx.crm.find_task(&deal, &key),
-        ctx.crm.create_task(&task),
-    )
-    .await?;
+    let id = crm_sync::task_once(ctx, &s.lead.id, &task).await?;
     tracing::info!(task_id = %id, "dispute task created");
     Ok(())
 }
@@ -150,12 +137,7 @@ fn note_text(s: &Subject<'_>) -> String {
         a.gateway.as_str().to_owned(),
         a.gateway_ref.clone().unwrap_or_else(|| "-".into()),
     ];
-    labels
-        .iter()
-        .zip(values.iter())
-        .map(|(l, v)| format!("{l}: {v}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    crm_sync::labelled(&labels, &values)
 }
 
 fn dispute_task(s: &Subject<'_>) -> (String, String) {
