@@ -24,7 +24,8 @@ both_backends!(
     a_chargeback_opens_a_task_with_its_deadline_then_loses_the_deal,
     the_offer_decides_where_a_refunded_deal_goes,
     a_refund_beyond_the_payment_or_for_another_checkout_changes_nothing,
-    a_second_payment_for_one_purchase_is_flagged_with_one_task
+    a_second_payment_for_one_purchase_is_flagged_with_one_task,
+    two_payments_approved_at_once_flag_exactly_one
 );
 
 /// A customer who paid the demo offer through the sandbox; returns their attempt.
@@ -334,4 +335,44 @@ async fn a_second_payment_for_one_purchase_is_flagged_with_one_task(backend: Bac
         metrics.contains(r#"leadgate_duplicate_payments_total{gateway="sandbox"} 1"#),
         "{metrics}"
     );
+}
+
+/// Both payments of one purchase confirmed in the same instant (two webhooks, two
+/// workers): one of the two, never neither, is the second payment.
+async fn two_payments_approved_at_once_flag_exactly_one(backend: Backend) {
+    let opts = Options {
+        toml: "[forms]\nduplicate_window = \"0s\"\nmin_fill_time = \"0s\"\n".into(),
+        ..Options::default()
+    };
+    let app = spawn_with(backend, opts).await;
+    for round in 0..5 {
+        let email = format!("gil{round}@example.com");
+        for _ in 0..2 {
+            app.start_checkout("demo", "Gil Souza", &email).await;
+        }
+        let leads = app.leads().await;
+        let ids: Vec<String> = leads
+            .iter()
+            .filter(|l| l["email"] == email.as_str())
+            .flat_map(|l| l["attempts"].as_array().unwrap().clone())
+            .map(|a| a["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(ids.len(), 2);
+        let mut runs = Vec::new();
+        for id in &ids {
+            let a = attempts::get(&app.ctx.db, id).await.unwrap().unwrap();
+            let seen = Observation::status(Some(a.id.clone()), None, PaymentStatus::Approved);
+            let ctx = app.ctx.clone();
+            runs.push(tokio::spawn(async move {
+                settle::apply(&ctx, a, &seen, Source::Webhook, None).await.unwrap()
+            }));
+        }
+        let mut flagged = 0;
+        for run in runs {
+            if run.await.unwrap().after.duplicate_of.is_some() {
+                flagged += 1;
+            }
+        }
+        assert_eq!(flagged, 1, "round {round}");
+    }
 }
