@@ -729,7 +729,10 @@ fn after_sale(status: &str, status_detail: Option<&str>, refunded: Option<i64>, 
         return match (detail.starts_with("partially_"), so_far) {
             (true, Some(r)) => Some(refund(r)),
             (true, None) => {
-                tracing::warn!(detail, "Mercado Pago partial purchase-protection refund without an amount");
+                tracing::warn!(
+                    detail,
+                    "Mercado Pago partial purchase-protection refund without an amount"
+                );
                 None
             }
             (false, _) => Some(refund(whole())),
@@ -799,7 +802,11 @@ fn paid_by(attempt: &Attempt) -> Option<&str> {
 /// From search results (newest first), the payment that decides the attempt: the one that
 /// paid it, once paid (its refunds are the attempt's; a second payment's are not), else
 /// the decisive one. Refunded and disputed payments count as approved.
-fn decide(attempt_id: &str, paid_by: Option<&str>, newest_first: Vec<Payment>) -> Result<Option<Observation>, GatewayError> {
+fn decide(
+    attempt_id: &str,
+    paid_by: Option<&str>,
+    newest_first: Vec<Payment>,
+) -> Result<Option<Observation>, GatewayError> {
     let mut seen = Vec::new();
     for p in newest_first.into_iter().rev() {
         // The API filters by reference already; re-check so an ignored filter cannot

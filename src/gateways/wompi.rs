@@ -185,7 +185,8 @@ impl WompiGateway {
         txs.retain(|t| t.reference.as_deref() == Some(reference));
         sort_oldest_first(&mut txs);
         let mut seen: Vec<Observation> = txs.into_iter().filter_map(Transaction::into_observation).collect();
-        if let Some(i) = paid_by(attempt).and_then(|id| seen.iter().position(|o| o.gateway_ref.as_deref() == Some(id))) {
+        if let Some(i) = paid_by(attempt).and_then(|id| seen.iter().position(|o| o.gateway_ref.as_deref() == Some(id)))
+        {
             return Ok(Some(seen.swap_remove(i)));
         }
         Ok(decisive(seen))

@@ -923,29 +923,59 @@ fn every_reversal_row_of_the_status_table() {
     assert_eq!(row("approved", Some("accredited"), Some(json!(0))), None);
     assert_eq!(row("approved", Some("accredited"), None), None);
     // approved/partially_refunded: the refunds so far, in minor units.
-    assert_eq!(row("approved", Some("partially_refunded"), Some(json!(20.25))), report(2_025, None));
+    assert_eq!(
+        row("approved", Some("partially_refunded"), Some(json!(20.25))),
+        report(2_025, None)
+    );
     // Without the amount there is nothing to apply (the next read may have it).
     assert_eq!(row("approved", Some("partially_refunded"), None), None);
     // refunded/refunded (by us) and refunded/by_admin (by Mercado Pago): a full refund.
-    assert_eq!(row("refunded", Some("refunded"), Some(json!(100.5))), report(10_050, None));
-    assert_eq!(row("refunded", Some("by_admin"), Some(json!(100.5))), report(10_050, Some("by_admin")));
+    assert_eq!(
+        row("refunded", Some("refunded"), Some(json!(100.5))),
+        report(10_050, None)
+    );
+    assert_eq!(
+        row("refunded", Some("by_admin"), Some(json!(100.5))),
+        report(10_050, Some("by_admin"))
+    );
     // A full refund whose total is left out refunds the whole payment.
     assert_eq!(row("refunded", Some("refunded"), None), report(10_050, None));
     assert_eq!(row("refunded", None, Some(json!(0))), report(10_050, None));
     // charged_back: under way, then [unconfirmed] settled = lost, reimbursed = won.
-    assert_eq!(row("charged_back", Some("in_process"), None), disputed(DisputeStage::Open, 0));
-    assert_eq!(row("charged_back", Some("settled"), None), disputed(DisputeStage::Lost, 0));
-    assert_eq!(row("charged_back", Some("reimbursed"), None), disputed(DisputeStage::Won, 0));
+    assert_eq!(
+        row("charged_back", Some("in_process"), None),
+        disputed(DisputeStage::Open, 0)
+    );
+    assert_eq!(
+        row("charged_back", Some("settled"), None),
+        disputed(DisputeStage::Lost, 0)
+    );
+    assert_eq!(
+        row("charged_back", Some("reimbursed"), None),
+        disputed(DisputeStage::Won, 0)
+    );
     // An undocumented detail needs a human: open.
-    assert_eq!(row("charged_back", Some("something_new"), None), disputed(DisputeStage::Open, 0));
+    assert_eq!(
+        row("charged_back", Some("something_new"), None),
+        disputed(DisputeStage::Open, 0)
+    );
     // A chargeback of a partly refunded payment keeps the refund.
-    assert_eq!(row("charged_back", Some("in_process"), Some(json!("10.00"))), disputed(DisputeStage::Open, 1_000));
+    assert_eq!(
+        row("charged_back", Some("in_process"), Some(json!("10.00"))),
+        disputed(DisputeStage::Open, 1_000)
+    );
     // in_mediation has no documented detail: a dispute opened.
     assert_eq!(row("in_mediation", None, None), disputed(DisputeStage::Open, 0));
     // Purchase protection paid the buyer back [unconfirmed for Checkout Pro]: a refund,
     // whose words reach the note for a person to review.
-    assert_eq!(row("refunded", Some("bpp_refunded"), None), report(10_050, Some("bpp_refunded")));
-    assert_eq!(row("charged_back", Some("bpp_covered"), None), report(10_050, Some("bpp_covered")));
+    assert_eq!(
+        row("refunded", Some("bpp_refunded"), None),
+        report(10_050, Some("bpp_refunded"))
+    );
+    assert_eq!(
+        row("charged_back", Some("bpp_covered"), None),
+        report(10_050, Some("bpp_covered"))
+    );
     assert_eq!(
         row("approved", Some("partially_bpp_refunded"), Some(json!(50))),
         report(5_000, Some("partially_bpp_refunded"))
@@ -962,9 +992,11 @@ fn every_reversal_row_of_the_status_table() {
 #[test]
 fn partial_refunds_are_running_totals_in_minor_units() {
     let refunded = |major: Value, currency: &str| {
-        let p = payment(json!({"id": 1, "status": "approved", "status_detail": "partially_refunded",
+        let p = payment(
+            json!({"id": 1, "status": "approved", "status_detail": "partially_refunded",
             "external_reference": "att_1", "transaction_amount": 199000, "currency_id": currency,
-            "transaction_amount_refunded": major}));
+            "transaction_amount_refunded": major}),
+        );
         observation(p).unwrap().unwrap().after_sale.map(|r| r.refunded_minor)
     };
     // Same exponent logic as `charged`: COP has 2 decimals, CLP none.
@@ -989,24 +1021,31 @@ fn more_refunded_than_paid_is_reported_as_is() {
 
 #[test]
 fn unpaid_payments_carry_no_after_sale_whatever_they_say() {
-    let p = payment(json!({"id": 1, "status": "rejected", "status_detail": "cc_rejected_other_reason",
+    let p = payment(
+        json!({"id": 1, "status": "rejected", "status_detail": "cc_rejected_other_reason",
         "external_reference": "att_1", "transaction_amount": 10, "currency_id": "BRL",
-        "transaction_amount_refunded": 10}));
+        "transaction_amount_refunded": 10}),
+    );
     assert_eq!(observation(p).unwrap().unwrap().after_sale, None);
 }
 
 #[test]
 fn payment_method_is_the_card_kind_or_the_method() {
     let m = |type_id: Option<&str>, method_id: Option<&str>| {
-        let p = payment(json!({"id": 1, "status": "pending", "transaction_amount": 1, "currency_id": "BRL",
-            "payment_type_id": type_id, "payment_method_id": method_id}));
+        let p = payment(
+            json!({"id": 1, "status": "pending", "transaction_amount": 1, "currency_id": "BRL",
+            "payment_type_id": type_id, "payment_method_id": method_id}),
+        );
         observation(p).unwrap().unwrap().method
     };
     assert_eq!(m(Some("credit_card"), Some("master")).as_deref(), Some("credit_card"));
     assert_eq!(m(Some("debit_card"), Some("debvisa")).as_deref(), Some("debit_card"));
     assert_eq!(m(Some("bank_transfer"), Some("pix")).as_deref(), Some("pix"));
     assert_eq!(m(Some("ticket"), Some("bolbradesco")).as_deref(), Some("bolbradesco"));
-    assert_eq!(m(Some("account_money"), Some("account_money")).as_deref(), Some("account_money"));
+    assert_eq!(
+        m(Some("account_money"), Some("account_money")).as_deref(),
+        Some("account_money")
+    );
     assert_eq!(m(Some("ticket"), None).as_deref(), Some("ticket"));
     assert_eq!(m(None, Some("PIX")).as_deref(), Some("pix"));
     assert_eq!(m(None, None), None);
@@ -1031,21 +1070,38 @@ fn chargeback_webhook_names_the_payment_to_read_back() {
     // Without the query, the body's big number is read exactly, never through an f64.
     let no_top_id = CHARGEBACK_BODY.replace(r#""id":"217000061307271000","#, "");
     let ev = parse_notification("", no_top_id.as_bytes()).unwrap();
-    assert!(ev.event_id.starts_with("topic_chargebacks_wh:217000061307271000:"), "{}", ev.event_id);
+    assert!(
+        ev.event_id.starts_with("topic_chargebacks_wh:217000061307271000:"),
+        "{}",
+        ev.event_id
+    );
     assert!(!ev.event_id.contains("217000061307271040"), "{}", ev.event_id);
     // A big payment id (and one sent as text) is kept whole too.
     let big = CHARGEBACK_BODY.replace(r#""payment_id":1234567890"#, r#""payment_id":18446744073709551615"#);
-    assert_eq!(changed(&parse_notification(q, big.as_bytes()).unwrap()), Some("18446744073709551615"));
+    assert_eq!(
+        changed(&parse_notification(q, big.as_bytes()).unwrap()),
+        Some("18446744073709551615")
+    );
     let text = CHARGEBACK_BODY.replace(r#""payment_id":1234567890"#, r#""payment_id":"987""#);
     assert_eq!(changed(&parse_notification(q, text.as_bytes()).unwrap()), Some("987"));
     // A payment id that did not survive as an integer is refused, not looked up.
     let lossy = CHARGEBACK_BODY.replace(r#""payment_id":1234567890"#, r#""payment_id":1.5e19"#);
-    assert_eq!(parse_notification(q, lossy.as_bytes()).unwrap().facts, EventFacts::Irrelevant);
+    assert_eq!(
+        parse_notification(q, lossy.as_bytes()).unwrap().facts,
+        EventFacts::Irrelevant
+    );
     // No payment named: nothing to read back here.
     let none = CHARGEBACK_BODY.replace(r#""payment_id":1234567890,"#, "");
-    assert_eq!(parse_notification(q, none.as_bytes()).unwrap().facts, EventFacts::Irrelevant);
+    assert_eq!(
+        parse_notification(q, none.as_bytes()).unwrap().facts,
+        EventFacts::Irrelevant
+    );
     // The stored spec's `chargebacks` type is taken alike.
-    let ev = parse_notification("data.id=217000061307271000&type=chargebacks", CHARGEBACK_BODY.as_bytes()).unwrap();
+    let ev = parse_notification(
+        "data.id=217000061307271000&type=chargebacks",
+        CHARGEBACK_BODY.as_bytes(),
+    )
+    .unwrap();
     assert_eq!(changed(&ev), Some("1234567890"));
 }
 
@@ -1074,7 +1130,13 @@ fn chargeback_webhook_signature_covers_the_chargeback_id_from_the_query() {
     let h = headers(Some(&format!("ts={ts},v1={v1}")), Some(REQUEST_ID));
     assert_eq!(check(&h, q, SECRET, Duration::from_secs(300), T0), Ok(()));
     assert_eq!(
-        check(&h, "data.id=217000061307271001&type=topic_chargebacks_wh", SECRET, Duration::from_secs(300), T0),
+        check(
+            &h,
+            "data.id=217000061307271001&type=topic_chargebacks_wh",
+            SECRET,
+            Duration::from_secs(300),
+            T0
+        ),
         Err(WebhookError::BadSignature)
     );
     assert_eq!(
@@ -1090,12 +1152,19 @@ fn chargeback_ipn_is_read_when_it_names_the_payment() {
     let body = br#"{"resource":"https://api.mercadopago.com/v1/chargebacks/217000061307271000","topic":"chargebacks"}"#;
     let ev = parse_notification("id=217000061307271000&topic=chargebacks", body).unwrap();
     assert_eq!(ev.facts, EventFacts::Irrelevant);
-    assert!(ev.event_id.starts_with("ipn:chargebacks:217000061307271000:"), "{}", ev.event_id);
+    assert!(
+        ev.event_id.starts_with("ipn:chargebacks:217000061307271000:"),
+        "{}",
+        ev.event_id
+    );
     let with_payment = br#"{"resource":"217000061307271000","topic":"chargebacks","payment_id":1234567890}"#;
     let ev = parse_notification("", with_payment).unwrap();
     assert_eq!(changed(&ev), Some("1234567890"));
     let nested = br#"{"resource":"217000061307271000","topic":"chargebacks","data":{"payment_id":"55"}}"#;
-    assert_eq!(changed(&parse_notification("topic=chargebacks", nested).unwrap()), Some("55"));
+    assert_eq!(
+        changed(&parse_notification("topic=chargebacks", nested).unwrap()),
+        Some("55")
+    );
 }
 
 #[tokio::test]
@@ -1110,7 +1179,11 @@ async fn lookup_carries_the_refund_and_the_method() {
         })))
         .mount(&server)
         .await;
-    let o = gateway(&server, Environment::Sandbox).lookup("555").await.unwrap().unwrap();
+    let o = gateway(&server, Environment::Sandbox)
+        .lookup("555")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(o.status, PaymentStatus::Approved);
     assert_eq!(o.detail.as_deref(), Some("approved/partially_refunded"));
     assert_eq!(o.after_sale, report(5_000_000, None));
@@ -1193,7 +1266,10 @@ async fn expire_checkout_of_a_missing_preference_is_nothing_to_do() {
     assert_eq!(gw.expire_checkout(&a).await.unwrap(), None);
     // Unavailable is retried by the job, not taken as done.
     a.after.checkout_ref = Some("busy".into());
-    assert!(matches!(gw.expire_checkout(&a).await, Err(GatewayError::Unavailable(_))));
+    assert!(matches!(
+        gw.expire_checkout(&a).await,
+        Err(GatewayError::Unavailable(_))
+    ));
     // Nothing recorded to expire: no call at all.
     a.after.checkout_ref = None;
     assert_eq!(gw.expire_checkout(&a).await.unwrap(), None);

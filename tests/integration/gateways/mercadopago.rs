@@ -140,7 +140,11 @@ impl FakeMercadoPago {
     /// says, the refunded total so far (major units), as `GET /v1/payments/{id}` shows them.
     pub fn after_sale(&self, id: i64, status: &str, status_detail: &str, refunded: Option<f64>) {
         let mut l = self.ledger.lock().unwrap();
-        let p = l.payments.iter_mut().find(|x| x["id"] == id).expect("an existing payment");
+        let p = l
+            .payments
+            .iter_mut()
+            .find(|x| x["id"] == id)
+            .expect("an existing payment");
         p["status"] = json!(status);
         p["status_detail"] = json!(status_detail);
         match refunded {
@@ -485,7 +489,12 @@ both_backends!(
 );
 
 async fn refunded(app: &TestApp, attempt: &str) -> i64 {
-    super::attempt(app, attempt).await.after.reversal.refunded.amount_minor()
+    super::attempt(app, attempt)
+        .await
+        .after
+        .reversal
+        .refunded
+        .amount_minor()
 }
 
 /// Notes the built-in CRM holds, newest first.
@@ -604,10 +613,7 @@ async fn mercadopago_chargeback_notification_opens_a_dispute_task(backend: Backe
     .await;
     app.settle().await;
     let tasks = app.tasks().await;
-    assert!(
-        tasks.iter().any(|t| t.external_key.ends_with(":dispute")),
-        "{tasks:?}"
-    );
+    assert!(tasks.iter().any(|t| t.external_key.ends_with(":dispute")), "{tasks:?}");
     assert_eq!(app.deals().await[0].status, "won", "an open dispute keeps the win");
     // The case closes against us.
     fake.after_sale(700, "charged_back", "settled", None);

@@ -322,7 +322,10 @@ async fn wompi_payment_for_a_different_amount_never_wins() {
 
 /// Notes the built-in CRM holds.
 async fn note_count(app: &TestApp) -> usize {
-    leadgate::store::builtin_crm::notes(&app.ctx.db, 1000).await.unwrap().len()
+    leadgate::store::builtin_crm::notes(&app.ctx.db, 1000)
+        .await
+        .unwrap()
+        .len()
 }
 
 /// A card payment approved, then annulled the same day: Wompi sends a second
