@@ -14,7 +14,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use super::http::send_json;
+use super::http::{fetch_json, send_json};
 use super::signature::TimedSignature;
 use super::{
     checkout_idempotency_key, decisive, query_param, Charged, Checkout, CheckoutRequest, EventFacts, Gateway,
@@ -23,6 +23,7 @@ use super::{
 use crate::config::{Environment, MercadoPagoSettings};
 use crate::domain::lead::Attempt;
 use crate::domain::offer::GatewayKind;
+use crate::domain::reversal::{Dispute, DisputeStage, Report};
 use crate::domain::{Currency, Money, PaymentStatus};
 
 const VENDOR: &str = "Mercado Pago";
@@ -58,14 +59,28 @@ impl MercadoPagoGateway {
 
     /// Newest-first search by our reference, narrowed to the payments that can decide.
     /// No payment yet is `{"results": []}`; a 404 means we asked the wrong host.
-    async fn search(&self, attempt_id: &str) -> Result<Option<Observation>, GatewayError> {
+    async fn search(&self, attempt: &Attempt) -> Result<Option<Observation>, GatewayError> {
         let mut url = self.endpoint(&["v1", "payments", "search"])?;
         url.query_pairs_mut()
-            .append_pair("external_reference", attempt_id)
+            .append_pair("external_reference", &attempt.id)
             .append_pair("sort", "date_created")
             .append_pair("criteria", "desc");
         let found: SearchResult = send_json(VENDOR, self.request(Method::GET, url)).await?;
-        decide(attempt_id, found.results.unwrap_or_default())
+        decide(&attempt.id, paid_by(attempt), found.results.unwrap_or_default())
+    }
+
+    /// Closes a preference by moving its validity window's end to now. Not documented as
+    /// such: the "Update preference" reference lists other body fields, and it is what
+    /// integrators do to kill a link [unconfirmed that `expires`/`expiration_date_to` are
+    /// honoured on update; test in sandbox].
+    /// False when Mercado Pago has no such preference.
+    async fn expire_preference(&self, preference_id: &str, now_ms: i64) -> Result<bool, GatewayError> {
+        let to = iso8601(now_ms).ok_or_else(|| GatewayError::Rejected("current time out of range".into()))?;
+        let url = self.endpoint(&["checkout", "preferences", preference_id])?;
+        let body = serde_json::json!({ "expires": true, "expiration_date_to": to });
+        let request = self.request(Method::PUT, url).json(&body);
+        let updated: Option<Value> = fetch_json(VENDOR, request).await?;
+        Ok(updated.is_some())
     }
 }
 
@@ -99,7 +114,10 @@ impl Gateway for MercadoPagoGateway {
     }
 
     async fn fetch_status(&self, attempt: &Attempt, return_query: &str) -> Result<Option<Observation>, GatewayError> {
-        if let Some(payment_id) = hinted_payment(return_query) {
+        // Once paid, that payment is the attempt's: another one the browser names (a second
+        // payment through the same checkout) must not speak for it.
+        let hint = hinted_payment(return_query).filter(|h| paid_by(attempt).is_none_or(|p| p == h));
+        if let Some(payment_id) = hint {
             match self.lookup(&payment_id).await {
                 Ok(Some(seen)) if seen.reference.as_deref() == Some(attempt.id.as_str()) => return Ok(Some(seen)),
                 Ok(Some(_)) => {
@@ -111,7 +129,7 @@ impl Gateway for MercadoPagoGateway {
                 Err(e) => return Err(e),
             }
         }
-        self.search(&attempt.id).await
+        self.search(attempt).await
     }
 
     async fn lookup(&self, gateway_ref: &str) -> Result<Option<Observation>, GatewayError> {
@@ -124,6 +142,24 @@ impl Gateway for MercadoPagoGateway {
         // The id we asked for, should the answer leave it out.
         p.id = p.id.or_else(|| Some(Id::Text(gateway_ref.to_owned())));
         observation(p)
+    }
+
+    fn can_expire(&self) -> bool {
+        true
+    }
+
+    /// A preference says nothing about payments, so this answers None whatever happens; a
+    /// payment made before the expiry still arrives by notification or reconciliation.
+    async fn expire_checkout(&self, attempt: &Attempt) -> Result<Option<Observation>, GatewayError> {
+        let Some(preference) = attempt.after.checkout_ref.as_deref().filter(|r| !r.trim().is_empty()) else {
+            tracing::warn!(attempt_id = %attempt.id, "no Mercado Pago preference recorded; nothing to expire");
+            return Ok(None);
+        };
+        // Not found: gone already, or another account's; nothing of ours can take a payment.
+        if !self.expire_preference(preference, crate::clock::now_ms()).await? {
+            tracing::warn!(%preference, "Mercado Pago preference to expire not found");
+        }
+        Ok(None)
     }
 }
 
@@ -416,6 +452,28 @@ impl Notification<'_> {
         }
     }
 
+    /// An id at `path`: a string, or a JSON integer read exactly. Chargeback ids are
+    /// 18-digit numbers, above 2^53: a number serde_json could only hold as an f64 has
+    /// already lost digits, so it is refused rather than looked up as another id.
+    fn id_field(&self, path: &[&str]) -> Option<String> {
+        let mut v = self.json?;
+        for key in path {
+            v = v.get(key)?;
+        }
+        match v {
+            Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+            Value::Number(n) => n.as_u64().map(|u| u.to_string()),
+            _ => None,
+        }
+    }
+
+    /// The chargeback body's `actions` list, joined: `changed_case_status`.
+    fn actions(&self) -> Option<String> {
+        let list = self.json?.get("actions")?.as_array()?;
+        let words: Vec<&str> = list.iter().filter_map(Value::as_str).collect();
+        (!words.is_empty()).then(|| words.join(","))
+    }
+
     /// Short digest of the raw delivery, so deliveries that share every named field are
     /// still told apart (dropping a real update is worse than a duplicate lookup).
     fn digest(&self) -> String {
@@ -428,9 +486,12 @@ impl Notification<'_> {
 }
 
 /// `?data.id=123&type=payment` with `{"id":<notification id>,"action":"payment.updated",...}`.
+/// Chargebacks: `?data.id=<chargeback id>&type=topic_chargebacks_wh` with
+/// `{"actions":["changed_case_status"],"data":{"id":<chargeback id>,"payment_id":<id>}}`.
 fn webhook_event(n: &Notification<'_>, kind: &str) -> Result<GatewayEvent, WebhookError> {
-    let data_id = n.param("data.id").or_else(|| n.field(&["data", "id"]));
-    let action = n.field(&["action"]).unwrap_or_default();
+    let data_id = n.param("data.id").or_else(|| n.id_field(&["data", "id"]));
+    // `action` on payments; chargebacks carry an `actions` list instead.
+    let action = n.field(&["action"]).or_else(|| n.actions()).unwrap_or_default();
     // The notification id distinguishes updates of one payment; without it, the delivery.
     let notification = n.field(&["id"]).unwrap_or_else(|| format!("h{}", n.digest()));
     let event_id = format!("{kind}:{}:{action}:{notification}", data_id.as_deref().unwrap_or(""));
@@ -438,10 +499,39 @@ fn webhook_event(n: &Notification<'_>, kind: &str) -> Result<GatewayEvent, Webho
         let gateway_ref =
             data_id.ok_or_else(|| WebhookError::Malformed("payment notification without data.id".into()))?;
         EventFacts::Changed { gateway_ref }
+    } else if is_chargeback(kind) {
+        // The signed data.id is the chargeback's; the payment it names is in the unsigned
+        // body, which is safe for the same reason as above: it is only read back from our
+        // own account, where the payment's status (charged_back) is the fact we apply.
+        chargeback_facts(n.id_field(&["data", "payment_id"]), data_id.as_deref())
     } else {
         EventFacts::Irrelevant
     };
     Ok(GatewayEvent { event_id, facts })
+}
+
+/// `topic_chargebacks_wh` is the documented webhook topic; `chargebacks` is the resource
+/// name the docs' IPN table and the stored spec use [unconfirmed which one a delivery
+/// carries], so both are taken.
+fn is_chargeback(kind: &str) -> bool {
+    kind.eq_ignore_ascii_case("topic_chargebacks_wh") || kind.eq_ignore_ascii_case("chargebacks")
+}
+
+/// A chargeback changed: read back the payment it is about. Without the payment's id,
+/// nothing here can tell which attempt it concerns (the chargeback itself would have to be
+/// read, `GET /v1/chargebacks/{id}`); the payment's own notification and the paid-attempt
+/// reconciliation still find the `charged_back` status.
+fn chargeback_facts(payment_id: Option<String>, chargeback_id: Option<&str>) -> EventFacts {
+    match payment_id {
+        Some(gateway_ref) => EventFacts::Changed { gateway_ref },
+        None => {
+            tracing::info!(
+                chargeback_id = chargeback_id.unwrap_or(""),
+                "Mercado Pago chargeback notification names no payment; left to reconciliation"
+            );
+            EventFacts::Irrelevant
+        }
+    }
 }
 
 /// Legacy IPN: `?id=123&topic=payment`, body `{"resource":"<id or URL>","topic":"payment"}`.
@@ -449,11 +539,18 @@ fn ipn_event(n: &Notification<'_>, topic: &str) -> Result<GatewayEvent, WebhookE
     let id = n
         .param("id")
         .or_else(|| n.field(&["resource"]).and_then(|r| last_segment(&r)))
-        .or_else(|| n.field(&["id"]));
+        .or_else(|| n.id_field(&["id"]));
     let event_id = format!("ipn:{topic}:{}:{}", id.as_deref().unwrap_or(""), n.digest());
     let facts = if topic.eq_ignore_ascii_case("payment") {
         let gateway_ref = id.ok_or_else(|| WebhookError::Malformed("payment notification without an id".into()))?;
         EventFacts::Changed { gateway_ref }
+    } else if is_chargeback(topic) {
+        // An IPN names the chargeback only (`resource` is `/v1/chargebacks/<id>`); a body
+        // that also names the payment is used, as in the webhook form.
+        let payment = n
+            .id_field(&["data", "payment_id"])
+            .or_else(|| n.id_field(&["payment_id"]));
+        chargeback_facts(payment, id.as_deref())
     } else {
         EventFacts::Irrelevant
     };
@@ -517,7 +614,13 @@ struct Payment {
     status_detail: Option<String>,
     external_reference: Option<Id>,
     transaction_amount: Option<Amount>,
+    /// "Total amount refunded so far", in major units like `transaction_amount`.
+    transaction_amount_refunded: Option<Amount>,
     currency_id: Option<String>,
+    /// `credit_card`, `debit_card`, `ticket`, `bank_transfer`, `account_money`…
+    payment_type_id: Option<String>,
+    /// `visa`, `master`, `pix`, `bolbradesco`, `account_money`…
+    payment_method_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -525,14 +628,16 @@ struct SearchResult {
     results: Option<Vec<Payment>>,
 }
 
-/// Mercado Pago's payment status in our vocabulary; None for what our state machine does
-/// not apply (refunds, chargebacks, disputes, anything new).
+/// Mercado Pago's payment status in our vocabulary; None for anything new. A refunded,
+/// charged-back or mediated payment was approved first, so it stays approved here: what
+/// became of its money is read separately (`after_sale`), never as a decline.
 fn map_status(status: &str) -> Option<PaymentStatus> {
     match status {
         "pending" | "in_process" | "authorized" => Some(PaymentStatus::Pending),
-        "approved" => Some(PaymentStatus::Approved),
+        "approved" | "refunded" | "charged_back" | "in_mediation" => Some(PaymentStatus::Approved),
         "rejected" => Some(PaymentStatus::Declined),
-        // Mercado Pago uses "cancelled" for expired cash/ticket payments too.
+        // Mercado Pago uses "cancelled" for unfinished payments only (expired cash/ticket
+        // payments, cancelled by us or the payer); a paid one is refunded, not cancelled.
         "cancelled" => Some(PaymentStatus::Expired),
         _ => None,
     }
@@ -553,23 +658,119 @@ fn observation(p: Payment) -> Result<Option<Observation>, GatewayError> {
             id.as_deref().unwrap_or("?")
         )));
     }
-    let detail = match p.status_detail.filter(|d| !d.is_empty()) {
-        Some(d) => format!("{raw}/{d}"),
-        None => raw,
-    };
+    let status_detail = p.status_detail.as_deref().map(str::trim).filter(|d| !d.is_empty());
+    let after_sale = charged
+        .as_ref()
+        .filter(|_| status == PaymentStatus::Approved)
+        .and_then(|paid| {
+            let refunded = p
+                .transaction_amount_refunded
+                .as_ref()
+                .and_then(Amount::major)
+                .and_then(|major| minor_units(major, &paid.currency));
+            after_sale(&raw, status_detail, refunded, paid)
+        });
     Ok(Some(Observation {
         checkout_ref: None,
-        after_sale: None,
-        method: None,
-        reference: p
-            .external_reference
-            .map(Id::into_string)
-            .filter(|r| !r.trim().is_empty() && r != "null"),
+        after_sale,
+        method: method(p.payment_type_id.as_deref(), p.payment_method_id.as_deref()),
+        reference: reference(p.external_reference),
         gateway_ref: id,
         status,
-        detail: Some(detail),
+        detail: Some(detail(raw, status_detail)),
         charged,
     }))
+}
+
+fn reference(r: Option<Id>) -> Option<String> {
+    r.map(Id::into_string).filter(|r| !r.trim().is_empty() && r != "null")
+}
+
+/// `status/status_detail`, as operators read it in Mercado Pago's panel.
+fn detail(status: String, status_detail: Option<&str>) -> String {
+    match status_detail.filter(|d| !d.is_empty()) {
+        Some(d) => format!("{status}/{d}"),
+        None => status,
+    }
+}
+
+/// How the customer paid: the card kind for cards (`credit_card`; the brand says little),
+/// the method itself otherwise (`pix`, `bolbradesco`, `account_money`), whose type
+/// (`bank_transfer`, `ticket`) would hide which one.
+fn method(type_id: Option<&str>, method_id: Option<&str>) -> Option<String> {
+    let present = |s: Option<&str>| s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_ascii_lowercase);
+    let (kind, name) = (present(type_id), present(method_id));
+    match kind.as_deref() {
+        Some(k) if k.ends_with("_card") => kind,
+        _ => name.or(kind),
+    }
+}
+
+/// What the payment says of its money after approval, as a snapshot: refunded so far (in
+/// the payment's minor units; more than was paid is passed on as is, for the domain to
+/// refuse and report), and a dispute. None for a plain approval. Readings follow the
+/// status table of Mercado Pago's "query results" page; the dispute outcomes are ours.
+fn after_sale(status: &str, status_detail: Option<&str>, refunded: Option<i64>, paid: &Charged) -> Option<Report> {
+    // "Refunded so far" when the payment says; a full refund may leave it out.
+    let so_far = refunded.filter(|r| *r > 0);
+    let whole = || so_far.unwrap_or(paid.amount_minor);
+    let detail = status_detail.unwrap_or_default();
+    // Words that say more than "refunded" go to the CRM note as the refund's reason.
+    let reason = (!matches!(detail, "" | "refunded" | "partially_refunded" | "accredited")).then(|| detail.to_owned());
+    let refund = |refunded_minor: i64| Report {
+        refunded_minor,
+        refund_reason: reason.clone(),
+        ..Report::default()
+    };
+    // `bpp_*` (Mercado Pago's purchase protection paid the buyer back instead of us) is
+    // seen in Mercado Libre marketplace code, not in the Checkout Pro docs [unconfirmed]:
+    // we treat it as a refund, and its words reach the note so a person reviews it.
+    if detail.contains("bpp_") {
+        return match (detail.starts_with("partially_"), so_far) {
+            (true, Some(r)) => Some(refund(r)),
+            (true, None) => {
+                tracing::warn!(
+                    detail,
+                    "Mercado Pago partial purchase-protection refund without an amount"
+                );
+                None
+            }
+            (false, _) => Some(refund(whole())),
+        };
+    }
+    let dispute = |stage| Report {
+        refunded_minor: so_far.unwrap_or(0),
+        dispute: Some(Dispute {
+            stage,
+            due_at: None,
+            reason: None,
+        }),
+        ..Report::default()
+    };
+    match status {
+        // `refunded` (by us) or `by_admin` (by Mercado Pago): a full refund.
+        "refunded" => Some(refund(whole())),
+        // `charged_back`: `in_process` is a chargeback under way; `settled` ("ended with
+        // the money retained") we read as lost and `reimbursed` ("money reimbursed") as
+        // won. The docs do not say whose side these words describe [unconfirmed]: check
+        // a real case before trusting them. Anything else needs a human: open.
+        "charged_back" => Some(dispute(match detail {
+            "settled" => DisputeStage::Lost,
+            "reimbursed" => DisputeStage::Won,
+            _ => DisputeStage::Open,
+        })),
+        // "Dispute opened", with no status_detail documented; what follows is unknown.
+        "in_mediation" => Some(dispute(DisputeStage::Open)),
+        // `partially_refunded`: still approved, with the refunds so far.
+        _ => match (so_far, detail) {
+            (Some(r), _) => Some(refund(r)),
+            (None, "partially_refunded") => {
+                tracing::warn!("Mercado Pago payment partially refunded without transaction_amount_refunded");
+                None
+            }
+            (None, _) => None,
+        },
+    }
 }
 
 /// Major units × 10^exponent, rounded (100.5 BRL → 10050).
@@ -577,7 +778,12 @@ fn charged(amount: Option<&Amount>, currency: Option<&str>) -> Option<Charged> {
     let currency = currency
         .map(|c| c.trim().to_ascii_uppercase())
         .filter(|c| !c.is_empty())?;
-    let major = amount?.major()?;
+    let amount_minor = minor_units(amount?.major()?, &currency)?;
+    Some(Charged { amount_minor, currency })
+}
+
+/// Decimal major units of `currency` in its minor units; None beyond what an f64 holds.
+fn minor_units(major: f64, currency: &str) -> Option<i64> {
     // Currencies we do not sell in fail the currency check anyway; 2 digits is ISO's norm.
     let exponent = currency.parse::<Currency>().map_or(2, |c| c.exponent());
     let minor = (major * 10_f64.powi(exponent as i32)).round();
@@ -585,14 +791,22 @@ fn charged(amount: Option<&Amount>, currency: Option<&str>) -> Option<Charged> {
     if minor.abs() > 9_007_199_254_740_992.0 {
         return None;
     }
-    Some(Charged {
-        amount_minor: minor as i64,
-        currency,
-    })
+    Some(minor as i64)
 }
 
-/// From search results (newest first), the payment that decides the attempt.
-fn decide(attempt_id: &str, newest_first: Vec<Payment>) -> Result<Option<Observation>, GatewayError> {
+/// The payment that paid the attempt, once it is paid.
+fn paid_by(attempt: &Attempt) -> Option<&str> {
+    attempt.gateway_ref.as_deref().filter(|_| attempt.status.is_paid())
+}
+
+/// From search results (newest first), the payment that decides the attempt: the one that
+/// paid it, once paid (its refunds are the attempt's; a second payment's are not), else
+/// the decisive one. Refunded and disputed payments count as approved.
+fn decide(
+    attempt_id: &str,
+    paid_by: Option<&str>,
+    newest_first: Vec<Payment>,
+) -> Result<Option<Observation>, GatewayError> {
     let mut seen = Vec::new();
     for p in newest_first.into_iter().rev() {
         // The API filters by reference already; re-check so an ignored filter cannot
@@ -600,6 +814,9 @@ fn decide(attempt_id: &str, newest_first: Vec<Payment>) -> Result<Option<Observa
         if let Some(o) = observation(p)?.filter(|o| o.reference.as_deref() == Some(attempt_id)) {
             seen.push(o);
         }
+    }
+    if let Some(i) = paid_by.and_then(|id| seen.iter().position(|o| o.gateway_ref.as_deref() == Some(id))) {
+        return Ok(Some(seen.swap_remove(i)));
     }
     Ok(decisive(seen))
 }

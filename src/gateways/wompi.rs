@@ -152,6 +152,10 @@ impl WompiGateway {
         let Some(id) = query_param(query, "id") else {
             return Ok(None);
         };
+        // Once paid, another transaction the browser names does not speak for the attempt.
+        if paid_by(attempt).is_some_and(|p| p != id) {
+            return Ok(None);
+        }
         match self.transaction(&id).await {
             Ok(Some(tx)) if tx.reference.as_deref() == Some(attempt.id.as_str()) => Ok(tx.into_observation()),
             Ok(Some(_)) => {
@@ -168,14 +172,24 @@ impl WompiGateway {
         }
     }
 
-    async fn by_reference(&self, reference: &str) -> Result<Option<Observation>, GatewayError> {
+    /// The transaction that decides the attempt. Once paid, the one that paid it: the API
+    /// shows each transaction once, in its current status, so a void after approval is
+    /// read here as that transaction's VOIDED (approved, voided). Without this, `decisive`
+    /// would take the oldest approved-or-voided one, which is the same transaction unless
+    /// the customer paid twice under one reference; then the second payment's fate must
+    /// not be pinned on the attempt the first one paid.
+    async fn by_reference(&self, attempt: &Attempt) -> Result<Option<Observation>, GatewayError> {
+        let reference = attempt.id.as_str();
         let mut txs = self.transactions_for(reference).await?;
         // Only exact matches are ours, whatever the search considers a match.
         txs.retain(|t| t.reference.as_deref() == Some(reference));
         sort_oldest_first(&mut txs);
-        Ok(decisive(
-            txs.into_iter().filter_map(Transaction::into_observation).collect(),
-        ))
+        let mut seen: Vec<Observation> = txs.into_iter().filter_map(Transaction::into_observation).collect();
+        if let Some(i) = paid_by(attempt).and_then(|id| seen.iter().position(|o| o.gateway_ref.as_deref() == Some(id)))
+        {
+            return Ok(Some(seen.swap_remove(i)));
+        }
+        Ok(decisive(seen))
     }
 
     /// Wompi's environments never share data, so a mismatch means a dashboard misconfiguration.
@@ -199,7 +213,10 @@ impl Transaction {
             _ => None,
         };
         // Only an authorised card payment can be voided: it was approved, then annulled,
-        // and nothing was collected (docs.wompi.co, "métodos de pago").
+        // and nothing was collected (docs.wompi.co, "métodos de pago"). VOIDED is the only
+        // reversal Wompi shows us: it documents no refund or chargeback event or field
+        // [unconfirmed whether a refund changes the transaction at all], so refunds and
+        // chargebacks seen in the dashboard must be marked by hand (a future admin action).
         let after_sale = (self.status == "VOIDED").then(|| Report {
             voided: true,
             ..Report::default()
@@ -215,6 +232,11 @@ impl Transaction {
             charged,
         })
     }
+}
+
+/// The transaction that paid the attempt, once it is paid.
+fn paid_by(attempt: &Attempt) -> Option<&str> {
+    attempt.gateway_ref.as_deref().filter(|_| attempt.status.is_paid())
 }
 
 fn map_status(s: &str) -> Option<PaymentStatus> {
@@ -444,7 +466,7 @@ impl Gateway for WompiGateway {
         if let Some(seen) = self.observe_return_hint(attempt, return_query).await? {
             return Ok(Some(seen));
         }
-        self.by_reference(&attempt.id).await
+        self.by_reference(attempt).await
     }
 
     async fn lookup(&self, gateway_ref: &str) -> Result<Option<Observation>, GatewayError> {

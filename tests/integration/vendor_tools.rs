@@ -238,3 +238,34 @@ fn mercadopago_sdk_validator_agrees_with_ours() {
         assert_eq!((ours, sdk), (expected, expected), "data.id {id}: {why}");
     }
 }
+
+/// The after-approval calls against the same spec: the preference update that closes an
+/// older checkout (`PUT /checkout/preferences/{id}`), and a payment read, whose Payment
+/// schema carries `transaction_amount_refunded` and the method fields we now read.
+#[tokio::test]
+async fn mercadopago_after_approval_requests_conform_to_mercadopagos_openapi_spec() {
+    let Some(prism) = tool(PRISM_MERCADOPAGO_ENV) else {
+        return;
+    };
+    let gw = mercadopago(&prism, "unused");
+    let (_, _, mut attempt) = sample(GatewayKind::MercadoPago, Currency::BRL);
+    attempt.after.checkout_ref = Some("202809963-a2201f8d-11cb-443f-adf6-de5a42eed67d".into());
+    assert!(gw.can_expire());
+    // The stored spec types the update's body as the create's `PreferenceRequest`, which
+    // requires `items`; we send only `expires` and `expiration_date_to`, as integrators
+    // do (the official "Update preference" reference lists no required field, and sending
+    // `items` again would rewrite the checkout). So Prism refuses it with a 400. That
+    // refusal is what this checks: it proves the path and method exist (an unknown path is
+    // a 404, which the adapter takes as "nothing to expire"), and a spec that stops
+    // requiring `items` fails here, to be looked at.
+    let expired = gw.expire_checkout(&attempt).await;
+    assert!(
+        matches!(&expired, Err(GatewayError::Rejected(m)) if m.contains("400")),
+        "{expired:?}"
+    );
+    // A read is still readable with the refund and method fields in it; Prism's status is
+    // the schema's first ("pending"), so there is nothing after a sale to report.
+    let seen = observed("payment lookup", gw.lookup("1319000001").await);
+    assert_eq!(seen.after_sale, None, "{seen:?}");
+    assert!(seen.method.is_some(), "{seen:?}");
+}

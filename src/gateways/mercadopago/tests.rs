@@ -556,9 +556,9 @@ fn status_map() {
         ("approved", Some(PaymentStatus::Approved)),
         ("rejected", Some(PaymentStatus::Declined)),
         ("cancelled", Some(PaymentStatus::Expired)),
-        ("refunded", None),
-        ("charged_back", None),
-        ("in_mediation", None),
+        ("refunded", Some(PaymentStatus::Approved)),
+        ("charged_back", Some(PaymentStatus::Approved)),
+        ("in_mediation", Some(PaymentStatus::Approved)),
         ("something_new", None),
     ] {
         assert_eq!(map_status(raw), want, "{raw}");
@@ -626,6 +626,7 @@ fn search_results_pick_the_decisive_payment() {
     // Newest first: a later rejection does not hide an earlier approval.
     let found = decide(
         "att_1",
+        None,
         vec![
             p(3, "rejected", "att_1"),
             p(2, "approved", "att_1"),
@@ -636,17 +637,35 @@ fn search_results_pick_the_decisive_payment() {
     // Without an approval, the newest mappable one.
     let found = decide(
         "att_1",
+        None,
         vec![
-            p(3, "refunded", "att_1"),
+            p(3, "something_new", "att_1"),
             p(2, "pending", "att_1"),
             p(1, "rejected", "att_1"),
         ],
     );
     assert_eq!(found.unwrap().unwrap().gateway_ref.as_deref(), Some("2"));
+    // A refunded payment was approved: it still decides, carrying its refund.
+    let found = decide(
+        "att_1",
+        None,
+        vec![p(3, "rejected", "att_1"), p(2, "refunded", "att_1")],
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(found.gateway_ref.as_deref(), Some("2"));
+    assert_eq!(found.after_sale.map(|r| r.refunded_minor), Some(19_900_000));
+    // Once paid, the paying payment speaks for the attempt, not an older or newer one.
+    let found = decide(
+        "att_1",
+        Some("3"),
+        vec![p(3, "refunded", "att_1"), p(2, "approved", "att_1")],
+    );
+    assert_eq!(found.unwrap().unwrap().gateway_ref.as_deref(), Some("3"));
     // Someone else's payment never decides.
-    let found = decide("att_1", vec![p(4, "approved", "att_9")]);
+    let found = decide("att_1", Some("4"), vec![p(4, "approved", "att_9")]);
     assert_eq!(found.unwrap(), None);
-    assert_eq!(decide("att_1", vec![]).unwrap(), None);
+    assert_eq!(decide("att_1", None, vec![]).unwrap(), None);
     let r: SearchResult = serde_json::from_value(json!({"paging": {"total": 0}})).unwrap();
     assert!(r.results.is_none());
 }
@@ -850,4 +869,409 @@ async fn fetch_status_searches_when_the_hint_is_unknown() {
         .unwrap()
         .unwrap();
     assert_eq!(seen.gateway_ref.as_deref(), Some("12"));
+}
+
+// --- after approval: refunds, chargebacks, mediation ---------------------------------
+//
+// Payments below are shaped like `GET /v1/payments/{id}` answers (Payments reference,
+// fields `status`, `status_detail`, `transaction_amount`, `transaction_amount_refunded`,
+// `payment_type_id`, `payment_method_id`); each status/status_detail pair is a row of
+// the docs' "query results" status table (checkout-api/response-handling/query-results).
+
+/// A BRL 100.50 payment with the given status words and refunded total (major units).
+fn after(status: &str, status_detail: Option<&str>, refunded: Option<Value>) -> Option<Observation> {
+    let mut v = json!({
+        "id": 1234567890_u64, "status": status, "status_detail": status_detail,
+        "external_reference": "att_1", "transaction_amount": 100.5, "currency_id": "BRL",
+        "payment_type_id": "credit_card", "payment_method_id": "master",
+        "date_approved": "2026-11-23T10:00:00.000-03:00"
+    });
+    if let Some(r) = refunded {
+        v["transaction_amount_refunded"] = r;
+    }
+    observation(payment(v)).unwrap()
+}
+
+fn report(refunded_minor: i64, reason: Option<&str>) -> Option<Report> {
+    Some(Report {
+        refunded_minor,
+        refund_reason: reason.map(str::to_owned),
+        ..Report::default()
+    })
+}
+
+fn disputed(stage: DisputeStage, refunded_minor: i64) -> Option<Report> {
+    Some(Report {
+        refunded_minor,
+        dispute: Some(Dispute {
+            stage,
+            due_at: None,
+            reason: None,
+        }),
+        ..Report::default()
+    })
+}
+
+#[test]
+fn every_reversal_row_of_the_status_table() {
+    let row = |status, detail, refunded: Option<Value>| {
+        let o = after(status, detail, refunded).unwrap();
+        assert_eq!(o.status, PaymentStatus::Approved, "{status}/{detail:?}");
+        o.after_sale
+    };
+    // approved/accredited: nothing after the sale.
+    assert_eq!(row("approved", Some("accredited"), Some(json!(0))), None);
+    assert_eq!(row("approved", Some("accredited"), None), None);
+    // approved/partially_refunded: the refunds so far, in minor units.
+    assert_eq!(
+        row("approved", Some("partially_refunded"), Some(json!(20.25))),
+        report(2_025, None)
+    );
+    // Without the amount there is nothing to apply (the next read may have it).
+    assert_eq!(row("approved", Some("partially_refunded"), None), None);
+    // refunded/refunded (by us) and refunded/by_admin (by Mercado Pago): a full refund.
+    assert_eq!(
+        row("refunded", Some("refunded"), Some(json!(100.5))),
+        report(10_050, None)
+    );
+    assert_eq!(
+        row("refunded", Some("by_admin"), Some(json!(100.5))),
+        report(10_050, Some("by_admin"))
+    );
+    // A full refund whose total is left out refunds the whole payment.
+    assert_eq!(row("refunded", Some("refunded"), None), report(10_050, None));
+    assert_eq!(row("refunded", None, Some(json!(0))), report(10_050, None));
+    // charged_back: under way, then [unconfirmed] settled = lost, reimbursed = won.
+    assert_eq!(
+        row("charged_back", Some("in_process"), None),
+        disputed(DisputeStage::Open, 0)
+    );
+    assert_eq!(
+        row("charged_back", Some("settled"), None),
+        disputed(DisputeStage::Lost, 0)
+    );
+    assert_eq!(
+        row("charged_back", Some("reimbursed"), None),
+        disputed(DisputeStage::Won, 0)
+    );
+    // An undocumented detail needs a human: open.
+    assert_eq!(
+        row("charged_back", Some("something_new"), None),
+        disputed(DisputeStage::Open, 0)
+    );
+    // A chargeback of a partly refunded payment keeps the refund.
+    assert_eq!(
+        row("charged_back", Some("in_process"), Some(json!("10.00"))),
+        disputed(DisputeStage::Open, 1_000)
+    );
+    // in_mediation has no documented detail: a dispute opened.
+    assert_eq!(row("in_mediation", None, None), disputed(DisputeStage::Open, 0));
+    // Purchase protection paid the buyer back [unconfirmed for Checkout Pro]: a refund,
+    // whose words reach the note for a person to review.
+    assert_eq!(
+        row("refunded", Some("bpp_refunded"), None),
+        report(10_050, Some("bpp_refunded"))
+    );
+    assert_eq!(
+        row("charged_back", Some("bpp_covered"), None),
+        report(10_050, Some("bpp_covered"))
+    );
+    assert_eq!(
+        row("approved", Some("partially_bpp_refunded"), Some(json!(50))),
+        report(5_000, Some("partially_bpp_refunded"))
+    );
+    assert_eq!(row("approved", Some("partially_bpp_refunded"), None), None);
+    // cancelled is for unfinished payments: expired, never a reversal.
+    for detail in ["expired", "by_collector", "by_payer"] {
+        let o = after("cancelled", Some(detail), None).unwrap();
+        assert_eq!(o.status, PaymentStatus::Expired);
+        assert_eq!(o.after_sale, None);
+    }
+}
+
+#[test]
+fn partial_refunds_are_running_totals_in_minor_units() {
+    let refunded = |major: Value, currency: &str| {
+        let p = payment(
+            json!({"id": 1, "status": "approved", "status_detail": "partially_refunded",
+            "external_reference": "att_1", "transaction_amount": 199000, "currency_id": currency,
+            "transaction_amount_refunded": major}),
+        );
+        observation(p).unwrap().unwrap().after_sale.map(|r| r.refunded_minor)
+    };
+    // Same exponent logic as `charged`: COP has 2 decimals, CLP none.
+    assert_eq!(refunded(json!(50000), "COP"), Some(5_000_000));
+    assert_eq!(refunded(json!(150000.5), "COP"), Some(15_000_050));
+    assert_eq!(refunded(json!(0.29), "MXN"), Some(29));
+    assert_eq!(refunded(json!(1500), "CLP"), Some(1_500));
+    assert_eq!(refunded(json!("49.90"), "BRL"), Some(4_990));
+    // Unreadable: nothing reported rather than a guess.
+    assert_eq!(refunded(json!(1e300), "COP"), None);
+    assert_eq!(refunded(json!("n/a"), "COP"), None);
+}
+
+#[test]
+fn more_refunded_than_paid_is_reported_as_is() {
+    // The domain refuses it and tells the operator; clamping here would hide it.
+    let o = after("refunded", Some("refunded"), Some(json!(150))).unwrap();
+    assert_eq!(o.after_sale, report(15_000, None));
+    let o = after("approved", Some("partially_refunded"), Some(json!(100.51))).unwrap();
+    assert_eq!(o.after_sale, report(10_051, None));
+}
+
+#[test]
+fn unpaid_payments_carry_no_after_sale_whatever_they_say() {
+    let p = payment(
+        json!({"id": 1, "status": "rejected", "status_detail": "cc_rejected_other_reason",
+        "external_reference": "att_1", "transaction_amount": 10, "currency_id": "BRL",
+        "transaction_amount_refunded": 10}),
+    );
+    assert_eq!(observation(p).unwrap().unwrap().after_sale, None);
+}
+
+#[test]
+fn payment_method_is_the_card_kind_or_the_method() {
+    let m = |type_id: Option<&str>, method_id: Option<&str>| {
+        let p = payment(
+            json!({"id": 1, "status": "pending", "transaction_amount": 1, "currency_id": "BRL",
+            "payment_type_id": type_id, "payment_method_id": method_id}),
+        );
+        observation(p).unwrap().unwrap().method
+    };
+    assert_eq!(m(Some("credit_card"), Some("master")).as_deref(), Some("credit_card"));
+    assert_eq!(m(Some("debit_card"), Some("debvisa")).as_deref(), Some("debit_card"));
+    assert_eq!(m(Some("bank_transfer"), Some("pix")).as_deref(), Some("pix"));
+    assert_eq!(m(Some("ticket"), Some("bolbradesco")).as_deref(), Some("bolbradesco"));
+    assert_eq!(
+        m(Some("account_money"), Some("account_money")).as_deref(),
+        Some("account_money")
+    );
+    assert_eq!(m(Some("ticket"), None).as_deref(), Some("ticket"));
+    assert_eq!(m(None, Some("PIX")).as_deref(), Some("pix"));
+    assert_eq!(m(None, None), None);
+    assert_eq!(m(Some(" "), Some("")), None);
+}
+
+// The chargebacks webhook as the docs' notifications page shows it ("Chargebacks" topic):
+// an `actions` list instead of `action`, and an 18-digit numeric `data.id`, above 2^53.
+const CHARGEBACK_BODY: &str = r#"{"actions":["changed_case_status"],"api_version":"v1","data":{"checkout":"PRO","date_updated":"2026-11-23T10:00:00.000-04:00","id":217000061307271000,"payment_id":1234567890,"product_id":"","site_id":"MLB"},"date_created":"2026-11-23T10:00:00.000-04:00","id":"217000061307271000","live_mode":true,"type":"topic_chargebacks_wh","user_id":44444,"version":2}"#;
+
+#[test]
+fn chargeback_webhook_names_the_payment_to_read_back() {
+    let q = "data.id=217000061307271000&type=topic_chargebacks_wh";
+    let ev = parse_notification(q, CHARGEBACK_BODY.as_bytes()).unwrap();
+    assert_eq!(changed(&ev), Some("1234567890"));
+    assert!(
+        ev.event_id
+            .starts_with("topic_chargebacks_wh:217000061307271000:changed_case_status:"),
+        "{}",
+        ev.event_id
+    );
+    // Without the query, the body's big number is read exactly, never through an f64.
+    let no_top_id = CHARGEBACK_BODY.replace(r#""id":"217000061307271000","#, "");
+    let ev = parse_notification("", no_top_id.as_bytes()).unwrap();
+    assert!(
+        ev.event_id.starts_with("topic_chargebacks_wh:217000061307271000:"),
+        "{}",
+        ev.event_id
+    );
+    assert!(!ev.event_id.contains("217000061307271040"), "{}", ev.event_id);
+    // A big payment id (and one sent as text) is kept whole too.
+    let big = CHARGEBACK_BODY.replace(r#""payment_id":1234567890"#, r#""payment_id":18446744073709551615"#);
+    assert_eq!(
+        changed(&parse_notification(q, big.as_bytes()).unwrap()),
+        Some("18446744073709551615")
+    );
+    let text = CHARGEBACK_BODY.replace(r#""payment_id":1234567890"#, r#""payment_id":"987""#);
+    assert_eq!(changed(&parse_notification(q, text.as_bytes()).unwrap()), Some("987"));
+    // A payment id that did not survive as an integer is refused, not looked up.
+    let lossy = CHARGEBACK_BODY.replace(r#""payment_id":1234567890"#, r#""payment_id":1.5e19"#);
+    assert_eq!(
+        parse_notification(q, lossy.as_bytes()).unwrap().facts,
+        EventFacts::Irrelevant
+    );
+    // No payment named: nothing to read back here.
+    let none = CHARGEBACK_BODY.replace(r#""payment_id":1234567890,"#, "");
+    assert_eq!(
+        parse_notification(q, none.as_bytes()).unwrap().facts,
+        EventFacts::Irrelevant
+    );
+    // The stored spec's `chargebacks` type is taken alike.
+    let ev = parse_notification(
+        "data.id=217000061307271000&type=chargebacks",
+        CHARGEBACK_BODY.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(changed(&ev), Some("1234567890"));
+}
+
+#[test]
+fn chargeback_changes_are_told_apart_and_redeliveries_are_not() {
+    let q = "data.id=217000061307271000&type=topic_chargebacks_wh";
+    let a = parse_notification(q, CHARGEBACK_BODY.as_bytes()).unwrap();
+    let again = parse_notification(q, CHARGEBACK_BODY.as_bytes()).unwrap();
+    assert_eq!(a.event_id, again.event_id);
+    // The documented body has a top-level id only sometimes; without it a changed body
+    // (a later case status) is another delivery.
+    let strip = |b: &str| b.replace(r#""id":"217000061307271000","#, "");
+    let first = parse_notification(q, strip(CHARGEBACK_BODY).as_bytes()).unwrap();
+    let later = strip(CHARGEBACK_BODY).replace(r#""version":2"#, r#""version":3"#);
+    let later = parse_notification(q, later.as_bytes()).unwrap();
+    assert_ne!(first.event_id, later.event_id);
+}
+
+#[test]
+fn chargeback_webhook_signature_covers_the_chargeback_id_from_the_query() {
+    // The signed manifest is built from the query's data.id (the chargeback id), as for
+    // payments; the body, which names the payment, is not signed.
+    let q = "data.id=217000061307271000&type=topic_chargebacks_wh";
+    let ts = (T0 / 1000).to_string();
+    let v1 = sign(&manifest_for("217000061307271000", Some(REQUEST_ID), &ts));
+    let h = headers(Some(&format!("ts={ts},v1={v1}")), Some(REQUEST_ID));
+    assert_eq!(check(&h, q, SECRET, Duration::from_secs(300), T0), Ok(()));
+    assert_eq!(
+        check(
+            &h,
+            "data.id=217000061307271001&type=topic_chargebacks_wh",
+            SECRET,
+            Duration::from_secs(300),
+            T0
+        ),
+        Err(WebhookError::BadSignature)
+    );
+    assert_eq!(
+        signed_key_of(&h, q, CHARGEBACK_BODY).as_deref(),
+        Some(format!("id:217000061307271000;request-id:{REQUEST_ID};").as_str())
+    );
+}
+
+#[test]
+fn chargeback_ipn_is_read_when_it_names_the_payment() {
+    // The IPN form names the chargeback as its resource (`/v1/chargebacks/[ID]` in the
+    // docs' resource table); the payment is not derivable from it.
+    let body = br#"{"resource":"https://api.mercadopago.com/v1/chargebacks/217000061307271000","topic":"chargebacks"}"#;
+    let ev = parse_notification("id=217000061307271000&topic=chargebacks", body).unwrap();
+    assert_eq!(ev.facts, EventFacts::Irrelevant);
+    assert!(
+        ev.event_id.starts_with("ipn:chargebacks:217000061307271000:"),
+        "{}",
+        ev.event_id
+    );
+    let with_payment = br#"{"resource":"217000061307271000","topic":"chargebacks","payment_id":1234567890}"#;
+    let ev = parse_notification("", with_payment).unwrap();
+    assert_eq!(changed(&ev), Some("1234567890"));
+    let nested = br#"{"resource":"217000061307271000","topic":"chargebacks","data":{"payment_id":"55"}}"#;
+    assert_eq!(
+        changed(&parse_notification("topic=chargebacks", nested).unwrap()),
+        Some("55")
+    );
+}
+
+#[tokio::test]
+async fn lookup_carries_the_refund_and_the_method() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/payments/555"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": 555, "status": "approved", "status_detail": "partially_refunded",
+            "external_reference": "att_1", "transaction_amount": 199000, "currency_id": "COP",
+            "transaction_amount_refunded": 50000, "payment_type_id": "bank_transfer", "payment_method_id": "pse"
+        })))
+        .mount(&server)
+        .await;
+    let o = gateway(&server, Environment::Sandbox)
+        .lookup("555")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(o.status, PaymentStatus::Approved);
+    assert_eq!(o.detail.as_deref(), Some("approved/partially_refunded"));
+    assert_eq!(o.after_sale, report(5_000_000, None));
+    assert_eq!(o.method.as_deref(), Some("pse"));
+}
+
+#[tokio::test]
+async fn a_paid_attempt_is_read_through_its_own_payment() {
+    let server = MockServer::start().await;
+    let pay = |id: u64, status: &str| {
+        json!({"id": id, "status": status, "external_reference": "att_1",
+               "transaction_amount": 199000, "currency_id": "COP"})
+    };
+    // A second payment through the same checkout, named by the browser: not asked.
+    Mock::given(method("GET"))
+        .and(path("/v1/payments/78"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(pay(78, "refunded")))
+        .expect(0)
+        .mount(&server)
+        .await;
+    search_mock(json!([pay(78, "refunded"), pay(77, "approved")]))
+        .mount(&server)
+        .await;
+    let paid = Attempt {
+        status: PaymentStatus::Approved,
+        gateway_ref: Some("77".into()),
+        ..attempt(cop(199_000))
+    };
+    let gw = gateway(&server, Environment::Sandbox);
+    let o = gw.fetch_status(&paid, "payment_id=78").await.unwrap().unwrap();
+    assert_eq!(o.gateway_ref.as_deref(), Some("77"));
+    assert_eq!(o.after_sale, None);
+    // Before it is paid, the decisive one (the older approval among them).
+    let open = attempt(cop(199_000));
+    let o = gw.fetch_status(&open, "").await.unwrap().unwrap();
+    assert_eq!(o.gateway_ref.as_deref(), Some("77"));
+}
+
+#[tokio::test]
+async fn expire_checkout_closes_the_preference_now() {
+    let server = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .and(path("/checkout/preferences/123-abc"))
+        .and(header("authorization", "Bearer TEST-token"))
+        .and(wiremock::matchers::body_partial_json(json!({"expires": true})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "123-abc", "expires": true})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let gw = gateway(&server, Environment::Sandbox);
+    assert!(gw.can_expire());
+    let mut a = attempt(cop(199_000));
+    a.after.checkout_ref = Some("123-abc".into());
+    let before = crate::clock::now_ms();
+    assert_eq!(gw.expire_checkout(&a).await.unwrap(), None);
+    // `expiration_date_to` is "now", ISO 8601 with an offset.
+    let received = server.received_requests().await.unwrap_or_default();
+    let body: Value = serde_json::from_slice(&received[0].body).unwrap();
+    let to = body["expiration_date_to"].as_str().unwrap_or_default();
+    let at = chrono::DateTime::parse_from_str(to, "%Y-%m-%dT%H:%M:%S%.3f%:z").unwrap();
+    assert!((at.timestamp_millis() - before).abs() < 60_000, "{to}");
+}
+
+#[tokio::test]
+async fn expire_checkout_of_a_missing_preference_is_nothing_to_do() {
+    let server = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .and(path("/checkout/preferences/gone"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "preference not found"})))
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/checkout/preferences/busy"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&server)
+        .await;
+    let gw = gateway(&server, Environment::Sandbox);
+    let mut a = attempt(cop(199_000));
+    a.after.checkout_ref = Some("gone".into());
+    assert_eq!(gw.expire_checkout(&a).await.unwrap(), None);
+    // Unavailable is retried by the job, not taken as done.
+    a.after.checkout_ref = Some("busy".into());
+    assert!(matches!(
+        gw.expire_checkout(&a).await,
+        Err(GatewayError::Unavailable(_))
+    ));
+    // Nothing recorded to expire: no call at all.
+    a.after.checkout_ref = None;
+    assert_eq!(gw.expire_checkout(&a).await.unwrap(), None);
+    assert_eq!(server.received_requests().await.map(|r| r.len()), Some(2));
 }

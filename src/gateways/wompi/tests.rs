@@ -723,3 +723,83 @@ async fn search_with_no_transactions_is_none() {
         None
     );
 }
+
+// --- after approval: the void ------------------------------------------------------
+//
+// Events are shaped as on the docs' events page (docs.wompi.co/docs/colombia/eventos/):
+// `transaction.updated`, whose `status` becomes VOIDED when an approved card payment is
+// annulled; a second event for the same transaction id [inferred in the spec notes].
+
+#[test]
+fn a_voided_transaction_was_approved_and_voided() {
+    let ev = parse(&signed_event("VOIDED", Some("Anulada")));
+    assert_eq!(ev.event_id, "1234-1610641025-49201:VOIDED");
+    let EventFacts::Observed(o) = ev.facts else {
+        panic!("{:?}", ev.facts)
+    };
+    assert_eq!(o.status, PaymentStatus::Approved);
+    assert_eq!(
+        o.after_sale,
+        Some(Report {
+            voided: true,
+            ..Report::default()
+        })
+    );
+    assert_eq!(o.detail.as_deref(), Some("VOIDED: Anulada"));
+    // The approval before it carries nothing after the sale, and is another event.
+    let approved = parse(&signed_event("APPROVED", None));
+    assert_ne!(approved.event_id, "1234-1610641025-49201:VOIDED");
+    let EventFacts::Observed(a) = approved.facts else {
+        panic!("{:?}", approved.facts)
+    };
+    assert_eq!(a.after_sale, None);
+    assert_eq!(a.method.as_deref(), Some("nequi"));
+    // Only a void is a reversal: nothing else is read as one.
+    for status in ["PENDING", "DECLINED", "ERROR"] {
+        let EventFacts::Observed(o) = parse(&signed_event(status, None)).facts else {
+            panic!("{status}")
+        };
+        assert_eq!(o.after_sale, None, "{status}");
+    }
+}
+
+#[tokio::test]
+async fn reconciling_a_paid_attempt_finds_its_transaction_voided() {
+    let server = MockServer::start().await;
+    // The API lists each transaction once, in its current status: the approval that paid
+    // the attempt ("1") now reads VOIDED; a later second payment ("2") is approved.
+    Mock::given(method("GET"))
+        .and(path("/transactions"))
+        .and(query("reference", "att_1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": [
+            tx_json("2", "att_1", "APPROVED", "2024-01-01T10:00:00.000Z"),
+            tx_json("1", "att_1", "VOIDED", "2024-01-01T09:00:00.000Z"),
+        ]})))
+        .mount(&server)
+        .await;
+    // The browser naming the second payment is not asked about.
+    Mock::given(method("GET"))
+        .and(path("/transactions/2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data":
+            tx_json("2", "att_1", "APPROVED", "2024-01-01T10:00:00.000Z")})))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let gw = gateway(&server.uri());
+    let paid = |by: &str| Attempt {
+        status: PaymentStatus::Approved,
+        gateway_ref: Some(by.into()),
+        ..attempt("att_1")
+    };
+    let o = gw.fetch_status(&paid("1"), "id=2").await.unwrap().unwrap();
+    assert_eq!(o.gateway_ref.as_deref(), Some("1"));
+    assert_eq!(o.status, PaymentStatus::Approved);
+    assert_eq!(o.after_sale.map(|r| r.voided), Some(true));
+    assert_eq!(o.method.as_deref(), Some("card"));
+    // Paid by the second one: its plain approval, not the other's void.
+    let o = gw.fetch_status(&paid("2"), "").await.unwrap().unwrap();
+    assert_eq!((o.gateway_ref.as_deref(), o.after_sale), (Some("2"), None));
+    // Not paid yet: `decisive` takes the oldest approved-or-voided one.
+    let o = gw.fetch_status(&attempt("att_1"), "").await.unwrap().unwrap();
+    assert_eq!(o.gateway_ref.as_deref(), Some("1"));
+}

@@ -128,10 +128,33 @@ impl FakeMercadoPago {
             "transaction_amount": amount,
             "currency_id": "BRL",
             "date_created": "2026-11-23T10:00:00.000-03:00",
+            "payment_type_id": "bank_transfer",
+            "payment_method_id": "pix",
         });
         let mut l = self.ledger.lock().unwrap();
         l.payments.retain(|x| x["id"] != id);
         l.payments.push(p);
+    }
+
+    /// What became of an approved payment since: its status words and, when Mercado Pago
+    /// says, the refunded total so far (major units), as `GET /v1/payments/{id}` shows them.
+    pub fn after_sale(&self, id: i64, status: &str, status_detail: &str, refunded: Option<f64>) {
+        let mut l = self.ledger.lock().unwrap();
+        let p = l
+            .payments
+            .iter_mut()
+            .find(|x| x["id"] == id)
+            .expect("an existing payment");
+        p["status"] = json!(status);
+        p["status_detail"] = json!(status_detail);
+        match refunded {
+            Some(r) => p["transaction_amount_refunded"] = json!(r),
+            None => {
+                if let Some(o) = p.as_object_mut() {
+                    o.remove("transaction_amount_refunded");
+                }
+            }
+        }
     }
 
     pub fn config(&self) -> (String, Vec<(&'static str, String)>) {
@@ -456,4 +479,182 @@ async fn mercadopago_timeout_at_checkout_shows_a_retry_page_in_the_customers_lan
         .await
         .unwrap();
     assert!(jobs.iter().any(|j| j.kind == "follow_up"), "{jobs:?}");
+}
+
+// --- after approval: refunds and chargebacks ----------------------------------------
+
+both_backends!(
+    mercadopago_refund_loses_the_deal_with_one_note,
+    mercadopago_chargeback_notification_opens_a_dispute_task
+);
+
+async fn refunded(app: &TestApp, attempt: &str) -> i64 {
+    super::attempt(app, attempt)
+        .await
+        .after
+        .reversal
+        .refunded
+        .amount_minor()
+}
+
+/// Notes the built-in CRM holds, newest first.
+async fn notes(app: &TestApp) -> Vec<String> {
+    leadgate::store::builtin_crm::notes(&app.ctx.db, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.body)
+        .collect()
+}
+
+async fn wait_for_notes(app: &TestApp, count: usize) {
+    crate::support::eventually(&format!("{count} notes"), || async { notes(app).await.len() == count }).await;
+    app.settle().await;
+    assert_eq!(notes(app).await.len(), count, "{:?}", notes(app).await);
+}
+
+/// Approved through a notification, the deal won; returns the attempt id.
+async fn paid(fake: &FakeMercadoPago, app: &TestApp, payment: i64) -> String {
+    submit(app, "curso-br").await;
+    let attempt = only_attempt(app).await;
+    fake.payment(payment, &attempt.id, "approved", 299.9);
+    assert_eq!(notify(app, 1, payment, WEBHOOK_SECRET).await.0, 200);
+    wait_for_status(app, &attempt.id, PaymentStatus::Approved).await;
+    wait_for_deal(app, "won").await;
+    app.settle().await;
+    let a = super::attempt(app, &attempt.id).await;
+    assert_eq!(a.after.payment_method.as_deref(), Some("pix"));
+    attempt.id
+}
+
+fn lost_reason(deals: &[leadgate::store::builtin_crm::DealView]) -> Option<&str> {
+    deals.first().and_then(|d| d.lost_reason.as_deref())
+}
+
+/// A full refund (`refunded/refunded`) after the win: the deal is lost as refunded, with
+/// one note; the notification replayed, and re-sent later with the same facts, add none.
+async fn mercadopago_refund_loses_the_deal_with_one_note(backend: Backend) {
+    let (fake, app) = setup(backend).await;
+    let attempt = paid(&fake, &app, 500).await;
+    let before = notes(&app).await.len();
+    fake.after_sale(500, "refunded", "refunded", Some(299.9));
+    assert_eq!(notify(&app, 2, 500, WEBHOOK_SECRET).await.0, 200);
+    wait_for_deal(&app, "lost").await;
+    assert_eq!(lost_reason(&app.deals().await), Some("Refunded"));
+    wait_for_notes(&app, before + 1).await;
+    let a = super::attempt(&app, &attempt).await;
+    assert_eq!(a.status, PaymentStatus::Approved, "refunded, not unpaid");
+    assert_eq!(a.after.reversal.refunded.amount_minor(), 29_990);
+    // The same delivery again, and a new one with nothing new: no second note.
+    let (status, body) = notify(&app, 2, 500, WEBHOOK_SECRET).await;
+    assert_eq!((status, body.contains("duplicate")), (200, true), "{body}");
+    assert_eq!(notify(&app, 3, 500, WEBHOOK_SECRET).await.0, 200);
+    app.settle().await;
+    assert_eq!(notes(&app).await.len(), before + 1);
+    assert_eq!(super::attempt(&app, &attempt).await.after.reversal_version, 1);
+    assert_eq!(lost_reason(&app.deals().await), Some("Refunded"));
+}
+
+/// Partial refunds are running totals: each one adds a note, the deal stays won until
+/// they add up to the whole payment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mercadopago_partial_refunds_add_up_to_a_full_one() {
+    let (fake, app) = setup(Backend::Sqlite).await;
+    let attempt = paid(&fake, &app, 600).await;
+    let before = notes(&app).await.len();
+    fake.after_sale(600, "approved", "partially_refunded", Some(100.0));
+    assert_eq!(notify(&app, 2, 600, WEBHOOK_SECRET).await.0, 200);
+    wait_for_notes(&app, before + 1).await;
+    assert_eq!(refunded(&app, &attempt).await, 10_000);
+    fake.after_sale(600, "approved", "partially_refunded", Some(250.5));
+    assert_eq!(notify(&app, 3, 600, WEBHOOK_SECRET).await.0, 200);
+    wait_for_notes(&app, before + 2).await;
+    assert_eq!(refunded(&app, &attempt).await, 25_050);
+    assert_eq!(app.deals().await[0].status, "won", "a partial refund keeps the win");
+    // The last one completes it: Mercado Pago then reports the payment refunded.
+    fake.after_sale(600, "refunded", "refunded", Some(299.9));
+    assert_eq!(notify(&app, 4, 600, WEBHOOK_SECRET).await.0, 200);
+    wait_for_deal(&app, "lost").await;
+    wait_for_notes(&app, before + 3).await;
+    assert_eq!(refunded(&app, &attempt).await, 29_990);
+}
+
+/// The chargebacks topic as documented: `data.id` is the chargeback (an 18-digit number),
+/// `data.payment_id` the payment, read back as `charged_back`. An open dispute is a task
+/// for the owner; `settled` then loses the deal.
+async fn mercadopago_chargeback_notification_opens_a_dispute_task(backend: Backend) {
+    let (fake, app) = setup(backend).await;
+    paid(&fake, &app, 700).await;
+    let tasks_before = app.tasks().await.len();
+    fake.after_sale(700, "charged_back", "in_process", None);
+    let chargeback = |version: u32| {
+        let body = format!(
+            r#"{{"actions":["changed_case_status"],"api_version":"v1","data":{{"checkout":"PRO","id":217000061307271000,"payment_id":700,"site_id":"MLB"}},"date_created":"2026-11-23T10:00:00.000-04:00","live_mode":false,"type":"topic_chargebacks_wh","user_id":44444,"version":{version}}}"#
+        );
+        let path = "/webhooks/mercadopago?data.id=217000061307271000&type=topic_chargebacks_wh".to_owned();
+        let manifest_id = "217000061307271000";
+        let request_id = format!("req-cb-{version}");
+        let ts = now_s();
+        let manifest = format!("id:{manifest_id};request-id:{request_id};ts:{ts};");
+        let mut mac = Hmac::<Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
+        mac.update(manifest.as_bytes());
+        let v1 = hex::encode(mac.finalize().into_bytes());
+        let headers = [
+            ("x-signature", format!("ts={ts},v1={v1}")),
+            ("x-request-id", request_id),
+        ];
+        (path, headers, body)
+    };
+    let (path, headers, body) = chargeback(1);
+    assert_eq!(deliver(&app, &path, &headers, &body).await.0, 200);
+    crate::support::eventually("a dispute task", || async {
+        app.tasks().await.len() == tasks_before + 1
+    })
+    .await;
+    app.settle().await;
+    let tasks = app.tasks().await;
+    assert!(tasks.iter().any(|t| t.external_key.ends_with(":dispute")), "{tasks:?}");
+    assert_eq!(app.deals().await[0].status, "won", "an open dispute keeps the win");
+    // The case closes against us.
+    fake.after_sale(700, "charged_back", "settled", None);
+    let (path, headers, body) = chargeback(2);
+    assert_eq!(deliver(&app, &path, &headers, &body).await.0, 200);
+    wait_for_deal(&app, "lost").await;
+    assert_eq!(lost_reason(&app.deals().await), Some("Chargeback lost"));
+    app.settle().await;
+    assert_eq!(app.tasks().await.len(), tasks_before + 1, "one task per dispute");
+}
+
+/// No notification at all: the paid-attempt reconciliation finds the refund.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mercadopago_refund_found_only_by_reconciliation() {
+    let fake = FakeMercadoPago::start().await;
+    let (toml, env) = fake.config();
+    let opts = crate::support::Options {
+        toml,
+        env,
+        tweak: Box::new(|s| {
+            s.reconcile.enabled = false;
+            s.reconcile.after = std::time::Duration::ZERO;
+            s.reconcile.interval = std::time::Duration::ZERO;
+            // Paid attempts are asked about again after a second (hours in production).
+            s.reconcile.paid_interval = std::time::Duration::from_secs(1);
+        }),
+        ..crate::support::Options::default()
+    };
+    let app = crate::support::spawn_with(Backend::Sqlite, opts).await;
+    let attempt = paid(&fake, &app, 800).await;
+    let before = notes(&app).await.len();
+    fake.after_sale(800, "refunded", "by_admin", None);
+    // Asked about at most once per paid_interval: wait it out, then pass.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let pass = super::reconcile(&app).await;
+    assert_eq!(pass.claimed, 1, "{pass:?}");
+    wait_for_deal(&app, "lost").await;
+    wait_for_notes(&app, before + 1).await;
+    let a = super::attempt(&app, &attempt).await;
+    // by_admin without a refunded total: the whole payment, and the words kept.
+    assert_eq!(a.after.reversal.refunded.amount_minor(), 29_990);
+    assert_eq!(a.after.reversal.refund_reason.as_deref(), Some("by_admin"));
+    assert!(notes(&app).await[0].contains("by_admin"), "{:?}", notes(&app).await);
 }

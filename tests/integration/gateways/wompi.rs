@@ -156,7 +156,7 @@ async fn setup(backend: Backend) -> (FakeWompi, TestApp) {
     (fake, app)
 }
 
-both_backends!(wompi_approved_journey);
+both_backends!(wompi_approved_journey, wompi_void_after_approval_loses_the_deal_once);
 
 async fn wompi_approved_journey(backend: Backend) {
     let (fake, app) = setup(backend).await;
@@ -318,4 +318,51 @@ async fn wompi_payment_for_a_different_amount_never_wins() {
         .render()
         .unwrap()
         .contains("leadgate_payment_mismatches_total{gateway=\"wompi\"} 1"));
+}
+
+/// Notes the built-in CRM holds.
+async fn note_count(app: &TestApp) -> usize {
+    leadgate::store::builtin_crm::notes(&app.ctx.db, 1000)
+        .await
+        .unwrap()
+        .len()
+}
+
+/// A card payment approved, then annulled the same day: Wompi sends a second
+/// `transaction.updated` for the same transaction, now VOIDED (the docs' events page).
+/// The attempt stays paid-then-voided, the deal is lost as voided with one note, and
+/// Wompi's retry of the void changes nothing.
+async fn wompi_void_after_approval_loses_the_deal_once(backend: Backend) {
+    let (fake, app) = setup(backend).await;
+    submit(&app, "curso-wompi").await;
+    let attempt = only_attempt(&app).await;
+    let approved = fake.transaction("1234-1700000000-70001", &attempt.id, "APPROVED", 9_500_000);
+    assert_eq!(send(&app, &approved).await.0, 200);
+    wait_for_status(&app, &attempt.id, PaymentStatus::Approved).await;
+    wait_for_deal(&app, "won").await;
+    app.settle().await;
+    let before = note_count(&app).await;
+
+    let voided = fake.transaction("1234-1700000000-70001", &attempt.id, "VOIDED", 9_500_000);
+    let (status, body) = send(&app, &voided).await;
+    assert_eq!((status, body.contains("accepted")), (200, true), "{body}");
+    wait_for_deal(&app, "lost").await;
+    app.settle().await;
+    let deals = app.deals().await;
+    assert_eq!(deals[0].lost_reason.as_deref(), Some("Payment voided"));
+    assert_eq!(note_count(&app).await, before + 1);
+    let a = super::attempt(&app, &attempt.id).await;
+    assert_eq!(a.status, PaymentStatus::Approved, "voided after approval, not declined");
+    assert!(a.after.reversal.voided);
+    assert_eq!(a.after.payment_method.as_deref(), Some("card"));
+
+    // Wompi retries the same signed change, twice: one event, one note.
+    let (status, body) = send(&app, &voided).await;
+    assert_eq!((status, body.contains("duplicate")), (200, true), "{body}");
+    let (status, _) = send(&app, &voided).await;
+    assert_eq!(status, 200);
+    app.settle().await;
+    assert_eq!(note_count(&app).await, before + 1);
+    assert_eq!(super::attempt(&app, &attempt.id).await.after.reversal_version, 1);
+    assert_eq!(app.deals().await[0].lost_reason.as_deref(), Some("Payment voided"));
 }
