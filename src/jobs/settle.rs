@@ -172,6 +172,16 @@ fn reversal_of(
     let Some(report) = seen.after_sale.as_ref().filter(|_| status_now.is_paid()) else {
         return (None, None);
     };
+    // Once paid, the attempt's money is that one payment's: a refund of another payment
+    // under the same reference (a second one in the same checkout) is not this attempt's.
+    if attempt.status.is_paid() {
+        if let (Some(ours), Some(theirs)) = (&attempt.gateway_ref, &seen.gateway_ref) {
+            if ours != theirs {
+                tracing::warn!(payment = %theirs, "reversal reported for another payment of this attempt; left out");
+                return (None, Some("other_payment"));
+            }
+        }
+    }
     match attempt.after.reversal.apply(&attempt.amount, report) {
         Ok(next) => (next, None),
         Err(e) => {

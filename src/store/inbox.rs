@@ -121,7 +121,7 @@ pub struct UnappliedEvent {
 /// not be read at all; newest first.
 pub async fn unapplied(db: &Db, limit: i64) -> StoreResult<Vec<UnappliedEvent>> {
     let sql = "SELECT gateway, event_id, reference, outcome, received_at FROM webhook_events \
-               WHERE outcome IN ('unknown_reference', 'unknown_payment', 'mismatch', 'unreadable', 'reversal_refused') \
+               WHERE outcome IN ('unknown_reference', 'unknown_payment', 'mismatch', 'unreadable', 'reversal_refused', 'other_payment') \
                ORDER BY received_at DESC LIMIT $1";
     let rows = on_pool!(db, |p| sqlx::query_as(sql).bind(limit).fetch_all(p).await)?;
     Ok(rows)

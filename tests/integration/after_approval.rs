@@ -250,6 +250,11 @@ async fn a_refund_beyond_the_payment_or_for_another_checkout_changes_nothing(bac
     };
     let other = apply(&app, &elsewhere).await;
     assert_eq!(other.after.reversal_version, 0);
+    let another_payment = Observation {
+        gateway_ref: Some("sbx_another_payment".into()),
+        ..report(&a, refunded(a.amount.amount_minor()))
+    };
+    assert_eq!(apply(&app, &another_payment).await.after.reversal_version, 0);
     let nameless = Observation {
         reference: None,
         ..report(&a, refunded(a.amount.amount_minor()))
