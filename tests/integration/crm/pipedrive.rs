@@ -344,6 +344,7 @@ async fn pipedrive_requests_conform_to_pipedrives_openapi_specs() {
     // Names as the specs' examples have them.
     let needs = CrmNeeds {
         stages: vec![("Pipeline Name".into(), "Stage Name".into())],
+        refund_stages: vec![],
         fields: vec![
             (FieldRole::AttemptId, "40characterhashforcustomfieldidentifier".into()),
             (FieldRole::UtmCampaign, "Priority".into()),
