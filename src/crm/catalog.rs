@@ -430,6 +430,33 @@ mod tests {
     }
 
     #[test]
+    fn every_offers_on_refund_stage_is_needed_in_its_own_pipeline() {
+        let offer = |slug: &str, pipeline: &str, on_refund: &str| {
+            format!(
+                "[[offers]]\nslug = \"{slug}\"\ntitle = \"T\"\nprice_minor = 100\ncurrency = \"COP\"\n\
+                 pipeline = \"{pipeline}\"\nstage = \"New\"\non_refund = \"{on_refund}\"\n"
+            )
+        };
+        let toml = [
+            offer("a", "Sales", "stage:Refunded"),
+            offer("b", "Sales", "stage: Refunded "),
+            offer("c", "Courses", "stage:Reembolsado"),
+            offer("d", "Courses", "lost"),
+            offer("e", "Courses", "keep_won"),
+        ]
+        .concat();
+        let s = Settings::from_toml(&toml, &|_| None).unwrap();
+        let needs = CrmNeeds::from_settings(&s);
+        assert_eq!(
+            needs.refund_stages,
+            [
+                ("Sales".to_string(), "Refunded".to_string()),
+                ("Courses".to_string(), "Reembolsado".to_string())
+            ]
+        );
+    }
+
+    #[test]
     fn every_missing_name_is_reported_with_what_exists() {
         let needs = CrmNeeds {
             stages: vec![("Sales".into(), "Nope".into()), ("Other".into(), "x".into())],
