@@ -17,9 +17,15 @@ const ATTEMPT_KEY: &str = "9d1c3b5a7e2f4d6b8a0c1e3f5a7b9c2d4e6f8a0b";
 const PIPELINE_ID: i64 = 1;
 const STAGE_ID: i64 = 11;
 const OWNER_ID: i64 = 9;
+/// The open stage an offer's `on_refund = "stage:Refunded"` puts a refunded deal in.
+const REFUNDED_STAGE_ID: i64 = 12;
+/// Keys of the "Payment status" (text) and "Amount refunded" (numeric) custom fields.
+const STATUS_KEY: &str = "5e1f0c3a9b7d2e4f6a8c0b1d3e5f7a9c2b4d6e8f";
+const REFUNDED_KEY: &str = "7a3c5e1f9b2d4f6a8c0e1b3d5f7a9c2e4b6d8f0a";
 
 mod fake;
 mod leases;
+mod refunds;
 use fake::*;
 
 /// The app on Pipedrive, `crm_extra` added to its `[crm]` table; jobs get `attempts` tries.
