@@ -350,10 +350,11 @@ async fn pipedrive_requests_conform_to_pipedrives_openapi_specs() {
     // Names as the specs' examples have them.
     let needs = CrmNeeds {
         stages: vec![("Pipeline Name".into(), "Stage Name".into())],
-        refund_stages: vec![],
+        refund_stages: vec![("Pipeline Name".into(), "Stage Name".into())],
         fields: vec![
             (FieldRole::AttemptId, "40characterhashforcustomfieldidentifier".into()),
             (FieldRole::UtmCampaign, "Priority".into()),
+            (FieldRole::PaymentStatus, "Priority".into()),
         ],
         owner: Some("john@pipedrive.com".into()),
         activity_type: Some("Call".into()),
@@ -436,6 +437,15 @@ async fn pipedrive_requests_conform_to_pipedrives_openapi_specs() {
         reason: "Payment declined".into(),
     };
     crm.set_deal_status(&at, &lost).await.expect("lost");
+    let reopened = DealStatus::Open {
+        stage: "Stage Name".into(),
+    };
+    crm.set_deal_status(&at, &reopened).await.expect("open in the on_refund stage");
+    let payment = [
+        (FieldRole::PaymentStatus, "refunded".to_string()),
+        (FieldRole::AmountRefunded, "199.90".to_string()),
+    ];
+    crm.set_deal_fields(&deal_id, &payment).await.expect("payment fields");
     let task = TaskInput {
         key: "att-1:declined",
         deal_id: &deal_id,
