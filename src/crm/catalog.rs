@@ -421,7 +421,11 @@ mod tests {
         };
         let r = Resolved::resolve(&catalog(), &needs).unwrap();
         assert_eq!(r.stage("Sales", "Checkout started").unwrap(), ("1", "10"));
-        assert_eq!(r.stage("sales", "Refunded").unwrap(), ("1", "20"), "the on_refund stage");
+        assert_eq!(
+            r.stage("sales", "Refunded").unwrap(),
+            ("1", "20"),
+            "the on_refund stage"
+        );
         assert_eq!(r.field(FieldRole::AttemptId), Some("abc123"));
         assert_eq!(r.owner(), Some("9"));
         assert_eq!(r.activity_type(), Some("call"));

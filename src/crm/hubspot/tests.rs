@@ -371,7 +371,10 @@ async fn crm_check_reports_a_missing_or_closed_refund_stage() {
     mount_catalog(&server).await;
     let s = settings(&server.uri(), None);
     let mut n = needs(&s);
-    n.refund_stages = vec![("Sales".into(), "Reembolsado".into()), ("Sales".into(), "Closed lost".into())];
+    n.refund_stages = vec![
+        ("Sales".into(), "Reembolsado".into()),
+        ("Sales".into(), "Closed lost".into()),
+    ];
     let c = HubspotCrm::new(&s, n.clone(), reqwest::Client::new());
     let report = crate::crm::check(&c, &n).await.unwrap();
     assert_eq!(report.problems.len(), 2, "{:?}", report.problems);
@@ -384,7 +387,9 @@ async fn payment_fields_are_patched_by_their_property_names_as_strings() {
     let server = MockServer::start().await;
     let c = refund_crm(&server).await;
     mount_patch(&server).await;
-    c.set_deal_fields("5678", &payment("voided", "199000.00")).await.unwrap();
+    c.set_deal_fields("5678", &payment("voided", "199000.00"))
+        .await
+        .unwrap();
     let sent = bodies(&server, "PATCH", "/crm/v3/objects/deals/5678").await;
     assert_eq!(
         sent,

@@ -57,12 +57,10 @@ async fn mount_catalog(server: &MockServer) {
         .await;
     get("/api/v2/stages")
         .and(query_param("cursor", "page2"))
-        .respond_with(ok(
-            json!([
-                { "id": 11, "name": "Checkout started", "pipeline_id": 1, "order_nr": 2 },
-                { "id": 12, "name": "Refunded", "pipeline_id": 1, "order_nr": 3 },
-            ]),
-        ))
+        .respond_with(ok(json!([
+            { "id": 11, "name": "Checkout started", "pipeline_id": 1, "order_nr": 2 },
+            { "id": 12, "name": "Refunded", "pipeline_id": 1, "order_nr": 3 },
+        ])))
         .with_priority(1)
         .mount(server)
         .await;
@@ -185,7 +183,9 @@ async fn crm_check_reports_a_missing_refund_stage_with_the_stages_there_are() {
     let report = crate::crm::check(&crm, &n).await.unwrap();
     assert_eq!(
         report.problems,
-        [r#"on_refund: stage "Reembolsado" not found in pipeline "Sales" (it has: "New", "Checkout started", "Refunded")"#]
+        [
+            r#"on_refund: stage "Reembolsado" not found in pipeline "Sales" (it has: "New", "Checkout started", "Refunded")"#
+        ]
     );
 }
 
@@ -198,7 +198,9 @@ async fn payment_fields_go_to_their_configured_keys_numbers_as_numbers() {
         .respond_with(ok(json!({ "id": 501 })))
         .mount(&server)
         .await;
-    crm.set_deal_fields("501", &payment("voided", "199000.00")).await.unwrap();
+    crm.set_deal_fields("501", &payment("voided", "199000.00"))
+        .await
+        .unwrap();
     let mut custom = serde_json::Map::new();
     custom.insert("s".repeat(40), json!("voided"));
     custom.insert("r".repeat(40), json!(199000.0));

@@ -440,7 +440,9 @@ async fn pipedrive_requests_conform_to_pipedrives_openapi_specs() {
     let reopened = DealStatus::Open {
         stage: "Stage Name".into(),
     };
-    crm.set_deal_status(&at, &reopened).await.expect("open in the on_refund stage");
+    crm.set_deal_status(&at, &reopened)
+        .await
+        .expect("open in the on_refund stage");
     let payment = [
         (FieldRole::PaymentStatus, "refunded".to_string()),
         (FieldRole::AmountRefunded, "199.90".to_string()),

@@ -48,10 +48,7 @@ async fn hubspot_voided_payment_moves_the_deal_to_the_on_refund_stage_with_one_n
     assert_eq!(deals.len(), 1);
     let props = &deals[0].properties;
     assert_eq!(props.get("dealstage").map(String::as_str), Some(REFUNDED_ID));
-    assert_eq!(
-        props.get("leadgate_payment_status").map(String::as_str),
-        Some("voided")
-    );
+    assert_eq!(props.get("leadgate_payment_status").map(String::as_str), Some("voided"));
     assert_eq!(
         props.get("leadgate_amount_refunded").map(String::as_str),
         Some("95000.00")
@@ -72,6 +69,10 @@ async fn hubspot_voided_payment_moves_the_deal_to_the_on_refund_stage_with_one_n
     let notes = fake.notes();
     assert_eq!(notes.len(), 2, "one for the approval, one for the void");
     assert!(notes.iter().all(|n| has_association(n, &deal_id, 214)));
-    let dead = jobs(&app).await.into_iter().filter(|j| j.state.as_str() == "dead").count();
+    let dead = jobs(&app)
+        .await
+        .into_iter()
+        .filter(|j| j.state.as_str() == "dead")
+        .count();
     assert_eq!(dead, 0);
 }

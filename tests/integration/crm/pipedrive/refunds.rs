@@ -124,8 +124,10 @@ async fn pipedrive_voided_payment_reopens_the_deal_in_the_on_refund_stage() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipedrive_crm_check_refuses_an_on_refund_stage_the_pipeline_lacks() {
     let fake = FakePipedrive::start().await;
-    let toml = crate::crm::config_with_stage("Checkout started", &fake.toml(""))
-        .replace("stage = \"Checkout started\"\n", "stage = \"Checkout started\"\non_refund = \"stage:Reembolsado\"\n");
+    let toml = crate::crm::config_with_stage("Checkout started", &fake.toml("")).replace(
+        "stage = \"Checkout started\"\n",
+        "stage = \"Checkout started\"\non_refund = \"stage:Reembolsado\"\n",
+    );
     assert!(toml.contains("on_refund"), "{toml}");
     let (ok, out) = crate::crm::crm_check(&toml, SharedPipedrive::TOKEN).await;
     assert!(!ok, "{out}");
