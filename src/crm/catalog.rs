@@ -219,6 +219,18 @@ impl Resolved {
                 )),
             }
         }
+        // Deals are found again by the attempt id's field: any other value written there
+        // (a payment status on every change) would lose them.
+        if let Some(tag) = r.fields.get(&FieldRole::AttemptId) {
+            for (role, key) in &r.fields {
+                if *role != FieldRole::AttemptId && key == tag {
+                    problems.push(format!(
+                        "crm.fields.{}: is the attempt_id field; give it a field of its own",
+                        role.as_str()
+                    ));
+                }
+            }
+        }
         if let Some(wanted) = &needs.owner {
             match catalog
                 .owners
@@ -457,6 +469,23 @@ mod tests {
                 ("Sales".to_string(), "Refunded".to_string()),
                 ("Courses".to_string(), "Reembolsado".to_string())
             ]
+        );
+    }
+
+    #[test]
+    fn no_role_may_write_into_the_attempt_id_field() {
+        let needs = CrmNeeds {
+            stages: vec![("Sales".into(), "Checkout started".into())],
+            fields: vec![
+                (FieldRole::AttemptId, "Leadgate attempt".into()),
+                (FieldRole::PaymentStatus, "abc123".into()),
+            ],
+            ..CrmNeeds::default()
+        };
+        let problems = Resolved::resolve(&catalog(), &needs).unwrap_err();
+        assert_eq!(
+            problems,
+            ["crm.fields.payment_status: is the attempt_id field; give it a field of its own"]
         );
     }
 
