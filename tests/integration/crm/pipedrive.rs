@@ -351,11 +351,8 @@ async fn pipedrive_requests_conform_to_pipedrives_openapi_specs() {
     let needs = CrmNeeds {
         stages: vec![("Pipeline Name".into(), "Stage Name".into())],
         refund_stages: vec![("Pipeline Name".into(), "Stage Name".into())],
-        fields: vec![
-            (FieldRole::AttemptId, "40characterhashforcustomfieldidentifier".into()),
-            (FieldRole::UtmCampaign, "Priority".into()),
-            (FieldRole::PaymentStatus, "Priority".into()),
-        ],
+        // The specs' one custom field; no other role may share the attempt id's field.
+        fields: vec![(FieldRole::AttemptId, "40characterhashforcustomfieldidentifier".into())],
         owner: Some("john@pipedrive.com".into()),
         activity_type: Some("Call".into()),
         outcome_stages: false,
@@ -388,6 +385,10 @@ async fn pipedrive_requests_conform_to_pipedrives_openapi_specs() {
         .respond_with(ok(json!([{ "id": 5, "name": "Call", "key_string": "call", "active_flag": true }])).template())
         .mount(&v1_listings)
         .await;
+    // Payment fields written by a configuration whose payment status has that field.
+    let mut payment_needs = needs.clone();
+    payment_needs.fields = vec![(FieldRole::PaymentStatus, "Priority".into())];
+    let payments = PipedriveCrm::with_roots(&settings, payment_needs, http.clone(), &v1_listings.uri(), &v2);
     let crm = PipedriveCrm::with_roots(&settings, needs.clone(), http.clone(), &v1_listings.uri(), &v2);
     let notes = PipedriveCrm::with_roots(&settings, needs, http, &v1, &v2);
 
@@ -447,7 +448,7 @@ async fn pipedrive_requests_conform_to_pipedrives_openapi_specs() {
         (FieldRole::PaymentStatus, "refunded".to_string()),
         (FieldRole::AmountRefunded, "199.90".to_string()),
     ];
-    crm.set_deal_fields(&deal_id, &payment).await.expect("payment fields");
+    payments.set_deal_fields(&deal_id, &payment).await.expect("payment fields");
     let task = TaskInput {
         key: "att-1:declined",
         deal_id: &deal_id,
