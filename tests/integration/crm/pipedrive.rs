@@ -448,7 +448,10 @@ async fn pipedrive_requests_conform_to_pipedrives_openapi_specs() {
         (FieldRole::PaymentStatus, "refunded".to_string()),
         (FieldRole::AmountRefunded, "199.90".to_string()),
     ];
-    payments.set_deal_fields(&deal_id, &payment).await.expect("payment fields");
+    payments
+        .set_deal_fields(&deal_id, &payment)
+        .await
+        .expect("payment fields");
     let task = TaskInput {
         key: "att-1:declined",
         deal_id: &deal_id,
