@@ -21,7 +21,8 @@ pub enum FieldRole {
     UtmContent,
     /// The gateway's id for the payment (transaction, Checkout Session, payment).
     TransactionId,
-    /// `approved`, `declined`, `refunded`, `partially_refunded`, `disputed`… (see README).
+    /// The payment status (`declined`, `expired`…), or for an approved payment its standing:
+    /// `paid`, `partially_refunded`, `refunded`, `voided`, `disputed`… (see README).
     PaymentStatus,
     /// What was paid, in major units with a `.` decimal point (`199000.00`).
     AmountPaid,

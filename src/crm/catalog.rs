@@ -12,6 +12,7 @@ use tokio::sync::OnceCell;
 
 use super::CrmError;
 use crate::config::{FieldRole, Settings};
+use crate::domain::offer::DealOnRefund;
 
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
@@ -71,6 +72,8 @@ pub struct Named {
 pub struct CrmNeeds {
     /// (pipeline, stage) of every offer, as configured.
     pub stages: Vec<(String, String)>,
+    /// (pipeline, stage) where an offer's `on_refund = "stage:…"` reopens a refunded deal.
+    pub refund_stages: Vec<(String, String)>,
     pub fields: Vec<(FieldRole, String)>,
     pub owner: Option<String>,
     pub activity_type: Option<String>,
@@ -83,15 +86,23 @@ pub struct CrmNeeds {
 impl CrmNeeds {
     pub fn from_settings(settings: &Settings) -> CrmNeeds {
         let mut stages: Vec<(String, String)> = Vec::new();
+        let mut refund_stages: Vec<(String, String)> = Vec::new();
         for o in &settings.offers {
             let pair = (o.crm_pipeline.clone(), o.crm_stage.clone());
             if !stages.contains(&pair) {
                 stages.push(pair);
             }
+            if let DealOnRefund::Stage(stage) = &o.on_refund {
+                let pair = (o.crm_pipeline.clone(), stage.clone());
+                if !refund_stages.contains(&pair) {
+                    refund_stages.push(pair);
+                }
+            }
         }
         let remote = settings.crm.remote.as_ref();
         CrmNeeds {
             stages,
+            refund_stages,
             fields: remote.map(|r| r.fields.clone()).unwrap_or_default(),
             owner: remote.and_then(|r| r.owner.clone()),
             activity_type: remote.map(|r| r.activity_type.clone()),
@@ -108,6 +119,8 @@ pub struct Resolved {
     outcomes: HashMap<String, (Option<String>, Option<String>)>,
     pipelines: HashMap<String, String>,
     fields: HashMap<FieldRole, String>,
+    /// The CRM's type of each mapped field (`varchar`, `double`, `number`…).
+    kinds: HashMap<FieldRole, String>,
     owner: Option<String>,
     activity_type: Option<String>,
 }
@@ -161,6 +174,33 @@ impl Resolved {
             r.outcomes
                 .insert(p.id.clone(), (won.map(|s| s.id.clone()), lost.map(|s| s.id.clone())));
         }
+        for (pipeline, stage) in &needs.refund_stages {
+            let Some(p) = catalog.pipelines.iter().find(|p| same(pipeline, &p.id, &p.name)) else {
+                // Reported once already, as the offer's own pipeline.
+                if !needs.stages.iter().any(|(p, _)| p == pipeline) {
+                    problems.push(format!("on_refund: pipeline {pipeline:?} not found"));
+                }
+                continue;
+            };
+            match p.stages.iter().find(|s| same(stage, &s.id, &s.name)) {
+                // A closed stage would make the deal won or lost again, not open.
+                Some(s) if s.outcome.is_some() => problems.push(format!(
+                    "on_refund: stage {stage:?} of pipeline {:?} is a closed (won or lost) stage; name an open one",
+                    p.name
+                )),
+                Some(s) => {
+                    r.stages.insert(key(pipeline, stage), (p.id.clone(), s.id.clone()));
+                }
+                None => {
+                    let have: Vec<_> = p.stages.iter().map(|s| s.name.as_str()).collect();
+                    problems.push(format!(
+                        "on_refund: stage {stage:?} not found in pipeline {:?} (it has: {})",
+                        p.name,
+                        list(&have)
+                    ));
+                }
+            }
+        }
         for (role, wanted) in &needs.fields {
             match catalog.deal_fields.iter().find(|f| same(wanted, &f.key, &f.name)) {
                 Some(f) if *role == FieldRole::AttemptId && needs.unique_attempt_field && !f.unique => {
@@ -171,11 +211,24 @@ impl Resolved {
                 }
                 Some(f) => {
                     r.fields.insert(*role, f.key.clone());
+                    r.kinds.insert(*role, f.kind.clone());
                 }
                 None => problems.push(format!(
                     "crm.fields.{}: deal field {wanted:?} not found (create it as a text field, or see `leadgate crm check`)",
                     role.as_str()
                 )),
+            }
+        }
+        // Deals are found again by the attempt id's field: any other value written there
+        // (a payment status on every change) would lose them.
+        if let Some(tag) = r.fields.get(&FieldRole::AttemptId) {
+            for (role, key) in &r.fields {
+                if *role != FieldRole::AttemptId && key == tag {
+                    problems.push(format!(
+                        "crm.fields.{}: is the attempt_id field; give it a field of its own",
+                        role.as_str()
+                    ));
+                }
             }
         }
         if let Some(wanted) = &needs.owner {
@@ -227,6 +280,11 @@ impl Resolved {
 
     pub fn field(&self, role: FieldRole) -> Option<&str> {
         self.fields.get(&role).map(String::as_str)
+    }
+
+    /// The CRM's type of the field mapped to `role`, as its catalog names it.
+    pub fn field_kind(&self, role: FieldRole) -> Option<&str> {
+        self.kinds.get(&role).map(String::as_str)
     }
 
     pub fn owner(&self) -> Option<&str> {
@@ -333,6 +391,11 @@ mod tests {
                         outcome: None,
                     },
                     Stage {
+                        id: "20".into(),
+                        name: "Refunded".into(),
+                        outcome: None,
+                    },
+                    Stage {
                         id: "won".into(),
                         name: "Closed won".into(),
                         outcome: Some(StageOutcome::Won),
@@ -361,6 +424,7 @@ mod tests {
     fn names_and_ids_resolve_case_insensitively() {
         let needs = CrmNeeds {
             stages: vec![("sales".into(), " checkout STARTED".into())],
+            refund_stages: vec![("Sales".into(), "refunded".into())],
             fields: vec![(FieldRole::AttemptId, "leadgate attempt".into())],
             owner: Some("ANA@example.com".into()),
             activity_type: Some("Call".into()),
@@ -369,6 +433,11 @@ mod tests {
         };
         let r = Resolved::resolve(&catalog(), &needs).unwrap();
         assert_eq!(r.stage("Sales", "Checkout started").unwrap(), ("1", "10"));
+        assert_eq!(
+            r.stage("sales", "Refunded").unwrap(),
+            ("1", "20"),
+            "the on_refund stage"
+        );
         assert_eq!(r.field(FieldRole::AttemptId), Some("abc123"));
         assert_eq!(r.owner(), Some("9"));
         assert_eq!(r.activity_type(), Some("call"));
@@ -377,9 +446,58 @@ mod tests {
     }
 
     #[test]
+    fn every_offers_on_refund_stage_is_needed_in_its_own_pipeline() {
+        let offer = |slug: &str, pipeline: &str, on_refund: &str| {
+            format!(
+                "[[offers]]\nslug = \"{slug}\"\ntitle = \"T\"\nprice_minor = 100\ncurrency = \"COP\"\n\
+                 pipeline = \"{pipeline}\"\nstage = \"New\"\non_refund = \"{on_refund}\"\n"
+            )
+        };
+        let toml = [
+            offer("a", "Sales", "stage:Refunded"),
+            offer("b", "Sales", "stage: Refunded "),
+            offer("c", "Courses", "stage:Reembolsado"),
+            offer("d", "Courses", "lost"),
+            offer("e", "Courses", "keep_won"),
+        ]
+        .concat();
+        let s = Settings::from_toml(&toml, &|_| None).unwrap();
+        let needs = CrmNeeds::from_settings(&s);
+        assert_eq!(
+            needs.refund_stages,
+            [
+                ("Sales".to_string(), "Refunded".to_string()),
+                ("Courses".to_string(), "Reembolsado".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn no_role_may_write_into_the_attempt_id_field() {
+        let needs = CrmNeeds {
+            stages: vec![("Sales".into(), "Checkout started".into())],
+            fields: vec![
+                (FieldRole::AttemptId, "Leadgate attempt".into()),
+                (FieldRole::PaymentStatus, "abc123".into()),
+            ],
+            ..CrmNeeds::default()
+        };
+        let problems = Resolved::resolve(&catalog(), &needs).unwrap_err();
+        assert_eq!(
+            problems,
+            ["crm.fields.payment_status: is the attempt_id field; give it a field of its own"]
+        );
+    }
+
+    #[test]
     fn every_missing_name_is_reported_with_what_exists() {
         let needs = CrmNeeds {
             stages: vec![("Sales".into(), "Nope".into()), ("Other".into(), "x".into())],
+            refund_stages: vec![
+                ("Sales".into(), "Reembolsado".into()),
+                ("Sales".into(), "Closed won".into()),
+                ("Other".into(), "y".into()),
+            ],
             fields: vec![
                 (FieldRole::Offer, "Offer".into()),
                 (FieldRole::AttemptId, "Leadgate attempt".into()),
@@ -398,6 +516,8 @@ mod tests {
         assert!(all.contains("crm.owner"));
         assert!(all.contains("crm.activity_type: \"meeting\" not found (the CRM has: \"call\")"));
         assert!(all.contains("crm.fields.attempt_id: deal field \"Leadgate attempt\" must require unique values"));
-        assert_eq!(problems.len(), 7);
+        assert!(all.contains("on_refund: stage \"Reembolsado\" not found in pipeline \"Sales\" (it has: \"Checkout started\", \"Refunded\""));
+        assert!(all.contains("on_refund: stage \"Closed won\" of pipeline \"Sales\" is a closed"));
+        assert_eq!(problems.len(), 9, "{all}");
     }
 }

@@ -251,6 +251,15 @@ fn deal_properties(d: &DealInput<'_>, r: &Resolved) -> Result<Properties, CrmErr
     Ok(p)
 }
 
+/// The payment's facts by the property names the configuration maps; unmapped roles are
+/// left out. Every HubSpot property value travels as a string, numbers included.
+fn payment_properties(fields: &[(FieldRole, String)], r: &Resolved) -> Properties {
+    fields
+        .iter()
+        .filter_map(|(role, value)| Some((r.field(*role)?.to_owned(), value.clone())))
+        .collect()
+}
+
 fn outcome_stage<'r>(r: &'r Resolved, pipeline: &str, outcome: StageOutcome) -> Result<&'r str, CrmError> {
     r.outcome_stage(pipeline, outcome).ok_or_else(|| {
         CrmError::Permanent(format!(
@@ -329,9 +338,10 @@ impl Crm for HubspotCrm {
                 );
                 properties.insert("closed_lost_reason".into(), reason.clone());
             }
-            // PENDING(crm helper): resolve the stage id in the offer's pipeline.
-            DealStatus::Open { .. } => {
-                return Err(CrmError::Permanent("PENDING: stage moves".into()));
+            // An open stage of the offer's pipeline, resolved with the offer's stages.
+            DealStatus::Open { stage } => {
+                let (_, id) = r.stage(deal.pipeline, stage)?;
+                properties.insert("dealstage".into(), id.to_owned());
             }
         }
         let url = self.url(&["crm", "v3", "objects", "deals", deal.deal_id])?;
@@ -399,13 +409,15 @@ impl Crm for HubspotCrm {
         self.create("notes", &body).await
     }
 
-    // PENDING(crm helper)
-    async fn set_deal_fields(
-        &self,
-        _deal_id: &str,
-        _fields: &[(crate::config::FieldRole, String)],
-    ) -> Result<(), CrmError> {
-        Err(CrmError::Permanent("PENDING: payment fields".into()))
+    async fn set_deal_fields(&self, deal_id: &str, fields: &[(FieldRole, String)]) -> Result<(), CrmError> {
+        let r = self.resolved().await?;
+        let properties = payment_properties(fields, &r);
+        if properties.is_empty() {
+            return Ok(());
+        }
+        let url = self.url(&["crm", "v3", "objects", "deals", deal_id])?;
+        let _: Object = self.call_ok(Method::PATCH, url, Some(&Update { properties })).await?;
+        Ok(())
     }
 
     async fn catalog(&self) -> Result<Catalog, CrmError> {

@@ -14,13 +14,13 @@ use serde_json::Value;
 use super::catalog::{self, CrmNeeds, Resolved, ResolvedCache};
 use super::http::{retry_after, seconds_header, CrmHttp, Lane, Limits, Reply};
 use super::{Catalog, Crm, CrmError, DealInput, DealRef, DealStatus, NoteInput, PersonInput, TaskInput};
-use crate::config::RemoteCrmSettings;
+use crate::config::{FieldRole, RemoteCrmSettings};
 use crate::store::Db;
 
 mod body;
 mod wire;
 
-use body::{deal_body, note_body, pd_id, person_body, status_body, task_body, task_marker};
+use body::{deal_body, fields_body, note_body, pd_id, person_body, status_body, task_body, task_marker};
 #[cfg(test)]
 use body::{due, html, major_units};
 
@@ -298,7 +298,13 @@ impl Crm for PipedriveCrm {
 
     async fn set_deal_status(&self, deal: &DealRef<'_>, status: &DealStatus) -> Result<(), CrmError> {
         let path = format!("deals/{}", pd_id(deal.deal_id)?);
-        let req = self.request(Method::PATCH, Api::V2, &path)?.json(&status_body(status));
+        // Won and lost need no catalog: do not read one just for them.
+        let resolved = match status {
+            DealStatus::Open { .. } => Some(self.resolved().await?),
+            _ => None,
+        };
+        let body = status_body(status, deal.pipeline, resolved.as_deref())?;
+        let req = self.request(Method::PATCH, Api::V2, &path)?.json(&body);
         let _: wire::Envelope<Value> = self.call(Lane::Plain, req).await?;
         Ok(())
     }
@@ -323,13 +329,15 @@ impl Crm for PipedriveCrm {
         self.create(Api::V1, "notes", &note_body(n)?).await
     }
 
-    // PENDING(crm helper)
-    async fn set_deal_fields(
-        &self,
-        _deal_id: &str,
-        _fields: &[(crate::config::FieldRole, String)],
-    ) -> Result<(), CrmError> {
-        Err(CrmError::Permanent("PENDING: payment fields".into()))
+    async fn set_deal_fields(&self, deal_id: &str, fields: &[(FieldRole, String)]) -> Result<(), CrmError> {
+        let r = self.resolved().await?;
+        let Some(body) = fields_body(fields, &r)? else {
+            return Ok(());
+        };
+        let path = format!("deals/{}", pd_id(deal_id)?);
+        let req = self.request(Method::PATCH, Api::V2, &path)?.json(&body);
+        let _: wire::Envelope<Value> = self.call(Lane::Plain, req).await?;
+        Ok(())
     }
 
     async fn catalog(&self) -> Result<Catalog, CrmError> {

@@ -142,6 +142,7 @@ fn settings(base: &str, owner: Option<&str>) -> RemoteCrmSettings {
 fn needs(s: &RemoteCrmSettings) -> CrmNeeds {
     CrmNeeds {
         stages: vec![("Sales".into(), "Checkout started".into())],
+        refund_stages: vec![],
         fields: s.fields.clone(),
         owner: s.owner.clone(),
         activity_type: Some(s.activity_type.clone()),
@@ -158,6 +159,7 @@ async fn mount_catalog(server: &MockServer) {
             stage("appointmentscheduled", "Checkout started", "false", "0.2"),
             stage("closedwon", "Closed won", "true", "1.0"),
             stage("closedlost", "Closed lost", "true", "0.0"),
+            stage("90210", "Refunded", "false", "0.0"),
         ]
     }]});
     Mock::given(method("GET"))
@@ -178,6 +180,8 @@ async fn mount_catalog(server: &MockServer) {
             {"name": "leadgate_attempt_id", "label": "Leadgate attempt", "type": "string", "hasUniqueValue": true},
             {"name": "utm_campaign_x", "label": "Campaign", "type": "string"},
             {"name": "leadgate_offer", "label": "Offer", "type": "string"},
+            {"name": "payment_status", "label": "Payment status", "type": "enumeration"},
+            {"name": "amount_refunded", "label": "Amount refunded", "type": "number"},
         ]})))
         .mount(server)
         .await;
@@ -312,6 +316,94 @@ async fn a_new_person_is_read_by_email_searched_by_phone_then_created() {
         created[0],
         json!({"properties": {"email": "ana+x/y@example.com", "firstname": "Ana", "lastname": "María Pérez", "phone": "+573001234567"}})
     );
+}
+
+/// With an offer's `on_refund = "stage:Refunded"` and two payment roles mapped.
+async fn refund_crm(server: &MockServer) -> HubspotCrm {
+    mount_catalog(server).await;
+    let mut s = settings(&server.uri(), None);
+    s.fields.push((FieldRole::PaymentStatus, "Payment status".into()));
+    s.fields.push((FieldRole::AmountRefunded, "amount_refunded".into()));
+    let mut n = needs(&s);
+    n.refund_stages = vec![("Sales".into(), "refunded".into())];
+    HubspotCrm::new(&s, n, reqwest::Client::new())
+}
+
+fn payment(status: &str, refunded: &str) -> Vec<(FieldRole, String)> {
+    vec![
+        (FieldRole::TransactionId, "tx-1".into()),
+        (FieldRole::PaymentStatus, status.into()),
+        (FieldRole::AmountPaid, "199000.00".into()),
+        (FieldRole::AmountRefunded, refunded.into()),
+        (FieldRole::Gateway, "wompi".into()),
+        (FieldRole::PaymentMethod, "card".into()),
+    ]
+}
+
+async fn mount_patch(server: &MockServer) {
+    Mock::given(method("PATCH"))
+        .and(path("/crm/v3/objects/deals/5678"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "5678", "properties": {}})))
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn a_refunded_deal_moves_to_the_on_refund_stage_of_its_pipeline() {
+    let server = MockServer::start().await;
+    let c = refund_crm(&server).await;
+    mount_patch(&server).await;
+    let at = DealRef {
+        deal_id: "5678",
+        pipeline: "Sales",
+    };
+    let open = DealStatus::Open {
+        stage: "Refunded".into(),
+    };
+    c.set_deal_status(&at, &open).await.unwrap();
+    let sent = bodies(&server, "PATCH", "/crm/v3/objects/deals/5678").await;
+    assert_eq!(sent, [json!({"properties": {"dealstage": "90210"}})]);
+}
+
+#[tokio::test]
+async fn crm_check_reports_a_missing_or_closed_refund_stage() {
+    let server = MockServer::start().await;
+    mount_catalog(&server).await;
+    let s = settings(&server.uri(), None);
+    let mut n = needs(&s);
+    n.refund_stages = vec![
+        ("Sales".into(), "Reembolsado".into()),
+        ("Sales".into(), "Closed lost".into()),
+    ];
+    let c = HubspotCrm::new(&s, n.clone(), reqwest::Client::new());
+    let report = crate::crm::check(&c, &n).await.unwrap();
+    assert_eq!(report.problems.len(), 2, "{:?}", report.problems);
+    assert!(report.problems[0].starts_with(r#"on_refund: stage "Reembolsado" not found in pipeline "Sales""#));
+    assert!(report.problems[1].contains("closed (won or lost) stage"));
+}
+
+#[tokio::test]
+async fn payment_fields_are_patched_by_their_property_names_as_strings() {
+    let server = MockServer::start().await;
+    let c = refund_crm(&server).await;
+    mount_patch(&server).await;
+    c.set_deal_fields("5678", &payment("voided", "199000.00"))
+        .await
+        .unwrap();
+    let sent = bodies(&server, "PATCH", "/crm/v3/objects/deals/5678").await;
+    assert_eq!(
+        sent,
+        [json!({"properties": {"payment_status": "voided", "amount_refunded": "199000.00"}})]
+    );
+}
+
+#[tokio::test]
+async fn no_payment_property_mapped_means_no_request() {
+    let server = MockServer::start().await;
+    let c = crm(&server, None).await;
+    mount_patch(&server).await;
+    c.set_deal_fields("5678", &payment("refunded", "1.00")).await.unwrap();
+    assert!(bodies(&server, "PATCH", "/crm/v3/objects/deals/5678").await.is_empty());
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 use serde_json::{json, Map, Value};
 
 use super::DEFAULT_ACTIVITY_TYPE;
+use crate::config::FieldRole;
 use crate::crm::catalog::Resolved;
 use crate::crm::{CrmError, DealInput, DealStatus, NoteInput, PersonInput, TaskInput};
 use crate::domain::Money;
@@ -64,13 +65,41 @@ pub(super) fn deal_body(d: &DealInput<'_>, r: &Resolved) -> Result<Value, CrmErr
     Ok(body)
 }
 
-pub(super) fn status_body(status: &DealStatus) -> Value {
-    match status {
+/// Won and lost are a deal's status in Pipedrive; a refunded deal reopens in a stage of
+/// the offer's pipeline (resolved with the offer's stages, so `crm check` vouches for it).
+/// `resolved` is only read for `Open`.
+pub(super) fn status_body(status: &DealStatus, pipeline: &str, resolved: Option<&Resolved>) -> Result<Value, CrmError> {
+    Ok(match status {
         DealStatus::Won => json!({ "status": "won" }),
         DealStatus::Lost { reason } => json!({ "status": "lost", "lost_reason": reason }),
-        // PENDING(crm helper): resolve the stage id in the offer's pipeline.
-        DealStatus::Open { .. } => json!({ "status": "open" }),
+        DealStatus::Open { stage } => {
+            let r = resolved.ok_or_else(|| CrmError::Permanent("stages are not resolved".into()))?;
+            let (_, stage_id) = r.stage(pipeline, stage)?;
+            json!({ "status": "open", "stage_id": pd_id(stage_id)? })
+        }
+    })
+}
+
+/// The payment's facts as the deal's `custom_fields`: only roles the configuration maps,
+/// `None` when it maps none of them (nothing to send). Numeric fields get a JSON number,
+/// since v2 refuses numbers sent as strings; every other field takes the text.
+pub(super) fn fields_body(fields: &[(FieldRole, String)], r: &Resolved) -> Result<Option<Value>, CrmError> {
+    let mut custom = Map::new();
+    for (role, value) in fields {
+        let Some(key) = r.field(*role) else { continue };
+        let v = match r.field_kind(*role) {
+            Some("double") if value.is_empty() => Value::Null,
+            Some("double") => {
+                let n: f64 = value.parse().map_err(|_| {
+                    CrmError::Permanent(format!("crm.fields.{}: {value:?} is not a number", role.as_str()))
+                })?;
+                json!(n)
+            }
+            _ => Value::from(value.as_str()),
+        };
+        custom.insert(key.to_owned(), v);
     }
+    Ok((!custom.is_empty()).then(|| json!({ "custom_fields": custom })))
 }
 
 pub(super) fn task_body(t: &TaskInput<'_>, r: &Resolved) -> Result<Value, CrmError> {

@@ -30,6 +30,7 @@ fn settings(base: &str) -> RemoteCrmSettings {
 fn needs() -> CrmNeeds {
     CrmNeeds {
         stages: vec![("Sales".into(), "Checkout started".into())],
+        refund_stages: vec![],
         fields: vec![
             (FieldRole::AttemptId, "Leadgate attempt".into()),
             (FieldRole::UtmCampaign, "Campaign".into()),
@@ -56,9 +57,10 @@ async fn mount_catalog(server: &MockServer) {
         .await;
     get("/api/v2/stages")
         .and(query_param("cursor", "page2"))
-        .respond_with(ok(
-            json!([{ "id": 11, "name": "Checkout started", "pipeline_id": 1, "order_nr": 2 }]),
-        ))
+        .respond_with(ok(json!([
+            { "id": 11, "name": "Checkout started", "pipeline_id": 1, "order_nr": 2 },
+            { "id": 12, "name": "Refunded", "pipeline_id": 1, "order_nr": 3 },
+        ])))
         .with_priority(1)
         .mount(server)
         .await;
@@ -82,6 +84,8 @@ async fn mount_catalog(server: &MockServer) {
             { "field_code": "title", "field_name": "Title", "field_type": "varchar", "is_custom_field": false },
             { "field_code": "a".repeat(40), "field_name": "Leadgate attempt", "field_type": "varchar", "is_custom_field": true },
             { "field_code": "c".repeat(40), "field_name": "Campaign", "field_type": "varchar", "is_custom_field": true },
+            { "field_code": "s".repeat(40), "field_name": "Payment status", "field_type": "varchar", "is_custom_field": true },
+            { "field_code": "r".repeat(40), "field_name": "Refunded", "field_type": "double", "is_custom_field": true },
         ])))
         .mount(server)
         .await;
@@ -96,6 +100,123 @@ async fn mount_catalog(server: &MockServer) {
 async fn crm(server: &MockServer) -> PipedriveCrm {
     mount_catalog(server).await;
     PipedriveCrm::new(&settings(&server.uri()), needs(), reqwest::Client::new())
+}
+
+/// With an offer's `on_refund = "stage:Refunded"` and two payment roles mapped.
+async fn refund_crm(server: &MockServer) -> PipedriveCrm {
+    mount_catalog(server).await;
+    let mut n = needs();
+    n.refund_stages = vec![("Sales".into(), "refunded".into())];
+    n.fields.push((FieldRole::PaymentStatus, "Payment status".into()));
+    n.fields.push((FieldRole::AmountRefunded, "Refunded".into()));
+    PipedriveCrm::new(&settings(&server.uri()), n, reqwest::Client::new())
+}
+
+async fn patches(server: &MockServer, p: &str) -> Vec<Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.method.as_str() == "PATCH" && r.url.path() == p)
+        .map(|r| serde_json::from_slice(&r.body).unwrap_or(Value::Null))
+        .collect()
+}
+
+fn payment(status: &str, refunded: &str) -> Vec<(FieldRole, String)> {
+    vec![
+        (FieldRole::TransactionId, "tx-1".into()),
+        (FieldRole::PaymentStatus, status.into()),
+        (FieldRole::AmountPaid, "199000.00".into()),
+        (FieldRole::AmountRefunded, refunded.into()),
+        (FieldRole::Gateway, "wompi".into()),
+        (FieldRole::PaymentMethod, "card".into()),
+    ]
+}
+
+#[tokio::test]
+async fn a_refunded_deal_reopens_in_the_on_refund_stage_of_its_pipeline() {
+    let server = MockServer::start().await;
+    let crm = refund_crm(&server).await;
+    Mock::given(method("PATCH"))
+        .and(path("/api/v2/deals/501"))
+        .respond_with(ok(json!({ "id": 501 })))
+        .mount(&server)
+        .await;
+    let at = DealRef {
+        deal_id: "501",
+        pipeline: "Sales",
+    };
+    let open = DealStatus::Open {
+        stage: "Refunded".into(),
+    };
+    crm.set_deal_status(&at, &open).await.unwrap();
+    assert_eq!(
+        patches(&server, "/api/v2/deals/501").await,
+        [json!({ "status": "open", "stage_id": 12 })]
+    );
+}
+
+#[tokio::test]
+async fn a_refund_stage_the_configuration_did_not_name_is_refused_without_a_request() {
+    let server = MockServer::start().await;
+    let crm = refund_crm(&server).await;
+    let at = DealRef {
+        deal_id: "501",
+        pipeline: "Sales",
+    };
+    let open = DealStatus::Open { stage: "New".into() };
+    assert!(matches!(
+        crm.set_deal_status(&at, &open).await,
+        Err(CrmError::Permanent(_))
+    ));
+    assert!(patches(&server, "/api/v2/deals/501").await.is_empty());
+}
+
+#[tokio::test]
+async fn crm_check_reports_a_missing_refund_stage_with_the_stages_there_are() {
+    let server = MockServer::start().await;
+    mount_catalog(&server).await;
+    let mut n = needs();
+    n.refund_stages = vec![("Sales".into(), "Reembolsado".into())];
+    let crm = PipedriveCrm::new(&settings(&server.uri()), n.clone(), reqwest::Client::new());
+    let report = crate::crm::check(&crm, &n).await.unwrap();
+    assert_eq!(
+        report.problems,
+        [
+            r#"on_refund: stage "Reembolsado" not found in pipeline "Sales" (it has: "New", "Checkout started", "Refunded")"#
+        ]
+    );
+}
+
+#[tokio::test]
+async fn payment_fields_go_to_their_configured_keys_numbers_as_numbers() {
+    let server = MockServer::start().await;
+    let crm = refund_crm(&server).await;
+    Mock::given(method("PATCH"))
+        .and(path("/api/v2/deals/501"))
+        .respond_with(ok(json!({ "id": 501 })))
+        .mount(&server)
+        .await;
+    crm.set_deal_fields("501", &payment("voided", "199000.00"))
+        .await
+        .unwrap();
+    let mut custom = serde_json::Map::new();
+    custom.insert("s".repeat(40), json!("voided"));
+    custom.insert("r".repeat(40), json!(199000.0));
+    assert_eq!(
+        patches(&server, "/api/v2/deals/501").await,
+        [json!({ "custom_fields": custom })],
+        "only the two mapped roles; the refunded amount is a double field"
+    );
+}
+
+#[tokio::test]
+async fn no_payment_role_mapped_means_no_request() {
+    let server = MockServer::start().await;
+    let crm = crm(&server).await;
+    crm.set_deal_fields("501", &payment("refunded", "1.00")).await.unwrap();
+    assert!(patches(&server, "/api/v2/deals/501").await.is_empty());
 }
 
 #[test]
@@ -167,9 +288,9 @@ async fn catalog_reads_every_page_and_only_custom_fields() {
     let c = crm.catalog().await.unwrap();
     assert_eq!(c.pipelines.len(), 1, "deleted pipelines are left out");
     let names: Vec<_> = c.pipelines[0].stages.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["New", "Checkout started"]);
+    assert_eq!(names, ["New", "Checkout started", "Refunded"]);
     assert!(c.pipelines[0].stages.iter().all(|s| s.outcome.is_none()));
-    assert_eq!(c.deal_fields.len(), 2);
+    assert_eq!(c.deal_fields.len(), 4);
     assert_eq!(c.owners[0].id, "9");
     assert_eq!(c.activity_types[0].id, "call");
 }

@@ -23,8 +23,11 @@ const PIPELINE_ID: &str = "default";
 const STAGE_ID: &str = "appointmentscheduled";
 const WON_ID: &str = "closedwon";
 const LOST_ID: &str = "closedlost";
+/// The open stage an offer's `on_refund = "stage:Refunded"` puts a refunded deal in.
+const REFUNDED_ID: &str = "90210377";
 
 mod fake;
+mod refunds;
 use fake::*;
 
 // ---------------------------------------------------------------- the app

@@ -6,6 +6,7 @@ mod hubspot;
 pub mod ledger;
 mod pacing;
 pub mod pipedrive;
+mod wompi;
 
 use crate::support::{location, spawn_with, Backend, Options, TestApp};
 

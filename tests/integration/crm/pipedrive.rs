@@ -17,9 +17,15 @@ const ATTEMPT_KEY: &str = "9d1c3b5a7e2f4d6b8a0c1e3f5a7b9c2d4e6f8a0b";
 const PIPELINE_ID: i64 = 1;
 const STAGE_ID: i64 = 11;
 const OWNER_ID: i64 = 9;
+/// The open stage an offer's `on_refund = "stage:Refunded"` puts a refunded deal in.
+const REFUNDED_STAGE_ID: i64 = 12;
+/// Keys of the "Payment status" (text) and "Amount refunded" (numeric) custom fields.
+const STATUS_KEY: &str = "5e1f0c3a9b7d2e4f6a8c0b1d3e5f7a9c2b4d6e8f";
+const REFUNDED_KEY: &str = "7a3c5e1f9b2d4f6a8c0e1b3d5f7a9c2e4b6d8f0a";
 
 mod fake;
 mod leases;
+mod refunds;
 use fake::*;
 
 /// The app on Pipedrive, `crm_extra` added to its `[crm]` table; jobs get `attempts` tries.
@@ -344,10 +350,9 @@ async fn pipedrive_requests_conform_to_pipedrives_openapi_specs() {
     // Names as the specs' examples have them.
     let needs = CrmNeeds {
         stages: vec![("Pipeline Name".into(), "Stage Name".into())],
-        fields: vec![
-            (FieldRole::AttemptId, "40characterhashforcustomfieldidentifier".into()),
-            (FieldRole::UtmCampaign, "Priority".into()),
-        ],
+        refund_stages: vec![("Pipeline Name".into(), "Stage Name".into())],
+        // The specs' one custom field; no other role may share the attempt id's field.
+        fields: vec![(FieldRole::AttemptId, "40characterhashforcustomfieldidentifier".into())],
         owner: Some("john@pipedrive.com".into()),
         activity_type: Some("Call".into()),
         outcome_stages: false,
@@ -380,6 +385,10 @@ async fn pipedrive_requests_conform_to_pipedrives_openapi_specs() {
         .respond_with(ok(json!([{ "id": 5, "name": "Call", "key_string": "call", "active_flag": true }])).template())
         .mount(&v1_listings)
         .await;
+    // Payment fields written by a configuration whose payment status has that field.
+    let mut payment_needs = needs.clone();
+    payment_needs.fields = vec![(FieldRole::PaymentStatus, "Priority".into())];
+    let payments = PipedriveCrm::with_roots(&settings, payment_needs, http.clone(), &v1_listings.uri(), &v2);
     let crm = PipedriveCrm::with_roots(&settings, needs.clone(), http.clone(), &v1_listings.uri(), &v2);
     let notes = PipedriveCrm::with_roots(&settings, needs, http, &v1, &v2);
 
@@ -429,6 +438,20 @@ async fn pipedrive_requests_conform_to_pipedrives_openapi_specs() {
         reason: "Payment declined".into(),
     };
     crm.set_deal_status(&at, &lost).await.expect("lost");
+    let reopened = DealStatus::Open {
+        stage: "Stage Name".into(),
+    };
+    crm.set_deal_status(&at, &reopened)
+        .await
+        .expect("open in the on_refund stage");
+    let payment = [
+        (FieldRole::PaymentStatus, "refunded".to_string()),
+        (FieldRole::AmountRefunded, "199.90".to_string()),
+    ];
+    payments
+        .set_deal_fields(&deal_id, &payment)
+        .await
+        .expect("payment fields");
     let task = TaskInput {
         key: "att-1:declined",
         deal_id: &deal_id,

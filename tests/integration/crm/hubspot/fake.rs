@@ -368,6 +368,7 @@ pub(super) fn pipelines() -> Value {
             stage("qualifiedtobuy", "Qualified To Buy", "false", "0.4"),
             stage(WON_ID, "Closed Won", "true", "1.0"),
             stage(LOST_ID, "Closed Lost", "true", "0.0"),
+            stage(REFUNDED_ID, "Refunded", "false", "0.0"),
         ]},
     ]})
 }
@@ -390,6 +391,8 @@ pub(super) fn properties() -> Value {
         {"name": ATTEMPT_PROPERTY, "label": "Leadgate attempt", "type": "string", "hasUniqueValue": true},
         {"name": "utm_campaign", "label": "UTM campaign", "type": "string"},
         {"name": "closed_lost_reason", "label": "Closed Lost Reason", "type": "string"},
+        {"name": "leadgate_payment_status", "label": "Payment status", "type": "enumeration"},
+        {"name": "leadgate_amount_refunded", "label": "Amount refunded", "type": "number"},
     ]})
 }
 

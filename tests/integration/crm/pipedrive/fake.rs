@@ -136,6 +136,7 @@ impl State {
             ("GET", "/api/v2/stages") => ok(json!([
                 { "id": 10, "name": "New", "pipeline_id": PIPELINE_ID, "order_nr": 1 },
                 { "id": STAGE_ID, "name": "Checkout started", "pipeline_id": PIPELINE_ID, "order_nr": 2 },
+                { "id": REFUNDED_STAGE_ID, "name": "Refunded", "pipeline_id": PIPELINE_ID, "order_nr": 3 },
             ])),
             ("GET", "/api/v1/users") => ok(json!([
                 { "id": OWNER_ID, "name": "Sales Bot", "email": "bot@example.com", "active_flag": true },
@@ -143,6 +144,8 @@ impl State {
             ("GET", "/api/v2/dealFields") => ok(json!([
                 { "field_code": "title", "field_name": "Title", "field_type": "varchar", "is_custom_field": false },
                 { "field_code": ATTEMPT_KEY, "field_name": "Leadgate attempt", "field_type": "varchar", "is_custom_field": true },
+                { "field_code": STATUS_KEY, "field_name": "Payment status", "field_type": "varchar", "is_custom_field": true },
+                { "field_code": REFUNDED_KEY, "field_name": "Amount refunded", "field_type": "double", "is_custom_field": true },
             ])),
             ("GET", "/api/v1/activityTypes") => ok(json!([
                 { "id": 1, "name": "Call", "key_string": "call", "active_flag": true },
@@ -228,7 +231,15 @@ impl State {
             return refuse(404, "Deal not found");
         };
         for (k, v) in body.as_object().into_iter().flatten() {
-            deal[k] = v.clone();
+            match (k.as_str(), v.as_object()) {
+                // Like Pipedrive: only the custom fields sent change.
+                ("custom_fields", Some(fields)) => {
+                    for (f, value) in fields {
+                        deal["custom_fields"][f] = value.clone();
+                    }
+                }
+                _ => deal[k] = v.clone(),
+            }
         }
         ok(deal.clone())
     }
