@@ -1,6 +1,9 @@
 //! Stripe Checkout: one hosted Checkout Session per attempt, `Stripe-Signature` webhooks
 //! (HMAC-SHA256 over `"<t>.<raw body>"`, one `v1` per active endpoint secret) and session
 //! reads for the return page and reconciliation (docs.stripe.com/api/checkout/sessions).
+//! Events are only a cue: every one we act on names a session or a PaymentIntent, and
+//! the status and the money after approval (refunds, disputes) are read back from the API,
+//! so a late, replayed or out-of-order event can only make us look again.
 
 use std::time::Duration;
 
@@ -20,6 +23,7 @@ use crate::config::{Environment, StripeSettings};
 use crate::domain::edge::GATEWAY_REF_MAX_CHARS;
 use crate::domain::lead::Attempt;
 use crate::domain::offer::GatewayKind;
+use crate::domain::reversal::{Dispute, DisputeStage, Report};
 use crate::domain::{Lang, PaymentStatus};
 
 /// The API version this adapter was written and tested against. Pinned per request so a
@@ -51,21 +55,84 @@ impl StripeGateway {
             .header("Stripe-Version", API_VERSION)
     }
 
-    /// The session with its PaymentIntent expanded: a delayed method that failed leaves
-    /// the session `complete`/`unpaid` forever, and only the intent says it failed.
-    /// Sessions are never deleted, so a 404 for one Stripe named is a refusal (wrong
-    /// `api_base`, or a key of the other mode), not "no payment".
+    /// The session with its PaymentIntent and that intent's latest Charge expanded: a
+    /// delayed method that failed leaves the session `complete`/`unpaid` forever, and only
+    /// the intent says it failed; refunds and disputes are only on the charge. Sessions are
+    /// never deleted, so a 404 for one Stripe named is a refusal (wrong `api_base`, or a
+    /// key of the other mode), not "no payment".
     async fn get_session(&self, id: &str) -> Result<Session, GatewayError> {
         let mut url = endpoint(&self.settings.api_base, &["v1", "checkout", "sessions", id])?;
-        url.query_pairs_mut().append_pair("expand[]", "payment_intent");
+        url.query_pairs_mut().append_pair("expand[]", EXPAND_CHARGE);
         send_json(VENDOR, self.request(Method::GET, url)).await
     }
+
+    /// The Checkout Session a PaymentIntent was paid through. Refund and dispute objects
+    /// name only the intent; the session carries our attempt id and is what settle checks.
+    /// None when no session has it (a payment made on the account outside Checkout).
+    async fn session_of_intent(&self, intent: &str) -> Result<Option<Session>, GatewayError> {
+        let mut url = endpoint(&self.settings.api_base, &["v1", "checkout", "sessions"])?;
+        url.query_pairs_mut()
+            .append_pair("payment_intent", intent)
+            .append_pair("expand[]", &format!("data.{EXPAND_CHARGE}"));
+        let list: List<Session> = send_json(VENDOR, self.request(Method::GET, url)).await?;
+        let mut sessions = list.data.into_iter();
+        let first = sessions.next();
+        if sessions.next().is_some() {
+            // A PaymentIntent is created by one session's confirmation; two would be a
+            // Stripe change we have not seen. The first (newest) is the one we read.
+            tracing::warn!(
+                payment_intent = intent,
+                "Stripe lists several sessions for one PaymentIntent"
+            );
+        }
+        Ok(first)
+    }
+
+    /// The newest dispute of a PaymentIntent (a charge that was disputed, lost and then
+    /// disputed again is rare, but the newest is the one that stands).
+    async fn newest_dispute(&self, intent: &str) -> Result<Option<DisputeJson>, GatewayError> {
+        let mut url = endpoint(&self.settings.api_base, &["v1", "disputes"])?;
+        url.query_pairs_mut().append_pair("payment_intent", intent);
+        let list: List<DisputeJson> = send_json(VENDOR, self.request(Method::GET, url)).await?;
+        Ok(list.data.into_iter().max_by_key(|d| d.created.unwrap_or(i64::MIN)))
+    }
+
+    /// The observation a session stands for, with the money after approval read from its
+    /// charge (and its dispute, when the charge says it was disputed).
+    async fn observe(&self, s: Session) -> Result<Option<Observation>, GatewayError> {
+        let Some(mut seen) = session_observation(&s) else {
+            return Ok(None);
+        };
+        if seen.status != PaymentStatus::Approved {
+            return Ok(Some(seen));
+        }
+        let Some(charge) = s.latest_charge() else {
+            return Ok(Some(seen));
+        };
+        seen.method = charge.method().map(str::to_owned);
+        if !same_currency(&s, charge) {
+            tracing::error!(
+                session = %s.id, charge = %charge.id, charge_currency = ?charge.currency, session_currency = ?s.currency,
+                "Stripe charge in another currency than its session; its refunds are not applied"
+            );
+            return Ok(Some(seen));
+        }
+        let dispute = match (charge.disputed, s.intent_id()) {
+            (Some(true), Some(intent)) => self.newest_dispute(intent).await?,
+            _ => None,
+        };
+        seen.after_sale = Some(after_sale(charge, dispute.as_ref()));
+        Ok(Some(seen))
+    }
 }
+
+/// One `expand[]` gives the intent's status and its latest charge's money in the same read.
+const EXPAND_CHARGE: &str = "payment_intent.latest_charge";
 
 // ---------------------------------------------------------------------------------------
 // Vendor JSON (only what we read; everything else is ignored).
 
-/// A Checkout Session, as created or retrieved, or inside an event.
+/// A Checkout Session, as created or retrieved (spec schema `checkout.session`).
 #[derive(Debug, Deserialize)]
 struct Session {
     id: String,
@@ -77,25 +144,165 @@ struct Session {
     client_reference_id: Option<String>,
     amount_total: Option<i64>,
     currency: Option<String>,
-    /// An id in events; the object when read with `expand[]=payment_intent`.
-    payment_intent: Option<IntentRef>,
+    /// An id unless read with `expand[]=payment_intent…`; null until the customer confirms.
+    payment_intent: Option<Expandable<Intent>>,
+}
+
+/// A field Stripe sends as an id, or as the object when expanded.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Expandable<T> {
+    // An object first: an id string cannot be read as one, and falls through.
+    Object(T),
+    Id(String),
+    /// Anything else (a shape we do not know) is ignored rather than refusing the session.
+    Other(serde::de::IgnoredAny),
+}
+
+impl<T> Expandable<T> {
+    fn object(&self) -> Option<&T> {
+        match self {
+            Expandable::Object(o) => Some(o),
+            _ => None,
+        }
+    }
+}
+
+/// Spec schema `payment_intent`, only what we read.
+#[derive(Debug, Deserialize)]
+struct Intent {
+    id: Option<String>,
+    status: Option<String>,
+    latest_charge: Option<Expandable<Charge>>,
+}
+
+/// Spec schema `charge`. `amount_refunded` is the running total in minor units; the
+/// `refunds` list is not included unless expanded (since 2022-11-15), so its reason is a
+/// bonus when present, never needed.
+#[derive(Debug, Deserialize)]
+struct Charge {
+    id: String,
+    amount_refunded: Option<i64>,
+    currency: Option<String>,
+    disputed: Option<bool>,
+    payment_method_details: Option<MethodDetails>,
+    refunds: Option<List<RefundJson>>,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum IntentRef {
-    // An object first: an id string cannot be read as one, and falls through.
-    Expanded { status: Option<String> },
-    Id(serde::de::IgnoredAny),
+struct MethodDetails {
+    /// `card`, `oxxo`, `boleto`…
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+/// Spec schema `refund`, only its reason.
+#[derive(Debug, Deserialize)]
+struct RefundJson {
+    reason: Option<String>,
+    created: Option<i64>,
+}
+
+/// Spec schema `dispute`, only what we read.
+#[derive(Debug, Deserialize)]
+struct DisputeJson {
+    status: Option<String>,
+    reason: Option<String>,
+    created: Option<i64>,
+    evidence_details: Option<EvidenceDetails>,
+}
+
+#[derive(Debug, Deserialize)]
+struct EvidenceDetails {
+    /// Unix seconds; null, or 0 when the issuer allows no response.
+    due_by: Option<i64>,
+}
+
+/// A list object (`{"object":"list","data":[…]}`); a missing `data` reads as empty.
+#[derive(Debug, Deserialize)]
+struct List<T> {
+    #[serde(default = "Vec::new")]
+    data: Vec<T>,
 }
 
 impl Session {
+    fn intent(&self) -> Option<&Intent> {
+        self.payment_intent.as_ref()?.object()
+    }
+
     /// The expanded PaymentIntent's status, when we have it.
     fn intent_status(&self) -> Option<&str> {
+        self.intent()?.status.as_deref()
+    }
+
+    fn intent_id(&self) -> Option<&str> {
         match self.payment_intent.as_ref()? {
-            IntentRef::Expanded { status } => status.as_deref(),
-            IntentRef::Id(_) => None,
+            Expandable::Object(i) => i.id.as_deref(),
+            Expandable::Id(id) => Some(id),
+            Expandable::Other(_) => None,
         }
+    }
+
+    fn latest_charge(&self) -> Option<&Charge> {
+        self.intent()?.latest_charge.as_ref()?.object()
+    }
+}
+
+impl Charge {
+    fn method(&self) -> Option<&str> {
+        self.payment_method_details.as_ref()?.kind.as_deref()
+    }
+
+    /// The newest refund's reason, if the charge happens to carry its refunds.
+    fn refund_reason(&self) -> Option<String> {
+        let refunds = &self.refunds.as_ref()?.data;
+        refunds
+            .iter()
+            .max_by_key(|r| r.created.unwrap_or(i64::MIN))?
+            .reason
+            .clone()
+    }
+}
+
+/// The charge's currency is the session's: a refunded total in another currency's units
+/// must not be read as ours. Unknown on either side counts as different.
+fn same_currency(s: &Session, c: &Charge) -> bool {
+    match (s.currency.as_deref(), c.currency.as_deref()) {
+        (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+        _ => false,
+    }
+}
+
+/// Stripe's dispute statuses (spec enum on 2023-08-16) in our three stages. `warning_*`
+/// are inquiries; an unknown status (later versions add `prevented`…) stays open, so a
+/// human looks at it rather than us calling it settled.
+fn dispute_stage(status: Option<&str>) -> DisputeStage {
+    match status {
+        Some("won" | "warning_closed") => DisputeStage::Won,
+        Some("lost") => DisputeStage::Lost,
+        _ => DisputeStage::Open,
+    }
+}
+
+fn dispute(d: &DisputeJson) -> Dispute {
+    let due_by = d.evidence_details.as_ref().and_then(|e| e.due_by);
+    Dispute {
+        stage: dispute_stage(d.status.as_deref()),
+        // 0 means no response is allowed: there is no deadline to give sales.
+        due_at: due_by.filter(|&s| s > 0).map(|s| s.saturating_mul(1000)),
+        reason: d.reason.clone(),
+    }
+}
+
+/// What the charge (and its newest dispute) say about the money now. A voided
+/// authorisation cannot happen here: Checkout in payment mode captures automatically.
+fn after_sale(c: &Charge, d: Option<&DisputeJson>) -> Report {
+    let refunded_minor = c.amount_refunded.unwrap_or(0);
+    Report {
+        refunded_minor,
+        voided: false,
+        dispute: d.map(dispute),
+        refund_reason: if refunded_minor > 0 { c.refund_reason() } else { None },
     }
 }
 
@@ -110,8 +317,17 @@ struct Event {
 
 #[derive(Debug, Deserialize)]
 struct EventData {
-    /// Kept loose: only checkout.session events carry a session here.
+    /// A session, charge, refund or dispute, by the event's type; read as `EventObject`
+    /// only for the types we act on, so an odd object elsewhere refuses nothing.
     object: serde_json::Value,
+}
+
+/// What we read from any event object: its own id and the PaymentIntent it belongs to
+/// (`charge`, `refund` and `dispute` all carry `payment_intent`, an id or null).
+#[derive(Debug, Deserialize)]
+struct EventObject {
+    id: Option<String>,
+    payment_intent: Option<serde_json::Value>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -244,33 +460,28 @@ fn session_status(s: &Session) -> Option<PaymentStatus> {
     }
 }
 
-/// The checkout.session events that say something about the payment.
-#[derive(Debug, Clone, Copy)]
-enum SessionEvent {
-    Completed,
-    AsyncSucceeded,
-    AsyncFailed,
-    Expired,
+/// What an event type asks us to read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cue {
+    /// `checkout.session.*`: the session in `data.object`.
+    Session,
+    /// A refund or dispute event: the payment of the object's `payment_intent`.
+    Payment,
 }
 
-impl SessionEvent {
-    fn from_type(kind: &str) -> Option<Self> {
-        match kind {
-            "checkout.session.completed" => Some(Self::Completed),
-            "checkout.session.async_payment_succeeded" => Some(Self::AsyncSucceeded),
-            "checkout.session.async_payment_failed" => Some(Self::AsyncFailed),
-            "checkout.session.expired" => Some(Self::Expired),
-            _ => None,
-        }
-    }
-
-    fn status(self, s: &Session) -> PaymentStatus {
-        match self {
-            Self::Completed => completed_status(s.payment_status.as_deref()),
-            Self::AsyncSucceeded => PaymentStatus::Approved,
-            Self::AsyncFailed => PaymentStatus::Declined,
-            Self::Expired => PaymentStatus::Expired,
-        }
+/// On 2023-08-16 `refund.*` fire only for refunds without a charge (never ours), so card
+/// refunds reach us as `charge.refunded` (a charge) and `charge.refund.updated` (a refund).
+fn cue(kind: &str) -> Option<Cue> {
+    match kind {
+        k if k.starts_with("checkout.session.") => Some(Cue::Session),
+        "charge.refunded"
+        | "charge.refund.updated"
+        | "charge.dispute.created"
+        | "charge.dispute.updated"
+        | "charge.dispute.closed"
+        | "charge.dispute.funds_withdrawn"
+        | "charge.dispute.funds_reinstated" => Some(Cue::Payment),
+        _ => None,
     }
 }
 
@@ -290,26 +501,23 @@ fn charged(s: &Session) -> Option<Charged> {
     })
 }
 
-fn observation(s: Session, status: PaymentStatus, detail: String) -> Observation {
-    Observation {
-        charged: charged(&s),
-        reference: s.client_reference_id,
-        checkout_ref: Some(s.id.clone()),
-        after_sale: None,
-        method: None,
-        gateway_ref: Some(s.id),
-        status,
-        detail: Some(detail),
-    }
-}
-
-fn session_observation(s: Session) -> Option<Observation> {
-    let Some(status) = session_status(&s) else {
+/// The session's own status; the money after approval is added by `observe`. The session
+/// id is both the payment id we keep and the checkout settle compares with the attempt's.
+fn session_observation(s: &Session) -> Option<Observation> {
+    let Some(status) = session_status(s) else {
         tracing::warn!(session = %s.id, status = ?s.status, "Stripe session in a status we do not know");
         return None;
     };
-    let detail = status_words(&s);
-    Some(observation(s, status, detail))
+    Some(Observation {
+        charged: charged(s),
+        reference: s.client_reference_id.clone(),
+        checkout_ref: Some(s.id.clone()),
+        after_sale: None,
+        method: None,
+        gateway_ref: Some(s.id.clone()),
+        status,
+        detail: Some(status_words(s)),
+    })
 }
 
 /// Stripe ids are ASCII letters, digits and `_`; anything else cannot name a session.
@@ -336,17 +544,35 @@ fn parse_stripe_event(body: &[u8], environment: Environment) -> Result<GatewayEv
             )));
         }
     }
-    let Some(which) = SessionEvent::from_type(&ev.kind) else {
+    let Some(cue) = cue(&ev.kind) else {
         return Ok(irrelevant(ev.id));
     };
     let data = ev
         .data
-        .ok_or_else(|| malformed("checkout.session event without data"))?;
-    let session: Session = serde_json::from_value(data.object).map_err(malformed)?;
-    let status = which.status(&session);
-    let detail = format!("{}: {}", ev.kind, status_words(&session));
-    let facts = EventFacts::Observed(observation(session, status, detail));
-    Ok(GatewayEvent { event_id: ev.id, facts })
+        .ok_or_else(|| malformed(format!("{} event without data", ev.kind)))?;
+    let object: EventObject = serde_json::from_value(data.object).map_err(malformed)?;
+    let gateway_ref = match cue {
+        // Never the status in the body: it is a copy from when the event was made, and
+        // the session as it is now is one read away.
+        Cue::Session => object
+            .id
+            .filter(|id| plausible_id(id))
+            .ok_or_else(|| malformed(format!("{} event without a session id", ev.kind)))?,
+        Cue::Payment => match object.payment_intent {
+            Some(serde_json::Value::String(pi)) if plausible_id(&pi) => pi,
+            Some(serde_json::Value::Null) | None => {
+                // A charge made outside a PaymentIntent (the legacy Charges API) was never
+                // a Checkout payment, so it cannot be an attempt of ours.
+                tracing::info!(event = %ev.id, kind = %ev.kind, object = ?object.id, "Stripe event for an object without a PaymentIntent; not ours");
+                return Ok(irrelevant(ev.id));
+            }
+            Some(other) => return Err(malformed(format!("{} event with payment_intent {other}", ev.kind))),
+        },
+    };
+    Ok(GatewayEvent {
+        event_id: ev.id,
+        facts: EventFacts::Changed { gateway_ref },
+    })
 }
 
 fn irrelevant(event_id: String) -> GatewayEvent {
@@ -419,11 +645,61 @@ impl Gateway for StripeGateway {
         }
     }
 
+    /// A session by its id (`cs_…`), or the session a PaymentIntent (`pi_…`, from a refund
+    /// or dispute event) was paid through, so the attempt id and the checkout are checked
+    /// the same way whichever event led here.
     async fn lookup(&self, gateway_ref: &str) -> Result<Option<Observation>, GatewayError> {
         if !plausible_id(gateway_ref) {
             return Ok(None);
         }
-        Ok(session_observation(self.get_session(gateway_ref).await?))
+        let session = if gateway_ref.starts_with("pi_") {
+            match self.session_of_intent(gateway_ref).await? {
+                Some(s) => s,
+                None => {
+                    tracing::warn!(
+                        payment_intent = gateway_ref,
+                        "no Stripe Checkout Session has this PaymentIntent"
+                    );
+                    return Ok(None);
+                }
+            }
+        } else {
+            self.get_session(gateway_ref).await?
+        };
+        self.observe(session).await
+    }
+
+    fn can_expire(&self) -> bool {
+        true
+    }
+
+    /// Expires the attempt's session so it cannot take a second payment for one purchase.
+    /// Stripe only expires an `open` session and answers 400 for a complete or expired one
+    /// (its message wording varies, so it is not read): on any refusal the session is read
+    /// again, and a customer who paid meanwhile comes back as a payment.
+    async fn expire_checkout(&self, attempt: &Attempt) -> Result<Option<Observation>, GatewayError> {
+        let Some(id) = attempt
+            .after
+            .checkout_ref
+            .as_deref()
+            .or(attempt.gateway_ref.as_deref())
+            .filter(|id| plausible_id(id))
+        else {
+            return Ok(None);
+        };
+        let url = endpoint(&self.settings.api_base, &["v1", "checkout", "sessions", id, "expire"])?;
+        let call = self
+            .request(Method::POST, url)
+            .header("Idempotency-Key", format!("leadgate-expire-{id}"));
+        let session = match send_json::<Session>(VENDOR, call).await {
+            Ok(s) => s,
+            Err(GatewayError::Rejected(e)) => {
+                tracing::info!(session = id, error = %e, "Stripe did not expire the session; reading it back");
+                self.get_session(id).await?
+            }
+            Err(e) => return Err(e),
+        };
+        self.observe(session).await
     }
 }
 

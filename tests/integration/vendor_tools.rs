@@ -151,6 +151,18 @@ async fn stripe_requests_conform_to_stripes_openapi_spec() {
     assert_eq!(seen.reference.as_deref(), Some(PRISM_TEXT));
     let seen = observed("status by the attempt's session", gw.fetch_status(&attempt, "").await);
     assert_eq!(seen.status, PaymentStatus::Approved, "{seen:?}");
+    // A refund or dispute event names a PaymentIntent: its session is found with the list
+    // filter `payment_intent` and `expand[]=data.payment_intent.latest_charge`. Prism may
+    // answer an empty list, so only acceptance of the request is asserted.
+    let by_intent = gw.lookup("pi_contract").await;
+    assert!(
+        by_intent.is_ok(),
+        "Prism refused the list by payment_intent: {by_intent:?}"
+    );
+    // Expiring a replaced session: POST .../expire with an Idempotency-Key and no body.
+    let mut replaced = attempt.clone();
+    replaced.after.checkout_ref = Some("cs_test_contract".into());
+    observed("expire", gw.expire_checkout(&replaced).await);
 }
 
 #[tokio::test]

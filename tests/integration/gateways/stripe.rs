@@ -27,6 +27,10 @@ struct Ledger {
     /// Every create request's form, in order.
     creates: Vec<HashMap<String, String>>,
     fail_creates: u32,
+    /// Spec schema `dispute` objects, as `GET /v1/disputes` lists them.
+    disputes: Vec<Value>,
+    /// Session ids of every `POST /v1/checkout/sessions/{id}/expire`, in order.
+    expires: Vec<String>,
 }
 
 struct FakeStripe {
@@ -59,7 +63,92 @@ impl FakeStripe {
             })
             .mount(&server)
             .await;
+        let list = ledger.clone();
+        Mock::given(method("GET"))
+            .and(path("/v1/checkout/sessions"))
+            .respond_with(move |req: &Request| {
+                let pi = query_of(req, "payment_intent");
+                let l = list.lock().unwrap();
+                let data: Vec<&Value> = l
+                    .sessions
+                    .iter()
+                    .filter(|s| pi.is_some() && s["payment_intent"]["id"].as_str() == pi.as_deref())
+                    .collect();
+                ResponseTemplate::new(200).set_body_json(json!({"object": "list", "has_more": false, "data": data}))
+            })
+            .mount(&server)
+            .await;
+        let disputes = ledger.clone();
+        Mock::given(method("GET"))
+            .and(path("/v1/disputes"))
+            .respond_with(move |req: &Request| {
+                let pi = query_of(req, "payment_intent");
+                let l = disputes.lock().unwrap();
+                let data: Vec<&Value> = l
+                    .disputes
+                    .iter()
+                    .filter(|d| d["payment_intent"].as_str() == pi.as_deref())
+                    .collect();
+                ResponseTemplate::new(200).set_body_json(json!({"object": "list", "has_more": false, "data": data}))
+            })
+            .mount(&server)
+            .await;
+        let expire = ledger.clone();
+        Mock::given(method("POST"))
+            .and(path_regex(r"^/v1/checkout/sessions/[^/]+/expire$"))
+            .respond_with(move |req: &Request| {
+                let id = req.url.path().split('/').nth(4).unwrap_or_default().to_owned();
+                let mut l = expire.lock().unwrap();
+                l.expires.push(id.clone());
+                match l.sessions.iter_mut().find(|s| s["id"] == id.as_str()) {
+                    Some(s) if s["status"] == "open" => {
+                        s["status"] = json!("expired");
+                        ResponseTemplate::new(200).set_body_json(s.clone())
+                    }
+                    _ => ResponseTemplate::new(400).set_body_json(json!({"error": {"type": "invalid_request_error"}})),
+                }
+            })
+            .mount(&server)
+            .await;
         Self { server, ledger }
+    }
+
+    /// The customer pays by card: the session completes with a PaymentIntent whose latest
+    /// charge (spec schema `charge`) is what refunds and disputes change.
+    fn pay(&self, id: &str) -> Value {
+        let mut l = self.ledger.lock().unwrap();
+        let s = l.sessions.iter_mut().find(|s| s["id"] == id).unwrap();
+        let pi = id.replace("cs_", "pi_");
+        s["status"] = json!("complete");
+        s["payment_status"] = json!("paid");
+        s["payment_intent"] = json!({"id": pi, "object": "payment_intent", "status": "succeeded",
+            "latest_charge": {"id": id.replace("cs_", "ch_"), "object": "charge", "amount": s["amount_total"],
+                "amount_refunded": 0, "refunded": false, "disputed": false, "currency": s["currency"],
+                "payment_intent": pi, "payment_method_details": {"type": "card"}}});
+        s.clone()
+    }
+
+    /// A refund of `amount` more: the charge's running total grows. Returns the charge.
+    fn refund(&self, id: &str, amount: i64) -> Value {
+        let mut l = self.ledger.lock().unwrap();
+        let s = l.sessions.iter_mut().find(|s| s["id"] == id).unwrap();
+        let charge = &mut s["payment_intent"]["latest_charge"];
+        let total = charge["amount_refunded"].as_i64().unwrap() + amount;
+        charge["amount_refunded"] = json!(total);
+        charge["refunded"] = json!(Some(total) == charge["amount"].as_i64());
+        charge.clone()
+    }
+
+    /// Opens or moves the charge's dispute; returns the dispute object.
+    fn dispute(&self, id: &str, status: &str, due_by: i64) -> Value {
+        let mut l = self.ledger.lock().unwrap();
+        let s = l.sessions.iter_mut().find(|s| s["id"] == id).unwrap();
+        s["payment_intent"]["latest_charge"]["disputed"] = json!(true);
+        let pi = s["payment_intent"]["id"].clone();
+        let d = json!({"id": "dp_1", "object": "dispute", "payment_intent": pi, "status": status,
+            "reason": "fraudulent", "created": now_s(), "evidence_details": {"due_by": due_by}});
+        l.disputes = vec![d.clone()];
+        d
     }
 
     /// The customer finishes (or not) on Stripe's page; returns the updated session.
@@ -140,6 +229,13 @@ fn create_session(l: &mut Ledger, req: &Request, base: &str) -> ResponseTemplate
     ResponseTemplate::new(200).set_body_json(session)
 }
 
+fn query_of(req: &Request, name: &str) -> Option<String> {
+    req.url
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
 fn signature(secret: &str, t: i64, body: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(format!("{t}.{body}").as_bytes());
@@ -196,13 +292,15 @@ async fn stripe_event_with_nul_and_long_words_is_stored_cut_and_applied(backend:
     let (fake, app) = setup(backend).await;
     submit(&app, "mentoria").await;
     let attempt = only_attempt(&app).await;
-    let words = format!("complete\u{0}{}", "ñ".repeat(5000));
-    let session = fake.update("cs_test_1", &words, "paid");
+    // The words travel in the session as read back (events are only cues): an unknown
+    // payment_status on a complete session is pending.
+    let words = format!("paid\u{0}{}", "ñ".repeat(5000));
+    let session = fake.update("cs_test_1", "complete", &words);
     let (body, header) = event("evt_\u{0}1", "checkout.session.completed", &session, WEBHOOK_SECRET);
     assert!(body.contains(r"\u0000"), "the NUL travels as JSON's escape");
     let (status, text) = deliver(&app, "/webhooks/stripe", &[("Stripe-Signature", header)], &body).await;
     assert_eq!(status, 200, "{text}");
-    wait_for_status(&app, &attempt.id, PaymentStatus::Approved).await;
+    wait_for_status(&app, &attempt.id, PaymentStatus::Pending).await;
     let stored = leadgate::store::inbox::by_event_id(&app.ctx.db, "stripe", "evt_\u{FFFD}1")
         .await
         .unwrap()
@@ -211,10 +309,7 @@ async fn stripe_event_with_nul_and_long_words_is_stored_cut_and_applied(backend:
     let detail = super::attempt(&app, &attempt.id).await.status_detail.unwrap();
     let max = leadgate::domain::edge::STATUS_DETAIL_MAX_CHARS;
     assert_eq!(detail.chars().count(), max, "{detail}");
-    assert!(
-        detail.starts_with("checkout.session.completed: complete\u{FFFD}ñ"),
-        "{detail}"
-    );
+    assert!(detail.starts_with("complete/paid\u{FFFD}ñ"), "{detail}");
     assert!(detail.ends_with('ñ'));
 }
 
@@ -308,7 +403,10 @@ async fn stripe_return_before_webhook_settles_from_the_api() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stripe_delayed_payment_pending_then_failed() {
     let (fake, app, attempt) = delayed_payment_pending().await;
+    // The voucher expired unpaid: the session stays complete/unpaid, its intent says so.
     let failed = fake.update("cs_test_1", "complete", "unpaid");
+    fake.ledger.lock().unwrap().sessions[0]["payment_intent"] =
+        json!({"id": "pi_1", "status": "requires_payment_method"});
     assert_eq!(
         send(&app, "evt_2", "checkout.session.async_payment_failed", &failed)
             .await
@@ -423,4 +521,177 @@ async fn stripe_failed_delayed_payment_with_missed_webhook_is_declined_by_reconc
     assert_eq!(super::checks(&app, "stripe", "fixed"), 1);
     wait_for_status(&app, &attempt.id, PaymentStatus::Declined).await;
     wait_for_deal(&app, "lost").await;
+}
+
+// --- after approval: refunds, disputes, mismatched sessions, replaced checkouts ------
+
+async fn paid(fake: &FakeStripe, app: &TestApp) -> leadgate::domain::lead::Attempt {
+    submit(app, "mentoria").await;
+    let attempt = only_attempt(app).await;
+    let session = fake.pay("cs_test_1");
+    assert_eq!(
+        send(app, "evt_paid", "checkout.session.completed", &session).await.0,
+        200
+    );
+    wait_for_status(app, &attempt.id, PaymentStatus::Approved).await;
+    wait_for_deal(app, "won").await;
+    attempt
+}
+
+async fn notes(app: &TestApp) -> Vec<leadgate::store::builtin_crm::NoteView> {
+    app.settle().await;
+    leadgate::store::builtin_crm::notes(&app.ctx.db, 100).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_full_refund_moves_the_deal_to_lost_once() {
+    let (fake, app) = setup(Backend::Sqlite).await;
+    let attempt = paid(&fake, &app).await;
+    let before = notes(&app).await.len();
+    let charge = fake.refund("cs_test_1", 4990);
+    assert_eq!(send(&app, "evt_refund", "charge.refunded", &charge).await.0, 200);
+    wait_for_deal(&app, "lost").await;
+    assert_eq!(notes(&app).await.len(), before + 1, "exactly one note for the refund");
+    let a = super::attempt(&app, &attempt.id).await;
+    assert_eq!(a.after.reversal.refunded.amount_minor(), 4990);
+    assert_eq!(a.after.payment_method.as_deref(), Some("card"));
+    // The same event again, and another event for the same refund: nothing new.
+    let (status, dup) = send(&app, "evt_refund", "charge.refunded", &charge).await;
+    assert_eq!((status, dup.contains("duplicate")), (200, true));
+    assert_eq!(send(&app, "evt_refund_2", "charge.refunded", &charge).await.0, 200);
+    assert_eq!(notes(&app).await.len(), before + 1);
+    assert_eq!(super::attempt(&app, &attempt.id).await.after.reversal_version, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_partial_refunds_add_up() {
+    let (fake, app) = setup(Backend::Sqlite).await;
+    let attempt = paid(&fake, &app).await;
+    let charge = fake.refund("cs_test_1", 1000);
+    assert_eq!(send(&app, "evt_r1", "charge.refunded", &charge).await.0, 200);
+    app.settle().await;
+    assert_eq!(
+        super::attempt(&app, &attempt.id)
+            .await
+            .after
+            .reversal
+            .refunded
+            .amount_minor(),
+        1000
+    );
+    let charge = fake.refund("cs_test_1", 1500);
+    assert_eq!(send(&app, "evt_r2", "charge.refunded", &charge).await.0, 200);
+    app.settle().await;
+    assert_eq!(
+        super::attempt(&app, &attempt.id)
+            .await
+            .after
+            .reversal
+            .refunded
+            .amount_minor(),
+        2500
+    );
+    // Partly refunded is still won.
+    wait_for_deal(&app, "won").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_dispute_opens_a_task_then_a_lost_dispute_loses_the_deal() {
+    let (fake, app) = setup(Backend::Sqlite).await;
+    let attempt = paid(&fake, &app).await;
+    let tasks_before = app.tasks().await.len();
+    let due_by = now_s() + 7 * 86_400;
+    let d = fake.dispute("cs_test_1", "needs_response", due_by);
+    assert_eq!(send(&app, "evt_d1", "charge.dispute.created", &d).await.0, 200);
+    app.settle().await;
+    let a = super::attempt(&app, &attempt.id).await;
+    assert_eq!(
+        a.after.reversal.dispute.as_ref().and_then(|d| d.due_at),
+        Some(due_by * 1000)
+    );
+    let tasks = app.tasks().await;
+    assert_eq!(tasks.len(), tasks_before + 1, "{tasks:?}");
+    let d = fake.dispute("cs_test_1", "lost", due_by);
+    assert_eq!(send(&app, "evt_d2", "charge.dispute.closed", &d).await.0, 200);
+    wait_for_deal(&app, "lost").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_refund_without_a_webhook_is_found_by_reconciliation() {
+    let fake = FakeStripe::start().await;
+    let (toml, env) = fake.config();
+    let opts = crate::support::Options {
+        toml,
+        env,
+        tweak: Box::new(|s| {
+            s.reconcile.enabled = false;
+            s.reconcile.after = std::time::Duration::ZERO;
+            s.reconcile.interval = std::time::Duration::ZERO;
+            s.reconcile.paid_interval = std::time::Duration::ZERO;
+        }),
+        ..crate::support::Options::default()
+    };
+    let app = crate::support::spawn_with(Backend::Sqlite, opts).await;
+    let attempt = paid(&fake, &app).await;
+    fake.refund("cs_test_1", 4990);
+    super::reconcile(&app).await;
+    wait_for_deal(&app, "lost").await;
+    let a = super::attempt(&app, &attempt.id).await;
+    assert_eq!(a.after.reversal.refunded.amount_minor(), 4990);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_session_of_another_attempt_naming_this_one_is_refused() {
+    let (fake, app) = setup(Backend::Sqlite).await;
+    submit(&app, "mentoria").await;
+    let first = only_attempt(&app).await;
+    let other = app
+        .post_form(
+            "/c/mentoria",
+            &[
+                ("name", "Otro Cliente"),
+                ("email", "otro@example.com"),
+                ("phone", "300 765 4321"),
+                ("tax_id", "9.080.706"),
+            ],
+        )
+        .await;
+    assert_eq!(other.status(), 303);
+    // The second session, paid, but claiming the first attempt as its reference.
+    fake.pay("cs_test_2");
+    fake.ledger.lock().unwrap().sessions[1]["client_reference_id"] = json!(first.id);
+    let forged = fake.ledger.lock().unwrap().sessions[1].clone();
+    assert_eq!(send(&app, "evt_x", "checkout.session.completed", &forged).await.0, 200);
+    app.settle().await;
+    assert_eq!(super::attempt(&app, &first.id).await.status, PaymentStatus::Redirected);
+    let metrics = app.ctx.metrics.render().unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.contains("payment_mismatches") && l.contains("stripe") && l.ends_with(" 1")),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_resubmitting_expires_the_older_session_once() {
+    let fake = FakeStripe::start().await;
+    let (toml, env) = fake.config();
+    let opts = crate::support::Options {
+        toml,
+        env,
+        tweak: Box::new(|s| {
+            s.reconcile.enabled = false;
+            // The same customer buys again at once (back, then resubmit).
+            s.forms.duplicate_window = std::time::Duration::ZERO;
+        }),
+        ..crate::support::Options::default()
+    };
+    let app = crate::support::spawn_with(Backend::Sqlite, opts).await;
+    submit(&app, "mentoria").await;
+    let again = submit(&app, "mentoria").await;
+    assert!(again.ends_with("/c/pay/cs_test_2"), "{again}");
+    app.settle().await;
+    assert_eq!(fake.ledger.lock().unwrap().expires, vec!["cs_test_1".to_string()]);
+    assert_eq!(fake.ledger.lock().unwrap().sessions[0]["status"], "expired");
 }
