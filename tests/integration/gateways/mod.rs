@@ -12,7 +12,7 @@ use crate::support::{eventually, location, spawn_with, Backend, Options, TestApp
 
 pub mod mercadopago;
 mod stripe;
-mod wompi;
+pub mod wompi;
 
 /// An app with one extra offer, `slug`, sold through the gateway configured by `toml`.
 /// Reconciliation runs only when a test calls it, and asks at once.

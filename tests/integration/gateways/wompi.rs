@@ -16,14 +16,15 @@ const EVENTS_SECRET: &str = "test_events_Vi2Kq9";
 const INTEGRITY_SECRET: &str = "test_integrity_Jp0Zx1";
 const PRIVATE_KEY: &str = "prv_test_Lm4Nb7";
 
-/// Wompi's API as far as we use it: transactions by id (public) and by reference (private key).
-struct FakeWompi {
+/// Wompi's API as far as we use it: transactions by id (public) and by reference (private
+/// key). Also the gateway of the CRM tests that follow a payment after approval.
+pub struct FakeWompi {
     server: MockServer,
     txs: Arc<Mutex<Vec<Value>>>,
 }
 
 impl FakeWompi {
-    async fn start() -> Self {
+    pub async fn start() -> Self {
         let server = MockServer::start().await;
         let txs: Arc<Mutex<Vec<Value>>> = Arc::default();
         let by_id = txs.clone();
@@ -68,7 +69,7 @@ impl FakeWompi {
     }
 
     /// The customer pays (or fails to) inside Wompi's checkout: a transaction appears or changes.
-    fn transaction(&self, id: &str, reference: &str, status: &str, amount_in_cents: i64) -> Value {
+    pub fn transaction(&self, id: &str, reference: &str, status: &str, amount_in_cents: i64) -> Value {
         let tx = json!({
             "id": id,
             "created_at": "2026-11-23T10:00:00.000Z",
@@ -86,15 +87,31 @@ impl FakeWompi {
         tx
     }
 
-    fn config(&self) -> (String, Vec<(&'static str, String)>) {
-        let toml = format!(
+    /// The `[gateways.wompi]` table pointing at this fake.
+    pub fn gateway_toml(&self) -> String {
+        format!(
             r#"
 [gateways.wompi]
 environment = "sandbox"
 api_base = "{base}/v1"
 checkout_url = "{base}/p/"
 public_key = "pub_test_Qw3Er5"
+"#,
+            base = self.server.uri()
+        )
+    }
 
+    /// The keys the gateway table leaves to the environment.
+    pub fn env() -> Vec<(&'static str, String)> {
+        vec![
+            ("LEADGATE_WOMPI_PRIVATE_KEY", PRIVATE_KEY.to_string()),
+            ("LEADGATE_WOMPI_EVENTS_SECRET", EVENTS_SECRET.to_string()),
+            ("LEADGATE_WOMPI_INTEGRITY_SECRET", INTEGRITY_SECRET.to_string()),
+        ]
+    }
+
+    fn config(&self) -> (String, Vec<(&'static str, String)>) {
+        let offer = r#"
 [[offers]]
 slug = "curso-wompi"
 title = "Curso Wompi"
@@ -103,15 +120,8 @@ currency = "COP"
 gateway = "wompi"
 ask_tax_id = true
 followup_delays = ["30m"]
-"#,
-            base = self.server.uri()
-        );
-        let env = vec![
-            ("LEADGATE_WOMPI_PRIVATE_KEY", PRIVATE_KEY.to_string()),
-            ("LEADGATE_WOMPI_EVENTS_SECRET", EVENTS_SECRET.to_string()),
-            ("LEADGATE_WOMPI_INTEGRITY_SECRET", INTEGRITY_SECRET.to_string()),
-        ];
-        (toml, env)
+"#;
+        (format!("{}{offer}", self.gateway_toml()), Self::env())
     }
 }
 
@@ -121,7 +131,16 @@ fn sha256_hex(s: &str) -> String {
 
 /// A `transaction.updated` event signed the way Wompi signs it.
 fn event(tx: &Value, secret: &str) -> (String, String) {
-    let ts = now_s();
+    signed_at(tx, secret, now_s())
+}
+
+/// A `transaction.updated` event signed with the fake's events secret, sent at `ts`; the
+/// body and its `X-Event-Checksum`.
+pub fn event_at(tx: &Value, ts: i64) -> (String, String) {
+    signed_at(tx, EVENTS_SECRET, ts)
+}
+
+fn signed_at(tx: &Value, secret: &str, ts: i64) -> (String, String) {
     let t = &tx;
     let concat = format!(
         "{}{}{}{ts}{secret}",

@@ -20,7 +20,11 @@ both_backends!(hubspot_voided_payment_moves_the_deal_to_the_on_refund_stage_with
 async fn hubspot_voided_payment_moves_the_deal_to_the_on_refund_stage_with_one_note(backend: Backend) {
     let fake = FakeHubspot::start().await;
     let gateway = FakeWompi::start().await;
-    let toml = format!("{}{PAYMENT_FIELDS}{}", fake.toml(), gateway.toml("stage:Refunded"));
+    let toml = format!(
+        "{}{PAYMENT_FIELDS}{}",
+        fake.toml(),
+        wompi::toml(&gateway, "stage:Refunded")
+    );
     let mut env = vec![("LEADGATE_HUBSPOT_TOKEN", TOKEN.to_string())];
     env.extend(FakeWompi::env());
     let app = crate::crm::app_with_crm(backend, toml, env, 4).await;
@@ -29,14 +33,14 @@ async fn hubspot_voided_payment_moves_the_deal_to_the_on_refund_stage_with_one_n
     eventually("the deal to exist", || async { fake.deals().len() == 1 }).await;
     let deal_id = fake.deals()[0].id.clone();
     let ts = crate::gateways::now_s();
-    let approved = gateway.transaction("1234-1700000000-88001", &attempt, "APPROVED");
+    let approved = gateway.transaction("1234-1700000000-88001", &attempt, "APPROVED", wompi::AMOUNT_IN_CENTS);
     assert_eq!(wompi::send(&app, &wompi::event(&approved, ts)).await, 200);
     eventually("the deal to be won", || async {
         fake.deals()[0].properties.get("dealstage").map(String::as_str) == Some(WON_ID)
     })
     .await;
     app.settle().await;
-    let voided = gateway.transaction("1234-1700000000-88001", &attempt, "VOIDED");
+    let voided = gateway.transaction("1234-1700000000-88001", &attempt, "VOIDED", wompi::AMOUNT_IN_CENTS);
     let event = wompi::event(&voided, ts + 1);
     assert_eq!(wompi::send(&app, &event).await, 200);
     assert_eq!(wompi::send(&app, &event).await, 200, "a replay is answered 200");

@@ -11,7 +11,7 @@ use crate::crm::wompi::{self, FakeWompi};
 const PAYMENT_FIELDS: &str = "payment_status = \"Payment status\"\namount_refunded = \"Amount refunded\"\n";
 
 async fn app_on_wompi(backend: Backend, fake: &FakePipedrive, gateway: &FakeWompi, on_refund: &str) -> TestApp {
-    let toml = format!("{}{PAYMENT_FIELDS}{}", fake.toml(""), gateway.toml(on_refund));
+    let toml = format!("{}{PAYMENT_FIELDS}{}", fake.toml(""), wompi::toml(gateway, on_refund));
     let mut env = vec![("LEADGATE_PIPEDRIVE_API_TOKEN", TOKEN.to_string())];
     env.extend(FakeWompi::env());
     crate::crm::app_with_crm(backend, toml, env, 4).await
@@ -32,11 +32,11 @@ async fn approve_then_void(app: &TestApp, fake: &FakePipedrive, gateway: &FakeWo
     let attempt = wompi::buy(app).await;
     eventually("the deal to exist", || async { fake.deals().len() == 1 }).await;
     let ts = crate::gateways::now_s();
-    let approved = gateway.transaction("1234-1700000000-77001", &attempt, "APPROVED");
+    let approved = gateway.transaction("1234-1700000000-77001", &attempt, "APPROVED", wompi::AMOUNT_IN_CENTS);
     assert_eq!(wompi::send(app, &wompi::event(&approved, ts)).await, 200);
     eventually("the deal to be won", || async { fake.deals()[0]["status"] == "won" }).await;
     app.settle().await;
-    let voided = gateway.transaction("1234-1700000000-77001", &attempt, "VOIDED");
+    let voided = gateway.transaction("1234-1700000000-77001", &attempt, "VOIDED", wompi::AMOUNT_IN_CENTS);
     let event = wompi::event(&voided, ts + 1);
     assert_eq!(wompi::send(app, &event).await, 200);
     assert_eq!(wompi::send(app, &event).await, 200, "a replay is answered 200");
