@@ -122,13 +122,26 @@ pub async fn submit(ctx: &Arc<AppContext>, offer: &Offer, sub: Submission) -> Re
     // Reads before it writes: on SQLite this takes the one write lock up front.
     let mut tx = ctx.db.begin_write().await?;
     let window = ctx.settings.forms.duplicate_window;
+    let email = lead.contact.email.as_str();
     if !window.is_zero() {
-        let email = lead.contact.email.as_str();
         // A double click sends two of these at once: they take turns here, so the second
         // one sees the first one's lead (the email is already normalized by `Email::parse`).
         tx.take_turn(&format!("submit|{}|{email}", offer.slug)).await?;
-        let prior = attempts::prior_for_email(&mut tx, offer.slug.as_str(), email, now - ms(window)).await?;
-        if let Some(found) = existing(&prior, now, ms(ctx.settings.checkout_ttl), opening_ms(ctx)) {
+    }
+    // One read serves both rules: reuse looks at the leads of the window, closing older
+    // checkouts at every lead whose checkout may still be open.
+    let ttl = ms(ctx.settings.checkout_ttl);
+    let since = now - ms(window).max(ttl);
+    let prior = attempts::prior_for_email(&mut tx, offer.slug.as_str(), email, since).await?;
+    let since_lead = |from: i64| -> Vec<Prior> {
+        prior
+            .iter()
+            .filter(|(_, lead_created)| *lead_created >= from)
+            .map(|(p, _)| p.clone())
+            .collect()
+    };
+    if !window.is_zero() {
+        if let Some(found) = existing(&since_lead(now - ms(window)), now, ttl, opening_ms(ctx)) {
             tx.rollback().await?;
             tracing::info!(offer = %offer.slug, "offer form sent again: reusing the earlier checkout");
             return reuse(ctx, found).await;
@@ -136,11 +149,8 @@ pub async fn submit(ctx: &Arc<AppContext>, offer: &Offer, sub: Submission) -> Re
     }
     leads::insert(&mut tx, &lead).await?;
     let crm_job = insert_attempt(ctx, &mut tx, &attempt, offer).await?;
-    // The same customer's checkouts still open for this offer, from before the window.
-    let open_since = now - ms(ctx.settings.checkout_ttl);
-    let earlier =
-        attempts::prior_for_email(&mut tx, offer.slug.as_str(), lead.contact.email.as_str(), open_since).await?;
-    expire_replaced(ctx, &mut tx, &earlier, offer).await?;
+    let open = since_lead(now - ttl);
+    expire_replaced(ctx, &mut tx, &open, offer).await?;
     tx.commit().await?;
     ctx.queue.wake();
     crate::telemetry::record_ids(&lead.id, &attempt.id);

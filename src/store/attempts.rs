@@ -183,21 +183,36 @@ pub async fn prior_for_lead(tx: &mut Tx, lead_id: &str, offer: &str) -> StoreRes
     rows.into_iter().map(Prior::try_from).collect()
 }
 
+#[derive(FromRow)]
+struct EmailPriorRow {
+    #[sqlx(flatten)]
+    prior: PriorRow,
+    lead_created_at: i64,
+}
+
 /// The attempts for `offer` of leads with this (normalized) email created at or after
-/// `since_ms`, oldest first, read inside the caller's transaction.
-pub async fn prior_for_email(tx: &mut Tx, offer: &str, email: &str, since_ms: i64) -> StoreResult<Vec<Prior>> {
+/// `since_ms`, oldest first, each with its lead's creation time, read inside the caller's
+/// transaction.
+pub async fn prior_for_email(tx: &mut Tx, offer: &str, email: &str, since_ms: i64) -> StoreResult<Vec<(Prior, i64)>> {
+    let columns = COLUMNS
+        .split(", ")
+        .map(|c| format!("a.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
     let sql = format!(
-        "SELECT {COLUMNS}, checkout_failed_at FROM attempts WHERE offer_slug = $1 AND lead_id IN \
-         (SELECT id FROM leads WHERE offer_slug = $1 AND email = $2 AND created_at >= $3) \
-         ORDER BY created_at, id"
+        "SELECT {columns}, a.checkout_failed_at, l.created_at AS lead_created_at FROM attempts a \
+         JOIN leads l ON l.id = a.lead_id WHERE a.offer_slug = $1 AND l.offer_slug = $1 \
+         AND l.email = $2 AND l.created_at >= $3 ORDER BY a.created_at, a.id"
     );
-    let rows: Vec<PriorRow> = on_tx!(tx, |c| sqlx::query_as(&sql)
+    let rows: Vec<EmailPriorRow> = on_tx!(tx, |c| sqlx::query_as(&sql)
         .bind(offer)
         .bind(email)
         .bind(since_ms)
         .fetch_all(c)
         .await)?;
-    rows.into_iter().map(Prior::try_from).collect()
+    rows.into_iter()
+        .map(|r| Ok((Prior::try_from(r.prior)?, r.lead_created_at)))
+        .collect()
 }
 
 /// One attempt as `Prior`, read now (a request waiting for another one's checkout).
