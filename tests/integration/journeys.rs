@@ -63,6 +63,8 @@ async fn approve_journey(backend: Backend) {
     );
 
     eventually("the deal to be won", || async { app.deals().await[0].status == "won" }).await;
+    // The deal shows won as soon as the CRM has it; the job records that just after.
+    app.settle().await;
     let leads = app.leads().await;
     assert_eq!(leads.len(), 1);
     let lead = &leads[0];
