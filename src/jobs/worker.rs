@@ -73,6 +73,9 @@ pub async fn run(ctx: Arc<AppContext>) {
     drain(&ctx, inflight).await;
 }
 
+/// Tries at handing jobs back on the way out.
+const HAND_BACK_TRIES: u32 = 3;
+
 /// The end of a clean shutdown: waits up to the grace for running jobs (the worker's and
 /// the inline tries), drops whatever is still running, then hands every job this process
 /// holds back to the queue and frees their leads, so a restart resumes them at once.
@@ -92,10 +95,22 @@ async fn drain(ctx: &AppContext, mut inflight: JoinSet<()>) {
         inflight.shutdown().await;
         inline.wait().await;
     }
-    match table::release_all(&ctx.db, ctx.queue.holder()).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(jobs = n, "unfinished jobs handed back to the queue"),
-        Err(e) => tracing::warn!(error = %e, "could not hand jobs back; they resume when their lease ends"),
+    // A busy database may refuse one try (a connection not free within the acquire
+    // timeout while aborted jobs give theirs back): a few more, briefly, before leaving the
+    // jobs to wait out their leases.
+    for try_no in 1..=HAND_BACK_TRIES {
+        match table::release_all(&ctx.db, ctx.queue.holder()).await {
+            Ok(0) => break,
+            Ok(n) => {
+                tracing::info!(jobs = n, "unfinished jobs handed back to the queue");
+                break;
+            }
+            Err(e) if try_no < HAND_BACK_TRIES => {
+                tracing::warn!(error = %e, try_no, "could not hand jobs back yet; trying again");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => tracing::warn!(error = %e, "could not hand jobs back; they resume when their lease ends"),
+        }
     }
     tracing::info!("worker stopped");
 }
