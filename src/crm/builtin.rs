@@ -3,8 +3,9 @@
 
 use async_trait::async_trait;
 
-use super::{Catalog, Crm, CrmError, DealInput, DealRef, DealStatus, NoteInput, PersonInput, TaskInput};
+use super::{Catalog, Crm, CrmError, DealInput, DealRef, DealStatus, NoteInput, PersonInput, TaskInput, TaskRef};
 use crate::config::FieldRole;
+use crate::domain::followup::CloseTask;
 use crate::store::{builtin_crm, Db, StoreError};
 
 pub struct BuiltinCrm {
@@ -81,6 +82,10 @@ impl Crm for BuiltinCrm {
 
     async fn find_task(&self, _deal_id: &str, key: &str) -> Result<Option<String>, CrmError> {
         Ok(builtin_crm::find_task(&self.db, key).await?)
+    }
+
+    async fn close_task(&self, _t: &TaskRef<'_>, _how: CloseTask) -> Result<(), CrmError> {
+        todo!("close_task")
     }
 
     async fn add_note(&self, n: &NoteInput<'_>) -> Result<String, CrmError> {

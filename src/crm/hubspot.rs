@@ -4,6 +4,7 @@
 //! marker in their body for the same reason. Won and lost are closed stages of the
 //! offer's pipeline. Vendor JSON stays in `wire`; this file only talks HTTP.
 
+use crate::domain::followup::{CloseTask, Priority};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use url::Url;
 
 use super::catalog::{CrmNeeds, Resolved, ResolvedCache, StageOutcome};
 use super::http::{CrmHttp, Lane, Limits, Reply};
-use super::{Catalog, Crm, CrmError, DealInput, DealRef, DealStatus, NoteInput, PersonInput, TaskInput};
+use super::{Catalog, Crm, CrmError, DealInput, DealRef, DealStatus, NoteInput, PersonInput, TaskInput, TaskRef};
 use crate::config::{FieldRole, RemoteCrmSettings};
 use crate::store::Db;
 
@@ -378,7 +379,12 @@ impl Crm for HubspotCrm {
         p.insert("hs_task_status".into(), "NOT_STARTED".into());
         p.insert(
             "hs_task_priority".into(),
-            if t.urgent { "HIGH" } else { "MEDIUM" }.into(),
+            match t.priority {
+                Priority::High => "HIGH",
+                Priority::Normal => "MEDIUM",
+                Priority::Low => "LOW",
+            }
+            .into(),
         );
         let kind = r.activity_type().unwrap_or(wire::DEFAULT_TASK_TYPE);
         p.insert("hs_task_type".into(), kind.to_owned());
@@ -391,6 +397,10 @@ impl Crm for HubspotCrm {
             ],
         };
         self.create("tasks", &body).await
+    }
+
+    async fn close_task(&self, _t: &TaskRef<'_>, _how: CloseTask) -> Result<(), CrmError> {
+        todo!("close_task")
     }
 
     async fn add_note(&self, n: &NoteInput<'_>) -> Result<String, CrmError> {

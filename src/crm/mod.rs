@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::domain::followup::{CloseTask, Priority, TaskKind};
 use crate::domain::lead::Utm;
 use crate::domain::{Email, Money, PersonName, Phone};
 
@@ -90,8 +91,17 @@ pub struct TaskInput<'a> {
     /// Plain text; adapters escape it where the CRM renders HTML.
     pub body: String,
     pub due_at: i64,
-    /// A declined payment is more urgent than an abandoned checkout.
-    pub urgent: bool,
+    pub kind: TaskKind,
+    pub priority: Priority,
+    /// The CRM user (id, as the CRM's catalog lists it) to assign; `None` leaves it to
+    /// `crm.owner`, else to the CRM's default (the token's user, or nobody).
+    pub owner: Option<&'a str>,
+}
+
+/// A task leadgate created, to close once the lead has paid.
+pub struct TaskRef<'a> {
+    pub task_id: &'a str,
+    pub deal_id: &'a str,
 }
 
 pub struct NoteInput<'a> {
@@ -137,6 +147,9 @@ pub trait Crm: Send + Sync {
     /// Looks for a task of this deal created with this key (a crash may have hidden it).
     async fn find_task(&self, deal_id: &str, key: &str) -> Result<Option<String>, CrmError>;
     async fn create_task(&self, t: &TaskInput<'_>) -> Result<String, CrmError>;
+    /// Marks the task done or deletes it. A task already closed, or gone, is not an error:
+    /// a salesperson may have closed it first.
+    async fn close_task(&self, t: &TaskRef<'_>, how: CloseTask) -> Result<(), CrmError>;
     async fn add_note(&self, n: &NoteInput<'_>) -> Result<String, CrmError>;
     /// Writes the payment's facts on the deal (`[crm.fields]` payment roles): every role
     /// given that the configuration maps to a CRM field; the others are left out.

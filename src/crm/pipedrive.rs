@@ -13,8 +13,9 @@ use serde_json::Value;
 
 use super::catalog::{self, CrmNeeds, Resolved, ResolvedCache};
 use super::http::{retry_after, seconds_header, CrmHttp, Lane, Limits, Reply};
-use super::{Catalog, Crm, CrmError, DealInput, DealRef, DealStatus, NoteInput, PersonInput, TaskInput};
+use super::{Catalog, Crm, CrmError, DealInput, DealRef, DealStatus, NoteInput, PersonInput, TaskInput, TaskRef};
 use crate::config::{FieldRole, RemoteCrmSettings};
+use crate::domain::followup::CloseTask;
 use crate::store::Db;
 
 mod body;
@@ -323,6 +324,10 @@ impl Crm for PipedriveCrm {
     async fn create_task(&self, t: &TaskInput<'_>) -> Result<String, CrmError> {
         let r = self.resolved().await?;
         self.create(Api::V2, "activities", &task_body(t, &r)?).await
+    }
+
+    async fn close_task(&self, _t: &TaskRef<'_>, _how: CloseTask) -> Result<(), CrmError> {
+        todo!("close_task")
     }
 
     async fn add_note(&self, n: &NoteInput<'_>) -> Result<String, CrmError> {

@@ -8,6 +8,7 @@ use super::JobError;
 use crate::clock::now_ms;
 use crate::context::AppContext;
 use crate::crm::{NoteInput, TaskInput};
+use crate::domain::followup::{Priority, TaskKind};
 use crate::domain::Lang;
 use crate::store::attempts;
 
@@ -50,7 +51,9 @@ pub async fn run(ctx: &AppContext, attempt_id: &str) -> Result<(), JobError> {
         subject,
         body,
         due_at: now_ms(),
-        urgent: true,
+        kind: TaskKind::Todo,
+        priority: Priority::High,
+        owner: None,
     };
     let id = crm_sync::task_once(ctx, &s.lead.id, &task).await?;
     tracing::info!(task_id = %id, "duplicate payment task created");

@@ -6,6 +6,7 @@ use super::crm_sync::{self, Subject, TASK};
 use super::{FollowUpReason, JobError};
 use crate::context::AppContext;
 use crate::crm::TaskInput;
+use crate::domain::followup::{Priority, TaskKind};
 use crate::domain::{Lang, PaymentStatus};
 use crate::store::{attempts, crm_records};
 
@@ -32,7 +33,13 @@ pub async fn run(ctx: &AppContext, attempt_id: &str, reason: FollowUpReason) -> 
         subject,
         body,
         due_at: crate::clock::now_ms(),
-        urgent: reason == FollowUpReason::Declined,
+        kind: TaskKind::Call,
+        priority: if reason == FollowUpReason::Declined {
+            Priority::High
+        } else {
+            Priority::Normal
+        },
+        owner: None,
     };
     let id = crm_sync::task_once(ctx, &s.lead.id, &task).await?;
     tracing::info!(task_id = %id, "follow-up task created");

@@ -116,6 +116,14 @@ impl Crm for FaultyCrm {
         self.gate().await?;
         self.inner.create_task(t).await
     }
+    async fn close_task(
+        &self,
+        t: &leadgate::crm::TaskRef<'_>,
+        how: leadgate::domain::followup::CloseTask,
+    ) -> Result<(), CrmError> {
+        self.gate().await?;
+        self.inner.close_task(t, how).await
+    }
     async fn add_note(&self, n: &NoteInput<'_>) -> Result<String, CrmError> {
         self.gate().await?;
         self.inner.add_note(n).await

@@ -1,3 +1,4 @@
+use crate::domain::followup::{Priority, TaskKind};
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -485,7 +486,9 @@ async fn task_body_and_finding_it_again() {
         subject: "Call Ana".into(),
         body: "Name: Ana <3\nPhone: +57".into(),
         due_at: 1_772_600_767_890,
-        urgent: true,
+        kind: TaskKind::Todo,
+        priority: Priority::High,
+        owner: None,
     };
     assert_eq!(crm.create_task(&t).await.unwrap(), "900");
     assert_eq!(

@@ -55,6 +55,13 @@ impl Crm for SlowPersons {
     async fn create_task(&self, t: &TaskInput<'_>) -> Result<String, CrmError> {
         self.inner.create_task(t).await
     }
+    async fn close_task(
+        &self,
+        t: &leadgate::crm::TaskRef<'_>,
+        how: leadgate::domain::followup::CloseTask,
+    ) -> Result<(), CrmError> {
+        self.inner.close_task(t, how).await
+    }
     async fn add_note(&self, n: &NoteInput<'_>) -> Result<String, CrmError> {
         self.inner.add_note(n).await
     }

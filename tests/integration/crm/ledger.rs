@@ -135,6 +135,14 @@ impl Crm for LedgerCrm {
         Ok(self.0.create(Kind::Task, t.key))
     }
 
+    async fn close_task(
+        &self,
+        t: &leadgate::crm::TaskRef<'_>,
+        how: leadgate::domain::followup::CloseTask,
+    ) -> Result<(), CrmError> {
+        let _ = (t, how);
+        Ok(())
+    }
     async fn add_note(&self, n: &NoteInput<'_>) -> Result<String, CrmError> {
         Ok(self.0.create(Kind::Note, n.key))
     }

@@ -1,5 +1,6 @@
 //! Pipedrive: journeys and failure paths against a fake that behaves like Pipedrive.
 
+use leadgate::domain::followup::{Priority, TaskKind};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -459,7 +460,9 @@ async fn pipedrive_requests_conform_to_pipedrives_openapi_specs() {
         subject: "Call Ana".into(),
         body: "Name: Ana\nPhone: +573001234567".into(),
         due_at: chrono::Utc::now().timestamp_millis(),
-        urgent: true,
+        kind: TaskKind::Todo,
+        priority: Priority::High,
+        owner: None,
     };
     crm.create_task(&task).await.expect("create_task");
     crm.find_task(&deal_id, task.key).await.expect("find_task");
