@@ -25,11 +25,19 @@ pub struct AppContext {
     pub keys: Keys,
     pub metrics: Metrics,
     pub limits: crate::limits::Limits,
+    pub clock: Arc<dyn crate::clock::Clock>,
+    /// Set when `[email]` names a mail server.
+    pub mailer: Option<crate::email::Mailer>,
 }
 
 impl AppContext {
     pub fn offer(&self, slug: &str) -> Option<&Offer> {
         self.settings.offer(slug)
+    }
+
+    /// Whether a paid attempt of `offer` gets a confirmation email.
+    pub fn sends_receipt(&self, offer: &Offer) -> bool {
+        self.mailer.is_some() && offer.followup.receipt_email
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -64,6 +72,7 @@ pub struct Keys {
     pub resume: SecretSlice<u8>,
     pub sandbox: SecretSlice<u8>,
     pub forms: SecretSlice<u8>,
+    pub unsubscribe: SecretSlice<u8>,
     pub session: actix_web::cookie::Key,
 }
 
@@ -74,6 +83,7 @@ impl Keys {
             resume: SecretSlice::from(subkey(m, b"leadgate resume-link v1")),
             sandbox: SecretSlice::from(subkey(m, b"leadgate sandbox-webhook v1")),
             forms: SecretSlice::from(subkey(m, b"leadgate form-token v1")),
+            unsubscribe: SecretSlice::from(subkey(m, b"leadgate unsubscribe v1")),
             session: actix_web::cookie::Key::derive_from(&subkey(m, b"leadgate session v1")),
         }
     }

@@ -1,7 +1,10 @@
 //! Signed, expiring resume links: minted for customers (retry buttons, cancel URLs) and for
-//! sales (follow-up tasks), verified on `/r/{token}` (GET shows, POST acts). Here, below both the flows and the
+//! sales (follow-up tasks), verified on `/r/{token}` (GET shows, POST acts), and the
+//! unsubscribe links of reminder emails (`/u/{token}`). Here, below both the flows and the
 //! jobs that hand them out, so neither has to import the other.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use secrecy::ExposeSecret;
 
 use crate::clock::now_ms;
@@ -28,4 +31,19 @@ pub fn resume_link(ctx: &AppContext, lead: &Lead) -> Result<String, String> {
 
 pub fn verify_resume(ctx: &AppContext, token: &str) -> Result<ResumeClaims, resume::ResumeError> {
     resume::verify(ctx.keys.resume.expose_secret(), token, now_ms() / 1000)
+}
+
+/// A lead's one-click unsubscribe link, for every reminder email. It never expires: an
+/// old email's link must still work.
+pub fn unsubscribe_link(ctx: &AppContext, lead_id: &str) -> String {
+    let tag = crate::domain::signing::tag(ctx.keys.unsubscribe.expose_secret(), &[lead_id.as_bytes()]);
+    ctx.url(&format!("/u/{lead_id}.{}", URL_SAFE_NO_PAD.encode(tag)))
+}
+
+/// The lead an unsubscribe token names, if we signed it.
+pub fn verify_unsubscribe(ctx: &AppContext, token: &str) -> Option<String> {
+    let (lead_id, tag) = token.split_once('.')?;
+    let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+    let key = ctx.keys.unsubscribe.expose_secret();
+    crate::domain::signing::verify(key, &[lead_id.as_bytes()], &tag).then(|| lead_id.to_owned())
 }

@@ -18,6 +18,8 @@ pub struct Metrics {
     refused: Family<Labels, Counter>,
     reversals: Family<Labels, Counter>,
     duplicate_payments: Family<Labels, Counter>,
+    followups: Family<Labels, Counter>,
+    emails: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -77,7 +79,21 @@ impl Default for Metrics {
             "Second payments for a purchase the customer had paid already (flagged for a refund)",
             duplicate_payments.clone(),
         );
+        let followups = Family::<Labels, Counter>::default();
+        registry.register(
+            "followups",
+            "Follow-up steps by outcome: task (created), email (sent), skipped (with why), closed (a task marked done or deleted because the lead paid)",
+            followups.clone(),
+        );
+        let emails = Family::<Labels, Counter>::default();
+        registry.register(
+            "customer_emails",
+            "Emails to customers by kind (recovery, receipt) and result: sent, failed (refused; retried), unknown (not sent again)",
+            emails.clone(),
+        );
         Self {
+            followups,
+            emails,
             reversals,
             duplicate_payments,
             refused,
@@ -139,6 +155,17 @@ impl Metrics {
     pub fn crm_found_again(&self, crm: &str, kind: &str) {
         let labels = vec![("crm", crm.to_owned()), ("kind", kind.to_owned())];
         self.crm_found_again.get_or_create(&labels).inc();
+    }
+
+    /// `outcome`: task, email, skipped, closed; `why` says why a step was skipped.
+    pub fn followup(&self, outcome: &str, why: &str) {
+        let labels = vec![("outcome", outcome.to_owned()), ("why", why.to_owned())];
+        self.followups.get_or_create(&labels).inc();
+    }
+
+    pub fn email(&self, kind: &str, result: &str) {
+        let labels = vec![("kind", kind.to_owned()), ("result", result.to_owned())];
+        self.emails.get_or_create(&labels).inc();
     }
 
     pub fn refused(&self, what: &str, why: &str) {

@@ -49,6 +49,8 @@ pub type CrmFactory = Box<dyn FnOnce(&Db) -> Arc<dyn Crm> + Send>;
 #[derive(Default)]
 pub struct Overrides {
     pub crm: Option<CrmFactory>,
+    /// The clock the follow-up rules read (tests move it forward).
+    pub clock: Option<Arc<dyn crate::clock::Clock>>,
 }
 
 pub struct Application {
@@ -231,6 +233,7 @@ pub async fn context(settings: Settings, public_url: String, overrides: Override
         sandbox,
         keys,
         metrics: Metrics::default(),
+        clock: overrides.clock.unwrap_or_else(|| Arc::new(crate::clock::SystemClock)),
     })
 }
 

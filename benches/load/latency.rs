@@ -90,6 +90,7 @@ pub async fn event_to_crm(database_url: &str, admin_hash: &str, samples: usize) 
                 won: tx,
             })
         })),
+        ..Default::default()
     };
     let app = Application::build_with(settings, overrides)
         .await

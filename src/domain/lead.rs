@@ -49,6 +49,8 @@ pub struct Attempt {
     pub created_at: i64,
     pub updated_at: i64,
     pub after: AfterApproval,
+    /// When its last follow-up step fired with the attempt still unpaid.
+    pub abandoned_at: Option<i64>,
 }
 
 /// What an attempt learns about its payment beyond the status.

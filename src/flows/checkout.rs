@@ -262,6 +262,7 @@ fn new_attempt(lead: &Lead, offer: &Offer, now: i64) -> Attempt {
         created_at: now,
         updated_at: now,
         after: AfterApproval::new(&offer.price),
+        abandoned_at: None,
     }
 }
 
@@ -283,13 +284,7 @@ async fn insert_attempt(
         .queue
         .enqueue(tx, &sync, lead, ctx.settings.inline_crm_deadline)
         .await?;
-    for (step, delay) in offer.followup_delays.iter().enumerate() {
-        let check = Job::FollowUp {
-            attempt_id: attempt.id.clone(),
-            reason: FollowUpReason::Abandoned { step },
-        };
-        ctx.queue.enqueue(tx, &check, lead, *delay).await?;
-    }
+    crate::jobs::followup::schedule(ctx, tx, attempt, &offer.followup).await?;
     Ok(crm_job)
 }
 

@@ -55,5 +55,6 @@ pub fn attempt(id: &str, gateway: GatewayKind, amount: Money, created_at: i64) -
         created_at,
         updated_at: created_at,
         after: crate::domain::lead::AfterApproval::new(&amount),
+        abandoned_at: None,
     }
 }

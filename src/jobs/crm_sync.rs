@@ -19,6 +19,9 @@ use super::JobError;
 pub const PERSON: &str = "person";
 pub const DEAL: &str = "deal";
 pub const TASK: &str = "task";
+/// A follow-up task (abandoned or declined), closed once the lead pays; other tasks
+/// (disputes, second payments) are `TASK`.
+pub const FOLLOWUP_TASK: &str = "followup_task";
 pub const NOTE: &str = "note";
 /// The payment fields last written on the attempt's deal (their fingerprint as state).
 pub const FIELDS: &str = "deal_fields";
@@ -164,11 +167,12 @@ pub async fn note_once(ctx: &AppContext, lead_id: &str, n: &NoteInput<'_>) -> Re
     Ok(())
 }
 
-/// Creates the task `t.key` at most once (see `create_once`); returns its CRM id.
-pub async fn task_once(ctx: &AppContext, lead_id: &str, t: &TaskInput<'_>) -> Result<String, JobError> {
+/// Creates the task `t.key` at most once (see `create_once`), recorded as `kind` (`TASK`
+/// or `FOLLOWUP_TASK`); returns its CRM id.
+pub async fn task_once(ctx: &AppContext, kind: &str, lead_id: &str, t: &TaskInput<'_>) -> Result<String, JobError> {
     create_once(
         ctx,
-        TASK,
+        kind,
         t.key,
         lead_id,
         ctx.crm.find_task(t.deal_id, t.key),

@@ -9,6 +9,7 @@ use crate::config::FieldRole;
 use crate::context::AppContext;
 use crate::crm::{DealRef, DealStatus, NoteInput};
 use crate::domain::lead::Attempt;
+use crate::domain::followup::AfterLastStep;
 use crate::domain::offer::DealOnRefund;
 use crate::domain::{Lang, Money, PaymentStatus, Standing};
 use crate::store::crm_records;
@@ -20,12 +21,18 @@ pub async fn run(ctx: &AppContext, attempt_id: &str) -> Result<(), JobError> {
     }
     let (person, deal) = crm_sync::ensure_deal(ctx, &s).await?;
     sync_deal(ctx, &s, &deal).await?;
-    let key = format!("{attempt_id}:{}", s.attempt.status);
+    let (key, body) = match abandoned_stage(&s) {
+        Some(stage) => (
+            format!("{attempt_id}:abandoned"),
+            crate::domain::followup::texts::abandoned_note(s.lead.lang, stage),
+        ),
+        None => (format!("{attempt_id}:{}", s.attempt.status), note_text(&s)),
+    };
     let note = NoteInput {
         key: &key,
         deal_id: &deal,
         person_id: &person,
-        body: note_text(&s),
+        body,
     };
     crm_sync::note_once(ctx, &s.lead.id, &note).await
 }
@@ -35,6 +42,9 @@ pub async fn run(ctx: &AppContext, attempt_id: &str) -> Result<(), JobError> {
 /// late retry of one cannot undo what the other wrote.
 pub fn deal_target(s: &Subject<'_>) -> Option<DealStatus> {
     let a = &s.attempt;
+    if let Some(stage) = abandoned_stage(s) {
+        return Some(DealStatus::Open { stage: stage.to_owned() });
+    }
     Some(match a.status {
         PaymentStatus::Approved => match a.after.reversal.standing(&a.amount) {
             standing if standing.is_reversed() => match &s.offer.on_refund {
@@ -58,6 +68,16 @@ pub fn deal_target(s: &Subject<'_>) -> Option<DealStatus> {
         },
         _ => return None,
     })
+}
+
+/// The offer's "abandoned" stage, once the attempt's follow-up sequence ran out unpaid.
+fn abandoned_stage<'a>(s: &Subject<'a>) -> Option<&'a str> {
+    match &s.offer.followup.after_last_step {
+        AfterLastStep::Stage(stage) if s.attempt.abandoned_at.is_some() && s.attempt.status != PaymentStatus::Approved => {
+            Some(stage)
+        }
+        _ => None,
+    }
 }
 
 fn reversed_reason(standing: Standing) -> &'static str {
@@ -184,6 +204,11 @@ fn note_text(s: &Subject<'_>) -> String {
         },
         Some("return") => "return page",
         Some("webhook") => "webhook",
+        Some("operator") => match lang {
+            Lang::Es => "marcado como pagado por un operador",
+            Lang::PtBr => "marcado como pago por um operador",
+            Lang::En => "marked paid by an operator",
+        },
         _ => "-",
     };
     let values = [

@@ -55,7 +55,7 @@ pub async fn run(ctx: &AppContext, attempt_id: &str) -> Result<(), JobError> {
         priority: Priority::High,
         owner: None,
     };
-    let id = crm_sync::task_once(ctx, &s.lead.id, &task).await?;
+    let id = crm_sync::task_once(ctx, crm_sync::TASK, &s.lead.id, &task).await?;
     tracing::info!(task_id = %id, "duplicate payment task created");
     Ok(())
 }

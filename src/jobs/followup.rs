@@ -1,126 +1,227 @@
-//! Follow-up tasks for sales: due when an attempt is abandoned (per the offer's delays)
-//! or declined. Whether one is still needed is decided when the job runs, so a payment
-//! that arrives in the meantime cancels it without touching the queue.
+//! One step of an attempt's follow-up sequence (the offer's policy): a call or a task for
+//! sales in the CRM, or a recovery email to the customer. Whether it is still needed is
+//! decided when it runs, so a payment in the meantime cancels it without touching the
+//! queue; each step creates its task or sends its email at most once.
 
-use super::crm_sync::{self, Subject, TASK};
-use super::{FollowUpReason, JobError};
+use std::time::Duration;
+
+use super::crm_sync::{self, Subject, FOLLOWUP_TASK};
+use super::{email, FollowUpReason, Job, JobError};
 use crate::context::AppContext;
 use crate::crm::TaskInput;
-use crate::domain::followup::{Priority, TaskKind};
-use crate::domain::{Lang, PaymentStatus};
-use crate::store::{attempts, crm_records};
+use crate::domain::followup::{AfterLastStep, ConsentRule, OwnerRule, Policy, Step, StepKind, TaskKind};
+use crate::domain::lead::Attempt;
+use crate::domain::PaymentStatus;
+use crate::store::{attempts, crm_records, followups, StoreResult, Tx};
+
+mod facts;
+
+pub use facts::Facts;
 
 pub async fn run(ctx: &AppContext, attempt_id: &str, reason: FollowUpReason) -> Result<(), JobError> {
     let s = crm_sync::load(ctx, attempt_id).await?;
-    if let Some(why) = skip_reason(ctx, &s, reason).await? {
-        tracing::info!(why, "no follow-up needed");
-        return Ok(());
+    let policy = &s.offer.followup;
+    let Some(step) = step_of(policy, reason) else {
+        return skip(ctx, "step no longer configured");
+    };
+    let history = attempts::for_lead(&ctx.db, &s.lead.id).await?;
+    if let Some(why) = skip_reason(&s, &history, policy, step, reason) {
+        return skip(ctx, why);
     }
-    let key = match reason {
+    match step.kind {
+        StepKind::Email => send_recovery(ctx, &s, &history, step, reason).await?,
+        StepKind::Call | StepKind::Task => open_task(ctx, &s, &history, step, reason).await?,
+    }
+    if let FollowUpReason::Abandoned { step: n } = reason {
+        if n + 1 == policy.steps.len() {
+            finish_sequence(ctx, &s).await?;
+        }
+    }
+    Ok(())
+}
+
+fn skip(ctx: &AppContext, why: &'static str) -> Result<(), JobError> {
+    tracing::info!(why, "no follow-up needed");
+    ctx.metrics.followup("skipped", why);
+    Ok(())
+}
+
+fn step_of(policy: &Policy, reason: FollowUpReason) -> Option<&Step> {
+    match reason {
+        FollowUpReason::Abandoned { step } => policy.steps.get(step),
+        FollowUpReason::Declined => policy.declined.as_ref(),
+    }
+}
+
+/// Why this step must not fire now, if it must not. Paid wins over everything: a
+/// customer who paid is never chased.
+fn skip_reason(
+    s: &Subject<'_>,
+    history: &[Attempt],
+    policy: &Policy,
+    step: &Step,
+    reason: FollowUpReason,
+) -> Option<&'static str> {
+    let offer = s.attempt.offer_slug.as_str();
+    let ours = history.iter().filter(|a| a.offer_slug == offer);
+    if ours.clone().any(|a| a.status == PaymentStatus::Approved) {
+        return Some("paid");
+    }
+    if ours.clone().any(|a| a.created_at > s.attempt.created_at && a.id != s.attempt.id) {
+        return Some("newer_attempt");
+    }
+    let declined_task = policy.declined.as_ref().is_some_and(|d| d.kind != StepKind::Email);
+    match (reason, s.attempt.status) {
+        // Delayed methods (bank transfer, cash voucher) are in progress, not abandoned.
+        (FollowUpReason::Abandoned { .. }, PaymentStatus::Pending) => Some("pending"),
+        // The decline opened a task at once; the first call would repeat it.
+        (FollowUpReason::Abandoned { step: 0 }, PaymentStatus::Declined)
+            if declined_task && step.kind != StepKind::Email =>
+        {
+            Some("decline_task_covers_it")
+        }
+        (FollowUpReason::Declined, st) if st != PaymentStatus::Declined => Some("no_longer_declined"),
+        _ => None,
+    }
+}
+
+fn key_of(attempt_id: &str, reason: FollowUpReason) -> String {
+    match reason {
         FollowUpReason::Abandoned { step } => format!("{attempt_id}:abandoned:{step}"),
         FollowUpReason::Declined => format!("{attempt_id}:declined"),
-    };
-    if crm_records::find(&ctx.db, ctx.crm.name(), TASK, &key).await?.is_some() {
+    }
+}
+
+async fn open_task(
+    ctx: &AppContext,
+    s: &Subject<'_>,
+    history: &[Attempt],
+    step: &Step,
+    reason: FollowUpReason,
+) -> Result<(), JobError> {
+    let key = key_of(&s.attempt.id, reason);
+    if crm_records::find(&ctx.db, ctx.crm.name(), FOLLOWUP_TASK, &key)
+        .await?
+        .is_some()
+    {
         return Ok(());
     }
-    let (person, deal) = crm_sync::ensure_deal(ctx, &s).await?;
+    let (person, deal) = crm_sync::ensure_deal(ctx, s).await?;
+    let now = ctx.clock.now_ms();
+    let owner = match &step.owner {
+        OwnerRule::DealOwner => None,
+        OwnerRule::User(u) => Some(u.clone()),
+        OwnerRule::RoundRobin(users) => Some(followups::round_robin_owner(&ctx.db, &key, users, now).await?),
+    };
     let link = crate::links::resume_link(ctx, &s.lead).map_err(JobError::Permanent)?;
-    let (subject, body) = task_text(&s, reason, &link);
+    let facts = Facts::new(s, history, &link, now);
+    let lang = s.lead.lang;
     let task = TaskInput {
         key: &key,
         deal_id: &deal,
         person_id: &person,
-        subject,
-        body,
-        due_at: crate::clock::now_ms(),
-        kind: TaskKind::Call,
-        priority: if reason == FollowUpReason::Declined {
-            Priority::High
-        } else {
-            Priority::Normal
+        subject: step.subject.get(lang).render(&|v| facts.value(v)),
+        body: step.body.get(lang).render(&|v| facts.value(v)),
+        // Created now, so sales see it; due when they are at work.
+        due_at: s.offer.followup.hours.next_open(now),
+        kind: match step.kind {
+            StepKind::Call => TaskKind::Call,
+            _ => TaskKind::Todo,
         },
-        owner: None,
+        priority: step.priority,
+        owner: owner.as_deref(),
     };
-    let id = crm_sync::task_once(ctx, &s.lead.id, &task).await?;
+    let id = crm_sync::task_once(ctx, FOLLOWUP_TASK, &s.lead.id, &task).await?;
+    ctx.metrics.followup("task", "");
     tracing::info!(task_id = %id, "follow-up task created");
     Ok(())
 }
 
-async fn skip_reason(
+async fn send_recovery(
     ctx: &AppContext,
     s: &Subject<'_>,
+    history: &[Attempt],
+    step: &Step,
     reason: FollowUpReason,
-) -> Result<Option<&'static str>, JobError> {
-    if attempts::lead_has_paid(&ctx.db, &s.lead.id, &s.attempt.offer_slug).await? {
-        return Ok(Some("the lead has paid for this offer"));
+) -> Result<(), JobError> {
+    let perms = followups::email_permissions(&ctx.db, &s.lead.id)
+        .await?
+        .ok_or_else(|| JobError::Permanent(format!("lead {} not found", s.lead.id)))?;
+    if perms.unsubscribed {
+        return skip(ctx, "unsubscribed");
     }
-    Ok(match (reason, s.attempt.status) {
-        // Delayed methods (bank transfer, cash voucher) are in progress, not abandoned.
-        (FollowUpReason::Abandoned { .. }, PaymentStatus::Pending) => Some("payment still in progress"),
-        // The decline already produced a task; later steps still remind sales.
-        (FollowUpReason::Abandoned { step: 0 }, PaymentStatus::Declined) => Some("decline follow-up covers it"),
-        (FollowUpReason::Declined, st) if st != PaymentStatus::Declined => Some("no longer declined"),
-        _ => None,
-    })
+    if s.offer.followup.email_consent == ConsentRule::Required && !perms.consented {
+        return skip(ctx, "no_consent");
+    }
+    let key = format!("{}:email", key_of(&s.attempt.id, reason));
+    let link = crate::links::resume_link(ctx, &s.lead).map_err(JobError::Permanent)?;
+    let facts = Facts::new(s, history, &link, ctx.clock.now_ms());
+    let lang = s.lead.lang;
+    let letter = email::Letter {
+        key: &key,
+        kind: "recovery",
+        subject: step.subject.get(lang).render(&|v| facts.value(v)),
+        text: step.body.get(lang).render(&|v| facts.value(v)),
+        action: Some((crate::domain::followup::texts::resume_button(lang).to_owned(), link.clone())),
+        unsubscribe: true,
+    };
+    email::send_once(ctx, &s.lead, &letter).await
 }
 
-fn task_text(s: &Subject<'_>, reason: FollowUpReason, link: &str) -> (String, String) {
-    let c = &s.lead.contact;
-    let lang = s.lead.lang;
-    let declined = reason == FollowUpReason::Declined;
-    let subject = match (lang, declined) {
-        (Lang::Es, false) => format!("Llamar a {}: pago no completado ({})", c.name, s.offer.title),
-        (Lang::Es, true) => format!("Llamar a {}: pago rechazado ({})", c.name, s.offer.title),
-        (Lang::PtBr, false) => format!("Ligar para {}: pagamento não concluído ({})", c.name, s.offer.title),
-        (Lang::PtBr, true) => format!("Ligar para {}: pagamento recusado ({})", c.name, s.offer.title),
-        (Lang::En, false) => format!("Call {}: payment not completed ({})", c.name, s.offer.title),
-        (Lang::En, true) => format!("Call {}: payment declined ({})", c.name, s.offer.title),
+/// After the last step of an unpaid attempt: remember it, and let the deal job move the
+/// deal to the offer's "abandoned" stage if the policy has one (it moves to won instead if
+/// the customer pays later, whichever job runs last).
+async fn finish_sequence(ctx: &AppContext, s: &Subject<'_>) -> Result<(), JobError> {
+    let mut tx = ctx.db.begin().await?;
+    let first = followups::mark_abandoned(&mut tx, &s.attempt.id, ctx.clock.now_ms()).await?;
+    if first && matches!(s.offer.followup.after_last_step, AfterLastStep::Stage(_)) {
+        let job = Job::DealOutcome {
+            attempt_id: s.attempt.id.clone(),
+        };
+        ctx.queue
+            .enqueue(&mut tx, &job, Some(&s.lead.id), Duration::ZERO)
+            .await?;
+    }
+    tx.commit().await?;
+    ctx.queue.wake();
+    Ok(())
+}
+
+/// Queues the offer's follow-up steps for a new attempt. Calls and tasks are created at
+/// their delay (with a due time inside business hours); emails wait for business hours.
+pub async fn schedule(ctx: &AppContext, tx: &mut Tx, attempt: &Attempt, policy: &Policy) -> StoreResult<()> {
+    let now = ctx.clock.now_ms();
+    for (n, step) in policy.steps.iter().enumerate() {
+        let job = Job::FollowUp {
+            attempt_id: attempt.id.clone(),
+            reason: FollowUpReason::Abandoned { step: n },
+        };
+        let delay = delay_of(policy, step, step.after, now);
+        ctx.queue.enqueue(tx, &job, Some(&attempt.lead_id), delay).await?;
+    }
+    Ok(())
+}
+
+/// Queues the first step now: the checkout expired, so the attempt counts as abandoned
+/// at once. The step keeps its key, so its own turn later finds it done.
+pub async fn abandoned_now(ctx: &AppContext, tx: &mut Tx, attempt: &Attempt, policy: &Policy) -> StoreResult<()> {
+    let Some(step) = policy.steps.first() else {
+        return Ok(());
     };
-    let labels = match lang {
-        Lang::Es => [
-            "Nombre",
-            "Correo",
-            "Teléfono",
-            "Oferta",
-            "Monto",
-            "Estado del pago",
-            "Retomar el pago",
-            "Campaña",
-        ],
-        Lang::PtBr => [
-            "Nome",
-            "E-mail",
-            "Telefone",
-            "Oferta",
-            "Valor",
-            "Status do pagamento",
-            "Retomar o pagamento",
-            "Campanha",
-        ],
-        Lang::En => [
-            "Name",
-            "Email",
-            "Phone",
-            "Offer",
-            "Amount",
-            "Payment status",
-            "Resume payment",
-            "Campaign",
-        ],
+    let job = Job::FollowUp {
+        attempt_id: attempt.id.clone(),
+        reason: FollowUpReason::Abandoned { step: 0 },
     };
-    let status = match &s.attempt.status_detail {
-        Some(d) => format!("{} ({d})", s.attempt.status),
-        None => s.attempt.status.to_string(),
-    };
-    let values = [
-        c.name.to_string(),
-        c.email.to_string(),
-        c.phone.to_string(),
-        s.offer.title.clone(),
-        s.attempt.amount.format(lang),
-        status,
-        link.to_owned(),
-        s.lead.utm.campaign.clone().unwrap_or_else(|| "-".into()),
-    ];
-    (subject, crm_sync::labelled(&labels, &values))
+    let delay = delay_of(policy, step, Duration::ZERO, ctx.clock.now_ms());
+    ctx.queue.enqueue(tx, &job, Some(&attempt.lead_id), delay).await?;
+    Ok(())
+}
+
+fn delay_of(policy: &Policy, step: &Step, after: Duration, now: i64) -> Duration {
+    if step.kind != StepKind::Email {
+        return after;
+    }
+    let at = now.saturating_add(crate::clock::ms(after));
+    let open = policy.hours.next_open(at);
+    Duration::from_millis(u64::try_from(open.saturating_sub(now)).unwrap_or(0))
 }

@@ -18,9 +18,11 @@ use crate::store::jobs::NewJob;
 use crate::store::{StoreError, StoreResult, Tx};
 
 pub mod apply_event;
+pub mod close_followups;
 pub mod crm_sync;
 pub mod deal_outcome;
 pub mod duplicate;
+pub mod email;
 pub mod expire;
 pub mod followup;
 pub mod reconcile;
@@ -47,12 +49,17 @@ pub enum Job {
     DuplicatePayment { attempt_id: String },
     /// Stop an older attempt's hosted checkout from taking a payment (a newer one replaced it).
     ExpireCheckout { attempt_id: String },
+    /// The lead paid: mark their open follow-up tasks done (or delete them) in the CRM.
+    CloseFollowUps { attempt_id: String },
+    /// Email the customer their payment confirmation.
+    Receipt { attempt_id: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum FollowUpReason {
-    /// The n-th configured delay after creation passed without payment.
+    /// The n-th step of the offer's follow-up policy is due (or the checkout expired,
+    /// which makes step 0 due at once).
     Abandoned {
         step: usize,
     },
@@ -70,6 +77,8 @@ impl Job {
             Job::Reversal { .. } => "reversal",
             Job::DuplicatePayment { .. } => "duplicate_payment",
             Job::ExpireCheckout { .. } => "expire_checkout",
+            Job::CloseFollowUps { .. } => "close_followups",
+            Job::Receipt { .. } => "receipt",
         }
     }
 }

@@ -20,6 +20,8 @@ pub enum Source {
     Webhook,
     Return,
     Reconcile,
+    /// An operator marked it paid on `/admin` (paid through another channel).
+    Operator,
 }
 
 impl Source {
@@ -28,6 +30,7 @@ impl Source {
             Source::Webhook => "webhook",
             Source::Return => "return",
             Source::Reconcile => "reconcile",
+            Source::Operator => "operator",
         }
     }
 }
@@ -271,11 +274,30 @@ async fn enqueue_consequences(
                 attempt_id: attempt_id.clone(),
             });
         }
-        if to == PaymentStatus::Declined {
-            jobs.push(Job::FollowUp {
-                attempt_id: attempt_id.clone(),
-                reason: FollowUpReason::Declined,
-            });
+        let offer = ctx.offer(&attempt.offer_slug);
+        match to {
+            PaymentStatus::Declined if offer.is_some_and(|o| o.followup.declined.is_some()) => {
+                jobs.push(Job::FollowUp {
+                    attempt_id: attempt_id.clone(),
+                    reason: FollowUpReason::Declined,
+                });
+            }
+            PaymentStatus::Expired => {
+                if let Some(o) = offer {
+                    crate::jobs::followup::abandoned_now(ctx, tx, attempt, &o.followup).await?;
+                }
+            }
+            PaymentStatus::Approved => {
+                jobs.push(Job::CloseFollowUps {
+                    attempt_id: attempt_id.clone(),
+                });
+                if offer.is_some_and(|o| ctx.sends_receipt(o)) {
+                    jobs.push(Job::Receipt {
+                        attempt_id: attempt_id.clone(),
+                    });
+                }
+            }
+            _ => {}
         }
     }
     if plan.reversal.is_some() {

@@ -245,5 +245,7 @@ async fn dispatch(ctx: &AppContext, holder: Holder<'_>, job: &Job) -> Result<(),
         Job::Reversal { attempt_id } => super::reversal::run(ctx, attempt_id).await,
         Job::DuplicatePayment { attempt_id } => super::duplicate::run(ctx, attempt_id).await,
         Job::ExpireCheckout { attempt_id } => super::expire::run(ctx, attempt_id).await,
+        Job::CloseFollowUps { attempt_id } => super::close_followups::run(ctx, attempt_id).await,
+        Job::Receipt { attempt_id } => super::email::receipt(ctx, attempt_id).await,
     }
 }

@@ -32,6 +32,7 @@ struct AttemptRow {
     reversal_version: i64,
     duplicate_of: Option<String>,
     payment_method: Option<String>,
+    abandoned_at: Option<i64>,
 }
 
 impl TryFrom<AttemptRow> for Attempt {
@@ -73,6 +74,7 @@ impl TryFrom<AttemptRow> for Attempt {
             settled_by: r.settled_by,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            abandoned_at: r.abandoned_at,
         })
     }
 }
@@ -83,7 +85,7 @@ const INSERTED: &str = "id, lead_id, offer_slug, gateway, amount_minor, currency
 const COLUMNS: &str = "id, lead_id, offer_slug, gateway, amount_minor, currency, status, \
                        gateway_ref, status_detail, checkout_url, settled_by, created_at, updated_at, \
                        checkout_ref, refunded_minor, voided, refund_reason, dispute, dispute_due_at, \
-                       dispute_reason, reversal_version, duplicate_of, payment_method";
+                       dispute_reason, reversal_version, duplicate_of, payment_method, abandoned_at";
 
 pub async fn insert(tx: &mut Tx, a: &Attempt) -> StoreResult<()> {
     let sql = format!("INSERT INTO attempts ({INSERTED}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)");

@@ -434,3 +434,15 @@ pub async fn pending_within(db: &Db, within_ms: i64) -> StoreResult<i64> {
     let n: i64 = on_pool!(db, |p| sqlx::query_scalar(&sql).bind(within_ms).fetch_one(p).await)?;
     Ok(n)
 }
+
+/// Moves every queued job `by_ms` earlier: what the queue sees when time jumps forward.
+/// Tests use it with a shifted clock to run days of follow-ups in milliseconds.
+pub async fn bring_forward(db: &Db, by_ms: i64) -> StoreResult<u64> {
+    let sql = "UPDATE jobs SET run_at = run_at - $1 WHERE state = 'queued'";
+    let n = on_pool!(db, |p| sqlx::query(sql)
+        .bind(by_ms)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n)
+}

@@ -256,7 +256,8 @@ pub async fn submit(
         lang,
         utm: form.utm(),
     };
-    checkout_response(&ctx, lang, flow::submit(&ctx, offer, sub).await)
+    let receipt = ctx.sends_receipt(offer);
+    checkout_response(&ctx, lang, receipt, flow::submit(&ctx, offer, sub).await)
 }
 
 /// The guard's fields on the resume confirm page (see `web::forms`).
@@ -348,12 +349,14 @@ pub async fn resume(
         *res.status_mut() = actix_web::http::StatusCode::FORBIDDEN;
         return Ok(res);
     }
-    checkout_response(&ctx, lead.lang, flow::resume(&ctx, offer, &lead).await)
+    let receipt = ctx.sends_receipt(offer);
+    checkout_response(&ctx, lead.lang, receipt, flow::resume(&ctx, offer, &lead).await)
 }
 
 fn checkout_response(
     ctx: &Arc<AppContext>,
     lang: Lang,
+    receipt: bool,
     result: Result<Outcome, CheckoutError>,
 ) -> Result<HttpResponse, PageError> {
     let t = texts(lang);
@@ -367,7 +370,10 @@ fn checkout_response(
     match result {
         Ok(Outcome::Checkout(url)) => Ok(see_other(&url)),
         Ok(Outcome::Pending { return_path }) => Ok(see_other(&return_path)),
-        Ok(Outcome::AlreadyPaid) => Ok(render(&Message::new(lang, t.already_paid_title, t.already_paid_body))),
+        Ok(Outcome::AlreadyPaid) => {
+            let body = if receipt { t.already_paid_body } else { t.already_paid_body_no_email };
+            Ok(render(&Message::new(lang, t.already_paid_title, body)))
+        }
         Ok(Outcome::StillOpening { lead_id, offer }) => {
             Ok(render(&retry_page(t.opening_title, t.opening_body, &lead_id, &offer)))
         }

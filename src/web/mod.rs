@@ -16,6 +16,7 @@ pub mod i18n;
 pub mod pages;
 pub mod returns;
 pub mod sandbox;
+pub mod unsubscribe;
 pub mod webhooks;
 
 /// Form bodies are a few hundred bytes; anything near this limit is not a customer.
@@ -33,6 +34,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/c/{offer}", web::post().to(checkout::submit))
         .route("/r/{token}", web::get().to(checkout::resume_page))
         .route("/r/{token}", web::post().to(checkout::resume))
+        .route("/u/{token}", web::get().to(unsubscribe::show))
+        .route("/u/{token}", web::post().to(unsubscribe::confirm))
         .route("/return/{gateway}", web::get().to(returns::show))
         .route("/status/{attempt}", web::get().to(returns::status))
         .route("/static/status.js", web::get().to(status_script))

@@ -85,6 +85,15 @@ pub struct ResultPage<'a> {
     pub retry_label: &'static str,
 }
 
+/// The unsubscribe link's page: one button that POSTs (link scanners only GET).
+#[derive(Template)]
+#[template(path = "unsubscribe.html")]
+pub struct UnsubscribePage<'a> {
+    pub lang: &'static str,
+    pub t: &'static Texts,
+    pub token: &'a str,
+}
+
 #[derive(Template)]
 #[template(path = "message.html")]
 pub struct Message {

@@ -114,8 +114,11 @@ struct Links {
 fn result_page<'a>(ctx: &'a AppContext, lang: Lang, a: &'a Attempt, links: Links) -> ResultPage<'a> {
     let t = texts(lang);
     let outcome = Outcome::of(a.status);
+    let receipt = ctx.offer(&a.offer_slug).is_some_and(|o| ctx.sends_receipt(o));
     let (title, body) = match outcome {
-        Outcome::Approved => (t.paid_title, t.paid_body),
+        // Promise an email only when one is on its way.
+        Outcome::Approved if receipt => (t.paid_title, t.paid_body),
+        Outcome::Approved => (t.paid_title, t.paid_body_no_email),
         Outcome::Declined => (t.declined_title, t.declined_body),
         Outcome::Pending => (t.pending_title, t.pending_body),
     };

@@ -144,6 +144,7 @@ async fn faulty_app(backend: Backend, faults: Arc<Faults>, worker: bool, deadlin
     let opts = Options {
         overrides: Overrides {
             crm: Some(Box::new(move |_db| Arc::new(FaultyCrm { inner: crm, f }))),
+            ..Default::default()
         },
         tweak: Box::new(move |s| {
             s.worker.enabled = worker;

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use leadgate::clock::ShiftedClock;
 use leadgate::config::Settings;
 use leadgate::context::AppContext;
 use leadgate::startup::{Application, Overrides};
@@ -88,6 +89,8 @@ pub struct TestApp {
     pub base: String,
     pub ctx: Arc<AppContext>,
     pub http: reqwest::Client,
+    /// The clock the app's follow-up rules read; `advance` moves it and the queue.
+    pub clock: ShiftedClock,
     _dir: Option<tempfile::TempDir>,
     server: tokio::task::JoinHandle<()>,
 }
@@ -105,6 +108,8 @@ pub struct Options {
     pub toml: String,
     /// Extra environment, e.g. a gateway's keys.
     pub env: Vec<(&'static str, String)>,
+    /// The app's clock (default: the system's); share one to move several instances.
+    pub clock: Option<ShiftedClock>,
 }
 
 impl Default for Options {
@@ -114,6 +119,7 @@ impl Default for Options {
             tweak: Box::new(|_| {}),
             toml: String::new(),
             env: Vec::new(),
+            clock: None,
         }
     }
 }
@@ -155,7 +161,10 @@ async fn spawn_on(url: String, dir: Option<tempfile::TempDir>, opts: Options) ->
         settings.forms.min_fill_time = Duration::ZERO;
     }
     (opts.tweak)(&mut settings);
-    let app = Application::build_with(settings, opts.overrides).await.unwrap();
+    let clock = opts.clock.unwrap_or_default();
+    let mut overrides = opts.overrides;
+    overrides.clock = Some(Arc::new(clock.clone()));
+    let app = Application::build_with(settings, overrides).await.unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
     let ctx = app.context();
     let server = tokio::spawn(async move {
@@ -171,6 +180,7 @@ async fn spawn_on(url: String, dir: Option<tempfile::TempDir>, opts: Options) ->
         base,
         ctx,
         http,
+        clock,
         _dir: dir,
         server,
     }
@@ -313,6 +323,16 @@ impl TestApp {
 
     pub async fn tasks(&self) -> Vec<leadgate::store::builtin_crm::TaskView> {
         leadgate::store::builtin_crm::tasks(&self.ctx.db, 1000).await.unwrap()
+    }
+
+    /// Time passes: the app's clock moves `by` forward and every queued job comes due
+    /// that much earlier, as if the days had gone by.
+    pub async fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+        leadgate::store::jobs::bring_forward(&self.ctx.db, leadgate::clock::ms(by))
+            .await
+            .unwrap();
+        self.ctx.queue.wake();
     }
 
     /// Waits until no job is running or due within the next 5 s.

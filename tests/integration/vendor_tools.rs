@@ -105,6 +105,7 @@ fn sample(gateway: GatewayKind, currency: Currency) -> (Offer, Lead, Attempt) {
         created_at: lead.created_at,
         updated_at: lead.created_at,
         after: leadgate::domain::lead::AfterApproval::new(&price),
+        abandoned_at: None,
     };
     (offer, lead, attempt)
 }

@@ -84,6 +84,7 @@ fn slow_persons(upserts: Arc<AtomicUsize>, fail_first: bool, tweak: Box<dyn FnOn
                     fail_first,
                 })
             })),
+            ..Default::default()
         },
         tweak,
         ..Options::default()
