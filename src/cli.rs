@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::clock::rfc3339;
 use crate::config::Settings;
 use crate::domain::lead::Utm;
-use crate::jobs::crm_sync::{DEAL, PERSON, TASK};
+use crate::jobs::crm_sync::{DEAL, FOLLOWUP_TASK, PERSON};
 use crate::store::{attempts, crm_records, leads, Db, StoreResult};
 
 #[derive(Serialize)]
@@ -56,6 +56,8 @@ pub struct TaskExport {
     pub crm_task_id: String,
     pub attempt_id: String,
     pub reason: String,
+    /// `open` until the lead pays; then `done` or `deleted` (the offer's `close_tasks`).
+    pub state: String,
 }
 
 /// Every lead with its attempts, CRM ids and follow-up tasks.
@@ -109,13 +111,14 @@ pub async fn export_leads(db: &Db, settings: &Settings) -> StoreResult<Vec<LeadE
             .collect();
         let follow_up_tasks = records
             .iter()
-            .filter(|r| r.kind == TASK)
+            .filter(|r| r.kind == FOLLOWUP_TASK)
             .map(|r| {
                 let (attempt, reason) = r.local_key.split_once(':').unwrap_or((&r.local_key, ""));
                 TaskExport {
                     crm_task_id: r.remote_id.clone(),
                     attempt_id: attempt.to_owned(),
                     reason: reason.to_owned(),
+                    state: r.state.clone().unwrap_or_else(|| "open".into()),
                 }
             })
             .collect();

@@ -84,15 +84,17 @@ impl SandboxGateway {
     /// decline send the signed webhook before answering, as a real gateway would.
     pub async fn complete(&self, id: &str, outcome: Outcome) -> Result<String, SandboxError> {
         let payment = self.payment(id).await?;
-        let to = match outcome {
-            Outcome::Abandon => return Ok(payment.cancel_url),
-            Outcome::Approve => "APPROVED",
-            Outcome::Decline => "DECLINED",
+        // Walking away closes the sandbox checkout, as a hosted checkout's expiry would,
+        // so the attempt counts as abandoned at once; the customer goes back to resume.
+        let (to, back) = match outcome {
+            Outcome::Abandon => ("EXPIRED", &payment.cancel_url),
+            Outcome::Approve => ("APPROVED", &payment.redirect_url),
+            Outcome::Decline => ("DECLINED", &payment.redirect_url),
         };
         if ledger::transition(&self.db, id, "CREATED", to).await? {
             self.deliver(&payment, to).await;
         }
-        Ok(payment.redirect_url)
+        Ok(back.clone())
     }
 
     /// Signature header value for `body` at `unix` time.
@@ -188,6 +190,7 @@ fn map_status(s: &str) -> Option<PaymentStatus> {
         "PENDING" => Some(PaymentStatus::Pending),
         "APPROVED" => Some(PaymentStatus::Approved),
         "DECLINED" => Some(PaymentStatus::Declined),
+        "EXPIRED" => Some(PaymentStatus::Expired),
         _ => None,
     }
 }

@@ -178,3 +178,25 @@ pub async fn mark_abandoned(tx: &mut Tx, attempt_id: &str, now: i64) -> StoreRes
         .map(|r| r.rows_affected()))?;
     Ok(n == 1)
 }
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UnpaidRow {
+    pub attempt_id: String,
+    pub offer_slug: String,
+    pub status: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub name: String,
+    pub email: String,
+    pub created_at: i64,
+}
+
+/// The newest attempts not paid (yet), with their lead, for an operator who may know
+/// better (a bank transfer, cash): newest first.
+pub async fn unpaid(db: &Db, limit: i64) -> StoreResult<Vec<UnpaidRow>> {
+    let sql = "SELECT a.id AS attempt_id, a.offer_slug, a.status, a.amount_minor, a.currency, l.name, l.email, \
+               a.created_at FROM attempts a JOIN leads l ON l.id = a.lead_id WHERE a.status <> 'approved' \
+               ORDER BY a.created_at DESC LIMIT $1";
+    let rows = on_pool!(db, |p| sqlx::query_as(sql).bind(limit).fetch_all(p).await)?;
+    Ok(rows)
+}

@@ -14,6 +14,7 @@ use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
 pub mod attempts;
 pub mod builtin_crm;
 pub mod crm_records;
+pub mod followups;
 pub mod health;
 pub mod inbox;
 pub mod jobs;

@@ -12,7 +12,9 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use super::pages::{AdminLogin, AdminPage, AfterApprovalRow, DeadJobRow, DealRow, NoteRow, TaskRow, UnappliedRow};
+use super::pages::{
+    AdminLogin, AdminPage, AfterApprovalRow, DeadJobRow, DealRow, EmailRow, NoteRow, TaskRow, UnappliedRow, UnpaidRow,
+};
 use super::{render, see_other, PageError};
 use crate::clock::{ms, now_ms, rfc3339};
 use crate::config::AdminSettings;
@@ -20,7 +22,8 @@ use crate::context::AppContext;
 use crate::domain::lead::Attempt;
 use crate::domain::{DisputeStage, Lang};
 use crate::limits::retry_after_secs;
-use crate::store::{attempts, builtin_crm, inbox, jobs};
+use crate::flows::payment::MarkedPaid;
+use crate::store::{attempts, builtin_crm, followups, inbox, jobs};
 
 const SESSION_FLAG: &str = "admin";
 /// When the password was given (ms since the epoch): the session's absolute age.
@@ -242,6 +245,40 @@ pub async fn logout(session: Session, form: Option<web::Form<LogoutForm>>) -> Ht
     see_other("/admin/login")
 }
 
+#[derive(Deserialize)]
+pub struct MarkPaidForm {
+    csrf: Option<String>,
+    /// How the customer paid, for the deal's note (a transfer's reference, "cash"…).
+    note: Option<String>,
+}
+
+/// `POST /admin/attempts/{id}/paid`: the customer paid through another channel. The
+/// attempt is approved through the payment state machine, so the deal is won, follow-ups
+/// stop and their open tasks are closed, as for a gateway's payment.
+pub async fn mark_paid(
+    ctx: web::Data<AppContext>,
+    session: Session,
+    path: web::Path<String>,
+    form: Option<web::Form<MarkPaidForm>>,
+) -> Result<HttpResponse, PageError> {
+    if !signed_in(&ctx.settings.admin, &session) {
+        return Ok(see_other("/admin/login"));
+    }
+    let form = form.map(web::Form::into_inner);
+    if !csrf_ok(&session, form.as_ref().and_then(|f| f.csrf.as_deref())) {
+        return Ok(Refused::Forged.page(&session));
+    }
+    let note = form.and_then(|f| f.note).unwrap_or_default();
+    let fail = |e| PageError::unavailable(Lang::En, e);
+    match crate::flows::payment::mark_paid(&ctx, &path, &note).await.map_err(fail)? {
+        MarkedPaid::NotFound => Err(PageError::new(Lang::En, super::PageErrorKind::NotFound)),
+        MarkedPaid::Done | MarkedPaid::AlreadyPaid => {
+            tracing::info!(attempt_id = %path, "attempt marked paid by an operator");
+            Ok(see_other("/admin"))
+        }
+    }
+}
+
 pub async fn index(ctx: web::Data<AppContext>, session: Session) -> Result<HttpResponse, PageError> {
     if !signed_in(&ctx.settings.admin, &session) {
         return Ok(see_other("/admin/login"));
@@ -256,6 +293,8 @@ pub async fn index(ctx: web::Data<AppContext>, session: Session) -> Result<HttpR
     let dead = jobs::dead(&ctx.db, 50).await.map_err(fail)?;
     let unapplied = inbox::unapplied(&ctx.db, 50).await.map_err(fail)?;
     let after_approval = attempts::after_approval(&ctx.db, 100).await.map_err(fail)?;
+    let unpaid = followups::unpaid(&ctx.db, 50).await.map_err(fail)?;
+    let emails = followups::emails(&ctx.db, 50).await.map_err(fail)?;
     let page = AdminPage {
         lang: "en",
         csrf,
@@ -308,6 +347,28 @@ pub async fn index(ctx: web::Data<AppContext>, session: Session) -> Result<HttpR
             })
             .collect(),
         after_approval: after_approval.into_iter().map(after_approval_row).collect(),
+        unpaid: unpaid
+            .into_iter()
+            .map(|u| UnpaidRow {
+                amount: super::money_text(u.amount_minor, &u.currency, Lang::En),
+                started: rfc3339(u.created_at),
+                attempt_id: u.attempt_id,
+                offer: u.offer_slug,
+                status: u.status,
+                name: u.name,
+                email: u.email,
+            })
+            .collect(),
+        emails: emails
+            .into_iter()
+            .map(|e| EmailRow {
+                at: rfc3339(e.updated_at),
+                kind: e.kind,
+                state: e.state,
+                key: e.key,
+                error: e.last_error.unwrap_or_default(),
+            })
+            .collect(),
     };
     Ok(render(&page))
 }

@@ -50,6 +50,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/login", web::get().to(admin::login_form))
         .route("/admin/login", web::post().to(admin::login))
         .route("/admin/logout", web::post().to(admin::logout))
+        .route("/admin/attempts/{id}/paid", web::post().to(admin::mark_paid))
         .default_service(web::to(not_found));
 }
 

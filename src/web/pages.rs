@@ -190,6 +190,28 @@ pub struct AdminPage {
     pub dead_jobs: Vec<DeadJobRow>,
     pub unapplied: Vec<UnappliedRow>,
     pub after_approval: Vec<AfterApprovalRow>,
+    pub unpaid: Vec<UnpaidRow>,
+    pub emails: Vec<EmailRow>,
+}
+
+/// An attempt not paid (yet), with a button for an operator who knows it was.
+pub struct UnpaidRow {
+    pub attempt_id: String,
+    pub offer: String,
+    pub status: String,
+    pub amount: String,
+    pub name: String,
+    pub email: String,
+    pub started: String,
+}
+
+/// A customer email: sent, failed (retried), or unknown (may have gone out; not resent).
+pub struct EmailRow {
+    pub at: String,
+    pub kind: String,
+    pub state: String,
+    pub key: String,
+    pub error: String,
 }
 
 /// An approved payment that was refunded, voided, disputed or paid a second time.

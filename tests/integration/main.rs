@@ -8,6 +8,7 @@ mod bad_input;
 mod crm;
 mod durability;
 mod faults;
+mod followups;
 mod gateways;
 mod guards;
 mod hostile;
