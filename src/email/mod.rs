@@ -143,6 +143,23 @@ fn is_permanent(code: u16) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::email::{build, RawEmail};
+
+    /// Outside a runtime (start-up code may be) and with no process-wide rustls provider.
+    #[test]
+    fn builds_for_every_tls_mode_without_a_runtime() {
+        for tls in ["none", "starttls", "tls"] {
+            let raw = RawEmail {
+                host: Some("smtp.example.com".into()),
+                tls: Some(tls.into()),
+                from: Some("Acme <ventas@acme.example>".into()),
+                ..RawEmail::default()
+            };
+            let settings = build(Some(raw), &|_| None).unwrap().unwrap();
+            let mailer = Mailer::new(&settings).unwrap();
+            assert!(format!("{mailer:?}").contains("smtp.example.com:"), "{tls}");
+        }
+    }
 
     #[test]
     fn five_hundreds_are_permanent_except_authentication() {
