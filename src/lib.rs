@@ -6,6 +6,7 @@ pub mod config;
 pub mod context;
 pub mod crm;
 pub mod domain;
+pub mod email;
 pub mod flows;
 pub mod gateways;
 pub mod jobs;

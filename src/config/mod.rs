@@ -14,6 +14,7 @@ use crate::domain::{Currency, Money};
 
 mod admin;
 mod crm;
+pub mod email;
 mod gateways;
 mod security;
 pub use admin::AdminSettings;
