@@ -8,27 +8,26 @@ mod texts;
 use std::fmt;
 
 use lettre::message::Mailbox;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use secrecy::ExposeSecret;
 
-use crate::config::email::{EmailSettings, SmtpTls};
+use crate::config::email::EmailSettings;
 use crate::domain::Lang;
 
-/// lettre's timeout bounds each step; this bounds a relay that answers every step slowly.
-const WHOLE_SEND_STEPS: u32 = 4;
+mod smtp;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EmailError {
-    /// Try again later: no connection, a timeout, a 4xx reply, or the relay refusing our
-    /// credentials. After a lost connection the message may still have been delivered,
-    /// so a retry must reuse the same `message_id`.
+    /// Try again later: no connection, a timeout or a lost connection before the message
+    /// was handed over, a 4xx reply, or the relay refusing our credentials.
     #[error("email not sent, retry later: {0}")]
     Transient(String),
     /// This message will never go: a 5xx reply to it, or an address or URL we cannot use.
     #[error("email refused: {0}")]
     Permanent(String),
+    /// The whole message was handed to the relay, then the connection ended or timed out
+    /// before its answer: it may have been delivered. Sending it again could deliver it
+    /// twice.
+    #[error("email may have been delivered: {0}")]
+    Unknown(String),
 }
 
 impl EmailError {
@@ -66,62 +65,34 @@ pub struct Action {
 /// messages per lead, and a fresh connection leaves no half-broken one for the next send.
 #[derive(Clone)]
 pub struct Mailer {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    relay: std::sync::Arc<smtp::Relay>,
     from: Mailbox,
     reply_to: Option<Mailbox>,
-    timeout: std::time::Duration,
-    relay: String,
 }
 
 impl fmt::Debug for Mailer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Mailer")
-            .field("relay", &self.relay)
+            .field("relay", &self.relay.name())
             .finish_non_exhaustive()
     }
 }
 
 impl Mailer {
     pub fn new(s: &EmailSettings) -> Result<Mailer, EmailError> {
-        let params =
-            || TlsParameters::new_rustls(s.host.clone()).map_err(|e| EmailError::Permanent(format!("TLS setup: {e}")));
-        let tls = match s.tls {
-            SmtpTls::None => Tls::None,
-            SmtpTls::StartTls => Tls::Required(params()?),
-            SmtpTls::Tls => Tls::Wrapper(params()?),
-        };
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(s.host.as_str())
-            .port(s.port)
-            .tls(tls)
-            .timeout(Some(s.timeout));
-        if let (Some(user), Some(pass)) = (&s.username, &s.password) {
-            builder = builder.credentials(Credentials::new(
-                user.expose_secret().to_owned(),
-                pass.expose_secret().to_owned(),
-            ));
-        }
         Ok(Mailer {
-            transport: builder.build(),
+            relay: std::sync::Arc::new(smtp::Relay::new(s)?),
             from: s.from.clone(),
             reply_to: s.reply_to.clone(),
-            timeout: s.timeout,
-            relay: format!("{}:{}", s.host, s.port),
         })
     }
 
-    /// Sends one message. Transient: connection refused, timeouts, 4xx replies (retry
-    /// later). Permanent: 5xx replies, an invalid address.
+    /// Sends one message. Transient: no connection, a timeout or a 4xx reply before the
+    /// relay had the whole message. Permanent: a 5xx reply, an invalid address. Unknown:
+    /// the relay had the whole message and did not answer.
     pub async fn send(&self, m: &Outgoing) -> Result<(), EmailError> {
         let message = compose::message(m, &self.from, self.reply_to.as_ref())?;
-        let bound = self.timeout.saturating_mul(WHOLE_SEND_STEPS);
-        match tokio::time::timeout(bound, self.transport.send(message)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(classify(&e)),
-            Err(_) => Err(EmailError::Transient(format!(
-                "{} did not finish within {bound:?}",
-                self.relay
-            ))),
-        }
+        self.relay.deliver(&message).await
     }
 }
 
