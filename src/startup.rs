@@ -222,7 +222,12 @@ pub async fn context(settings: Settings, public_url: String, overrides: Override
             crm
         }
     };
+    let mailer = match &settings.email {
+        Some(s) => Some(crate::email::Mailer::new(s).map_err(|e| StartupError::Other(format!("[email]: {e}")))?),
+        None => None,
+    };
     Ok(AppContext {
+        mailer,
         queue: Queue::new(settings.worker.max_attempts),
         limits: crate::limits::Limits::from_settings(&settings),
         settings,

@@ -44,6 +44,8 @@ pub struct Settings {
     pub forms: FormSettings,
     pub proxy: ProxySettings,
     pub admin: AdminSettings,
+    /// The mail server for customer emails; none configured, none sent.
+    pub email: Option<email::EmailSettings>,
 }
 
 #[derive(Debug, Clone)]
@@ -136,6 +138,7 @@ struct RawConfig {
     proxy: security::RawProxy,
     #[serde(default)]
     admin: admin::RawAdmin,
+    email: Option<email::RawEmail>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -341,6 +344,10 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
     let forms = security::forms(raw.forms, &mut errs);
     let proxy = security::proxy(raw.proxy, &mut errs);
     let admin = admin::admin(raw.admin, &mut errs);
+    let email = email::build(raw.email, env).unwrap_or_else(|e| {
+        errs.extend(e);
+        None
+    });
     let crm = crm::build(raw.crm, env, &mut errs);
     if gateways.stripe.is_some() && !(1800..=86_400).contains(&checkout_ttl.as_secs()) {
         errs.push("checkout_ttl: Stripe accepts 30m to 24h".into());
@@ -448,6 +455,7 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
         forms,
         proxy,
         admin,
+        email,
     })
 }
 

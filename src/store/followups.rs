@@ -30,7 +30,8 @@ pub async fn round_robin_owner(db: &Db, task_key: &str, users: &[String], now: i
         .bind(&owner)
         .bind(now)
         .execute(c)
-        .await)?;
+        .await
+        .map(|r| r.rows_affected()))?;
     // Another instance may have picked first: its pick stands.
     let owner = picked(&mut tx, task_key).await?.unwrap_or(owner);
     tx.commit().await?;
@@ -79,7 +80,8 @@ pub async fn claim_email(
                 .bind(message_id)
                 .bind(now)
                 .execute(c)
-                .await)?;
+                .await
+                .map(|r| r.rows_affected()))?;
             EmailClaim::Send
         }
         Some("failed") => {
@@ -114,7 +116,8 @@ async fn set_state(tx: &mut Tx, key: &str, state: &str, error: Option<&str>, now
         .bind(error)
         .bind(now)
         .execute(c)
-        .await)?;
+        .await
+        .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
