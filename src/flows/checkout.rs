@@ -283,12 +283,12 @@ async fn insert_attempt(
         .queue
         .enqueue(tx, &sync, lead, ctx.settings.inline_crm_deadline)
         .await?;
-    for (step, delay) in offer.followup_delays.iter().enumerate() {
+    for (step, followup) in offer.followup.steps.iter().enumerate() {
         let check = Job::FollowUp {
             attempt_id: attempt.id.clone(),
             reason: FollowUpReason::Abandoned { step },
         };
-        ctx.queue.enqueue(tx, &check, lead, *delay).await?;
+        ctx.queue.enqueue(tx, &check, lead, followup.after).await?;
     }
     Ok(crm_job)
 }
