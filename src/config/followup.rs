@@ -33,7 +33,10 @@
 //!                                    # `holidays` replace the default's whole value
 //! ```
 //!
-//! Placeholders in texts are listed by `Var::ALL`; `{{` and `}}` write literal braces.
+//! Texts take the placeholders of `Var::ALL`: {name} {first_name} {email} {phone} {tel_link}
+//! {whatsapp_link} {offer} {amount} {status} {reason} {attempts} {history} {ago} {utm_source}
+//! {utm_campaign} {resume_link}; `{{` and `}}` write literal braces. A decline's call or task
+//! defaults to the decline's wording; a decline's email to the abandoned-checkout email.
 
 use std::time::Duration;
 
