@@ -175,9 +175,10 @@ pub fn describe(settings: &Settings) -> Vec<String> {
             o.gateway.as_str(),
             o.crm_pipeline,
             o.crm_stage,
-            o.followup_delays
+            o.followup
+                .steps
                 .iter()
-                .map(|d| humantime::format_duration(*d).to_string())
+                .map(|s| humantime::format_duration(s.after).to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
         ));

@@ -15,6 +15,7 @@ use crate::domain::{Currency, Money};
 mod admin;
 mod crm;
 pub mod email;
+mod followup;
 mod gateways;
 mod security;
 pub use admin::AdminSettings;
@@ -128,6 +129,7 @@ struct RawConfig {
     crm: crm::RawCrm,
     #[serde(default)]
     offers: Vec<RawOffer>,
+    followup: Option<followup::RawFollowup>,
     #[serde(default)]
     sandbox: security::RawSandbox,
     #[serde(default)]
@@ -186,8 +188,9 @@ struct RawOffer {
     pipeline: String,
     #[serde(default = "default_stage")]
     stage: String,
-    #[serde(default = "default_followups")]
-    followup_delays: Vec<String>,
+    /// Legacy shorthand for call steps at these delays.
+    followup_delays: Option<Vec<String>>,
+    followup: Option<followup::RawFollowup>,
     #[serde(default)]
     ask_tax_id: bool,
     tax_id_type: Option<String>,
@@ -209,9 +212,6 @@ fn default_pipeline() -> String {
 fn default_stage() -> String {
     "Checkout started".into()
 }
-fn default_followups() -> Vec<String> {
-    vec!["30m".into()]
-}
 fn default_region() -> String {
     "CO".into()
 }
@@ -227,7 +227,9 @@ fn default_tax_id_type(region: &str) -> &'static str {
     }
 }
 
-fn demo_offer() -> RawOffer {
+/// Its follow-ups are a call after 30 minutes and another after a day, unless `[followup]`
+/// sets steps: someone trying those out on the demo should see them.
+fn demo_offer(followup_steps_set: bool) -> RawOffer {
     RawOffer {
         slug: "demo".into(),
         title: "Curso de Marketing Digital".into(),
@@ -237,7 +239,8 @@ fn demo_offer() -> RawOffer {
         gateway: default_gateway(),
         pipeline: default_pipeline(),
         stage: default_stage(),
-        followup_delays: vec!["30m".into(), "24h".into()],
+        followup_delays: (!followup_steps_set).then(|| vec!["30m".into(), "24h".into()]),
+        followup: None,
         ask_tax_id: false,
         tax_id_type: None,
         phone_region: default_region(),
@@ -363,18 +366,20 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
             }
         });
 
+    let followup_steps_set = raw.followup.as_ref().is_some_and(|f| f.has_steps());
+    let followup_base = followup::base(raw.followup, &mut errs);
     // The demo offer pays through the sandbox, so it exists only where the sandbox does.
     let raw_offers = if !raw.offers.is_empty() {
         raw.offers
     } else if sandbox.enabled {
-        vec![demo_offer()]
+        vec![demo_offer(followup_steps_set)]
     } else {
         errs.push("offers: none configured (add an [[offers]] table; the demo offer needs the sandbox)".into());
         Vec::new()
     };
     let mut offers: Vec<Offer> = Vec::new();
     for (i, o) in raw_offers.into_iter().enumerate() {
-        match offer(o) {
+        match offer(o, &followup_base) {
             Ok(o) if offers.iter().any(|x| x.slug == o.slug) => errs.push(format!(
                 "offers[{i}].slug: {:?} is used by another offer",
                 o.slug.as_str()
@@ -459,7 +464,7 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
     })
 }
 
-fn offer(o: RawOffer) -> Result<Offer, Vec<String>> {
+fn offer(o: RawOffer, followup_base: &followup::Base) -> Result<Offer, Vec<String>> {
     let mut errs = Vec::new();
     let slug = OfferSlug::parse(&o.slug)
         .map_err(|e| errs.push(format!("slug: {e}")))
@@ -482,14 +487,7 @@ fn offer(o: RawOffer) -> Result<Offer, Vec<String>> {
         .parse::<GatewayKind>()
         .map_err(|e| errs.push(format!("gateway: {e} (available: sandbox, wompi, stripe, mercadopago)")))
         .ok();
-    let mut followup_delays = Vec::new();
-    for (j, d) in o.followup_delays.iter().enumerate() {
-        match humantime::parse_duration(d) {
-            Ok(d) => followup_delays.push(d),
-            Err(e) => errs.push(format!("followup_delays[{j}]: {e} (examples: \"30m\", \"24h\")")),
-        }
-    }
-    followup_delays.sort();
+    let followup = followup::policy(followup_base, o.followup, o.followup_delays, &mut errs);
     if o.phone_region.len() != 2 || !o.phone_region.bytes().all(|b| b.is_ascii_uppercase()) {
         errs.push(format!(
             "phone_region: {:?} is not an ISO 3166 code such as \"CO\"",
@@ -524,7 +522,7 @@ fn offer(o: RawOffer) -> Result<Offer, Vec<String>> {
             gateway,
             crm_pipeline: o.pipeline,
             crm_stage: o.stage,
-            followup_delays,
+            followup: std::sync::Arc::new(followup),
             ask_tax_id: o.ask_tax_id,
             tax_id_type: o
                 .tax_id_type
@@ -560,7 +558,8 @@ mod tests {
         assert_eq!(s.inline_crm_deadline, Duration::from_secs(2));
         let demo = s.offer("demo").unwrap();
         assert_eq!(demo.gateway, GatewayKind::Sandbox);
-        assert_eq!(demo.followup_delays[0], Duration::from_secs(1800));
+        let afters: Vec<Duration> = demo.followup.steps.iter().map(|s| s.after).collect();
+        assert_eq!(afters, [Duration::from_secs(1800), Duration::from_secs(86_400)]);
     }
 
     #[test]

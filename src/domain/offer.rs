@@ -2,8 +2,9 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::Arc;
 
+use super::followup::Policy;
 use super::Money;
 
 /// URL-safe offer identifier as it appears in `/c/{slug}`.
@@ -91,8 +92,8 @@ pub struct Offer {
     pub gateway: GatewayKind,
     pub crm_pipeline: String,
     pub crm_stage: String,
-    /// Delays after the attempt's creation at which an unpaid attempt gets a follow-up task.
-    pub followup_delays: Vec<Duration>,
+    /// What follows an attempt that did not pay; shared, as offers are cloned per request.
+    pub followup: Arc<Policy>,
     pub ask_tax_id: bool,
     /// The kind of tax id the form asks for, as gateways name it (CC, NIT, CPF, DNI...).
     pub tax_id_type: String,

@@ -104,7 +104,10 @@ impl Relay {
         let before = |e: lettre::transport::smtp::Error| classify(&e);
         if let (SmtpTls::StartTls, Some(params)) = (self.tls, &self.params) {
             if !conn.can_starttls() {
-                return Err(EmailError::Transient(format!("{} does not offer STARTTLS", self.name())));
+                return Err(EmailError::Transient(format!(
+                    "{} does not offer STARTTLS",
+                    self.name()
+                )));
             }
             conn.starttls(params.clone(), hello).await.map_err(before)?;
         }

@@ -9,7 +9,7 @@ use crate::domain::lead::{AfterApproval, Attempt, Contact, Lead, Utm};
 use crate::domain::offer::Offer;
 use crate::domain::{Lang, PaymentStatus};
 use crate::gateways::{CheckoutRequest, GatewayError};
-use crate::jobs::{FollowUpReason, Job};
+use crate::jobs::Job;
 use crate::links;
 use crate::store::attempts::{self, Prior};
 use crate::store::{leads, StoreError};

@@ -31,7 +31,10 @@ pub async fn mark_paid(ctx: &AppContext, attempt_id: &str, note: &str) -> StoreR
     let mut seen = Observation::status(Some(attempt.id.clone()), None, PaymentStatus::Approved);
     seen.detail = Some(match note.trim() {
         "" => "marked paid by an operator".to_owned(),
-        n => format!("marked paid by an operator: {}", n.chars().take(200).collect::<String>()),
+        n => format!(
+            "marked paid by an operator: {}",
+            n.chars().take(200).collect::<String>()
+        ),
     });
     let now = apply(ctx, attempt, &seen, Source::Operator, None).await?;
     match now.status {
@@ -39,6 +42,8 @@ pub async fn mark_paid(ctx: &AppContext, attempt_id: &str, note: &str) -> StoreR
             ctx.queue.wake();
             Ok(MarkedPaid::Done)
         }
-        other => Err(StoreError::Corrupt(format!("attempt stayed {other} after being marked paid"))),
+        other => Err(StoreError::Corrupt(format!(
+            "attempt stayed {other} after being marked paid"
+        ))),
     }
 }

@@ -13,7 +13,7 @@ pub fn offer(slug: &str, gateway: GatewayKind, price: Money) -> Offer {
         gateway,
         crm_pipeline: "Sales".into(),
         crm_stage: "New".into(),
-        followup_delays: vec![],
+        followup: std::sync::Arc::new(crate::domain::followup::Policy::default_for(&[])),
         ask_tax_id: true,
         tax_id_type: "CC".into(),
         phone_region: "CO".into(),

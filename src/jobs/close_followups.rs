@@ -8,7 +8,7 @@ use super::crm_sync::{self, Subject, DEAL, FOLLOWUP_TASK};
 use super::JobError;
 use crate::context::AppContext;
 use crate::crm::{NoteInput, TaskRef};
-use crate::domain::followup::CloseTask;
+use crate::domain::followup::{texts, CloseTask};
 use crate::domain::PaymentStatus;
 use crate::store::crm_records::{self, CrmRecord};
 
@@ -41,7 +41,7 @@ pub async fn run(ctx: &AppContext, attempt_id: &str) -> Result<(), JobError> {
         closed += 1;
     }
     if closed > 0 {
-        note(ctx, &s, closed, how).await?;
+        note(ctx, &s, closed).await?;
     }
     Ok(())
 }
@@ -52,7 +52,9 @@ async fn open_tasks(ctx: &AppContext, records: &[CrmRecord]) -> Result<Vec<(Stri
     let intent = format!("{FOLLOWUP_TASK}_intent");
     let mut open = Vec::new();
     for r in records {
-        let done = records.iter().any(|d| d.kind == FOLLOWUP_TASK && d.local_key == r.local_key);
+        let done = records
+            .iter()
+            .any(|d| d.kind == FOLLOWUP_TASK && d.local_key == r.local_key);
         if r.kind == FOLLOWUP_TASK && r.state.as_deref() == Some("open") {
             open.push((r.local_key.clone(), r.remote_id.clone()));
         } else if r.kind == intent && !done {
@@ -76,11 +78,12 @@ fn deal_of(records: &[CrmRecord], task_key: &str) -> Option<String> {
         .map(|r| r.remote_id.clone())
 }
 
-async fn note(ctx: &AppContext, s: &Subject<'_>, closed: usize, how: CloseTask) -> Result<(), JobError> {
+async fn note(ctx: &AppContext, s: &Subject<'_>, closed: usize) -> Result<(), JobError> {
     let (person, deal) = crm_sync::ensure_deal(ctx, s).await?;
     let key = format!("{}:followups_closed", s.attempt.id);
-    let amount = s.attempt.amount.format(s.lead.lang);
-    let body = crate::domain::followup::texts::paid_close_note(s.lead.lang, &amount, closed, how);
+    let facts = super::followup::Facts::new(s, &[], "", ctx.clock.now_ms());
+    let note = texts::paid_close_note(s.lead.lang).render(&|v| facts.value(v));
+    let body = format!("{note} ({closed})");
     let note = NoteInput {
         key: &key,
         deal_id: &deal,

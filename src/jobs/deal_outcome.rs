@@ -8,8 +8,8 @@ use super::JobError;
 use crate::config::FieldRole;
 use crate::context::AppContext;
 use crate::crm::{DealRef, DealStatus, NoteInput};
-use crate::domain::lead::Attempt;
 use crate::domain::followup::AfterLastStep;
+use crate::domain::lead::Attempt;
 use crate::domain::offer::DealOnRefund;
 use crate::domain::{Lang, Money, PaymentStatus, Standing};
 use crate::store::crm_records;
@@ -22,10 +22,11 @@ pub async fn run(ctx: &AppContext, attempt_id: &str) -> Result<(), JobError> {
     let (person, deal) = crm_sync::ensure_deal(ctx, &s).await?;
     sync_deal(ctx, &s, &deal).await?;
     let (key, body) = match abandoned_stage(&s) {
-        Some(stage) => (
-            format!("{attempt_id}:abandoned"),
-            crate::domain::followup::texts::abandoned_note(s.lead.lang, stage),
-        ),
+        Some(_) => {
+            let facts = super::followup::Facts::new(&s, &[], "", ctx.clock.now_ms());
+            let note = crate::domain::followup::texts::abandoned_stage_note(s.lead.lang);
+            (format!("{attempt_id}:abandoned"), note.render(&|v| facts.value(v)))
+        }
         None => (format!("{attempt_id}:{}", s.attempt.status), note_text(&s)),
     };
     let note = NoteInput {
@@ -43,7 +44,9 @@ pub async fn run(ctx: &AppContext, attempt_id: &str) -> Result<(), JobError> {
 pub fn deal_target(s: &Subject<'_>) -> Option<DealStatus> {
     let a = &s.attempt;
     if let Some(stage) = abandoned_stage(s) {
-        return Some(DealStatus::Open { stage: stage.to_owned() });
+        return Some(DealStatus::Open {
+            stage: stage.to_owned(),
+        });
     }
     Some(match a.status {
         PaymentStatus::Approved => match a.after.reversal.standing(&a.amount) {
@@ -73,7 +76,9 @@ pub fn deal_target(s: &Subject<'_>) -> Option<DealStatus> {
 /// The offer's "abandoned" stage, once the attempt's follow-up sequence ran out unpaid.
 fn abandoned_stage<'a>(s: &Subject<'a>) -> Option<&'a str> {
     match &s.offer.followup.after_last_step {
-        AfterLastStep::Stage(stage) if s.attempt.abandoned_at.is_some() && s.attempt.status != PaymentStatus::Approved => {
+        AfterLastStep::Stage(stage)
+            if s.attempt.abandoned_at.is_some() && s.attempt.status != PaymentStatus::Approved =>
+        {
             Some(stage)
         }
         _ => None,

@@ -40,7 +40,10 @@ pub async fn send_once(ctx: &AppContext, lead: &Lead, letter: &Letter<'_>) -> Re
         EmailClaim::Send => {}
         EmailClaim::AlreadySent => return Ok(()),
         EmailClaim::Unknown => {
-            tracing::warn!(key = letter.key, "an earlier try may have sent this email; not sending it again");
+            tracing::warn!(
+                key = letter.key,
+                "an earlier try may have sent this email; not sending it again"
+            );
             ctx.metrics.email(letter.kind, "unknown");
             return Ok(());
         }
@@ -56,7 +59,9 @@ pub async fn send_once(ctx: &AppContext, lead: &Lead, letter: &Letter<'_>) -> Re
             label: label.clone(),
             url: url.clone(),
         }),
-        unsubscribe: letter.unsubscribe.then(|| crate::links::unsubscribe_link(ctx, &lead.id)),
+        unsubscribe: letter
+            .unsubscribe
+            .then(|| crate::links::unsubscribe_link(ctx, &lead.id)),
     };
     let result = mailer.send(&out).await;
     let now = ctx.clock.now_ms();
@@ -98,8 +103,9 @@ pub async fn receipt(ctx: &AppContext, attempt_id: &str) -> Result<(), JobError>
         return Ok(());
     }
     let lang = s.lead.lang;
-    let amount = s.attempt.amount.format(lang);
-    let (subject, text) = texts::receipt(lang, &s.lead.contact.name.to_string(), &s.offer.title, &amount, attempt_id);
+    let facts = super::followup::Facts::new(&s, &[], "", ctx.clock.now_ms());
+    let subject = texts::receipt_subject(lang).render(&|v| facts.value(v));
+    let text = texts::receipt_body(lang).render(&|v| facts.value(v));
     let key = format!("{attempt_id}:receipt");
     let letter = Letter {
         key: &key,

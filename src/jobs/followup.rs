@@ -67,7 +67,10 @@ fn skip_reason(
     if ours.clone().any(|a| a.status == PaymentStatus::Approved) {
         return Some("paid");
     }
-    if ours.clone().any(|a| a.created_at > s.attempt.created_at && a.id != s.attempt.id) {
+    if ours
+        .clone()
+        .any(|a| a.created_at > s.attempt.created_at && a.id != s.attempt.id)
+    {
         return Some("newer_attempt");
     }
     let declined_task = policy.declined.as_ref().is_some_and(|d| d.kind != StepKind::Email);
@@ -162,7 +165,10 @@ async fn send_recovery(
         kind: "recovery",
         subject: step.subject.get(lang).render(&|v| facts.value(v)),
         text: step.body.get(lang).render(&|v| facts.value(v)),
-        action: Some((crate::domain::followup::texts::resume_button(lang).to_owned(), link.clone())),
+        action: Some((
+            crate::domain::followup::texts::labels(lang).resume_payment.to_owned(),
+            link.clone(),
+        )),
         unsubscribe: true,
     };
     email::send_once(ctx, &s.lead, &letter).await

@@ -91,7 +91,14 @@ pub async fn claim_email(
         Some("sent") => EmailClaim::AlreadySent,
         // `sending` left over: the process stopped between handing it over and the answer.
         Some("sending") => {
-            set_state(&mut tx, key, "unknown", Some("interrupted before the server answered"), now).await?;
+            set_state(
+                &mut tx,
+                key,
+                "unknown",
+                Some("interrupted before the server answered"),
+                now,
+            )
+            .await?;
             EmailClaim::Unknown
         }
         Some(_) => EmailClaim::Unknown,

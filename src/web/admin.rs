@@ -21,8 +21,8 @@ use crate::config::AdminSettings;
 use crate::context::AppContext;
 use crate::domain::lead::Attempt;
 use crate::domain::{DisputeStage, Lang};
-use crate::limits::retry_after_secs;
 use crate::flows::payment::MarkedPaid;
+use crate::limits::retry_after_secs;
 use crate::store::{attempts, builtin_crm, followups, inbox, jobs};
 
 const SESSION_FLAG: &str = "admin";
@@ -270,7 +270,10 @@ pub async fn mark_paid(
     }
     let note = form.and_then(|f| f.note).unwrap_or_default();
     let fail = |e| PageError::unavailable(Lang::En, e);
-    match crate::flows::payment::mark_paid(&ctx, &path, &note).await.map_err(fail)? {
+    match crate::flows::payment::mark_paid(&ctx, &path, &note)
+        .await
+        .map_err(fail)?
+    {
         MarkedPaid::NotFound => Err(PageError::new(Lang::En, super::PageErrorKind::NotFound)),
         MarkedPaid::Done | MarkedPaid::AlreadyPaid => {
             tracing::info!(attempt_id = %path, "attempt marked paid by an operator");

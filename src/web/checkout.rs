@@ -371,7 +371,11 @@ fn checkout_response(
         Ok(Outcome::Checkout(url)) => Ok(see_other(&url)),
         Ok(Outcome::Pending { return_path }) => Ok(see_other(&return_path)),
         Ok(Outcome::AlreadyPaid) => {
-            let body = if receipt { t.already_paid_body } else { t.already_paid_body_no_email };
+            let body = if receipt {
+                t.already_paid_body
+            } else {
+                t.already_paid_body_no_email
+            };
             Ok(render(&Message::new(lang, t.already_paid_title, body)))
         }
         Ok(Outcome::StillOpening { lead_id, offer }) => {

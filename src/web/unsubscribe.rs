@@ -11,7 +11,11 @@ use super::{i18n::texts, lang_of, render, PageError, PageErrorKind};
 use crate::context::AppContext;
 use crate::store::{followups, leads};
 
-pub async fn show(ctx: web::Data<AppContext>, req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, PageError> {
+pub async fn show(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
     let (_, lang) = lead_of(&ctx, &req, &path).await?;
     Ok(render(&UnsubscribePage {
         lang: lang.code(),
@@ -20,7 +24,11 @@ pub async fn show(ctx: web::Data<AppContext>, req: HttpRequest, path: web::Path<
     }))
 }
 
-pub async fn confirm(ctx: web::Data<AppContext>, req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, PageError> {
+pub async fn confirm(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
     let (lead_id, lang) = lead_of(&ctx, &req, &path).await?;
     followups::unsubscribe(&ctx.db, &lead_id, ctx.clock.now_ms())
         .await

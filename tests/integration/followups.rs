@@ -71,10 +71,7 @@ async fn app_at(backend: Backend, at_ms: i64) -> TestApp {
 async fn start(app: &TestApp, name: &str, email: &str) -> (String, String) {
     let checkout = app.start_checkout("seq", name, email).await;
     let leads = app.leads().await;
-    let lead = leads
-        .iter()
-        .find(|l| l["email"] == email)
-        .expect("the lead is stored");
+    let lead = leads.iter().find(|l| l["email"] == email).expect("the lead is stored");
     let attempts = lead["attempts"].as_array().unwrap();
     let id = attempts.last().unwrap()["id"].as_str().unwrap().to_owned();
     (checkout, id)
@@ -92,7 +89,10 @@ async fn tasks_of(app: &TestApp, attempt: &str) -> Vec<TaskView> {
 }
 
 async fn wait_tasks(app: &TestApp, attempt: &str, n: usize) -> Vec<TaskView> {
-    eventually(&format!("{n} follow-up tasks"), || async { tasks_of(app, attempt).await.len() >= n }).await;
+    eventually(&format!("{n} follow-up tasks"), || async {
+        tasks_of(app, attempt).await.len() >= n
+    })
+    .await;
     app.settle().await;
     let tasks = tasks_of(app, attempt).await;
     assert_eq!(tasks.len(), n, "{tasks:#?}");
@@ -111,7 +111,10 @@ async fn a_sequence_keeps_business_hours_and_ends_in_the_abandoned_stage(backend
     let app = app_at(backend, FRIDAY_1750_BOGOTA).await;
     let (checkout, id) = start(&app, "Lucía Torres", "lucia@example.com").await;
     app.settle().await;
-    assert!(tasks_of(&app, &id).await.is_empty(), "nothing is due before the first step");
+    assert!(
+        tasks_of(&app, &id).await.is_empty(),
+        "nothing is due before the first step"
+    );
 
     // 18:20 on Friday: the call is created now and due when the office opens on Monday.
     app.advance(Duration::from_secs(30 * 60)).await;
@@ -139,8 +142,15 @@ async fn a_sequence_keeps_business_hours_and_ends_in_the_abandoned_stage(backend
     assert_eq!(task.external_key, format!("{id}:abandoned:1"));
     assert_eq!(task.due_at, MONDAY_0900_BOGOTA);
     let owner = task.owner.clone().unwrap_or_default();
-    assert!(["ana@acme.test", "bruno@acme.test"].contains(&owner.as_str()), "{owner}");
-    assert_eq!(deal_of(&app, &id).await.stage, "Checkout started", "not abandoned before the last step");
+    assert!(
+        ["ana@acme.test", "bruno@acme.test"].contains(&owner.as_str()),
+        "{owner}"
+    );
+    assert_eq!(
+        deal_of(&app, &id).await.stage,
+        "Checkout started",
+        "not abandoned before the last step"
+    );
 
     // Monday 17:50, inside opening hours: due at once, with the configured subject.
     app.advance(Duration::from_secs(2 * 24 * 3600)).await;
@@ -190,7 +200,9 @@ async fn paying_mid_sequence_stops_the_steps_and_closes_the_open_tasks(backend: 
     .await;
     let notes = leadgate::store::builtin_crm::notes(&app.ctx.db, 50).await.unwrap();
     assert!(
-        notes.iter().any(|n| n.body.contains("COP 250.000") && n.body.contains('1')),
+        notes
+            .iter()
+            .any(|n| n.body.contains("COP 250.000") && n.body.contains('1')),
         "a note says why the task was closed: {notes:#?}"
     );
 
@@ -208,7 +220,10 @@ async fn a_decline_opens_a_task_at_once_and_a_paid_retry_closes_it(backend: Back
     let tasks = wait_tasks(&app, &id, 1).await;
     assert_eq!(tasks[0].external_key, format!("{id}:declined"));
     assert_eq!(tasks[0].status, "open");
-    assert_eq!(tasks[0].due_at, MONDAY_0900_BOGOTA, "a decline at 17:50 on Friday is due on Monday");
+    assert_eq!(
+        tasks[0].due_at, MONDAY_0900_BOGOTA,
+        "a decline at 17:50 on Friday is due on Monday"
+    );
 
     // The result page's retry opens a new attempt, which the customer pays.
     let page = app.get(&back).await.text().await.unwrap();
@@ -254,7 +269,10 @@ async fn an_operator_marks_a_lead_paid_and_its_follow_ups_stop(backend: Backend)
     crate::admin::sign_in(&app, crate::support::ADMIN_PASSWORD).await;
     let page = app.get("/admin").await.text().await.unwrap();
     let csrf = crate::support::hidden_field(&page, "csrf").expect("the admin page's token");
-    assert!(page.contains(&format!("/admin/attempts/{id}/paid")), "a mark-paid button");
+    assert!(
+        page.contains(&format!("/admin/attempts/{id}/paid")),
+        "a mark-paid button"
+    );
     let res = app
         .post_form(
             &format!("/admin/attempts/{id}/paid"),
@@ -270,7 +288,10 @@ async fn an_operator_marks_a_lead_paid_and_its_follow_ups_stop(backend: Backend)
     let lead = &app.leads().await[0];
     let attempt = &lead["attempts"][0];
     assert_eq!(attempt["status"], "approved");
-    assert!(attempt["status_detail"].as_str().unwrap().contains("bank transfer 0042"));
+    assert!(attempt["status_detail"]
+        .as_str()
+        .unwrap()
+        .contains("bank transfer 0042"));
     app.advance(Duration::from_secs(4 * 24 * 3600)).await;
     app.settle().await;
     assert_eq!(tasks_of(&app, &id).await.len(), 1);

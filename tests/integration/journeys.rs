@@ -172,7 +172,10 @@ async fn abandon_journey(backend: Backend) {
         assert!(task.body.contains(detail), "task lacks {detail}: {}", task.body);
     }
     // Walking away closed the sandbox checkout: that deal is lost, a resume opens another.
-    eventually("the abandoned deal to be lost", || async { app.deals().await[0].status == "lost" }).await;
+    eventually("the abandoned deal to be lost", || async {
+        app.deals().await[0].status == "lost"
+    })
+    .await;
     app.settle().await;
     assert_eq!(app.tasks().await.len(), 1, "exactly one task");
     let lead = &app.leads().await[0];

@@ -71,7 +71,7 @@ fn sample(gateway: GatewayKind, currency: Currency) -> (Offer, Lead, Attempt) {
         gateway,
         crm_pipeline: "Sales".into(),
         crm_stage: "Checkout started".into(),
-        followup_delays: vec![],
+        followup: std::sync::Arc::new(leadgate::domain::followup::Policy::default_for(&[])),
         ask_tax_id: true,
         tax_id_type: "CPF".into(),
         phone_region: "BR".into(),

@@ -30,7 +30,13 @@ impl<'a> Facts<'a> {
         let or_dash = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| "-".into());
         match v {
             Var::Name => c.name.to_string(),
-            Var::FirstName => c.name.to_string().split_whitespace().next().unwrap_or_default().to_owned(),
+            Var::FirstName => c
+                .name
+                .to_string()
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
             Var::Email => c.email.to_string(),
             Var::Phone => c.phone.to_string(),
             Var::TelLink => format!("tel:{}", c.phone),
