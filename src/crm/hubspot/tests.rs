@@ -148,6 +148,7 @@ fn needs(s: &RemoteCrmSettings) -> CrmNeeds {
         activity_type: Some(s.activity_type.clone()),
         outcome_stages: true,
         unique_attempt_field: true,
+        ..CrmNeeds::default()
     }
 }
 

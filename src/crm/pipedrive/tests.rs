@@ -40,6 +40,7 @@ fn needs() -> CrmNeeds {
         activity_type: Some("Call".into()),
         outcome_stages: false,
         unique_attempt_field: false,
+        ..CrmNeeds::default()
     }
 }
 

@@ -358,6 +358,7 @@ async fn pipedrive_requests_conform_to_pipedrives_openapi_specs() {
         activity_type: Some("Call".into()),
         outcome_stages: false,
         unique_attempt_field: false,
+        ..CrmNeeds::default()
     };
     // The v1 spec's own example for /activityTypes breaks its schema (dates without the
     // `T`), so Prism answers 500 to any request there; our request itself is valid.
