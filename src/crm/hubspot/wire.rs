@@ -2,9 +2,8 @@
 //! types: request bodies, the catalog, the 409's id, the 429's wait, HTML bodies.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
-
 use std::sync::RwLock;
+use std::time::Duration;
 
 use chrono::{DateTime, Days, FixedOffset, NaiveDateTime, SecondsFormat, TimeZone, Utc};
 use chrono_tz::Tz;
