@@ -117,7 +117,8 @@ pub struct RemoteCrmSettings {
     pub token: SecretString,
     /// Id or email of the user who owns the persons, deals and tasks leadgate creates.
     pub owner: Option<String>,
-    /// Pipedrive activity type key, or HubSpot task type, for follow-ups.
+    /// Pipedrive activity type key, or HubSpot task type, for to-do follow-ups (calls are
+    /// always the call type; while this is the call type, to-dos get the to-do type).
     pub activity_type: String,
     /// Deal fields leadgate fills (name or key in the CRM); `attempt_id` is always there.
     pub fields: Vec<(FieldRole, String)>,

@@ -5,7 +5,8 @@ use async_trait::async_trait;
 
 use super::{Catalog, Crm, CrmError, DealInput, DealRef, DealStatus, NoteInput, PersonInput, TaskInput, TaskRef};
 use crate::config::FieldRole;
-use crate::domain::followup::CloseTask;
+use crate::domain::followup::{CloseTask, Priority, TaskKind};
+use crate::store::builtin_crm::TaskClosed;
 use crate::store::{builtin_crm, Db, StoreError};
 
 pub struct BuiltinCrm {
@@ -24,6 +25,22 @@ impl From<StoreError> for CrmError {
             message: e.to_string(),
             retry_after: None,
         }
+    }
+}
+
+/// The task's kind and priority as the admin page shows them.
+fn kind_text(kind: TaskKind) -> &'static str {
+    match kind {
+        TaskKind::Call => "call",
+        TaskKind::Todo => "to-do",
+    }
+}
+
+fn priority_text(priority: Priority) -> &'static str {
+    match priority {
+        Priority::Low => "low",
+        Priority::Normal => "normal",
+        Priority::High => "high",
     }
 }
 
@@ -76,6 +93,9 @@ impl Crm for BuiltinCrm {
             subject: &t.subject,
             body: &t.body,
             due_at: t.due_at,
+            kind: kind_text(t.kind),
+            priority: priority_text(t.priority),
+            owner: t.owner,
         };
         Ok(builtin_crm::insert_task(&self.db, &task).await?)
     }
@@ -84,8 +104,14 @@ impl Crm for BuiltinCrm {
         Ok(builtin_crm::find_task(&self.db, key).await?)
     }
 
-    async fn close_task(&self, _t: &TaskRef<'_>, _how: CloseTask) -> Result<(), CrmError> {
-        todo!("close_task")
+    /// A task closed already, or not there, stays as it is: closing is done either way.
+    async fn close_task(&self, t: &TaskRef<'_>, how: CloseTask) -> Result<(), CrmError> {
+        let how = match how {
+            CloseTask::Complete => TaskClosed::Done,
+            CloseTask::Delete => TaskClosed::Deleted,
+        };
+        builtin_crm::close_task(&self.db, t.task_id, how).await?;
+        Ok(())
     }
 
     async fn add_note(&self, n: &NoteInput<'_>) -> Result<String, CrmError> {

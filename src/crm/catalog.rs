@@ -76,7 +76,11 @@ pub struct CrmNeeds {
     pub refund_stages: Vec<(String, String)>,
     pub fields: Vec<(FieldRole, String)>,
     pub owner: Option<String>,
+    /// The users follow-up policies assign tasks to (ids or emails), resolved like `owner`.
+    pub task_owners: Vec<String>,
     pub activity_type: Option<String>,
+    /// The CRM has no users of its own (the built-in one): any owner is taken as written.
+    pub free_text_owners: bool,
     /// Won and lost are stages in this CRM, so each offer's pipeline must have both.
     pub outcome_stages: bool,
     /// The CRM reads a deal back by our attempt id, which needs a field of unique values.
@@ -105,7 +109,10 @@ impl CrmNeeds {
             refund_stages,
             fields: remote.map(|r| r.fields.clone()).unwrap_or_default(),
             owner: remote.and_then(|r| r.owner.clone()),
+            task_owners: Vec::new(),
             activity_type: remote.map(|r| r.activity_type.clone()),
+            // `crm::from_settings` falls back to the built-in CRM without a remote one.
+            free_text_owners: settings.crm.kind == crate::config::CrmKind::Builtin || remote.is_none(),
             outcome_stages: settings.crm.kind == crate::config::CrmKind::Hubspot,
             unique_attempt_field: settings.crm.kind == crate::config::CrmKind::Hubspot,
         }
@@ -122,7 +129,28 @@ pub struct Resolved {
     /// The CRM's type of each mapped field (`varchar`, `double`, `number`…).
     kinds: HashMap<FieldRole, String>,
     owner: Option<String>,
+    /// Every configured user (crm.owner, follow-up owners) by `user_key`, to its CRM id.
+    users: HashMap<String, String>,
+    free_text_owners: bool,
     activity_type: Option<String>,
+}
+
+/// Ids match as written, emails case-insensitively.
+fn user_key(wanted: &str) -> String {
+    let w = wanted.trim();
+    if w.contains('@') {
+        w.to_lowercase()
+    } else {
+        w.to_owned()
+    }
+}
+
+fn find_owner<'c>(catalog: &'c Catalog, wanted: &str) -> Option<&'c Owner> {
+    let w = wanted.trim();
+    catalog
+        .owners
+        .iter()
+        .find(|o| o.id == w || o.email.eq_ignore_ascii_case(w))
 }
 
 /// Names match case-insensitively and ignoring surrounding blanks; an id matches as is.
@@ -231,14 +259,24 @@ impl Resolved {
                 }
             }
         }
+        r.free_text_owners = needs.free_text_owners;
         if let Some(wanted) = &needs.owner {
-            match catalog
-                .owners
-                .iter()
-                .find(|o| o.id == wanted.trim() || o.email.eq_ignore_ascii_case(wanted.trim()))
-            {
-                Some(o) => r.owner = Some(o.id.clone()),
+            match find_owner(catalog, wanted) {
+                Some(o) => {
+                    r.owner = Some(o.id.clone());
+                    r.users.insert(user_key(wanted), o.id.clone());
+                }
                 None => problems.push(format!("crm.owner: no user with id or email {wanted:?}")),
+            }
+        }
+        if !needs.free_text_owners {
+            for wanted in &needs.task_owners {
+                match find_owner(catalog, wanted) {
+                    Some(o) => {
+                        r.users.insert(user_key(wanted), o.id.clone());
+                    }
+                    None => problems.push(format!("followup owner: no user with id or email {wanted:?}")),
+                }
             }
         }
         if let Some(wanted) = &needs.activity_type {
@@ -293,6 +331,17 @@ impl Resolved {
 
     pub fn activity_type(&self) -> Option<&str> {
         self.activity_type.as_deref()
+    }
+
+    /// The CRM id of a user the configuration names (`crm.owner` or a follow-up owner, by
+    /// id or email); None for one it did not name. The built-in CRM has no users, so
+    /// there the name is the owner, as written.
+    pub fn user<'a>(&'a self, wanted: &'a str) -> Option<&'a str> {
+        if self.free_text_owners {
+            let w = wanted.trim();
+            return (!w.is_empty()).then_some(w);
+        }
+        self.users.get(&user_key(wanted)).map(String::as_str)
     }
 }
 
@@ -430,6 +479,7 @@ mod tests {
             activity_type: Some("Call".into()),
             outcome_stages: false,
             unique_attempt_field: false,
+            ..CrmNeeds::default()
         };
         let r = Resolved::resolve(&catalog(), &needs).unwrap();
         assert_eq!(r.stage("Sales", "Checkout started").unwrap(), ("1", "10"));
@@ -506,6 +556,7 @@ mod tests {
             activity_type: Some("meeting".into()),
             outcome_stages: true,
             unique_attempt_field: true,
+            ..CrmNeeds::default()
         };
         let problems = Resolved::resolve(&catalog(), &needs).unwrap_err();
         let all = problems.join("\n");
@@ -519,5 +570,62 @@ mod tests {
         assert!(all.contains("on_refund: stage \"Reembolsado\" not found in pipeline \"Sales\" (it has: \"Checkout started\", \"Refunded\""));
         assert!(all.contains("on_refund: stage \"Closed won\" of pipeline \"Sales\" is a closed"));
         assert_eq!(problems.len(), 9, "{all}");
+    }
+
+    fn two_owners() -> Catalog {
+        let mut c = catalog();
+        c.owners.push(Owner {
+            id: "12".into(),
+            name: "Bea".into(),
+            email: "Bea@Example.com".into(),
+        });
+        c
+    }
+
+    #[test]
+    fn followup_owners_resolve_by_id_or_email_like_the_crm_owner() {
+        let needs = CrmNeeds {
+            owner: Some("ana@example.com".into()),
+            task_owners: vec!["BEA@example.com".into(), "9".into()],
+            ..CrmNeeds::default()
+        };
+        let r = Resolved::resolve(&two_owners(), &needs).unwrap();
+        assert_eq!(r.user("bea@EXAMPLE.com"), Some("12"));
+        assert_eq!(r.user(" 9 "), Some("9"));
+        assert_eq!(r.user("ana@example.com"), Some("9"), "crm.owner is a user too");
+        assert_eq!(r.user("12"), None, "only users the configuration names");
+        assert_eq!(r.user("carl@example.com"), None);
+    }
+
+    #[test]
+    fn each_missing_followup_owner_is_a_problem() {
+        let needs = CrmNeeds {
+            task_owners: vec!["carl@example.com".into(), "12".into(), "77".into()],
+            ..CrmNeeds::default()
+        };
+        let problems = Resolved::resolve(&two_owners(), &needs).unwrap_err();
+        assert_eq!(
+            problems,
+            [
+                "followup owner: no user with id or email \"carl@example.com\"",
+                "followup owner: no user with id or email \"77\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_builtin_crm_takes_any_owner_as_written() {
+        let needs = CrmNeeds {
+            task_owners: vec!["Ana".into()],
+            free_text_owners: true,
+            ..CrmNeeds::default()
+        };
+        let r = Resolved::resolve(&Catalog::default(), &needs).unwrap();
+        assert_eq!(r.user(" Ana "), Some("Ana"));
+        assert_eq!(r.user("anyone@example.com"), Some("anyone@example.com"));
+        assert_eq!(r.user("  "), None);
+        let s = Settings::from_toml("", &|_| None).unwrap();
+        assert!(CrmNeeds::from_settings(&s).free_text_owners);
+        assert!(CrmNeeds::from_settings(&s).task_owners.is_empty());
     }
 }

@@ -20,7 +20,8 @@ use super::CrmError;
 use crate::outbound::{describe, excerpt};
 use crate::store::{pacing, Db};
 
-/// Which of the vendor's limits a call counts against: searches have a lower one.
+/// Which of the vendor's limits a call counts against: searches have a lower one (and, at
+/// some vendors, no other; see `Limits::searches_are_requests`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lane {
     Plain,
@@ -35,14 +36,6 @@ impl Lane {
             Lane::Search => "search",
         }
     }
-
-    /// Every lane a call of this lane counts against: a search is a request too.
-    fn counted_in(self) -> &'static [Lane] {
-        match self {
-            Lane::Plain => &[Lane::Plain],
-            Lane::Search => &[Lane::Search, Lane::Plain],
-        }
-    }
 }
 
 /// A vendor's rate windows: at most `requests` calls per `window`, of which at most
@@ -53,10 +46,14 @@ pub struct Limits {
     pub window: Duration,
     pub searches: u32,
     pub search_window: Duration,
+    /// A search counts against `requests` too (Pipedrive). HubSpot exempts its search
+    /// endpoints from the ten-secondly limit, so there a search only takes a search slot.
+    pub searches_are_requests: bool,
 }
 
 /// How a vendor says how long to wait after a 429 (headers or body); None: the default.
-pub type WaitHint = fn(&Reply) -> Option<Duration>;
+/// A closure, so an adapter can bring what it learnt (HubSpot: the account's time zone).
+pub type WaitHint = Box<dyn Fn(&Reply) -> Option<Duration> + Send + Sync>;
 
 /// Without any hint from the vendor, a 429 pauses the client this long.
 const DEFAULT_429_PAUSE: Duration = Duration::from_secs(10);
@@ -82,6 +79,7 @@ pub struct CrmHttp {
     timeout: Duration,
     requests: Paced,
     searches: Paced,
+    searches_are_requests: bool,
     paused_until: Mutex<Option<Instant>>,
     wait_hint: WaitHint,
     shared: Option<Shared>,
@@ -152,7 +150,7 @@ impl CrmHttp {
         client: reqwest::Client,
         timeout: Duration,
         limits: Limits,
-        wait_hint: WaitHint,
+        wait_hint: impl Fn(&Reply) -> Option<Duration> + Send + Sync + 'static,
     ) -> Self {
         Self {
             vendor,
@@ -160,8 +158,9 @@ impl CrmHttp {
             timeout,
             requests: Paced::new(limits.requests, limits.window),
             searches: Paced::new(limits.searches, limits.search_window),
+            searches_are_requests: limits.searches_are_requests,
             paused_until: Mutex::new(None),
-            wait_hint,
+            wait_hint: Box::new(wait_hint),
             shared: None,
         }
     }
@@ -270,12 +269,21 @@ impl CrmHttp {
         }
     }
 
+    /// Every lane a call of this lane counts against.
+    fn counted_in(&self, lane: Lane) -> &'static [Lane] {
+        match lane {
+            Lane::Plain => &[Lane::Plain],
+            Lane::Search if self.searches_are_requests => &[Lane::Search, Lane::Plain],
+            Lane::Search => &[Lane::Search],
+        }
+    }
+
     /// Takes and waits for a slot in every lane the call counts against, from the shared
     /// pacer when there is one, else in process. True when that took any time, so the
     /// pause seen when the slot was reserved may be stale.
     async fn take_slots(&self, lane: Lane) -> Result<bool, CrmError> {
         let mut waited = false;
-        for &l in lane.counted_in() {
+        for &l in self.counted_in(lane) {
             let paced = self.lane(l);
             match self.shared_slot(l).await? {
                 Some(delay) => {
@@ -498,6 +506,7 @@ mod tests {
             window: Duration::from_secs(1),
             searches: 1,
             search_window: Duration::from_secs(1),
+            searches_are_requests: true,
         };
         CrmHttp::new("test", reqwest::Client::new(), Duration::from_secs(1), limits, |_| None)
     }
@@ -535,5 +544,34 @@ mod tests {
             other => panic!("expected a connection failure, got {other:?}"),
         }
         assert!(began.elapsed() >= left, "left after {:?}", began.elapsed());
+    }
+
+    #[tokio::test]
+    async fn a_search_exempt_from_the_request_limit_does_not_wait_for_it() {
+        use wiremock::{matchers::any, Mock, MockServer, ResponseTemplate};
+        let server = MockServer::start().await;
+        Mock::given(any())
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&server)
+            .await;
+        // One request per 10 s: a second call counted against it waits 10 s.
+        let http = |searches_are_requests| {
+            let limits = Limits {
+                requests: 1,
+                window: Duration::from_secs(10),
+                searches: 5,
+                search_window: Duration::from_secs(1),
+                searches_are_requests,
+            };
+            CrmHttp::new("test", reqwest::Client::new(), Duration::from_secs(5), limits, |_| None)
+        };
+        let hold = Duration::from_millis(500);
+        for exempt in [true, false] {
+            let http = http(!exempt);
+            http.send(Lane::Plain, http.client().get(server.uri())).await.unwrap();
+            let search = http.send(Lane::Search, http.client().post(server.uri()));
+            let left = tokio::time::timeout(hold, search).await.is_ok();
+            assert_eq!(left, exempt, "exempt: {exempt}");
+        }
     }
 }

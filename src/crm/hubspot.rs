@@ -4,7 +4,6 @@
 //! marker in their body for the same reason. Won and lost are closed stages of the
 //! offer's pipeline. Vendor JSON stays in `wire`; this file only talks HTTP.
 
-use crate::domain::followup::{CloseTask, Priority};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,13 +18,14 @@ use super::catalog::{CrmNeeds, Resolved, ResolvedCache, StageOutcome};
 use super::http::{CrmHttp, Lane, Limits, Reply};
 use super::{Catalog, Crm, CrmError, DealInput, DealRef, DealStatus, NoteInput, PersonInput, TaskInput, TaskRef};
 use crate::config::{FieldRole, RemoteCrmSettings};
+use crate::domain::followup::{CloseTask, Priority};
 use crate::store::Db;
 
 #[cfg(test)]
 mod tests;
 mod wire;
 
-use wire::{AssociatedId, Association, NewObject, Object, Properties, Results, Update};
+use wire::{AccountZone, AssociatedId, Association, NewObject, Object, Properties, Results, Update};
 
 const VENDOR: &str = "HubSpot";
 /// HubSpot's burst window and its search window.
@@ -41,6 +41,8 @@ pub struct HubspotCrm {
     base: Url,
     token: SecretString,
     resolved: ResolvedCache,
+    /// Where the daily limit resets; read with the catalog, shared with the wait hint.
+    zone: Arc<AccountZone>,
 }
 
 impl HubspotCrm {
@@ -50,12 +52,19 @@ impl HubspotCrm {
             window: WINDOW,
             searches: settings.max_searches,
             search_window: SEARCH_WINDOW,
+            // The spec marks the search endpoints `x-hubspot-rate-limit-exemptions:
+            // ten-secondly`; they have their own per-second limit instead.
+            searches_are_requests: false,
         };
+        let zone = Arc::new(AccountZone::default());
+        let hint_zone = zone.clone();
+        let hint = move |reply: &Reply| wire::wait_hint(reply, hint_zone.get());
         Self {
-            http: CrmHttp::new(VENDOR, client, settings.timeout, limits, wire::wait_hint),
+            http: CrmHttp::new(VENDOR, client, settings.timeout, limits, hint),
             base: settings.api_base.clone(),
             token: settings.token.clone(),
             resolved: ResolvedCache::new(needs),
+            zone,
         }
     }
 
@@ -200,6 +209,26 @@ impl HubspotCrm {
         self.contact_by_email(email)
             .await?
             .ok_or_else(|| CrmError::Permanent(wire::refusal_text(VENDOR, conflict)))
+    }
+
+    /// Reads the account's time zone for the daily limit's reset. Not every token may read
+    /// it (the endpoint wants the `oauth` scope), and it never stops the catalog: without
+    /// it the reset is taken at UTC midnight.
+    async fn read_zone(&self) {
+        let read = async {
+            let url = self.url(&["account-info", "v3", "details"])?;
+            let details: wire::AccountDetails = self.call_ok(Method::GET, url, None::<&()>).await?;
+            Ok::<_, CrmError>(details.zone())
+        };
+        match read.await {
+            Ok(Some(zone)) => self.zone.set(zone),
+            Ok(None) => tracing::warn!(
+                "HubSpot's account details name no time zone we know; daily limit taken as resetting at UTC midnight"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "HubSpot account time zone unreadable; daily limit taken as resetting at UTC midnight")
+            }
+        }
     }
 
     /// The ids of the tasks associated with a deal.
@@ -386,9 +415,13 @@ impl Crm for HubspotCrm {
             }
             .into(),
         );
-        let kind = r.activity_type().unwrap_or(wire::DEFAULT_TASK_TYPE);
-        p.insert("hs_task_type".into(), kind.to_owned());
-        insert_owner(&mut p, &r);
+        p.insert(
+            "hs_task_type".into(),
+            wire::task_type(t.kind, r.activity_type()).to_owned(),
+        );
+        if let Some(o) = t.owner.or(r.owner()) {
+            p.insert("hubspot_owner_id".into(), o.to_owned());
+        }
         let body = NewObject {
             properties: p,
             associations: vec![
@@ -399,8 +432,18 @@ impl Crm for HubspotCrm {
         self.create("tasks", &body).await
     }
 
-    async fn close_task(&self, _t: &TaskRef<'_>, _how: CloseTask) -> Result<(), CrmError> {
-        todo!("close_task")
+    async fn close_task(&self, t: &TaskRef<'_>, how: CloseTask) -> Result<(), CrmError> {
+        let url = self.url(&["crm", "v3", "objects", "tasks", t.task_id])?;
+        let reply = match how {
+            CloseTask::Complete => self.call(Method::PATCH, url, Some(&wire::task_completed())).await?,
+            // Archive: HubSpot's recycling bin, where a salesperson can still restore it.
+            CloseTask::Delete => self.call(Method::DELETE, url, None::<&()>).await?,
+        };
+        // Gone already (someone archived it first): there is nothing left to close.
+        if reply.status == StatusCode::NOT_FOUND || reply.is_success() {
+            return Ok(());
+        }
+        Err(CrmError::Permanent(wire::refusal_text(VENDOR, &reply)))
     }
 
     async fn add_note(&self, n: &NoteInput<'_>) -> Result<String, CrmError> {
@@ -436,6 +479,7 @@ impl Crm for HubspotCrm {
         let owners: Vec<wire::VendorOwner> = self.all_pages(&["crm", "v3", "owners"]).await?;
         let url = self.url(&["crm", "v3", "properties", "deals"])?;
         let fields: Results<wire::VendorProperty> = self.call_ok(Method::GET, url, None::<&()>).await?;
+        self.read_zone().await;
         Ok(Catalog {
             pipelines: pipelines.results.into_iter().map(Into::into).collect(),
             owners: owners.into_iter().map(Into::into).collect(),

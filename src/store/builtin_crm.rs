@@ -24,6 +24,9 @@ pub struct NewTask<'a> {
     pub subject: &'a str,
     pub body: &'a str,
     pub due_at: i64,
+    pub kind: &'a str,
+    pub priority: &'a str,
+    pub owner: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, FromRow, serde::Serialize)]
@@ -53,7 +56,11 @@ pub struct TaskView {
     pub subject: String,
     pub body: String,
     pub due_at: i64,
+    /// `open`, or `done` once completed (deleted tasks are not listed).
     pub status: String,
+    pub kind: Option<String>,
+    pub priority: Option<String>,
+    pub owner: Option<String>,
 }
 
 /// Finds the person by email or creates them; returns the id either way.
@@ -139,7 +146,7 @@ pub async fn set_payment_fields(db: &Db, id: &str, json: &str) -> StoreResult<bo
 
 pub async fn insert_task(db: &Db, t: &NewTask<'_>) -> StoreResult<String> {
     let ins = "INSERT INTO builtin_tasks (id, deal_id, person_id, external_key, subject, body, due_at, status, \
-               created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8) \
+               created_at, kind, priority, owner) VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $9, $10, $11) \
                ON CONFLICT (external_key) DO UPDATE SET external_key = excluded.external_key RETURNING id";
     let id = crate::clock::new_id();
     let found: String = on_pool!(db, |p| sqlx::query_scalar(ins)
@@ -151,6 +158,9 @@ pub async fn insert_task(db: &Db, t: &NewTask<'_>) -> StoreResult<String> {
         .bind(t.body)
         .bind(t.due_at)
         .bind(crate::clock::now_ms())
+        .bind(t.kind)
+        .bind(t.priority)
+        .bind(t.owner)
         .fetch_one(p)
         .await)?;
     Ok(found)
@@ -163,6 +173,36 @@ pub async fn find_task(db: &Db, external_key: &str) -> StoreResult<Option<String
         .fetch_optional(p)
         .await)?;
     Ok(id)
+}
+
+/// How a task was closed: kept as its status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskClosed {
+    Done,
+    Deleted,
+}
+
+impl TaskClosed {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TaskClosed::Done => "done",
+            TaskClosed::Deleted => "deleted",
+        }
+    }
+}
+
+/// Closes an open task; false when there is none by that id still open (closed first,
+/// or never there), which leaves a closed task as it was.
+pub async fn close_task(db: &Db, id: &str, how: TaskClosed) -> StoreResult<bool> {
+    let sql = "UPDATE builtin_tasks SET status = $1, closed_at = $2 WHERE id = $3 AND status = 'open'";
+    let done = on_pool!(db, |p| sqlx::query(sql)
+        .bind(how.as_str())
+        .bind(crate::clock::now_ms())
+        .bind(id)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done == 1)
 }
 
 /// Adds the note unless one with this key exists; returns the note's id either way.
@@ -205,9 +245,10 @@ pub async fn deals(db: &Db, limit: i64) -> StoreResult<Vec<DealView>> {
     Ok(rows)
 }
 
+/// The newest tasks, open and done; a deleted task was withdrawn and is not shown.
 pub async fn tasks(db: &Db, limit: i64) -> StoreResult<Vec<TaskView>> {
-    let sql = "SELECT id, deal_id, external_key, subject, body, due_at, status FROM builtin_tasks \
-               ORDER BY due_at DESC LIMIT $1";
+    let sql = "SELECT id, deal_id, external_key, subject, body, due_at, status, kind, priority, owner \
+               FROM builtin_tasks WHERE status <> 'deleted' ORDER BY due_at DESC LIMIT $1";
     let rows = on_pool!(db, |p| sqlx::query_as(sql).bind(limit).fetch_all(p).await)?;
     Ok(rows)
 }

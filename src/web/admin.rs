@@ -321,6 +321,10 @@ pub async fn index(ctx: web::Data<AppContext>, session: Session) -> Result<HttpR
                 due: rfc3339(t.due_at),
                 subject: t.subject,
                 body: t.body,
+                kind: t.kind.unwrap_or_default(),
+                priority: t.priority.unwrap_or_default(),
+                owner: t.owner.unwrap_or_default(),
+                status: t.status,
             })
             .collect(),
         notes: notes

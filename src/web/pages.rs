@@ -164,6 +164,12 @@ pub struct TaskRow {
     pub due: String,
     pub subject: String,
     pub body: String,
+    /// "call" or "to-do"; empty for tasks from before kinds were kept.
+    pub kind: String,
+    pub priority: String,
+    pub owner: String,
+    /// "open" or "done".
+    pub status: String,
 }
 
 pub struct NoteRow {

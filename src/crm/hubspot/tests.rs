@@ -7,11 +7,12 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::wire::{
-    self, existing_id, html, major_units, policy_wait, refusal_text, task_body, until_after_utc_midnight,
+    self, existing_id, html, major_units, policy_wait, refusal_text, task_body, until_after_midnight, Zone,
 };
 use super::*;
 use crate::config::FieldRole;
 use crate::crm::http::Reply;
+use crate::domain::followup::TaskKind;
 use crate::domain::lead::Utm;
 use crate::domain::{Currency, Email, Money, PersonName, Phone};
 
@@ -48,10 +49,64 @@ fn reply(status: u16, headers: HeaderMap, body: Value) -> Reply {
 fn a_daily_429_waits_past_the_next_utc_midnight() {
     let now = Utc.with_ymd_and_hms(2026, 3, 10, 23, 30, 0).unwrap();
     let body = json!({"status": "error", "message": "You have reached your daily limit.", "errorType": "RATE_LIMIT", "policyName": "DAILY"});
-    let wait = policy_wait(body.to_string().as_bytes(), now).unwrap();
+    let wait = policy_wait(body.to_string().as_bytes(), now, UTC).unwrap();
     assert_eq!(wait, Duration::from_secs(31 * 60));
     let morning = Utc.with_ymd_and_hms(2026, 3, 10, 0, 0, 30).unwrap();
-    assert_eq!(until_after_utc_midnight(morning), Duration::from_secs(86_400 + 30));
+    assert_eq!(until_after_midnight(morning, UTC), Duration::from_secs(86_400 + 30));
+}
+
+const UTC: Zone = Zone::Named(chrono_tz::Tz::UTC);
+
+#[test]
+fn a_daily_429_waits_past_midnight_in_the_accounts_time_zone() {
+    let body = json!({"policyName": "DAILY"}).to_string();
+    let bogota = Zone::Named(chrono_tz::America::Bogota);
+    // 23:30 UTC is 18:30 in Bogotá (UTC-5): midnight there is 05:00 UTC.
+    let now = Utc.with_ymd_and_hms(2026, 3, 10, 23, 30, 0).unwrap();
+    assert_eq!(
+        policy_wait(body.as_bytes(), now, bogota),
+        Some(Duration::from_secs(5 * 3600 + 31 * 60))
+    );
+    // 02:00 UTC on the 11th is still the 10th in Bogotá.
+    let now = Utc.with_ymd_and_hms(2026, 3, 11, 2, 0, 0).unwrap();
+    assert_eq!(until_after_midnight(now, bogota), Duration::from_secs(3 * 3600 + 60));
+    // East of UTC: Tokyo's midnight is 15:00 UTC the day before.
+    let tokyo = Zone::Named(chrono_tz::Asia::Tokyo);
+    let now = Utc.with_ymd_and_hms(2026, 3, 10, 14, 0, 0).unwrap();
+    assert_eq!(until_after_midnight(now, tokyo), Duration::from_secs(3600 + 60));
+    // Daylight saving time counts: New York is UTC-4 on 2026-07-01.
+    let ny = Zone::Named(chrono_tz::America::New_York);
+    let now = Utc.with_ymd_and_hms(2026, 7, 1, 12, 0, 0).unwrap();
+    assert_eq!(until_after_midnight(now, ny), Duration::from_secs(16 * 3600 + 60));
+    // A fixed offset, when the account's zone name is not one we know.
+    let minus5 = Zone::Offset(chrono::FixedOffset::west_opt(5 * 3600).unwrap());
+    let now = Utc.with_ymd_and_hms(2026, 3, 10, 23, 30, 0).unwrap();
+    assert_eq!(
+        until_after_midnight(now, minus5),
+        Duration::from_secs(5 * 3600 + 31 * 60)
+    );
+    // Santiago's clocks jump from 00:00 to 01:00 on 2026-09-06: the reset is after the gap.
+    let santiago = Zone::Named(chrono_tz::America::Santiago);
+    let now = Utc.with_ymd_and_hms(2026, 9, 6, 3, 0, 0).unwrap();
+    let wait = until_after_midnight(now, santiago);
+    assert!(
+        wait > Duration::ZERO && wait <= Duration::from_secs(2 * 3600),
+        "{wait:?}"
+    );
+}
+
+#[test]
+fn the_accounts_zone_is_read_by_name_else_by_offset() {
+    let read = |v: Value| serde_json::from_value::<wire::AccountDetails>(v).unwrap().zone();
+    assert_eq!(
+        read(json!({"portalId": 1, "timeZone": "US/Eastern", "utcOffsetMilliseconds": -18000000})),
+        Some(Zone::Named(chrono_tz::US::Eastern))
+    );
+    assert_eq!(
+        read(json!({"timeZone": "Mars/Olympus", "utcOffsetMilliseconds": -18000000})),
+        Some(Zone::Offset(chrono::FixedOffset::west_opt(18_000).unwrap()))
+    );
+    assert_eq!(read(json!({"portalId": 1})), None);
 }
 
 #[test]
@@ -60,21 +115,21 @@ fn burst_and_search_429s_wait_their_window() {
     let ten =
         json!({"policyName": "TEN_SECONDLY_ROLLING", "message": "You have reached your ten_secondly_rolling limit."});
     assert_eq!(
-        policy_wait(ten.to_string().as_bytes(), now),
+        policy_wait(ten.to_string().as_bytes(), now, UTC),
         Some(Duration::from_secs(10))
     );
     let secondly = json!({"status": "error", "message": "You have reached your secondly limit."});
     assert_eq!(
-        policy_wait(secondly.to_string().as_bytes(), now),
+        policy_wait(secondly.to_string().as_bytes(), now, UTC),
         Some(Duration::from_secs(1))
     );
     let named = json!({"policyName": "SECONDLY"});
     assert_eq!(
-        policy_wait(named.to_string().as_bytes(), now),
+        policy_wait(named.to_string().as_bytes(), now, UTC),
         Some(Duration::from_secs(1))
     );
-    assert_eq!(policy_wait(b"<html>busy</html>", now), None);
-    assert_eq!(policy_wait(br#"{"policyName":"OTHER"}"#, now), None);
+    assert_eq!(policy_wait(b"<html>busy</html>", now, UTC), None);
+    assert_eq!(policy_wait(br#"{"policyName":"OTHER"}"#, now, UTC), None);
 }
 
 #[test]
@@ -82,9 +137,9 @@ fn retry_after_wins_over_the_policy() {
     let mut h = HeaderMap::new();
     h.insert(RETRY_AFTER, HeaderValue::from_static("3"));
     let r = reply(429, h, json!({"policyName": "DAILY"}));
-    assert_eq!(wire::wait_hint(&r), Some(Duration::from_secs(3)));
+    assert_eq!(wire::wait_hint(&r, UTC), Some(Duration::from_secs(3)));
     let r = reply(429, HeaderMap::new(), json!({"policyName": "TEN_SECONDLY_ROLLING"}));
-    assert_eq!(wire::wait_hint(&r), Some(Duration::from_secs(10)));
+    assert_eq!(wire::wait_hint(&r, UTC), Some(Duration::from_secs(10)));
 }
 
 #[test]
@@ -148,6 +203,7 @@ fn needs(s: &RemoteCrmSettings) -> CrmNeeds {
         activity_type: Some(s.activity_type.clone()),
         outcome_stages: true,
         unique_attempt_field: true,
+        ..CrmNeeds::default()
     }
 }
 
@@ -311,10 +367,14 @@ async fn a_new_person_is_read_by_email_searched_by_phone_then_created() {
         search[0]["filterGroups"][0]["filters"][0],
         json!({"propertyName": "phone", "operator": "EQ", "value": "+573001234567"})
     );
+    // The spec requires `after`, `limit`, `properties` and `sorts` on a search.
+    assert_eq!(search[0]["after"], "0");
+    assert_eq!(search[0]["sorts"], json!([]));
+    assert_eq!(search[0]["limit"], 1);
     let created = bodies(&server, "POST", "/crm/v3/objects/contacts").await;
     assert_eq!(
         created[0],
-        json!({"properties": {"email": "ana+x/y@example.com", "firstname": "Ana", "lastname": "María Pérez", "phone": "+573001234567"}})
+        json!({"properties": {"email": "ana+x/y@example.com", "firstname": "Ana", "lastname": "María Pérez", "phone": "+573001234567"}, "associations": []})
     );
 }
 
@@ -460,7 +520,7 @@ async fn a_task_is_found_again_by_its_marker() {
     let read = bodies(&server, "POST", "/crm/v3/objects/tasks/batch/read").await;
     assert_eq!(
         read[0],
-        json!({"properties": ["hs_task_body"], "inputs": [{"id": "11"}, {"id": "12"}]})
+        json!({"properties": ["hs_task_body"], "propertiesWithHistory": [], "inputs": [{"id": "11"}, {"id": "12"}]})
     );
 }
 
@@ -513,4 +573,199 @@ async fn a_409_on_a_deal_create_reads_the_deal_by_our_attempt_id() {
         utm: &utm,
     };
     assert_eq!(c.create_deal(&input).await.unwrap(), "777");
+}
+
+fn task(kind: TaskKind, priority: Priority, owner: Option<&'static str>) -> TaskInput<'static> {
+    TaskInput {
+        key: "a1:abandoned:1",
+        deal_id: "5678",
+        person_id: "1234",
+        subject: "Call Ana".into(),
+        body: "Ana".into(),
+        due_at: 1_777_710_600_000,
+        kind,
+        priority,
+        owner,
+    }
+}
+
+#[tokio::test]
+async fn a_task_carries_its_kind_priority_and_owner() {
+    let server = MockServer::start().await;
+    let c = crm(&server, Some("ana@acme.test")).await;
+    Mock::given(method("POST"))
+        .and(path("/crm/v3/objects/tasks"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "31", "properties": {}})))
+        .mount(&server)
+        .await;
+    c.create_task(&task(TaskKind::Call, Priority::High, None))
+        .await
+        .unwrap();
+    c.create_task(&task(TaskKind::Todo, Priority::Low, Some("4242")))
+        .await
+        .unwrap();
+    c.create_task(&task(TaskKind::Todo, Priority::Normal, None))
+        .await
+        .unwrap();
+    let sent = bodies(&server, "POST", "/crm/v3/objects/tasks").await;
+    let props = |i: usize, k: &str| sent[i]["properties"][k].clone();
+    assert_eq!(
+        (
+            props(0, "hs_task_type"),
+            props(0, "hs_task_priority"),
+            props(0, "hubspot_owner_id")
+        ),
+        (json!("CALL"), json!("HIGH"), json!("910901")),
+        "crm.owner when the step names none"
+    );
+    assert_eq!(
+        (
+            props(1, "hs_task_type"),
+            props(1, "hs_task_priority"),
+            props(1, "hubspot_owner_id")
+        ),
+        (json!("TODO"), json!("LOW"), json!("4242")),
+        "a to-do is a TODO while crm.activity_type is the default CALL; the step's owner wins"
+    );
+    assert_eq!(props(2, "hs_task_priority"), json!("MEDIUM"));
+    assert_eq!(props(2, "hs_task_status"), json!("NOT_STARTED"));
+    assert_eq!(sent[0]["associations"].as_array().map(Vec::len), Some(2));
+}
+
+#[test]
+fn a_todo_takes_a_configured_type_other_than_call() {
+    assert_eq!(wire::task_type(TaskKind::Todo, Some("EMAIL")), "EMAIL");
+    assert_eq!(wire::task_type(TaskKind::Todo, Some("call")), "TODO");
+    assert_eq!(wire::task_type(TaskKind::Todo, None), "TODO");
+    assert_eq!(wire::task_type(TaskKind::Call, Some("EMAIL")), "CALL");
+}
+
+#[tokio::test]
+async fn closing_a_task_completes_or_archives_it_and_a_gone_one_is_closed() {
+    let server = MockServer::start().await;
+    let c = crm(&server, None).await;
+    Mock::given(method("PATCH"))
+        .and(path("/crm/v3/objects/tasks/31"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "31", "properties": {}})))
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/crm/v3/objects/tasks/32"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
+    let gone = ResponseTemplate::new(404)
+        .set_body_json(json!({"category": "OBJECT_NOT_FOUND", "message": "resource not found"}));
+    for m in ["PATCH", "DELETE"] {
+        Mock::given(method(m))
+            .and(path("/crm/v3/objects/tasks/33"))
+            .respond_with(gone.clone())
+            .mount(&server)
+            .await;
+    }
+    let at = |id| TaskRef {
+        task_id: id,
+        deal_id: "5678",
+    };
+    c.close_task(&at("31"), CloseTask::Complete).await.unwrap();
+    c.close_task(&at("32"), CloseTask::Delete).await.unwrap();
+    c.close_task(&at("33"), CloseTask::Complete).await.unwrap();
+    c.close_task(&at("33"), CloseTask::Delete).await.unwrap();
+    let patched = bodies(&server, "PATCH", "/crm/v3/objects/tasks/31").await;
+    assert_eq!(patched, [json!({"properties": {"hs_task_status": "COMPLETED"}})]);
+    let deleted = server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method.as_str() == "DELETE" && r.url.path() == "/crm/v3/objects/tasks/32")
+        .count();
+    assert_eq!(deleted, 1);
+}
+
+#[tokio::test]
+async fn closing_a_task_is_transient_on_a_429_and_permanent_on_a_refusal() {
+    let server = MockServer::start().await;
+    let c = crm(&server, None).await;
+    Mock::given(method("PATCH"))
+        .and(path("/crm/v3/objects/tasks/41"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("Retry-After", "2")
+                .set_body_json(json!({"policyName": "TEN_SECONDLY_ROLLING"})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/crm/v3/objects/tasks/42"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(
+            json!({"category": "MISSING_SCOPES", "message": "This app hasn't been granted all required scopes"}),
+        ))
+        .mount(&server)
+        .await;
+    let at = |id| TaskRef {
+        task_id: id,
+        deal_id: "5678",
+    };
+    match c.close_task(&at("41"), CloseTask::Complete).await {
+        Err(CrmError::Transient { retry_after, .. }) => assert_eq!(retry_after, Some(Duration::from_secs(2))),
+        other => panic!("{other:?}"),
+    }
+    // The 429 paused the client for 2 s; the refusal comes after it.
+    match c.close_task(&at("42"), CloseTask::Delete).await {
+        Err(CrmError::Permanent(m)) => assert!(m.contains("MISSING_SCOPES"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_daily_limit_resets_at_midnight_in_the_zone_the_account_reports() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/account-info/v3/details"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "portalId": 1, "accountType": "STANDARD", "timeZone": "Asia/Tokyo", "companyCurrency": "JPY",
+            "additionalCurrencies": [], "utcOffset": "+09:00", "utcOffsetMilliseconds": 32400000,
+            "uiDomain": "app.hubspot.com", "dataHostingLocation": "na1",
+        })))
+        .mount(&server)
+        .await;
+    let c = crm(&server, None).await;
+    assert_eq!(c.zone.get(), UTC, "UTC until the account says otherwise");
+    c.catalog().await.unwrap();
+    assert_eq!(c.zone.get(), Zone::Named(chrono_tz::Asia::Tokyo));
+    Mock::given(method("GET"))
+        .and(path("/crm/v3/objects/deals/att-1"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .set_body_json(json!({"policyName": "DAILY", "message": "You have reached your daily limit."})),
+        )
+        .mount(&server)
+        .await;
+    let expected = until_after_midnight(Utc::now(), Zone::Named(chrono_tz::Asia::Tokyo));
+    match c.find_deal("att-1").await {
+        Err(CrmError::Transient {
+            retry_after: Some(wait),
+            ..
+        }) => assert!(
+            wait <= expected && expected - wait < Duration::from_secs(5),
+            "{wait:?} vs {expected:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn without_the_scope_for_account_details_the_catalog_still_loads_and_utc_stays() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/account-info/v3/details"))
+        .respond_with(
+            ResponseTemplate::new(403).set_body_json(json!({"category": "MISSING_SCOPES", "message": "missing oauth"})),
+        )
+        .mount(&server)
+        .await;
+    let c = crm(&server, None).await;
+    assert_eq!(c.catalog().await.unwrap().pipelines.len(), 1);
+    assert_eq!(c.zone.get(), UTC);
 }

@@ -2,14 +2,17 @@
 //! types: request bodies, the catalog, the 409's id, the 429's wait, HTML bodies.
 
 use std::collections::BTreeMap;
+use std::sync::RwLock;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Days, FixedOffset, NaiveDateTime, SecondsFormat, TimeZone, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::crm::catalog::{Field, Named, Owner, Pipeline, Stage, StageOutcome};
 use crate::crm::http::{retry_after, Reply};
+use crate::domain::followup::TaskKind;
 use crate::domain::Money;
 use crate::outbound::excerpt;
 
@@ -22,16 +25,26 @@ pub const NOTE_TO_DEAL: u32 = 214;
 
 /// HubSpot's task types are fixed (no listing endpoint), so the catalog names them.
 pub const TASK_TYPES: [(&str, &str); 3] = [("CALL", "Call"), ("EMAIL", "Email"), ("TODO", "To-do")];
-pub const DEFAULT_TASK_TYPE: &str = "CALL";
+const CALL: &str = "CALL";
+const TODO: &str = "TODO";
+
+/// A call is a CALL. A to-do takes the configured type, unless that is CALL (the default
+/// `crm.activity_type`, from when every follow-up was a call): then it is a TODO.
+pub fn task_type(kind: TaskKind, configured: Option<&str>) -> &str {
+    match kind {
+        TaskKind::Call => CALL,
+        TaskKind::Todo => configured.filter(|t| !t.eq_ignore_ascii_case(CALL)).unwrap_or(TODO),
+    }
+}
 
 /// Every property value travels as a string.
 pub type Properties = BTreeMap<String, String>;
 
-/// A create: properties plus associations made in the same call.
+/// A create: properties plus associations made in the same call. HubSpot's spec requires
+/// `associations` on every create, so an empty list is sent rather than left out.
 #[derive(Debug, Serialize)]
 pub struct NewObject {
     pub properties: Properties,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub associations: Vec<Association>,
 }
 
@@ -103,19 +116,80 @@ pub struct NextPage {
     pub after: Option<String>,
 }
 
-/// `POST /crm/v3/objects/contacts/search` for one exact phone number.
+/// `POST /crm/v3/objects/contacts/search` for one exact phone number. The spec requires
+/// `after` and `sorts` too: the first page, in HubSpot's own order.
 pub fn phone_search(e164: &str) -> Value {
     serde_json::json!({
         "filterGroups": [{ "filters": [{ "propertyName": "phone", "operator": "EQ", "value": e164 }] }],
         "properties": ["email"],
         "limit": 1,
+        "after": "0",
+        "sorts": [],
     })
 }
 
-/// `POST /crm/v3/objects/tasks/batch/read` of these ids, with their bodies.
+/// `POST /crm/v3/objects/tasks/batch/read` of these ids, with their bodies (and, as the
+/// spec requires the list, no property histories).
 pub fn tasks_batch_read(ids: &[String]) -> Value {
     let inputs: Vec<Value> = ids.iter().map(|id| serde_json::json!({ "id": id })).collect();
-    serde_json::json!({ "properties": ["hs_task_body"], "inputs": inputs })
+    serde_json::json!({ "properties": ["hs_task_body"], "propertiesWithHistory": [], "inputs": inputs })
+}
+
+/// `PATCH /crm/v3/objects/tasks/{id}` marking the task done.
+pub fn task_completed() -> Update {
+    let mut properties = Properties::new();
+    properties.insert("hs_task_status".into(), "COMPLETED".into());
+    Update { properties }
+}
+
+/// `GET /account-info/v3/details`, as far as the daily limit's reset needs it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountDetails {
+    pub time_zone: Option<String>,
+    pub utc_offset_milliseconds: Option<i64>,
+}
+
+impl AccountDetails {
+    /// The named zone (its offset changes with daylight saving time), else the offset
+    /// the account has today; None when HubSpot sent neither in a form we read.
+    pub fn zone(&self) -> Option<Zone> {
+        if let Some(tz) = self.time_zone.as_deref().and_then(|z| z.trim().parse::<Tz>().ok()) {
+            return Some(Zone::Named(tz));
+        }
+        let ms = self.utc_offset_milliseconds?;
+        FixedOffset::east_opt(i32::try_from(ms / 1000).ok()?).map(Zone::Offset)
+    }
+}
+
+/// The time zone HubSpot's daily limit resets in: the account's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Zone {
+    Named(Tz),
+    Offset(FixedOffset),
+}
+
+impl Default for Zone {
+    fn default() -> Self {
+        Zone::Named(Tz::UTC)
+    }
+}
+
+/// The account's zone once read (`HubspotCrm::catalog`); UTC until then, or for good if
+/// the token may not read it.
+#[derive(Debug, Default)]
+pub struct AccountZone(RwLock<Zone>);
+
+impl AccountZone {
+    pub fn get(&self) -> Zone {
+        self.0.read().map(|z| *z).unwrap_or_default()
+    }
+
+    pub fn set(&self, zone: Zone) {
+        if let Ok(mut z) = self.0.write() {
+            *z = zone;
+        }
+    }
 }
 
 /// A v4 association listing: the other side's id is a number there, a string in v3.
@@ -298,18 +372,18 @@ struct RateLimited {
 
 /// How long a 429 asks us to stop: `Retry-After` when sent (HubSpot does not promise
 /// it), else by the limit its body names.
-pub fn wait_hint(reply: &Reply) -> Option<Duration> {
-    retry_after(&reply.headers).or_else(|| policy_wait(&reply.body, Utc::now()))
+pub fn wait_hint(reply: &Reply, zone: Zone) -> Option<Duration> {
+    retry_after(&reply.headers).or_else(|| policy_wait(&reply.body, Utc::now(), zone))
 }
 
-pub fn policy_wait(body: &[u8], now: DateTime<Utc>) -> Option<Duration> {
+pub fn policy_wait(body: &[u8], now: DateTime<Utc>, zone: Zone) -> Option<Duration> {
     let r: RateLimited = serde_json::from_slice(body).ok()?;
     let policy = r.policy_name.unwrap_or_default().to_ascii_uppercase();
     let secondly = r
         .message
         .is_some_and(|m| m.to_ascii_lowercase().contains("secondly limit"));
     match policy.as_str() {
-        "DAILY" => Some(until_after_utc_midnight(now)),
+        "DAILY" => Some(until_after_midnight(now, zone)),
         "TEN_SECONDLY_ROLLING" => Some(Duration::from_secs(10)),
         "SECONDLY" => Some(Duration::from_secs(1)),
         _ if secondly => Some(Duration::from_secs(1)),
@@ -317,18 +391,32 @@ pub fn policy_wait(body: &[u8], now: DateTime<Utc>) -> Option<Duration> {
     }
 }
 
-/// The daily limit resets at midnight in the account's timezone, which the API does not
-/// tell us. We wait for the next UTC midnight plus a minute: for accounts west of UTC
-/// that is early, and the first call then meets another DAILY 429 and waits again (one
-/// wasted call per retry, not a hot loop); east of UTC it is late by at most their offset.
-pub fn until_after_utc_midnight(now: DateTime<Utc>) -> Duration {
-    let next = now
-        .date_naive()
-        .succ_opt()
-        .and_then(|d| d.and_hms_opt(0, 1, 0))
-        .map(|t| t.and_utc());
+/// The daily limit resets at midnight in the account's time zone: we wait until a minute
+/// past the next one there. With the zone unknown (UTC) an account west of UTC is retried
+/// early, meets another DAILY 429 and waits again (one wasted call per retry, not a hot
+/// loop); one east of UTC waits longer than needed by at most its offset.
+pub fn until_after_midnight(now: DateTime<Utc>, zone: Zone) -> Duration {
+    let next = match zone {
+        Zone::Named(tz) => next_minute_past_midnight(now, &tz),
+        Zone::Offset(off) => next_minute_past_midnight(now, &off),
+    };
     next.and_then(|t| (t - now).to_std().ok())
         .unwrap_or(Duration::from_secs(86_400))
+}
+
+fn next_minute_past_midnight<Z: TimeZone>(now: DateTime<Utc>, zone: &Z) -> Option<DateTime<Utc>> {
+    let local: NaiveDateTime = now
+        .with_timezone(zone)
+        .date_naive()
+        .checked_add_days(Days::new(1))?
+        .and_hms_opt(0, 1, 0)?;
+    // Where daylight saving time starts at midnight (e.g. America/Santiago) 00:01 does
+    // not exist that day; the first hour after the gap is the reset then.
+    let at = zone.from_local_datetime(&local).earliest().or_else(|| {
+        zone.from_local_datetime(&(local + chrono::Duration::hours(1)))
+            .earliest()
+    })?;
+    Some(at.with_timezone(&Utc))
 }
 
 pub use crate::crm::text::{html, task_html as task_body, task_marker};

@@ -2,11 +2,15 @@
 
 use serde_json::{json, Map, Value};
 
-use super::DEFAULT_ACTIVITY_TYPE;
 use crate::config::FieldRole;
 use crate::crm::catalog::Resolved;
 use crate::crm::{CrmError, DealInput, DealStatus, NoteInput, PersonInput, TaskInput};
+use crate::domain::followup::TaskKind;
 use crate::domain::Money;
+
+/// Pipedrive's default activity types (`GET /v1/activityTypes` key strings).
+const CALL: &str = "call";
+const TASK: &str = "task";
 
 /// Our ids are Pipedrive's integers as text; v2 refuses numbers sent as strings.
 pub(super) fn pd_id(id: &str) -> Result<i64, CrmError> {
@@ -102,12 +106,23 @@ pub(super) fn fields_body(fields: &[(FieldRole, String)], r: &Resolved) -> Resul
     Ok((!custom.is_empty()).then(|| json!({ "custom_fields": custom })))
 }
 
+/// A call is a `call`. A to-do takes the configured type, unless that is `call` (the
+/// default `crm.activity_type`, from when every follow-up was a call): then a `task`.
+pub(super) fn activity_type(kind: TaskKind, configured: Option<&str>) -> &str {
+    match kind {
+        TaskKind::Call => CALL,
+        TaskKind::Todo => configured.filter(|t| !t.eq_ignore_ascii_case(CALL)).unwrap_or(TASK),
+    }
+}
+
+/// The activity's priority is left out: v2 takes it as the id of an option of the
+/// account's `priority` activity field (`GET /api/v2/activityFields`), not a fixed value.
 pub(super) fn task_body(t: &TaskInput<'_>, r: &Resolved) -> Result<Value, CrmError> {
     let (due_date, due_time) = due(t.due_at)?;
     let note = crate::crm::text::task_html(&t.body, t.key);
     let mut body = json!({
         "subject": t.subject,
-        "type": r.activity_type().unwrap_or(DEFAULT_ACTIVITY_TYPE),
+        "type": activity_type(t.kind, r.activity_type()),
         "deal_id": pd_id(t.deal_id)?,
         "participants": [{ "person_id": pd_id(t.person_id)?, "primary": true }],
         "due_date": due_date,
@@ -115,10 +130,15 @@ pub(super) fn task_body(t: &TaskInput<'_>, r: &Resolved) -> Result<Value, CrmErr
         "done": false,
         "note": note,
     });
-    if let Some(o) = r.owner() {
+    if let Some(o) = t.owner.or(r.owner()) {
         body["owner_id"] = json!(pd_id(o)?);
     }
     Ok(body)
+}
+
+/// `PATCH /api/v2/activities/{id}` marking it done.
+pub(super) fn done_body() -> Value {
+    json!({ "done": true })
 }
 
 pub(super) fn note_body(n: &NoteInput<'_>) -> Result<Value, CrmError> {

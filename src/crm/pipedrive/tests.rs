@@ -40,6 +40,7 @@ fn needs() -> CrmNeeds {
         activity_type: Some("Call".into()),
         outcome_stages: false,
         unique_attempt_field: false,
+        ..CrmNeeds::default()
     }
 }
 
@@ -486,7 +487,7 @@ async fn task_body_and_finding_it_again() {
         subject: "Call Ana".into(),
         body: "Name: Ana <3\nPhone: +57".into(),
         due_at: 1_772_600_767_890,
-        kind: TaskKind::Todo,
+        kind: TaskKind::Call,
         priority: Priority::High,
         owner: None,
     };
@@ -554,6 +555,128 @@ async fn refusals_are_permanent_with_pipedrives_message_and_429_is_transient() {
         other => panic!("{other:?}"),
     }
     match crm.set_deal_status(&at("not-a-number"), &won).await {
+        Err(CrmError::Permanent(m)) => assert!(m.contains("not a Pipedrive id"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn task(kind: TaskKind, owner: Option<&'static str>) -> TaskInput<'static> {
+    TaskInput {
+        key: "att-1:abandoned:1",
+        deal_id: "501",
+        person_id: "77",
+        subject: "Call Ana".into(),
+        body: "Ana".into(),
+        due_at: 1_772_600_767_890,
+        kind,
+        priority: Priority::High,
+        owner,
+    }
+}
+
+#[tokio::test]
+async fn a_task_carries_its_kind_and_owner_and_no_priority() {
+    let server = MockServer::start().await;
+    let crm = crm(&server).await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/activities"))
+        .respond_with(ok(json!({ "id": 900 })))
+        .mount(&server)
+        .await;
+    crm.create_task(&task(TaskKind::Call, None)).await.unwrap();
+    crm.create_task(&task(TaskKind::Todo, Some("12"))).await.unwrap();
+    let sent: Vec<Value> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method.as_str() == "POST" && r.url.path() == "/api/v2/activities")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!((&sent[0]["type"], &sent[0]["owner_id"]), (&json!("call"), &json!(9)));
+    // The configured type is the default `call`, so a to-do is a `task`; the step's owner wins.
+    assert_eq!((&sent[1]["type"], &sent[1]["owner_id"]), (&json!("task"), &json!(12)));
+    // v2's priority is an account-specific option id: not sent.
+    assert!(sent.iter().all(|b| b.get("priority").is_none()), "{sent:?}");
+    match crm.create_task(&task(TaskKind::Call, Some("ana"))).await {
+        Err(CrmError::Permanent(m)) => assert!(m.contains("not a Pipedrive id"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_todo_takes_a_configured_type_other_than_call() {
+    assert_eq!(activity_type(TaskKind::Todo, Some("meeting")), "meeting");
+    assert_eq!(activity_type(TaskKind::Todo, Some("Call")), "task");
+    assert_eq!(activity_type(TaskKind::Todo, None), "task");
+    assert_eq!(activity_type(TaskKind::Call, Some("meeting")), "call");
+}
+
+#[tokio::test]
+async fn closing_a_task_marks_it_done_or_deletes_it_and_a_gone_one_is_closed() {
+    let server = MockServer::start().await;
+    let crm = crm(&server).await;
+    Mock::given(method("PATCH"))
+        .and(path("/api/v2/activities/900"))
+        .and(header(TOKEN_HEADER, TOKEN))
+        .and(body_json(json!({ "done": true })))
+        .respond_with(ok(json!({ "id": 900, "done": true })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/api/v2/activities/901"))
+        .and(header(TOKEN_HEADER, TOKEN))
+        .respond_with(ok(json!({ "id": 901 })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    for m in ["PATCH", "DELETE"] {
+        Mock::given(method(m))
+            .and(path("/api/v2/activities/902"))
+            .respond_with(
+                ResponseTemplate::new(404).set_body_json(json!({ "success": false, "error": "Activity not found" })),
+            )
+            .mount(&server)
+            .await;
+    }
+    let at = |id| TaskRef {
+        task_id: id,
+        deal_id: "501",
+    };
+    crm.close_task(&at("900"), CloseTask::Complete).await.unwrap();
+    crm.close_task(&at("901"), CloseTask::Delete).await.unwrap();
+    crm.close_task(&at("902"), CloseTask::Complete).await.unwrap();
+    crm.close_task(&at("902"), CloseTask::Delete).await.unwrap();
+}
+
+#[tokio::test]
+async fn closing_a_task_is_transient_on_a_429_and_permanent_on_a_refusal() {
+    let server = MockServer::start().await;
+    let crm = crm(&server).await;
+    Mock::given(method("PATCH"))
+        .and(path("/api/v2/activities/903"))
+        .respond_with(ResponseTemplate::new(429).insert_header("x-ratelimit-reset", "1"))
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/api/v2/activities/904"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({ "success": false, "error": "Not allowed" })))
+        .mount(&server)
+        .await;
+    let at = |id| TaskRef {
+        task_id: id,
+        deal_id: "501",
+    };
+    match crm.close_task(&at("903"), CloseTask::Complete).await {
+        Err(CrmError::Transient { retry_after, .. }) => assert_eq!(retry_after, Some(Duration::from_secs(1))),
+        other => panic!("{other:?}"),
+    }
+    match crm.close_task(&at("904"), CloseTask::Delete).await {
+        Err(CrmError::Permanent(m)) => assert!(m.contains("Not allowed"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    match crm.close_task(&at("x"), CloseTask::Delete).await {
         Err(CrmError::Permanent(m)) => assert!(m.contains("not a Pipedrive id"), "{m}"),
         other => panic!("{other:?}"),
     }

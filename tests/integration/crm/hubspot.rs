@@ -487,3 +487,216 @@ fn fake_decodes_percent_escapes() {
     assert_eq!(decode("plain"), "plain");
     assert_eq!(decode("bad%2"), "bad%2");
 }
+
+/// The adapter itself on the fake, as the follow-up jobs use it.
+fn adapter(fake: &FakeHubspot) -> leadgate::crm::hubspot::HubspotCrm {
+    use leadgate::crm::catalog::CrmNeeds;
+    let settings = leadgate::config::RemoteCrmSettings {
+        api_base: url::Url::parse(&fake.server.uri()).unwrap(),
+        timeout: Duration::from_secs(5),
+        token: secrecy::SecretString::from(TOKEN),
+        owner: Some("sales@acme.test".into()),
+        activity_type: "CALL".into(),
+        fields: vec![],
+        max_requests: 100,
+        max_searches: 5,
+    };
+    let needs = CrmNeeds {
+        stages: vec![("Sales".into(), "Checkout started".into())],
+        owner: settings.owner.clone(),
+        task_owners: vec!["BOSS@acme.test".into()],
+        activity_type: Some("CALL".into()),
+        outcome_stages: true,
+        ..CrmNeeds::default()
+    };
+    leadgate::crm::hubspot::HubspotCrm::new(&settings, needs, reqwest::Client::new())
+}
+
+#[tokio::test]
+async fn hubspot_tasks_are_completed_or_archived_and_closing_again_is_harmless() {
+    use leadgate::crm::{Crm, Resolved, TaskInput, TaskRef};
+    use leadgate::domain::followup::{CloseTask, Priority, TaskKind};
+    let fake = FakeHubspot::start().await;
+    let crm = adapter(&fake);
+    // The follow-up's owner, named by email in the policy, as the CRM's id.
+    let catalog = crm.catalog().await.unwrap();
+    let needs = leadgate::crm::catalog::CrmNeeds {
+        task_owners: vec!["BOSS@acme.test".into()],
+        ..Default::default()
+    };
+    let resolved = Resolved::resolve(&catalog, &needs).unwrap();
+    let boss = resolved.user("boss@acme.test").map(str::to_owned);
+    assert_eq!(boss.as_deref(), Some("1"));
+    let task = |key: &'static str, subject: &str, kind, owner| TaskInput {
+        key,
+        deal_id: "5001",
+        person_id: "5002",
+        subject: subject.into(),
+        body: "Ana".into(),
+        due_at: 1_777_710_600_000,
+        kind,
+        priority: Priority::High,
+        owner,
+    };
+    let call = crm
+        .create_task(&task("a:1", "Call Ana", TaskKind::Call, boss.as_deref()))
+        .await
+        .unwrap();
+    let todo = crm
+        .create_task(&task("a:2", "Send the link", TaskKind::Todo, None))
+        .await
+        .unwrap();
+    let kept = crm
+        .create_task(&task("a:3", "Still open", TaskKind::Call, None))
+        .await
+        .unwrap();
+    let tasks = fake.tasks();
+    assert_eq!(tasks[0].properties["hubspot_owner_id"], "1");
+    assert_eq!(tasks[1].properties["hubspot_owner_id"], OWNER_ID);
+    assert_eq!(tasks[1].properties["hs_task_type"], "TODO");
+    assert_eq!(tasks[0].properties["hs_task_priority"], "HIGH");
+    let at = |id| TaskRef {
+        task_id: id,
+        deal_id: "5001",
+    };
+    crm.close_task(&at(&call), CloseTask::Complete).await.unwrap();
+    crm.close_task(&at(&todo), CloseTask::Delete).await.unwrap();
+    crm.close_task(&at(&todo), CloseTask::Delete).await.unwrap();
+    crm.close_task(&at(&todo), CloseTask::Complete).await.unwrap();
+    crm.close_task(&at(&call), CloseTask::Complete).await.unwrap();
+
+    assert_eq!(fake.open_tasks(), [(kept, "Still open".to_string())]);
+    assert_eq!(
+        fake.closed_tasks(),
+        [
+            (call.clone(), "Call Ana".to_string(), CloseTask::Complete),
+            (todo.clone(), "Send the link".to_string(), CloseTask::Delete),
+        ]
+    );
+    assert_eq!(
+        crm.find_task("5001", "a:2").await.unwrap(),
+        None,
+        "an archived task is not found again"
+    );
+    assert_eq!(crm.find_task("5001", "a:1").await.unwrap(), Some(call));
+    let patches = fake.calls("PATCH", &format!("/crm/v3/objects/tasks/{todo}"));
+    assert_eq!(patches[0].status, 404);
+}
+
+#[tokio::test]
+async fn hubspot_searches_are_not_held_by_the_ten_secondly_limit() {
+    use leadgate::crm::{Crm, PersonInput};
+    use leadgate::domain::{Email, PersonName, Phone};
+    let fake = FakeHubspot::start().await;
+    let settings = leadgate::config::RemoteCrmSettings {
+        api_base: url::Url::parse(&fake.server.uri()).unwrap(),
+        timeout: Duration::from_secs(5),
+        token: secrecy::SecretString::from(TOKEN),
+        owner: None,
+        activity_type: "CALL".into(),
+        fields: vec![],
+        // Two requests per 10 s: the catalog spends them (and queues behind them).
+        max_requests: 2,
+        max_searches: 5,
+    };
+    let crm = leadgate::crm::hubspot::HubspotCrm::new(&settings, Default::default(), reqwest::Client::new());
+    crm.adopt(leadgate::crm::Resolved::default());
+    let (name, email, phone) = (
+        PersonName::from_trusted("Ana".into()),
+        Email::from_trusted("ana.search@example.com".into()),
+        Phone::from_trusted("+573009998877".into()),
+    );
+    let p = PersonInput {
+        name: &name,
+        email: &email,
+        phone: &phone,
+    };
+    // One request slot per 5 s (2 per 10 s, half as burst): the email read takes it.
+    let started = Instant::now();
+    fake.add_contact("other@example.com", "+573009998877", false);
+    assert_eq!(crm.upsert_person(&p).await.unwrap(), "5001");
+    let search = fake.calls("POST", "/crm/v3/objects/contacts/search");
+    assert_eq!(search.len(), 1);
+    let read = fake
+        .log()
+        .into_iter()
+        .find(|l| l.method == "GET" && l.path.contains("ana.search"))
+        .unwrap();
+    // The search left right after the read; a search counted as a request would have
+    // waited for the next request slot (5 s at 2 per 10 s).
+    assert!(
+        search[0].at.duration_since(read.at) < Duration::from_secs(2),
+        "{:?} after the read ({:?} in all)",
+        search[0].at.duration_since(read.at),
+        started.elapsed()
+    );
+    assert_eq!(search[0].body["after"], "0");
+    assert_eq!(search[0].body["sorts"], json!([]));
+}
+
+/// The wait a DAILY 429 on the contact read asks for, with the account in `zone`.
+async fn daily_wait(zone: Option<&str>) -> Duration {
+    use leadgate::crm::{Crm, CrmError, PersonInput};
+    use leadgate::domain::{Email, PersonName, Phone};
+    let fake = FakeHubspot::start().await;
+    fake.set_time_zone(zone);
+    let crm = adapter(&fake);
+    fake.inject(
+        "GET",
+        "/crm/v3/objects/contacts/",
+        Fault::Status {
+            status: 429,
+            body: rate_limited("DAILY", "You have reached your daily limit."),
+            retry_after: None,
+        },
+        1,
+    );
+    let (name, email, phone) = (
+        PersonName::from_trusted("Ana".into()),
+        Email::from_trusted("ana.daily@example.com".into()),
+        Phone::from_trusted("+573009998866".into()),
+    );
+    let p = PersonInput {
+        name: &name,
+        email: &email,
+        phone: &phone,
+    };
+    match crm.upsert_person(&p).await {
+        Err(CrmError::Transient {
+            retry_after: Some(wait),
+            ..
+        }) => wait,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// How long from now until a minute past the next midnight at this fixed offset.
+fn until_midnight_at(offset_hours: i32) -> Duration {
+    let zone = chrono::FixedOffset::east_opt(offset_hours * 3600).unwrap();
+    let now = chrono::Utc::now();
+    let next = (now.with_timezone(&zone).date_naive() + chrono::Days::new(1))
+        .and_hms_opt(0, 1, 0)
+        .unwrap()
+        .and_local_timezone(zone)
+        .unwrap();
+    (next.with_timezone(&chrono::Utc) - now).to_std().unwrap()
+}
+
+#[tokio::test]
+async fn hubspot_daily_limit_resets_at_the_accounts_midnight_else_at_utcs() {
+    let close = |a: Duration, b: Duration| a.abs_diff(b) < Duration::from_secs(10);
+    // Kiritimati is UTC+14 all year: its midnight is never the UTC one.
+    let wait = daily_wait(Some("Pacific/Kiritimati")).await;
+    assert!(
+        close(wait, until_midnight_at(14)),
+        "{wait:?} vs {:?}",
+        until_midnight_at(14)
+    );
+    // The token may not read the account's details (403): UTC midnight.
+    let wait = daily_wait(None).await;
+    assert!(
+        close(wait, until_midnight_at(0)),
+        "{wait:?} vs {:?}",
+        until_midnight_at(0)
+    );
+}

@@ -1,6 +1,7 @@
 //! Real CRMs against fakes that behave like the vendors (wiremock), and Pipedrive's own
 //! OpenAPI specs served by Prism.
 
+mod builtin;
 mod exactly_once;
 mod hubspot;
 pub mod ledger;

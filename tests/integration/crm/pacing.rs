@@ -100,6 +100,7 @@ fn limits(requests: u32, window: Duration) -> Limits {
         window,
         searches: requests,
         search_window: window,
+        searches_are_requests: true,
     }
 }
 

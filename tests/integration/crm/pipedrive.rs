@@ -358,6 +358,7 @@ async fn pipedrive_requests_conform_to_pipedrives_openapi_specs() {
         activity_type: Some("Call".into()),
         outcome_stages: false,
         unique_attempt_field: false,
+        ..CrmNeeds::default()
     };
     // The v1 spec's own example for /activityTypes breaks its schema (dates without the
     // `T`), so Prism answers 500 to any request there; our request itself is valid.
@@ -464,8 +465,19 @@ async fn pipedrive_requests_conform_to_pipedrives_openapi_specs() {
         priority: Priority::High,
         owner: None,
     };
-    crm.create_task(&task).await.expect("create_task");
+    let task_id = crm.create_task(&task).await.expect("create_task");
     crm.find_task(&deal_id, task.key).await.expect("find_task");
+    let task_ref = leadgate::crm::TaskRef {
+        task_id: &task_id,
+        deal_id: &deal_id,
+    };
+    use leadgate::domain::followup::CloseTask;
+    crm.close_task(&task_ref, CloseTask::Complete)
+        .await
+        .expect("complete the task");
+    crm.close_task(&task_ref, CloseTask::Delete)
+        .await
+        .expect("delete the task");
     let note = NoteInput {
         key: "att-1:approved",
         deal_id: &deal_id,
@@ -509,4 +521,115 @@ impl SharedPipedrive {
     pub(crate) fn attempt_of(deal: &Value) -> String {
         attempt_of(deal)
     }
+}
+
+/// The adapter itself on the fake, as the follow-up jobs use it.
+fn adapter(fake: &FakePipedrive) -> leadgate::crm::pipedrive::PipedriveCrm {
+    use leadgate::config::FieldRole;
+    use leadgate::crm::catalog::CrmNeeds;
+    let settings = leadgate::config::RemoteCrmSettings {
+        api_base: url::Url::parse(&fake.server.uri()).unwrap(),
+        timeout: Duration::from_secs(5),
+        token: secrecy::SecretString::from(TOKEN),
+        owner: Some("bot@example.com".into()),
+        activity_type: "call".into(),
+        fields: vec![],
+        max_requests: 100,
+        max_searches: 100,
+    };
+    let needs = CrmNeeds {
+        stages: vec![("Sales".into(), "Checkout started".into())],
+        fields: vec![(FieldRole::AttemptId, "Leadgate attempt".into())],
+        owner: settings.owner.clone(),
+        task_owners: vec!["bot@example.com".into()],
+        activity_type: Some("call".into()),
+        ..CrmNeeds::default()
+    };
+    leadgate::crm::pipedrive::PipedriveCrm::new(&settings, needs, reqwest::Client::new())
+}
+
+#[tokio::test]
+async fn pipedrive_tasks_are_completed_or_deleted_and_closing_again_is_harmless() {
+    use leadgate::crm::{Crm, TaskInput, TaskRef};
+    use leadgate::domain::followup::CloseTask;
+    let fake = FakePipedrive::start().await;
+    let crm = adapter(&fake);
+    let task = |key: &'static str, subject: &str, kind| TaskInput {
+        key,
+        deal_id: "501",
+        person_id: "77",
+        subject: subject.into(),
+        body: "Ana".into(),
+        due_at: 1_777_710_600_000,
+        kind,
+        priority: Priority::Normal,
+        owner: None,
+    };
+    let call = crm.create_task(&task("a:1", "Call Ana", TaskKind::Call)).await.unwrap();
+    let todo = crm
+        .create_task(&task("a:2", "Send the link", TaskKind::Todo))
+        .await
+        .unwrap();
+    let kept = crm
+        .create_task(&task("a:3", "Still open", TaskKind::Call))
+        .await
+        .unwrap();
+    let created: Vec<Value> = fake.state().activities.clone();
+    assert_eq!(created[1]["type"], "task", "{created:?}");
+    assert_eq!(created[1]["owner_id"], OWNER_ID);
+    let at = |id| TaskRef {
+        task_id: id,
+        deal_id: "501",
+    };
+    crm.close_task(&at(&call), CloseTask::Complete).await.unwrap();
+    crm.close_task(&at(&todo), CloseTask::Delete).await.unwrap();
+    // A salesperson (or an earlier run) got there first: still done.
+    crm.close_task(&at(&todo), CloseTask::Delete).await.unwrap();
+    crm.close_task(&at(&todo), CloseTask::Complete).await.unwrap();
+    crm.close_task(&at(&call), CloseTask::Complete).await.unwrap();
+
+    assert_eq!(fake.open_tasks(), [(kept, "Still open".to_string())]);
+    assert_eq!(
+        fake.closed_tasks(),
+        [
+            (call, "Call Ana".to_string(), CloseTask::Complete),
+            (todo.clone(), "Send the link".to_string(), CloseTask::Delete),
+        ]
+    );
+    assert_eq!(
+        crm.find_task("501", "a:2").await.unwrap(),
+        None,
+        "a deleted task is not found again"
+    );
+    assert_eq!(fake.seen("DELETE", &format!("/api/v2/activities/{todo}")).len(), 2);
+}
+
+#[tokio::test]
+async fn pipedrive_closing_a_task_under_a_429_is_transient_and_changes_nothing() {
+    use leadgate::crm::{Crm, CrmError, TaskRef};
+    use leadgate::domain::followup::CloseTask;
+    let fake = FakePipedrive::start().await;
+    let crm = adapter(&fake);
+    let id = {
+        let mut s = fake.state();
+        let id = s.id();
+        s.activities
+            .push(json!({ "id": id, "subject": "Call Ana", "deal_id": 501, "done": false }));
+        id.to_string()
+    };
+    fake.faults(|f| {
+        f.rate_limited = 1;
+        f.rate_headers = vec![("x-ratelimit-reset", "1".into())];
+    });
+    let at = TaskRef {
+        task_id: &id,
+        deal_id: "501",
+    };
+    match crm.close_task(&at, CloseTask::Complete).await {
+        Err(CrmError::Transient { retry_after, .. }) => assert_eq!(retry_after, Some(Duration::from_secs(1))),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(fake.open_tasks().len(), 1);
+    crm.close_task(&at, CloseTask::Complete).await.unwrap();
+    assert_eq!(fake.closed_tasks()[0].2, CloseTask::Complete);
 }

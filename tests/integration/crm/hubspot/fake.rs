@@ -2,6 +2,7 @@
 //! failures it can be told to produce.
 
 use super::*;
+use leadgate::domain::followup::CloseTask;
 
 #[derive(Debug, Clone)]
 pub(super) struct Logged {
@@ -23,6 +24,8 @@ pub(super) struct Object {
     pub(super) associations: Vec<(String, u64)>,
     /// A contact HubSpot has but our reads do not see yet (a concurrent create).
     pub(super) hidden: bool,
+    /// In the recycling bin (`DELETE`): not read, listed or updated any more.
+    pub(super) archived: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -47,7 +50,6 @@ pub(super) struct Injected {
     pub(super) times: usize,
 }
 
-#[derive(Default)]
 pub(super) struct State {
     pub(super) next_id: u64,
     pub(super) contacts: Vec<Object>,
@@ -57,6 +59,24 @@ pub(super) struct State {
     pub(super) log: Vec<Logged>,
     pub(super) faults: Vec<Injected>,
     pub(super) revoked: bool,
+    /// What `/account-info/v3/details` says; None: the token lacks the scope (403).
+    pub(super) time_zone: Option<String>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            next_id: 0,
+            contacts: Vec::new(),
+            deals: Vec::new(),
+            tasks: Vec::new(),
+            notes: Vec::new(),
+            log: Vec::new(),
+            faults: Vec::new(),
+            revoked: false,
+            time_zone: Some("UTC".into()),
+        }
+    }
 }
 
 pub(super) struct FakeHubspot {
@@ -198,6 +218,9 @@ impl State {
             ("PATCH", ["crm", "v3", "objects", "deals", id]) => self.update_deal(id, body),
             ("POST", ["crm", "v3", "objects", "tasks"]) => self.create_engagement(body, true),
             ("POST", ["crm", "v3", "objects", "notes"]) => self.create_engagement(body, false),
+            ("PATCH", ["crm", "v3", "objects", "tasks", id]) => self.update_task(id, body),
+            ("DELETE", ["crm", "v3", "objects", "tasks", id]) => self.archive_task(id),
+            ("GET", ["account-info", "v3", "details"]) => self.account_details(),
             ("GET", ["crm", "v4", "objects", "deals", id, "associations", "tasks"]) => self.deal_tasks(id),
             ("POST", ["crm", "v3", "objects", "tasks", "batch", "read"]) => self.read_tasks(body),
             _ => error(404, "OBJECT_NOT_FOUND", "resource not found"),
@@ -230,6 +253,7 @@ impl State {
             properties,
             associations,
             hidden: false,
+            archived: false,
         }
     }
 
@@ -328,10 +352,49 @@ impl State {
         ok(201, answer)
     }
 
+    pub(super) fn update_task(&mut self, id: &str, body: &Value) -> (u16, ResponseTemplate) {
+        let Some(t) = self.tasks.iter_mut().find(|t| t.id == id && !t.archived) else {
+            return error(404, "OBJECT_NOT_FOUND", "resource not found");
+        };
+        if let Some(props) = body["properties"].as_object() {
+            for (k, v) in props {
+                t.properties
+                    .insert(k.clone(), v.as_str().unwrap_or("<not a string>").to_owned());
+            }
+        }
+        ok(200, object_json(t))
+    }
+
+    /// To the recycling bin: 204, and a second archive finds nothing (404).
+    pub(super) fn archive_task(&mut self, id: &str) -> (u16, ResponseTemplate) {
+        let Some(t) = self.tasks.iter_mut().find(|t| t.id == id && !t.archived) else {
+            return error(404, "OBJECT_NOT_FOUND", "resource not found");
+        };
+        t.archived = true;
+        (204, ResponseTemplate::new(204))
+    }
+
+    pub(super) fn account_details(&self) -> (u16, ResponseTemplate) {
+        match &self.time_zone {
+            Some(zone) => ok(
+                200,
+                json!({"portalId": 62515, "accountType": "STANDARD", "timeZone": zone, "companyCurrency": "COP",
+                       "additionalCurrencies": [], "utcOffset": "+00:00", "utcOffsetMilliseconds": 0,
+                       "uiDomain": "app.hubspot.com", "dataHostingLocation": "na1"}),
+            ),
+            None => error(
+                403,
+                "MISSING_SCOPES",
+                "This app hasn't been granted all required scopes to make this call.",
+            ),
+        }
+    }
+
     pub(super) fn deal_tasks(&self, deal_id: &str) -> (u16, ResponseTemplate) {
         let results: Vec<Value> = self
             .tasks
             .iter()
+            .filter(|t| !t.archived)
             .filter(|t| t.associations.iter().any(|(to, ty)| to == deal_id && *ty == 216))
             .map(|t| {
                 json!({"toObjectId": t.id.parse::<u64>().unwrap_or(0),
@@ -349,7 +412,7 @@ impl State {
         let results: Vec<Value> = self
             .tasks
             .iter()
-            .filter(|t| ids.contains(&t.id.as_str()))
+            .filter(|t| !t.archived && ids.contains(&t.id.as_str()))
             .map(object_json)
             .collect();
         ok(200, json!({"status": "COMPLETE", "results": results}))
@@ -451,6 +514,42 @@ impl FakeHubspot {
     }
     pub(super) fn notes(&self) -> Vec<Object> {
         self.state.lock().unwrap().notes.clone()
+    }
+
+    /// The account's time zone as `/account-info/v3/details` reports it (UTC unless set);
+    /// None answers 403 MISSING_SCOPES, as for a token without the `oauth` scope.
+    pub(super) fn set_time_zone(&self, zone: Option<&str>) {
+        self.state.lock().unwrap().time_zone = zone.map(str::to_owned);
+    }
+
+    /// (id, subject) of every task neither COMPLETED nor archived, in creation order.
+    pub(super) fn open_tasks(&self) -> Vec<(String, String)> {
+        self.tasks()
+            .into_iter()
+            .filter(|t| !t.archived && t.properties.get("hs_task_status").map(String::as_str) != Some("COMPLETED"))
+            .map(|t| (t.id, t.properties.get("hs_task_subject").cloned().unwrap_or_default()))
+            .collect()
+    }
+
+    /// (id, subject, how) of every task COMPLETED or archived; archived wins.
+    pub(super) fn closed_tasks(&self) -> Vec<(String, String, CloseTask)> {
+        self.tasks()
+            .into_iter()
+            .filter_map(|t| {
+                let how = if t.archived {
+                    CloseTask::Delete
+                } else if t.properties.get("hs_task_status").map(String::as_str) == Some("COMPLETED") {
+                    CloseTask::Complete
+                } else {
+                    return None;
+                };
+                Some((
+                    t.id,
+                    t.properties.get("hs_task_subject").cloned().unwrap_or_default(),
+                    how,
+                ))
+            })
+            .collect()
     }
 
     pub(super) fn toml(&self) -> String {

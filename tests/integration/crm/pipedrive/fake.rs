@@ -2,6 +2,7 @@
 //! arrival time, and the failures it can be told to produce.
 
 use super::*;
+use leadgate::domain::followup::CloseTask;
 
 /// One request as the fake saw it.
 #[derive(Debug, Clone)]
@@ -171,11 +172,13 @@ impl State {
                 ok(Value::from(
                     self.activities
                         .iter()
-                        .filter(|a| a["deal_id"] == deal)
+                        .filter(|a| a["deal_id"] == deal && a["is_deleted"] != true)
                         .cloned()
                         .collect::<Vec<_>>(),
                 ))
             }
+            ("PATCH", p) if p.starts_with("/api/v2/activities/") => self.patch_activity(p, body),
+            ("DELETE", p) if p.starts_with("/api/v2/activities/") => self.delete_activity(p),
             ("POST", "/api/v1/notes") => self.insert(Kind::Note, body),
             _ => refuse(404, "Unknown method ."),
         }
@@ -223,6 +226,34 @@ impl State {
         let mut created = self.insert(Kind::Deal, body);
         created.delay = self.faults.slow_deal_once.take();
         created
+    }
+
+    /// The activity a path names, unless deleted (Pipedrive answers 404 for it then).
+    fn live_activity(&mut self, path: &str) -> Option<&mut Value> {
+        let id: i64 = path.rsplit('/').next().and_then(|s| s.parse().ok()).unwrap_or(-1);
+        self.activities
+            .iter_mut()
+            .find(|a| a["id"] == id && a["is_deleted"] != true)
+    }
+
+    /// Like v2: only the fields sent change (`done`, mostly).
+    pub(super) fn patch_activity(&mut self, path: &str, body: &Value) -> Answer {
+        let Some(activity) = self.live_activity(path) else {
+            return refuse(404, "Activity not found");
+        };
+        for (k, v) in body.as_object().into_iter().flatten() {
+            activity[k] = v.clone();
+        }
+        ok(activity.clone())
+    }
+
+    /// Marks it deleted, as Pipedrive does for 30 days; a second delete is a 404.
+    pub(super) fn delete_activity(&mut self, path: &str) -> Answer {
+        let Some(activity) = self.live_activity(path) else {
+            return refuse(404, "Activity not found");
+        };
+        activity["is_deleted"] = json!(true);
+        ok(json!({ "id": activity["id"] }))
     }
 
     pub(super) fn patch_deal(&mut self, path: &str, body: &Value) -> Answer {
@@ -313,6 +344,43 @@ impl FakePipedrive {
 
     pub(super) fn persons(&self) -> Vec<Value> {
         self.state().persons.clone()
+    }
+
+    /// (id, subject) of every activity neither done nor deleted, in creation order.
+    pub(super) fn open_tasks(&self) -> Vec<(String, String)> {
+        self.state()
+            .activities
+            .iter()
+            .filter(|a| a["done"] != true && a["is_deleted"] != true)
+            .map(|a| {
+                (
+                    a["id"].to_string(),
+                    a["subject"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// (id, subject, how) of every activity marked done or deleted; deleted wins.
+    pub(super) fn closed_tasks(&self) -> Vec<(String, String, CloseTask)> {
+        self.state()
+            .activities
+            .iter()
+            .filter_map(|a| {
+                let how = if a["is_deleted"] == true {
+                    CloseTask::Delete
+                } else if a["done"] == true {
+                    CloseTask::Complete
+                } else {
+                    return None;
+                };
+                Some((
+                    a["id"].to_string(),
+                    a["subject"].as_str().unwrap_or_default().to_owned(),
+                    how,
+                ))
+            })
+            .collect()
     }
 
     pub(super) fn toml(&self, extra: &str) -> String {
