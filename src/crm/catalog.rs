@@ -12,6 +12,7 @@ use tokio::sync::OnceCell;
 
 use super::CrmError;
 use crate::config::{FieldRole, Settings};
+use crate::domain::followup::{AfterLastStep, OwnerRule};
 use crate::domain::offer::DealOnRefund;
 
 #[derive(Debug, Clone, Default)]
@@ -74,6 +75,9 @@ pub struct CrmNeeds {
     pub stages: Vec<(String, String)>,
     /// (pipeline, stage) where an offer's `on_refund = "stage:…"` reopens a refunded deal.
     pub refund_stages: Vec<(String, String)>,
+    /// (pipeline, stage) where a follow-up policy's `after_last_step = "stage:…"` puts a
+    /// deal whose sequence ran out unpaid.
+    pub abandoned_stages: Vec<(String, String)>,
     pub fields: Vec<(FieldRole, String)>,
     pub owner: Option<String>,
     /// The users follow-up policies assign tasks to (ids or emails), resolved like `owner`.
@@ -91,7 +95,25 @@ impl CrmNeeds {
     pub fn from_settings(settings: &Settings) -> CrmNeeds {
         let mut stages: Vec<(String, String)> = Vec::new();
         let mut refund_stages: Vec<(String, String)> = Vec::new();
+        let mut abandoned_stages: Vec<(String, String)> = Vec::new();
+        let mut task_owners: Vec<String> = Vec::new();
         for o in &settings.offers {
+            if let AfterLastStep::Stage(stage) = &o.followup.after_last_step {
+                let pair = (o.crm_pipeline.clone(), stage.clone());
+                if !abandoned_stages.contains(&pair) {
+                    abandoned_stages.push(pair);
+                }
+            }
+            let steps = o.followup.steps.iter().chain(o.followup.declined.as_ref());
+            for owner in steps.flat_map(|s| match &s.owner {
+                OwnerRule::DealOwner => Vec::new(),
+                OwnerRule::User(u) => vec![u.clone()],
+                OwnerRule::RoundRobin(users) => users.clone(),
+            }) {
+                if !task_owners.contains(&owner) {
+                    task_owners.push(owner);
+                }
+            }
             let pair = (o.crm_pipeline.clone(), o.crm_stage.clone());
             if !stages.contains(&pair) {
                 stages.push(pair);
@@ -107,9 +129,10 @@ impl CrmNeeds {
         CrmNeeds {
             stages,
             refund_stages,
+            abandoned_stages,
             fields: remote.map(|r| r.fields.clone()).unwrap_or_default(),
             owner: remote.and_then(|r| r.owner.clone()),
-            task_owners: Vec::new(),
+            task_owners,
             activity_type: remote.map(|r| r.activity_type.clone()),
             // `crm::from_settings` falls back to the built-in CRM without a remote one.
             free_text_owners: settings.crm.kind == crate::config::CrmKind::Builtin || remote.is_none(),
@@ -202,18 +225,20 @@ impl Resolved {
             r.outcomes
                 .insert(p.id.clone(), (won.map(|s| s.id.clone()), lost.map(|s| s.id.clone())));
         }
-        for (pipeline, stage) in &needs.refund_stages {
+        let reopened = needs.refund_stages.iter().map(|p| ("on_refund", p));
+        let abandoned = needs.abandoned_stages.iter().map(|p| ("followup.after_last_step", p));
+        for (setting, (pipeline, stage)) in reopened.chain(abandoned) {
             let Some(p) = catalog.pipelines.iter().find(|p| same(pipeline, &p.id, &p.name)) else {
                 // Reported once already, as the offer's own pipeline.
                 if !needs.stages.iter().any(|(p, _)| p == pipeline) {
-                    problems.push(format!("on_refund: pipeline {pipeline:?} not found"));
+                    problems.push(format!("{setting}: pipeline {pipeline:?} not found"));
                 }
                 continue;
             };
             match p.stages.iter().find(|s| same(stage, &s.id, &s.name)) {
                 // A closed stage would make the deal won or lost again, not open.
                 Some(s) if s.outcome.is_some() => problems.push(format!(
-                    "on_refund: stage {stage:?} of pipeline {:?} is a closed (won or lost) stage; name an open one",
+                    "{setting}: stage {stage:?} of pipeline {:?} is a closed (won or lost) stage; name an open one",
                     p.name
                 )),
                 Some(s) => {
@@ -222,7 +247,7 @@ impl Resolved {
                 None => {
                     let have: Vec<_> = p.stages.iter().map(|s| s.name.as_str()).collect();
                     problems.push(format!(
-                        "on_refund: stage {stage:?} not found in pipeline {:?} (it has: {})",
+                        "{setting}: stage {stage:?} not found in pipeline {:?} (it has: {})",
                         p.name,
                         list(&have)
                     ));
@@ -474,6 +499,7 @@ mod tests {
         let needs = CrmNeeds {
             stages: vec![("sales".into(), " checkout STARTED".into())],
             refund_stages: vec![("Sales".into(), "refunded".into())],
+            abandoned_stages: vec![],
             fields: vec![(FieldRole::AttemptId, "leadgate attempt".into())],
             owner: Some("ANA@example.com".into()),
             activity_type: Some("Call".into()),
@@ -548,6 +574,7 @@ mod tests {
                 ("Sales".into(), "Closed won".into()),
                 ("Other".into(), "y".into()),
             ],
+            abandoned_stages: vec![],
             fields: vec![
                 (FieldRole::Offer, "Offer".into()),
                 (FieldRole::AttemptId, "Leadgate attempt".into()),

@@ -419,7 +419,7 @@ impl Crm for HubspotCrm {
             "hs_task_type".into(),
             wire::task_type(t.kind, r.activity_type()).to_owned(),
         );
-        if let Some(o) = t.owner.or(r.owner()) {
+        if let Some(o) = crate::crm::text::task_owner(t, &r)? {
             p.insert("hubspot_owner_id".into(), o.to_owned());
         }
         let body = NewObject {

@@ -2,7 +2,7 @@
 //! marker that finds a task again, and the deal fields the configuration maps.
 
 use super::catalog::Resolved;
-use super::{CrmError, DealInput};
+use super::{CrmError, DealInput, TaskInput};
 use crate::config::FieldRole;
 
 /// Plain text as HTML for notes and task bodies: escaped, line breaks as `<br>`.
@@ -59,4 +59,16 @@ pub fn deal_tags(d: &DealInput<'_>, r: &Resolved) -> Result<Vec<(String, String)
             Some((r.field(role)?.to_owned(), v.to_owned()))
         })
         .collect())
+}
+
+/// The CRM user a task goes to: the step's owner (an id or email the configuration names,
+/// resolved at the catalog check), else `crm.owner`, else the CRM's default.
+pub fn task_owner<'a>(t: &'a TaskInput<'_>, r: &'a Resolved) -> Result<Option<&'a str>, CrmError> {
+    match t.owner {
+        Some(wanted) => r
+            .user(wanted)
+            .map(Some)
+            .ok_or_else(|| CrmError::Permanent(format!("follow-up owner {wanted:?} is not a user of this CRM"))),
+        None => Ok(r.owner()),
+    }
 }

@@ -198,6 +198,7 @@ fn needs(s: &RemoteCrmSettings) -> CrmNeeds {
     CrmNeeds {
         stages: vec![("Sales".into(), "Checkout started".into())],
         refund_stages: vec![],
+        abandoned_stages: vec![],
         fields: s.fields.clone(),
         owner: s.owner.clone(),
         activity_type: Some(s.activity_type.clone()),

@@ -32,7 +32,7 @@ pub(super) fn due(at_ms: i64) -> Result<(String, String), CrmError> {
     Ok((at.format("%Y-%m-%d").to_string(), at.format("%H:%M").to_string()))
 }
 
-pub(super) use crate::crm::text::{html, task_marker};
+pub(super) use crate::crm::text::{html, task_marker, task_owner};
 
 pub(super) fn person_body(p: &PersonInput<'_>, owner: Option<i64>) -> Value {
     let mut body = json!({
@@ -130,7 +130,7 @@ pub(super) fn task_body(t: &TaskInput<'_>, r: &Resolved) -> Result<Value, CrmErr
         "done": false,
         "note": note,
     });
-    if let Some(o) = t.owner.or(r.owner()) {
+    if let Some(o) = task_owner(t, r)? {
         body["owner_id"] = json!(pd_id(o)?);
     }
     Ok(body)

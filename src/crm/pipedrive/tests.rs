@@ -32,6 +32,7 @@ fn needs() -> CrmNeeds {
     CrmNeeds {
         stages: vec![("Sales".into(), "Checkout started".into())],
         refund_stages: vec![],
+        abandoned_stages: vec![],
         fields: vec![
             (FieldRole::AttemptId, "Leadgate attempt".into()),
             (FieldRole::UtmCampaign, "Campaign".into()),

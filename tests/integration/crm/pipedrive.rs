@@ -352,6 +352,7 @@ async fn pipedrive_requests_conform_to_pipedrives_openapi_specs() {
     let needs = CrmNeeds {
         stages: vec![("Pipeline Name".into(), "Stage Name".into())],
         refund_stages: vec![("Pipeline Name".into(), "Stage Name".into())],
+        abandoned_stages: vec![],
         // The specs' one custom field; no other role may share the attempt id's field.
         fields: vec![(FieldRole::AttemptId, "40characterhashforcustomfieldidentifier".into())],
         owner: Some("john@pipedrive.com".into()),
