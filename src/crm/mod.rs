@@ -93,8 +93,9 @@ pub struct TaskInput<'a> {
     pub due_at: i64,
     pub kind: TaskKind,
     pub priority: Priority,
-    /// The CRM user (id, as the CRM's catalog lists it) to assign; `None` leaves it to
-    /// `crm.owner`, else to the CRM's default (the token's user, or nobody).
+    /// The user to assign, as the configuration names them (id or email; resolved to the
+    /// CRM's id by the adapter); `None` leaves it to `crm.owner`, else to the CRM's
+    /// default (the token's user, or nobody).
     pub owner: Option<&'a str>,
 }
 

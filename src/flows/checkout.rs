@@ -109,7 +109,7 @@ fn return_path(a: &Attempt) -> String {
 /// inline under the configured deadline, then opens the gateway's checkout. The same
 /// email for the same offer within `forms.duplicate_window` reuses what it opened before.
 pub async fn submit(ctx: &Arc<AppContext>, offer: &Offer, sub: Submission) -> Result<Outcome, CheckoutError> {
-    let now = now_ms();
+    let now = ctx.clock.now_ms();
     let lead = Lead {
         id: new_id(),
         offer_slug: offer.slug.to_string(),
@@ -163,7 +163,7 @@ pub async fn submit(ctx: &Arc<AppContext>, offer: &Offer, sub: Submission) -> Re
 /// A press on a resume link or a retry button: the lead's open checkout, or a new attempt
 /// for the lead when there is none; nothing new for a lead who paid.
 pub async fn resume(ctx: &Arc<AppContext>, offer: &Offer, lead: &Lead) -> Result<Outcome, CheckoutError> {
-    let now = now_ms();
+    let now = ctx.clock.now_ms();
     let attempt = new_attempt(lead, offer, now);
     let mut tx = ctx.db.begin_write().await?;
     // Two presses at once take turns here, so the second one sees the first one's attempt.

@@ -172,16 +172,24 @@ async fn a_refused_connection_is_transient() {
 }
 
 #[tokio::test]
-async fn a_hang_up_after_the_data_is_transient_and_the_resend_is_the_same_message() {
+async fn a_hang_up_after_the_data_may_have_delivered_it() {
     let sink = SmtpSink::start().await;
     let mailer = mailer(sink.port());
     sink.drop_after_data_next();
     let err = mailer.send(&recovery()).await.unwrap_err();
-    assert!(matches!(err, EmailError::Transient(_)), "{err:?}");
-    mailer.send(&recovery()).await.unwrap();
+    assert!(matches!(err, EmailError::Unknown(_)), "{err:?}");
     let got = sink.messages();
     let seen: Vec<_> = got.iter().map(|r| (r.acknowledged, r.message_id.as_deref())).collect();
-    assert_eq!(seen, [(false, Some(ID)), (true, Some(ID))]);
+    assert_eq!(seen, [(false, Some(ID))], "the relay had the whole message");
+}
+
+#[tokio::test]
+async fn a_hang_up_before_the_data_is_transient() {
+    let sink = SmtpSink::start().await;
+    sink.fail_rcpt_next(1, 421);
+    let err = mailer(sink.port()).send(&recovery()).await.unwrap_err();
+    assert!(matches!(err, EmailError::Transient(_)), "{err:?}");
+    assert!(sink.messages().is_empty());
 }
 
 #[tokio::test]

@@ -153,7 +153,7 @@ async fn a_sequence_keeps_business_hours_and_ends_in_the_abandoned_stage(backend
     );
 
     // Monday 17:50, inside opening hours: due at once, with the configured subject.
-    app.advance(Duration::from_secs(2 * 24 * 3600)).await;
+    app.advance(Duration::from_secs(2 * 24 * 3600 - 30 * 60)).await;
     let tasks = wait_tasks(&app, &id, 3).await;
     let last = &tasks[2];
     assert_eq!(last.subject, "Última llamada a Lucía: Curso Intensivo");
@@ -214,7 +214,8 @@ async fn paying_mid_sequence_stops_the_steps_and_closes_the_open_tasks(backend: 
 }
 
 async fn a_decline_opens_a_task_at_once_and_a_paid_retry_closes_it(backend: Backend) {
-    let app = app_at(backend, FRIDAY_1750_BOGOTA).await;
+    // Friday 18:30, after closing.
+    let app = app_at(backend, FRIDAY_1750_BOGOTA + 40 * 60_000).await;
     let (checkout, id) = start(&app, "Sofía Díaz", "sofia@example.com").await;
     let back = app.press(&checkout, "decline").await;
     let tasks = wait_tasks(&app, &id, 1).await;
@@ -222,7 +223,7 @@ async fn a_decline_opens_a_task_at_once_and_a_paid_retry_closes_it(backend: Back
     assert_eq!(tasks[0].status, "open");
     assert_eq!(
         tasks[0].due_at, MONDAY_0900_BOGOTA,
-        "a decline at 17:50 on Friday is due on Monday"
+        "a decline after Friday's close is due on Monday"
     );
 
     // The result page's retry opens a new attempt, which the customer pays.

@@ -9,6 +9,7 @@ mod crm;
 mod durability;
 mod email;
 mod faults;
+mod followup_emails;
 mod followups;
 mod gateways;
 mod guards;

@@ -539,7 +539,7 @@ async fn hubspot_tasks_are_completed_or_archived_and_closing_again_is_harmless()
         owner,
     };
     let call = crm
-        .create_task(&task("a:1", "Call Ana", TaskKind::Call, boss.as_deref()))
+        .create_task(&task("a:1", "Call Ana", TaskKind::Call, Some("boss@acme.test")))
         .await
         .unwrap();
     let todo = crm
