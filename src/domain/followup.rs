@@ -148,6 +148,16 @@ impl Step {
 }
 
 impl Policy {
+    /// The form asks for consent to reminder emails: the policy sends some and needs it.
+    pub fn asks_email_consent(&self) -> bool {
+        self.email_consent == ConsentRule::Required
+            && self
+                .steps
+                .iter()
+                .chain(self.declined.as_ref())
+                .any(|s| s.kind == StepKind::Email)
+    }
+
     /// The legacy `followup_delays` shape: a Normal call to the deal's owner per delay, a High
     /// call on a decline, at any hour.
     pub fn default_for(delays: &[Duration]) -> Policy {

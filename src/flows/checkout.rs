@@ -44,6 +44,8 @@ pub struct Submission {
     pub contact: Contact,
     pub lang: Lang,
     pub utm: Utm,
+    /// Agreed to reminder emails (only asked where the offer's policy requires it).
+    pub email_consent: bool,
 }
 
 /// Where a submit or a resume press leads.
@@ -148,6 +150,9 @@ pub async fn submit(ctx: &Arc<AppContext>, offer: &Offer, sub: Submission) -> Re
         }
     }
     leads::insert(&mut tx, &lead).await?;
+    if sub.email_consent {
+        crate::store::followups::record_consent(&mut tx, &lead.id).await?;
+    }
     let crm_job = insert_attempt(ctx, &mut tx, &attempt, offer).await?;
     let open = since_lead(now - ttl);
     expire_replaced(ctx, &mut tx, &open, offer).await?;

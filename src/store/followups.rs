@@ -210,3 +210,14 @@ pub async fn unpaid(db: &Db, limit: i64) -> StoreResult<Vec<UnpaidRow>> {
     let rows = on_pool!(db, |p| sqlx::query_as(sql).bind(limit).fetch_all(p).await)?;
     Ok(rows)
 }
+
+/// The lead agreed to reminder emails (in the transaction that stores the lead).
+pub async fn record_consent(tx: &mut Tx, lead_id: &str) -> StoreResult<()> {
+    let sql = "UPDATE leads SET email_consent = 1 WHERE id = $1";
+    on_tx!(tx, |c| sqlx::query(sql)
+        .bind(lead_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}

@@ -36,6 +36,8 @@ pub struct CheckoutForm {
     #[validate(length(max = 64))]
     tax_id: String,
     lang: Option<String>,
+    /// The reminder-email consent checkbox (`yes` when ticked).
+    email_consent: Option<String>,
     /// The guard's fields (see `web::forms`).
     form_token: Option<String>,
     website: Option<String>,
@@ -80,6 +82,7 @@ impl CheckoutForm {
             email: cap(&self.email, 254),
             phone: cap(&self.phone, 64),
             tax_id: cap(&self.tax_id, 64),
+            email_consent: self.email_consent.is_some(),
         }
     }
 
@@ -158,6 +161,7 @@ fn form_page<'a>(
         offer_description: &offer.description,
         price: offer.price.format(lang),
         ask_tax_id: offer.ask_tax_id,
+        ask_email_consent: offer.followup.asks_email_consent(),
         has_errors: errors.any(),
         values,
         errors,
@@ -255,6 +259,7 @@ pub async fn submit(
         contact,
         lang,
         utm: form.utm(),
+        email_consent: offer.followup.asks_email_consent() && form.email_consent.is_some(),
     };
     let receipt = ctx.sends_receipt(offer);
     checkout_response(&ctx, lang, receipt, flow::submit(&ctx, offer, sub).await)

@@ -9,6 +9,8 @@ pub struct Texts {
     pub phone: &'static str,
     pub phone_hint: &'static str,
     pub tax_id: &'static str,
+    /// The reminder-email consent checkbox, where the offer asks for it.
+    pub email_consent: &'static str,
     pub pay: &'static str,
     pub secure_note: &'static str,
     pub fix_errors: &'static str,
@@ -95,6 +97,7 @@ static ES: Texts = Texts {
     phone: "Teléfono celular",
     phone_hint: "Con indicativo si no es de tu país, p. ej. +57 300 123 4567",
     tax_id: "Documento de identidad",
+    email_consent: "Quiero recibir por correo recordatorios sobre esta compra",
     pay: "Continuar al pago",
     secure_note: "Te llevaremos a la página segura de pago con tus datos ya llenos. Tu tarjeta nunca pasa por aquí.",
     fix_errors: "Revisa los campos marcados.",
@@ -156,6 +159,7 @@ static PT_BR: Texts = Texts {
     phone: "Celular",
     phone_hint: "Com código do país se não for do Brasil, ex. +55 11 91234 5678",
     tax_id: "CPF ou documento",
+    email_consent: "Quero receber por e-mail lembretes sobre esta compra",
     pay: "Continuar para o pagamento",
     secure_note:
         "Vamos levar você à página segura de pagamento com seus dados preenchidos. Seu cartão nunca passa por aqui.",
@@ -218,6 +222,7 @@ static EN: Texts = Texts {
     phone: "Mobile phone",
     phone_hint: "Include the country code if abroad, e.g. +1 415 555 0100",
     tax_id: "Tax ID",
+    email_consent: "Email me reminders about this purchase",
     pay: "Continue to payment",
     secure_note:
         "We will take you to the secure payment page with your details filled in. Your card never passes through here.",

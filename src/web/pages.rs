@@ -11,6 +11,8 @@ pub struct FormValues {
     pub email: String,
     pub phone: String,
     pub tax_id: String,
+    /// The reminder-email consent box was ticked.
+    pub email_consent: bool,
 }
 
 #[derive(Default)]
@@ -37,6 +39,8 @@ pub struct OfferPage<'a> {
     pub offer_description: &'a str,
     pub price: String,
     pub ask_tax_id: bool,
+    /// The offer's follow-up policy only emails reminders to leads who agreed.
+    pub ask_email_consent: bool,
     pub values: FormValues,
     pub errors: FieldErrors,
     pub has_errors: bool,

@@ -15,7 +15,8 @@ both_backends!(
     the_receipt_goes_out_once_in_the_customers_language,
     a_recovery_email_carries_the_resume_link_and_unsubscribing_stops_the_next,
     a_refused_email_is_retried_until_it_goes_out_once,
-    an_email_that_may_have_gone_out_is_never_sent_again
+    an_email_that_may_have_gone_out_is_never_sent_again,
+    where_consent_is_required_only_leads_who_gave_it_get_reminders
 );
 
 fn config(port: u16) -> String {
@@ -44,6 +45,15 @@ slug = "mail"
 title = "Taller de Ventas"
 price_minor = 9900000
 currency = "COP"
+
+[[offers]]
+slug = "consent"
+title = "Taller con permiso"
+price_minor = 9900000
+currency = "COP"
+
+[offers.followup]
+email_consent = "required"
 "#
     )
 }
@@ -220,4 +230,28 @@ async fn an_email_that_may_have_gone_out_is_never_sent_again(backend: Backend) {
     );
     let rows = followups::emails(&app.ctx.db, 10).await.unwrap();
     assert_eq!(rows[0].state, "unknown");
+}
+
+async fn where_consent_is_required_only_leads_who_gave_it_get_reminders(backend: Backend) {
+    let (app, sink) = app_with_sink(backend).await;
+    let asks = app.get("/c/consent").await.text().await.unwrap();
+    assert!(asks.contains(r#"name="email_consent""#), "the form asks: {asks}");
+    let plain = app.get("/c/mail").await.text().await.unwrap();
+    assert!(
+        !plain.contains(r#"name="email_consent""#),
+        "no box where no consent is needed"
+    );
+
+    for (email, consent) in [("si@example.com", true), ("no@example.com", false)] {
+        let mut form = vec![("name", "Eva Luna"), ("email", email), ("phone", "300 123 4567")];
+        if consent {
+            form.push(("email_consent", "yes"));
+        }
+        let res = app.post_form("/c/consent", &form).await;
+        assert_eq!(res.status(), 303);
+    }
+    app.advance(Duration::from_secs(3600)).await;
+    wait_messages(&app, &sink, 1).await;
+    let to: Vec<_> = sink.messages().into_iter().filter_map(|m| m.to_email).collect();
+    assert_eq!(to, ["si@example.com"], "no reminder without consent");
 }
