@@ -22,10 +22,11 @@ pub enum Var {
     UtmSource,
     UtmCampaign,
     ResumeLink,
+    Reference,
 }
 
 impl Var {
-    pub const ALL: [Var; 16] = [
+    pub const ALL: [Var; 17] = [
         Var::Name,
         Var::FirstName,
         Var::Email,
@@ -42,6 +43,7 @@ impl Var {
         Var::UtmSource,
         Var::UtmCampaign,
         Var::ResumeLink,
+        Var::Reference,
     ];
 
     /// The name between the braces.
@@ -63,6 +65,7 @@ impl Var {
             Var::UtmSource => "utm_source",
             Var::UtmCampaign => "utm_campaign",
             Var::ResumeLink => "resume_link",
+            Var::Reference => "reference",
         }
     }
 
@@ -85,6 +88,7 @@ impl Var {
             Var::UtmSource => "the `utm_source` the customer arrived with",
             Var::UtmCampaign => "the `utm_campaign` the customer arrived with",
             Var::ResumeLink => "the signed link that reopens the payment with the form filled in",
+            Var::Reference => "the attempt's reference, as the result page shows it to the customer",
         }
     }
 

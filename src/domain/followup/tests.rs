@@ -162,7 +162,7 @@ fn bad_templates_name_the_problem() {
         msg.starts_with("unknown placeholder {nombre} (valid: {name}, {first_name},"),
         "{msg}"
     );
-    assert!(msg.ends_with("{resume_link})"), "{msg}");
+    assert!(msg.ends_with("{resume_link}, {reference})"), "{msg}");
     assert_eq!(
         Template::parse("Hola {name").unwrap_err(),
         TemplateError::Unclosed { at: 6 }

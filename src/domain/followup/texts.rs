@@ -115,7 +115,7 @@ const RAW_ES: Raw = Raw {
                  problema, responde este correo y te ayudamos.",
     receipt_subject: "Recibimos tu pago de {offer}",
     receipt_body: "Hola {first_name}:\n\nRecibimos tu pago de {amount} por {offer}. ¡Gracias por tu \
-                   compra!\n\nSi tienes alguna pregunta, responde este correo.",
+                   compra!\n\nReferencia: {reference}\n\nSi tienes alguna pregunta, responde este correo.",
     whatsapp: "Hola {first_name}, te escribo por tu compra de {offer}. ¿Te puedo ayudar a completar el pago?",
     paid_close_note: "Pagó {amount} por {offer}: tareas de seguimiento cerradas",
     abandoned_stage_note: "Sin pago después del último seguimiento ({attempts} intento(s)): trato movido a abandonados",
@@ -132,7 +132,7 @@ const RAW_PT_BR: Raw = Raw {
                  algum problema, responda este e-mail que ajudamos.",
     receipt_subject: "Recebemos seu pagamento de {offer}",
     receipt_body: "Olá, {first_name}!\n\nRecebemos seu pagamento de {amount} por {offer}. Obrigado pela \
-                   compra!\n\nSe tiver alguma dúvida, responda este e-mail.",
+                   compra!\n\nReferência: {reference}\n\nSe tiver alguma dúvida, responda este e-mail.",
     whatsapp: "Olá, {first_name}! Estou escrevendo sobre sua compra de {offer}. Posso ajudar a concluir o pagamento?",
     paid_close_note: "Pagou {amount} por {offer}: tarefas de acompanhamento encerradas",
     abandoned_stage_note:
@@ -150,7 +150,7 @@ const RAW_EN: Raw = Raw {
                  went wrong, reply to this email and we will help.",
     receipt_subject: "We received your payment for {offer}",
     receipt_body: "Hi {first_name},\n\nWe received your payment of {amount} for {offer}. Thank you for \
-                   your purchase!\n\nIf you have any questions, reply to this email.",
+                   your purchase!\n\nReference: {reference}\n\nIf you have any questions, reply to this email.",
     whatsapp: "Hi {first_name}, I'm writing about your {offer} purchase. Can I help you complete the payment?",
     paid_close_note: "Paid {amount} for {offer}: follow-up tasks closed",
     abandoned_stage_note: "No payment after the last follow-up ({attempts} attempt(s)): deal moved to abandoned",

@@ -51,6 +51,7 @@ impl<'a> Facts<'a> {
             Var::UtmSource => or_dash(&s.lead.utm.source),
             Var::UtmCampaign => or_dash(&s.lead.utm.campaign),
             Var::ResumeLink => self.link.to_owned(),
+            Var::Reference => s.attempt.id.clone(),
         }
     }
 
