@@ -392,6 +392,9 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
                     format!("{} in production", production.join(", "))
                 }
             )),
+            Ok(o) if email.is_none() && o.followup.sends_email() => errs.push(format!(
+                "offers[{i}].followup: an email step or receipt_email needs an [email] server to send through"
+            )),
             Ok(o) => match gateways.check_offer(&o) {
                 Ok(()) => offers.push(o),
                 Err(e) => errs.push(format!("offers[{i}].{e}")),
@@ -603,6 +606,23 @@ mod tests {
             );
         }
         assert!(errs.iter().all(|e| !e.contains('\n')));
+    }
+
+    #[test]
+    fn an_email_step_needs_a_mail_server() {
+        let toml = r#"
+            [[offers]]
+            slug = "mail"
+            title = "Taller"
+            price_minor = 100
+            currency = "USD"
+            [offers.followup]
+            receipt_email = true
+        "#;
+        let errs = Settings::from_toml(toml, &no_env).unwrap_err().0;
+        assert!(errs.iter().any(|e| e.starts_with("offers[0].followup: ")), "{errs:?}");
+        let with_server = format!("{toml}\n[email]\nhost = \"127.0.0.1\"\ntls = \"none\"\nfrom = \"a@b.test\"");
+        assert!(Settings::from_toml(&with_server, &no_env).is_ok());
     }
 
     #[test]

@@ -148,6 +148,16 @@ impl Step {
 }
 
 impl Policy {
+    /// Some step or the receipt emails the customer.
+    pub fn sends_email(&self) -> bool {
+        self.receipt_email
+            || self
+                .steps
+                .iter()
+                .chain(self.declined.as_ref())
+                .any(|s| s.kind == StepKind::Email)
+    }
+
     /// The form asks for consent to reminder emails: the policy sends some and needs it.
     pub fn asks_email_consent(&self) -> bool {
         self.email_consent == ConsentRule::Required
