@@ -227,7 +227,8 @@ async fn mount_catalog(server: &MockServer) {
     Mock::given(method("GET"))
         .and(path("/crm/v3/owners"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"results": [
-            {"id": "910901", "email": "ana@acme.test", "firstName": "Ana", "lastName": "Ruiz"}
+            {"id": "910901", "email": "ana@acme.test", "firstName": "Ana", "lastName": "Ruiz"},
+            {"id": "4242", "email": "bo@acme.test", "firstName": "Bo", "lastName": "Díaz"}
         ]})))
         .mount(server)
         .await;
@@ -247,7 +248,10 @@ async fn mount_catalog(server: &MockServer) {
 async fn crm(server: &MockServer, owner: Option<&str>) -> HubspotCrm {
     mount_catalog(server).await;
     let s = settings(&server.uri(), owner);
-    HubspotCrm::new(&s, needs(&s), reqwest::Client::new())
+    let mut n = needs(&s);
+    // The users follow-up steps name, as `CrmNeeds::from_settings` collects them.
+    n.task_owners = vec!["bo@acme.test".into()];
+    HubspotCrm::new(&s, n, reqwest::Client::new())
 }
 
 async fn bodies(server: &MockServer, m: &str, p: &str) -> Vec<Value> {
@@ -602,7 +606,7 @@ async fn a_task_carries_its_kind_priority_and_owner() {
     c.create_task(&task(TaskKind::Call, Priority::High, None))
         .await
         .unwrap();
-    c.create_task(&task(TaskKind::Todo, Priority::Low, Some("4242")))
+    c.create_task(&task(TaskKind::Todo, Priority::Low, Some("bo@acme.test")))
         .await
         .unwrap();
     c.create_task(&task(TaskKind::Todo, Priority::Normal, None))

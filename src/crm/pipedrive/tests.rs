@@ -38,6 +38,7 @@ fn needs() -> CrmNeeds {
             (FieldRole::UtmCampaign, "Campaign".into()),
         ],
         owner: Some("owner@example.com".into()),
+        task_owners: vec!["bea@example.com".into()],
         activity_type: Some("Call".into()),
         outcome_stages: false,
         unique_attempt_field: false,
@@ -78,7 +79,10 @@ async fn mount_catalog(server: &MockServer) {
         .await;
     get("/api/v1/users")
         .respond_with(ok(
-            json!([{ "id": 9, "name": "Owner", "email": "owner@example.com", "active_flag": true }]),
+            json!([
+                { "id": 9, "name": "Owner", "email": "owner@example.com", "active_flag": true },
+                { "id": 12, "name": "Bea", "email": "bea@example.com", "active_flag": true }
+            ]),
         ))
         .mount(server)
         .await;
@@ -585,7 +589,9 @@ async fn a_task_carries_its_kind_and_owner_and_no_priority() {
         .mount(&server)
         .await;
     crm.create_task(&task(TaskKind::Call, None)).await.unwrap();
-    crm.create_task(&task(TaskKind::Todo, Some("12"))).await.unwrap();
+    crm.create_task(&task(TaskKind::Todo, Some("bea@example.com")))
+        .await
+        .unwrap();
     let sent: Vec<Value> = server
         .received_requests()
         .await
@@ -600,7 +606,7 @@ async fn a_task_carries_its_kind_and_owner_and_no_priority() {
     // v2's priority is an account-specific option id: not sent.
     assert!(sent.iter().all(|b| b.get("priority").is_none()), "{sent:?}");
     match crm.create_task(&task(TaskKind::Call, Some("ana"))).await {
-        Err(CrmError::Permanent(m)) => assert!(m.contains("not a Pipedrive id"), "{m}"),
+        Err(CrmError::Permanent(m)) => assert!(m.contains("not a user of this CRM"), "{m}"),
         other => panic!("{other:?}"),
     }
 }
