@@ -79,6 +79,14 @@ async fn start(app: &TestApp, lang: &str, email: &str) -> (String, String) {
     (checkout, id)
 }
 
+/// Queues `job` once more, as a retry after a crash or a second worker would run it.
+async fn run_again(app: &TestApp, job: &Job) {
+    let mut tx = app.ctx.db.begin().await.unwrap();
+    app.ctx.queue.enqueue(&mut tx, job, None, Duration::ZERO).await.unwrap();
+    tx.commit().await.unwrap();
+    app.ctx.queue.wake();
+}
+
 fn delivered(sink: &SmtpSink) -> Vec<Received> {
     sink.messages().into_iter().filter(|m| m.acknowledged).collect()
 }
@@ -118,15 +126,8 @@ async fn the_receipt_goes_out_once_in_the_customers_language(backend: Backend) {
     assert_eq!(receipt.list_unsubscribe, None, "a receipt is not a reminder");
 
     // A retried job (a crash after the send, a second worker) sends nothing more.
-    let mut tx = app.ctx.db.begin().await.unwrap();
     let job = Job::Receipt { attempt_id: id.clone() };
-    app.ctx
-        .queue
-        .enqueue(&mut tx, &job, None, Duration::ZERO)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    app.ctx.queue.wake();
+    run_again(&app, &job).await;
     app.settle().await;
     assert_eq!(sink.messages().len(), 1, "one receipt per payment");
     // Paid: the reminder steps never fire.
@@ -211,18 +212,11 @@ async fn an_email_that_may_have_gone_out_is_never_sent_again(backend: Backend) {
     app.advance(Duration::from_secs(3600)).await;
     wait_messages(&app, &sink, 1).await;
     // The same step again, as a retry after a crash would run it.
-    let mut tx = app.ctx.db.begin().await.unwrap();
     let job = Job::FollowUp {
         attempt_id: id.clone(),
         reason: FollowUpReason::Abandoned { step: 0 },
     };
-    app.ctx
-        .queue
-        .enqueue(&mut tx, &job, None, Duration::ZERO)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    app.ctx.queue.wake();
+    run_again(&app, &job).await;
     app.settle().await;
     assert_eq!(
         sink.messages().len(),
