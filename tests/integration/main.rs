@@ -22,6 +22,7 @@ mod reconcile;
 mod resilience;
 mod resume;
 mod returns;
+mod round_robin;
 mod smtp_sink;
 mod vendor_tools;
 mod webhooks;

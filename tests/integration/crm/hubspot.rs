@@ -27,6 +27,7 @@ const LOST_ID: &str = "closedlost";
 const REFUNDED_ID: &str = "90210377";
 
 mod fake;
+mod followups;
 mod refunds;
 use fake::*;
 

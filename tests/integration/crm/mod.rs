@@ -9,13 +9,27 @@ mod pacing;
 pub mod pipedrive;
 mod wompi;
 
+use leadgate::clock::ShiftedClock;
+
 use crate::support::{location, spawn_with, Backend, Options, TestApp};
 
 /// The app on a remote CRM set up by `toml` and `env`; jobs get `attempts` tries.
 pub async fn app_with_crm(backend: Backend, toml: String, env: Vec<(&'static str, String)>, attempts: i32) -> TestApp {
+    app_with_crm_at(backend, toml, env, attempts, None).await
+}
+
+/// As [`app_with_crm`], with the app's clock starting at `at_ms` (see `TestApp::advance`).
+pub async fn app_with_crm_at(
+    backend: Backend,
+    toml: String,
+    env: Vec<(&'static str, String)>,
+    attempts: i32,
+    at_ms: Option<i64>,
+) -> TestApp {
     let opts = Options {
         toml,
         env,
+        clock: at_ms.map(ShiftedClock::starting_at),
         tweak: Box::new(move |s| {
             s.worker.max_attempts = attempts;
             s.reconcile.enabled = false;
@@ -112,4 +126,69 @@ pub async fn assert_crm_check(crm_toml: &str, token: (&'static str, &str)) {
         out.contains("error: stage \"Negotiation\" not found in pipeline \"Sales\""),
         "{out}"
     );
+}
+
+/// A follow-up policy for a remote CRM, after its `[crm]` table: the office in Bogotá
+/// (Mon-Fri 09:00-18:00), a call at 30 minutes, a task for `task_owner` at 24 hours and a
+/// high call at 3 days, then the deal to the fake's open stage "Refunded"; `extra` goes
+/// into `[followup]` (e.g. `close_tasks = "delete"`). Its own offer, `seq`, has no
+/// legacy `followup_delays`, so this policy is the one it follows.
+pub fn followup_policy(task_owner: &str, extra: &str) -> String {
+    format!(
+        r#"
+[followup]
+timezone = "America/Bogota"
+days = ["mon", "tue", "wed", "thu", "fri"]
+hours = "09:00-18:00"
+after_last_step = "stage:Refunded"
+{extra}
+
+[[followup.steps]]
+after = "30m"
+kind = "call"
+
+[[followup.steps]]
+after = "24h"
+kind = "task"
+priority = "low"
+owner = "{task_owner}"
+
+[[followup.steps]]
+after = "3d"
+kind = "call"
+priority = "high"
+
+[[offers]]
+slug = "seq"
+title = "Curso Intensivo"
+price_minor = 25000000
+currency = "COP"
+"#
+    )
+}
+
+/// Submits the `seq` offer's form; returns (sandbox checkout URL, attempt id).
+pub async fn submit_seq(app: &TestApp, name: &str, email: &str) -> (String, String) {
+    let checkout = app.start_checkout("seq", name, email).await;
+    let leads = app.leads().await;
+    let lead = leads.iter().find(|l| l["email"] == email).expect("the lead is stored");
+    let id = lead["attempts"].as_array().unwrap().last().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (checkout, id)
+}
+
+/// The retry link on a declined result page, followed: the new attempt's checkout URL.
+pub async fn retry_after_decline(app: &TestApp, result_page: &str) -> String {
+    let page = app.get(result_page).await.text().await.unwrap();
+    let retry = page
+        .split("href=\"")
+        .find_map(|s| s.split('"').next().filter(|u| u.starts_with("/r/")))
+        .expect("a retry link")
+        .to_owned();
+    let token = app.form_token(&retry).await;
+    let res = app.post_form(&retry, &[("form_token", &token)]).await;
+    assert_eq!(res.status(), 303);
+    location(&res)
 }

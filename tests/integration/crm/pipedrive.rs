@@ -25,6 +25,7 @@ const STATUS_KEY: &str = "5e1f0c3a9b7d2e4f6a8c0b1d3e5f7a9c2b4d6e8f";
 const REFUNDED_KEY: &str = "7a3c5e1f9b2d4f6a8c0e1b3d5f7a9c2e4b6d8f0a";
 
 mod fake;
+mod followups;
 mod leases;
 mod refunds;
 use fake::*;
