@@ -78,12 +78,10 @@ async fn mount_catalog(server: &MockServer) {
         .mount(server)
         .await;
     get("/api/v1/users")
-        .respond_with(ok(
-            json!([
-                { "id": 9, "name": "Owner", "email": "owner@example.com", "active_flag": true },
-                { "id": 12, "name": "Bea", "email": "bea@example.com", "active_flag": true }
-            ]),
-        ))
+        .respond_with(ok(json!([
+            { "id": 9, "name": "Owner", "email": "owner@example.com", "active_flag": true },
+            { "id": 12, "name": "Bea", "email": "bea@example.com", "active_flag": true }
+        ])))
         .mount(server)
         .await;
     get("/api/v2/dealFields")
