@@ -407,6 +407,7 @@ pub async fn after_approval(db: &Db, limit: i64) -> StoreResult<Vec<Attempt>> {
 /// Approved attempts created within `max_age_ms` that reconciliation has not claimed in
 /// the last `interval_ms` (by the database's clock): a refund or a dispute made in the
 /// gateway's dashboard whose webhook was lost still reaches us. Least recently asked first.
+/// An attempt an operator marked paid was paid outside the gateway, which has nothing to say.
 pub async fn paid_due_for_reconcile(
     db: &Db,
     max_age_ms: i64,
@@ -415,7 +416,7 @@ pub async fn paid_due_for_reconcile(
 ) -> StoreResult<Vec<Attempt>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM attempts WHERE status = $1 AND created_at > {now} - $2 \
-         AND (checked_at IS NULL OR checked_at < {now} - $3) \
+         AND (checked_at IS NULL OR checked_at < {now} - $3) AND COALESCE(settled_by, '') <> 'operator' \
          ORDER BY COALESCE(checked_at, 0), created_at LIMIT $4",
         now = db.now_sql()
     );

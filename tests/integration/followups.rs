@@ -293,6 +293,14 @@ async fn an_operator_marks_a_lead_paid_and_its_follow_ups_stop(backend: Backend)
         .as_str()
         .unwrap()
         .contains("bank transfer 0042"));
+    // Paid outside the gateway: reconciliation does not ask the gateway about it.
+    let asked = leadgate::store::attempts::paid_due_for_reconcile(&app.ctx.db, i64::MAX / 2, 0, 100)
+        .await
+        .unwrap();
+    assert!(
+        asked.iter().all(|a| a.id != id),
+        "an operator's payment is not reconciled"
+    );
     app.advance(Duration::from_secs(4 * 24 * 3600)).await;
     app.settle().await;
     assert_eq!(tasks_of(&app, &id).await.len(), 1);
