@@ -81,7 +81,7 @@ fn deal_of(records: &[CrmRecord], task_key: &str) -> Option<String> {
 async fn note(ctx: &AppContext, s: &Subject<'_>, closed: usize) -> Result<(), JobError> {
     let (person, deal) = crm_sync::ensure_deal(ctx, s).await?;
     let key = format!("{}:followups_closed", s.attempt.id);
-    let facts = super::followup::Facts::new(s, &[], "", ctx.clock.now_ms());
+    let facts = super::facts::Facts::new(s, &[], "", ctx.clock.now_ms());
     let note = texts::paid_close_note(s.lead.lang).render(&|v| facts.value(v));
     let body = format!("{note} ({closed})");
     let note = NoteInput {

@@ -23,7 +23,7 @@ pub async fn run(ctx: &AppContext, attempt_id: &str) -> Result<(), JobError> {
     sync_deal(ctx, &s, &deal).await?;
     let (key, body) = match abandoned_stage(&s) {
         Some(_) => {
-            let facts = super::followup::Facts::new(&s, &[], "", ctx.clock.now_ms());
+            let facts = super::facts::Facts::new(&s, &[], "", ctx.clock.now_ms());
             let note = crate::domain::followup::texts::abandoned_stage_note(s.lead.lang);
             (format!("{attempt_id}:abandoned"), note.render(&|v| facts.value(v)))
         }

@@ -103,7 +103,7 @@ pub async fn receipt(ctx: &AppContext, attempt_id: &str) -> Result<(), JobError>
         return Ok(());
     }
     let lang = s.lead.lang;
-    let facts = super::followup::Facts::new(&s, &[], "", ctx.clock.now_ms());
+    let facts = super::facts::Facts::new(&s, &[], "", ctx.clock.now_ms());
     let subject = texts::receipt_subject(lang).render(&|v| facts.value(v));
     let text = texts::receipt_body(lang).render(&|v| facts.value(v));
     let key = format!("{attempt_id}:receipt");

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use super::crm_sync::{self, Subject, FOLLOWUP_TASK};
+use super::facts::Facts;
 use super::{email, FollowUpReason, Job, JobError};
 use crate::context::AppContext;
 use crate::crm::TaskInput;
@@ -13,10 +14,6 @@ use crate::domain::followup::{AfterLastStep, ConsentRule, OwnerRule, Policy, Ste
 use crate::domain::lead::Attempt;
 use crate::domain::PaymentStatus;
 use crate::store::{attempts, crm_records, followups, StoreResult, Tx};
-
-mod facts;
-
-pub use facts::Facts;
 
 pub async fn run(ctx: &AppContext, attempt_id: &str, reason: FollowUpReason) -> Result<(), JobError> {
     let s = crm_sync::load(ctx, attempt_id).await?;

@@ -24,6 +24,7 @@ pub mod deal_outcome;
 pub mod duplicate;
 pub mod email;
 pub mod expire;
+pub mod facts;
 pub mod followup;
 pub mod reconcile;
 pub mod reversal;

@@ -4,7 +4,7 @@
 use crate::domain::followup::{texts, Var};
 use crate::domain::lead::Attempt;
 
-use super::Subject;
+use super::crm_sync::Subject;
 
 pub struct Facts<'a> {
     s: &'a Subject<'a>,
