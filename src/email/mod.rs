@@ -30,11 +30,6 @@ pub enum EmailError {
     Unknown(String),
 }
 
-impl EmailError {
-    pub fn is_transient(&self) -> bool {
-        matches!(self, EmailError::Transient(_))
-    }
-}
 
 /// One message to one customer.
 #[derive(Debug, Clone)]
