@@ -30,7 +30,6 @@ pub enum EmailError {
     Unknown(String),
 }
 
-
 /// One message to one customer.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
