@@ -314,6 +314,10 @@ fn http_server(ctx: Arc<AppContext>, listener: TcpListener) -> Result<Server, St
             .build();
         App::new()
             .wrap(actix_web::middleware::from_fn(crate::web::headers::add))
+            // The admin session cookie is SameSite=Strict and form tokens change per response,
+            // so no other site can make a browser fetch pages whose compressed size leaks a
+            // secret (BREACH).
+            .wrap(actix_web::middleware::Compress::default())
             .wrap(sessions)
             .wrap(TracingLogger::<RequestSpan>::new())
             .app_data(data.clone())

@@ -3,6 +3,8 @@
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use std::io::IsTerminal;
+
 use tracing::Span;
 use tracing_actix_web::RootSpanBuilder;
 use tracing_subscriber::EnvFilter;
@@ -13,6 +15,9 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        // Colour codes only for a person at a terminal: files, journald and log
+        // collectors get plain text. NO_COLOR (no-color.org) turns them off anywhere.
+        .with_ansi(std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()))
         .try_init();
 }
 

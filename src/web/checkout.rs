@@ -153,6 +153,7 @@ fn form_page<'a>(
     .into_iter()
     .filter_map(|(k, v)| v.clone().map(|v| (k, v)))
     .collect();
+    let error_summary = errors.summary(texts(lang));
     OfferPage {
         lang: lang.code(),
         t: texts(lang),
@@ -162,7 +163,8 @@ fn form_page<'a>(
         price: offer.price.format(lang),
         ask_tax_id: offer.ask_tax_id,
         ask_email_consent: offer.followup.asks_email_consent(),
-        has_errors: errors.any(),
+        error_count: texts(lang).error_count(error_summary.len()),
+        error_summary,
         values,
         errors,
         utm,

@@ -14,6 +14,9 @@ pub struct Texts {
     pub pay: &'static str,
     pub secure_note: &'static str,
     pub fix_errors: &'static str,
+    /// The page title's prefix after a refused submit: one error, or `{n} <errors>`.
+    pub one_error: &'static str,
+    pub errors_word: &'static str,
     pub product: &'static str,
     pub amount: &'static str,
     pub reference: &'static str,
@@ -76,6 +79,14 @@ const ERROR_CODES: [&str; 7] = [
 ];
 
 impl Texts {
+    /// "2 errores", "1 erro"…: how many fields a refused form needs fixed.
+    pub fn error_count(&self, n: usize) -> String {
+        match n {
+            1 => self.one_error.to_owned(),
+            n => format!("{n} {}", self.errors_word),
+        }
+    }
+
     /// The message for a `ContactError::code()`.
     pub fn error(&self, code: &str) -> &'static str {
         let i = ERROR_CODES.iter().position(|c| *c == code).unwrap_or(0);
@@ -101,6 +112,8 @@ static ES: Texts = Texts {
     pay: "Continuar al pago",
     secure_note: "Te llevaremos a la página segura de pago con tus datos ya llenos. Tu tarjeta nunca pasa por aquí.",
     fix_errors: "Revisa los campos marcados.",
+    one_error: "1 error",
+    errors_word: "errores",
     product: "Producto",
     amount: "Total",
     reference: "Referencia",
@@ -164,6 +177,8 @@ static PT_BR: Texts = Texts {
     secure_note:
         "Vamos levar você à página segura de pagamento com seus dados preenchidos. Seu cartão nunca passa por aqui.",
     fix_errors: "Verifique os campos marcados.",
+    one_error: "1 erro",
+    errors_word: "erros",
     product: "Produto",
     amount: "Total",
     reference: "Referência",
@@ -227,6 +242,8 @@ static EN: Texts = Texts {
     secure_note:
         "We will take you to the secure payment page with your details filled in. Your card never passes through here.",
     fix_errors: "Please check the highlighted fields.",
+    one_error: "1 error",
+    errors_word: "errors",
     product: "Product",
     amount: "Total",
     reference: "Reference",

@@ -9,6 +9,7 @@ use askama::Template;
 use crate::domain::Lang;
 
 pub mod admin;
+mod assets;
 pub mod checkout;
 pub mod forms;
 pub mod headers;
@@ -25,11 +26,11 @@ pub const FORM_LIMIT: usize = 16 * 1024;
 pub const WEBHOOK_LIMIT: usize = 256 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(form_config())
+    cfg.configure(assets::routes)
+        .app_data(form_config())
         .route("/", web::get().to(index))
         .route("/healthz", web::get().to(healthz))
         .route("/metrics", web::get().to(admin::metrics))
-        .route("/static/app.css", web::get().to(stylesheet))
         .route("/c/{offer}", web::get().to(checkout::show))
         .route("/c/{offer}", web::post().to(checkout::submit))
         .route("/r/{token}", web::get().to(checkout::resume_page))
@@ -38,7 +39,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/u/{token}", web::post().to(unsubscribe::confirm))
         .route("/return/{gateway}", web::get().to(returns::show))
         .route("/status/{attempt}", web::get().to(returns::status))
-        .route("/static/status.js", web::get().to(status_script))
         .service(
             web::resource("/webhooks/{gateway}")
                 .app_data(web::PayloadConfig::new(WEBHOOK_LIMIT))
@@ -210,21 +210,6 @@ async fn healthz(ctx: web::Data<crate::context::AppContext>) -> HttpResponse {
                 .body(body)
         }
     }
-}
-
-async fn stylesheet() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/css; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .body(include_str!("../../static/app.css"))
-}
-
-/// The pending page's status poll; a file of our own, so a `script-src 'self'` policy holds.
-async fn status_script() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/javascript; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .body(include_str!("../../static/status.js"))
 }
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, PageError> {

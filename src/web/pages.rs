@@ -27,6 +27,26 @@ impl FieldErrors {
     pub fn any(&self) -> bool {
         self.name.is_some() || self.email.is_some() || self.phone.is_some() || self.tax_id.is_some()
     }
+
+    /// In form order: the summary at the top of a refused form links to each field.
+    pub fn summary(&self, t: &Texts) -> Vec<FieldError> {
+        [
+            ("name", t.name, self.name),
+            ("email", t.email, self.email),
+            ("phone", t.phone, self.phone),
+            ("tax_id", t.tax_id, self.tax_id),
+        ]
+        .into_iter()
+        .filter_map(|(id, label, message)| message.map(|message| FieldError { id, label, message }))
+        .collect()
+    }
+}
+
+/// One line of the error summary: the field's id (its link target), label and message.
+pub struct FieldError {
+    pub id: &'static str,
+    pub label: &'static str,
+    pub message: &'static str,
 }
 
 #[derive(Template)]
@@ -43,7 +63,10 @@ pub struct OfferPage<'a> {
     pub ask_email_consent: bool,
     pub values: FormValues,
     pub errors: FieldErrors,
-    pub has_errors: bool,
+    /// What the summary lists, and the page title's count ("2 errores: …"): a screen
+    /// reader hears both before anything else.
+    pub error_summary: Vec<FieldError>,
+    pub error_count: String,
     /// Attribution carried through the POST as hidden fields.
     pub utm: Vec<(&'static str, String)>,
     /// The guard's token (see `web::forms`).

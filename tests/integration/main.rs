@@ -6,6 +6,7 @@ mod admin;
 mod after_approval;
 mod bad_input;
 mod crm;
+mod delivery;
 mod durability;
 mod email;
 mod faults;
