@@ -5,6 +5,7 @@ mod support;
 mod admin;
 mod after_approval;
 mod bad_input;
+mod browser;
 mod crm;
 mod delivery;
 mod durability;

@@ -1,0 +1,328 @@
+// Real-browser checks against a running leadgate, driven by tests/integration/browser.rs:
+// headless Chromium through playwright-core, axe-core on every page, screenshots saved.
+// Prints one line per check; exits non-zero with the failures listed.
+"use strict";
+
+const path = require("path");
+const fs = require("fs");
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set`);
+  return v;
+};
+const MODULES = env("BROWSER_MODULES");
+const { chromium } = require(path.join(MODULES, "playwright-core"));
+const AXE = fs.readFileSync(path.join(MODULES, "axe-core", "axe.min.js"), "utf8");
+const BASE = env("APP_URL");
+const ALLOWED = env("ALLOWED_ORIGIN");
+const DENIED = env("DENIED_ORIGIN");
+const PASSWORD = env("ADMIN_PASSWORD");
+const SHOTS = env("SCREENSHOTS");
+const ONLY = process.env.ONLY || "";
+
+const PHONE = { width: 390, height: 844 };
+const DESKTOP = { width: 1280, height: 900 };
+const LANGS = [
+  { code: "es", locale: "es-CO", paid: "¡Pago recibido!", declined: "El pago no fue aprobado" },
+  { code: "pt-BR", locale: "pt-BR", paid: "Pagamento recebido!", declined: "O pagamento não foi aprovado" },
+  { code: "en", locale: "en-US", paid: "Payment received!", declined: "The payment was not approved" },
+];
+
+const failures = [];
+const results = [];
+
+function check(cond, what) {
+  if (!cond) throw new Error(what);
+}
+
+async function shot(page, name) {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+// axe runs through the DevTools protocol (page.evaluate), which the pages' CSP does not
+// govern, so the pages are checked exactly as served.
+async function axe(page, name) {
+  await page.evaluate(AXE);
+  const found = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ["violations"] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(" ")).slice(0, 3) }));
+  });
+  const bad = found.filter((v) => v.impact === "serious" || v.impact === "critical");
+  check(bad.length === 0, `axe on ${name}: ${JSON.stringify(bad)}`);
+  return found.length;
+}
+
+async function fill(frame, who) {
+  await frame.fill("#name", who.name);
+  await frame.fill("#email", who.email);
+  await frame.fill("#phone", who.phone);
+}
+
+async function context(browser, opts) {
+  return browser.newContext({
+    viewport: opts.viewport || DESKTOP,
+    isMobile: opts.viewport === PHONE,
+    hasTouch: opts.viewport === PHONE,
+    locale: opts.locale || "es-CO",
+    javaScriptEnabled: opts.js !== false,
+    reducedMotion: "reduce",
+  });
+}
+
+async function run(name, fn) {
+  if (ONLY && !name.includes(ONLY)) return;
+  const started = Date.now();
+  try {
+    await fn();
+    results.push(`ok   ${name} (${Date.now() - started} ms)`);
+  } catch (e) {
+    failures.push(`FAIL ${name}: ${e && e.message ? e.message.split("\n")[0] : e}`);
+    results.push(`FAIL ${name}`);
+  }
+}
+
+// The whole journey in one language on one viewport: form, sandbox checkout, paid page.
+async function journey(browser, lang, viewport, label) {
+  const ctx = await context(browser, { viewport, locale: lang.locale });
+  const page = await ctx.newPage();
+  try {
+    const res = await page.goto(`${BASE}/c/demo`);
+    check(res.status() === 200, `form answered ${res.status()}`);
+    check((await page.getAttribute("html", "lang")) === lang.code, `form lang ${await page.getAttribute("html", "lang")}`);
+    await axe(page, `form ${lang.code} ${label}`);
+    await shot(page, `form-${lang.code}-${label}`);
+    await fill(page, { name: "Ana Pérez", email: `ana.${lang.code}.${label}@example.com`, phone: "+57 300 123 4567" });
+    await Promise.all([page.waitForURL(/\/sandbox\/pay\//), page.click("button[type=submit]")]);
+    check((await page.getAttribute("html", "lang")) === lang.code, `sandbox lang ${await page.getAttribute("html", "lang")}`);
+    await axe(page, `sandbox ${lang.code} ${label}`);
+    await shot(page, `checkout-${lang.code}-${label}`);
+    await Promise.all([page.waitForURL(/\/return\//), page.click("button[value=approve]")]);
+    const h1 = (await page.textContent("h1")) || "";
+    check(h1.includes(lang.paid), `paid page says ${JSON.stringify(h1)}`);
+    check((await page.getAttribute("html", "lang")) === lang.code, "paid page lang");
+    await axe(page, `paid ${lang.code} ${label}`);
+    await shot(page, `paid-${lang.code}-${label}`);
+  } finally {
+    await ctx.close();
+  }
+}
+
+async function declined(browser, lang) {
+  const ctx = await context(browser, { locale: lang.locale });
+  const page = await ctx.newPage();
+  try {
+    await page.goto(`${BASE}/c/demo`);
+    await fill(page, { name: "Beto Díaz", email: `beto.${lang.code}@example.com`, phone: "+57 300 123 4567" });
+    await Promise.all([page.waitForURL(/\/sandbox\/pay\//), page.click("button[type=submit]")]);
+    await Promise.all([page.waitForURL(/\/return\//), page.click("button[value=decline]")]);
+    const h1 = (await page.textContent("h1")) || "";
+    check(h1.includes(lang.declined), `declined page says ${JSON.stringify(h1)}`);
+    await axe(page, `declined ${lang.code}`);
+    await shot(page, `declined-${lang.code}`);
+  } finally {
+    await ctx.close();
+  }
+}
+
+// A checkout opened and not finished: the return page says pending, checks by itself
+// (a script, never a meta refresh) and offers a "check again" button.
+async function pending(browser) {
+  const ctx = await context(browser, {});
+  const page = await ctx.newPage();
+  try {
+    await page.goto(`${BASE}/c/demo`);
+    await fill(page, { name: "Carla Gómez", email: "carla.pending@example.com", phone: "+57 300 123 4567" });
+    await Promise.all([page.waitForURL(/\/sandbox\/pay\//), page.click("button[type=submit]")]);
+    // The sandbox shows the attempt's reference, which is its id.
+    const attempt = ((await page.textContent("dl.prefill code")) || "").trim();
+    await page.goto(`${BASE}/return/sandbox?attempt=${attempt}`);
+    check((await page.getAttribute(".result", "data-status")) === "pending", "pending page");
+    check((await page.locator("meta[http-equiv]").count()) === 0, "no meta refresh");
+    check((await page.locator("a.button").count()) >= 1, "a check-again button");
+    await axe(page, "pending");
+    await shot(page, "pending-es");
+  } finally {
+    await ctx.close();
+  }
+}
+
+// Errors: the summary takes the focus, the title counts them, each link reaches its
+// field, and fixing them completes the journey.
+async function validation(browser, viewport, label) {
+  const ctx = await context(browser, { viewport, locale: "en-US" });
+  const page = await ctx.newPage();
+  try {
+    await page.goto(`${BASE}/c/demo`);
+    await page.fill("#name", "A");
+    await page.fill("#email", "not-an-email");
+    await page.fill("#phone", "+57 300 123 4567");
+    await Promise.all([page.waitForLoadState("load"), page.click("button[type=submit]")]);
+    await page.waitForSelector(".error-summary");
+    const title = await page.title();
+    check(/^2 errors: /.test(title), `title ${JSON.stringify(title)}`);
+    const focused = await page.evaluate(() => document.activeElement && document.activeElement.id);
+    check(focused === "error-summary", `focus is on ${JSON.stringify(focused)}`);
+    await axe(page, `errors ${label}`);
+    await shot(page, `errors-en-${label}`);
+    await page.click('.error-summary a[href="#email"]');
+    const onEmail = await page.evaluate(() => document.activeElement && document.activeElement.id);
+    check(onEmail === "email", `the summary link focuses ${JSON.stringify(onEmail)}`);
+    await page.fill("#name", "Ana Pérez");
+    await page.fill("#email", `fixed.${label}@example.com`);
+    await Promise.all([page.waitForURL(/\/sandbox\/pay\//), page.click("button[type=submit]")]);
+  } finally {
+    await ctx.close();
+  }
+}
+
+async function noScript(browser) {
+  const ctx = await context(browser, { js: false, viewport: PHONE });
+  const page = await ctx.newPage();
+  try {
+    await page.goto(`${BASE}/c/demo`);
+    await fill(page, { name: "Dora Ruiz", email: "dora.nojs@example.com", phone: "+57 300 123 4567" });
+    await Promise.all([page.waitForURL(/\/sandbox\/pay\//), page.click("button[type=submit]")]);
+    await Promise.all([page.waitForURL(/\/return\//), page.click("button[value=approve]")]);
+    check((await page.getAttribute(".result", "data-status")) === "approved", "paid without scripts");
+  } finally {
+    await ctx.close();
+  }
+}
+
+async function otherPages(browser) {
+  const ctx = await context(browser, {});
+  const page = await ctx.newPage();
+  try {
+    const missing = await page.goto(`${BASE}/c/no-such-offer`);
+    check(missing.status() === 404, `404 page answered ${missing.status()}`);
+    await axe(page, "404");
+    await page.goto(`${BASE}/admin/login`);
+    await axe(page, "admin login");
+    await shot(page, "admin-login");
+    await signIn(page);
+    await axe(page, "admin");
+    await shot(page, "admin");
+  } finally {
+    await ctx.close();
+  }
+}
+
+
+async function signIn(page) {
+  await page.goto(`${BASE}/admin/login`);
+  await page.fill("#password", PASSWORD);
+  await Promise.all([page.waitForURL(/\/admin$/), page.click("button[type=submit]")]);
+}
+
+// A marketing page (served by the browser itself, on an origin of its own) around what
+// the marketer pasted from /admin.
+function marketingPage(snippet) {
+  return `<!doctype html><html lang="es"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Mi tienda</title></head>
+<body style="margin:0;font-family:sans-serif"><header style="padding:1rem;background:#222;color:#fff">
+<h1 style="margin:0">Mi tienda en WordPress</h1></header>
+<main style="max-width:40rem;margin:1rem auto;padding:0 1rem"><h2>Inscríbete al curso</h2>
+${snippet}
+<p>Pie de página de la tienda.</p></main></body></html>`;
+}
+
+async function frameHeights(page) {
+  const outer = await page.$eval("iframe[data-leadgate-embed]", (f) => Math.round(f.getBoundingClientRect().height));
+  const frame = page.frames().find((f) => f.url().includes("/c/embedded"));
+  const inner = frame ? await frame.evaluate(() => document.documentElement.scrollHeight) : -1;
+  return { outer, inner, frame };
+}
+
+async function waitFitted(page, what) {
+  let h = {};
+  for (let i = 0; i < 50; i++) {
+    h = await frameHeights(page);
+    if (h.frame && h.inner > 200 && Math.abs(h.outer - h.inner) <= 2) return h;
+    await page.waitForTimeout(100);
+  }
+  throw new Error(`${what}: the frame is ${h.outer} px for ${h.inner} px of content`);
+}
+
+// The embed: the snippet from /admin on an allowed site sizes itself to the form, carries
+// the page's campaign and referrer, and the journey completes; another site is refused.
+async function embed(browser) {
+  const ctx = await context(browser, { viewport: PHONE });
+  const page = await ctx.newPage();
+  try {
+    await signIn(page);
+    const snippets = await page.$$eval("textarea", (ts) => ts.map((t) => t.value));
+    const snippet = snippets.find((v) => v.includes("/c/embedded?") && v.includes("data-leadgate-embed"));
+    check(snippet, `admin shows the embedded offer's snippet: ${JSON.stringify(snippets)}`);
+    await shot(page, "admin-embed");
+    await ctx.route(`${ALLOWED}/**`, (r) => r.fulfill({ contentType: "text/html; charset=utf-8", body: marketingPage(snippet) }));
+    await ctx.route(`${DENIED}/**`, (r) => r.fulfill({ contentType: "text/html; charset=utf-8", body: marketingPage(snippet) }));
+
+    await page.goto(`${ALLOWED}/curso/?utm_source=wordpress&utm_campaign=lanzamiento&gclid=G-123`, { referer: "https://www.google.com/" });
+    const first = await waitFitted(page, "first load");
+    const src = new URL(first.frame.url());
+    check(src.searchParams.get("utm_source") === "wordpress", `utm carried: ${src}`);
+    check(src.searchParams.get("utm_campaign") === "lanzamiento", `campaign carried: ${src}`);
+    check(src.searchParams.get("gclid") === "G-123", `gclid carried: ${src}`);
+    check((src.searchParams.get("referrer") || "").startsWith("https://www.google.com"), `referrer carried: ${src}`);
+    await shot(page, "embed-wordpress");
+    // More content in the form: the frame follows.
+    await first.frame.evaluate(() => {
+      const d = document.createElement("div");
+      d.style.height = "400px";
+      document.body.appendChild(d);
+    });
+    const grown = await waitFitted(page, "after growing");
+    check(grown.outer >= first.outer + 350, `the frame grew from ${first.outer} to ${grown.outer}`);
+
+    await fill(grown.frame, { name: "Eva Marín", email: "embed.journey@example.com", phone: "+57 300 123 4567" });
+    await Promise.all([page.waitForURL(/\/sandbox\/pay\//), grown.frame.click("button[type=submit]")]);
+    await Promise.all([page.waitForURL(/\/return\//), page.click("button[value=approve]")]);
+    check((await page.getAttribute(".result", "data-status")) === "approved", "the embedded journey is paid");
+
+    // Another site: the browser refuses to show the form in its frame.
+    const refused = [];
+    page.on("console", (m) => refused.push(m.text()));
+    await page.goto(`${DENIED}/curso/`);
+    await page.waitForTimeout(1500);
+    const framed = page.frames().find((f) => f !== page.mainFrame());
+    const form = framed ? await framed.$("#name").catch(() => null) : null;
+    check(!form, "a site not listed cannot frame the form");
+  } finally {
+    await ctx.close();
+  }
+}
+
+async function main() {
+  const browser = await chromium.launch({
+    executablePath: env("CHROMIUM"),
+    args: ["--no-sandbox", "--disable-dev-shm-usage"],
+  });
+  try {
+    for (const lang of LANGS) {
+      for (const [viewport, label] of [[PHONE, "phone"], [DESKTOP, "desktop"]]) {
+        await run(`journey ${lang.code} ${label}`, () => journey(browser, lang, viewport, label));
+      }
+      await run(`declined ${lang.code}`, () => declined(browser, lang));
+    }
+    await run("pending", () => pending(browser));
+    await run("validation phone", () => validation(browser, PHONE, "phone"));
+    await run("validation desktop", () => validation(browser, DESKTOP, "desktop"));
+    await run("no javascript", () => noScript(browser));
+    await run("other pages", () => otherPages(browser));
+    await run("embed", () => embed(browser));
+  } finally {
+    await browser.close();
+  }
+  console.log(results.join("\n"));
+  if (failures.length) {
+    console.error(failures.join("\n"));
+    process.exit(1);
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(2);
+});
