@@ -301,6 +301,7 @@ pub async fn index(ctx: web::Data<AppContext>, session: Session) -> Result<HttpR
     let page = AdminPage {
         lang: "en",
         csrf,
+        embeds: super::embed::rows(&ctx),
         deals: deals
             .into_iter()
             .map(|d| DealRow {

@@ -28,6 +28,23 @@ const FILES: &[Asset] = &[
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../static/status.js"),
     },
+    // The embed (see `web::embed`): on the marketing site's page, inside the framed form,
+    // and the admin page's copy button.
+    Asset {
+        name: "embed.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../static/embed.js"),
+    },
+    Asset {
+        name: "frame.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../static/frame.js"),
+    },
+    Asset {
+        name: "admin.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../static/admin.js"),
+    },
     Asset {
         name: "favicon.svg",
         content_type: "image/svg+xml",

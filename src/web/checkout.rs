@@ -170,6 +170,7 @@ fn form_page<'a>(
         utm,
         form_token: served.form_token,
         notice: served.notice,
+        embed: None,
     }
 }
 
@@ -190,7 +191,8 @@ pub async fn show(
         form_token: issued.token.clone(),
         notice: None,
     };
-    let page = form_page(offer, lang, q.values(), FieldErrors::default(), &q.utm(), served);
+    let mut page = form_page(offer, lang, q.values(), FieldErrors::default(), &q.utm(), served);
+    page.embed = super::embed::requested(req.query_string()).then(|| offer.embed_origins.join(" "));
     Ok(issued.attach(render(&page)))
 }
 

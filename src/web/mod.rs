@@ -11,6 +11,7 @@ use crate::domain::Lang;
 pub mod admin;
 mod assets;
 pub mod checkout;
+pub mod embed;
 pub mod forms;
 pub mod headers;
 pub mod i18n;

@@ -73,6 +73,8 @@ pub struct OfferPage<'a> {
     pub form_token: String,
     /// Shown above the form when a submit must be confirmed.
     pub notice: Option<&'static str>,
+    /// Framed (`?embed=1`): the parent origins `frame.js` may answer, space-separated.
+    pub embed: Option<String>,
 }
 
 /// The resume link's confirm page: what is about to be paid, and a button that POSTs.
@@ -225,6 +227,8 @@ pub struct AdminPage {
     pub after_approval: Vec<AfterApprovalRow>,
     pub unpaid: Vec<UnpaidRow>,
     pub emails: Vec<EmailRow>,
+    /// Each offer's link, snippet and live preview (`admin_embed.html`).
+    pub embeds: Vec<super::embed::EmbedRow>,
 }
 
 /// An attempt not paid (yet), with a button for an operator who knows it was.

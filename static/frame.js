@@ -1,0 +1,59 @@
+// Inside a framed offer form (`?embed=1`): tells the framing page how tall the form is, so
+// embed.js can size the frame. It answers only a parent that greeted it (leadgate:hello)
+// from an origin the offer allows (the body's data-embed-origins, plus our own origin for
+// the admin preview), and only to that origin, never "*".
+(function () {
+  "use strict";
+  if (window.parent === window || !window.postMessage) {
+    return;
+  }
+  var root = document.documentElement;
+  var listed = (document.body && document.body.getAttribute("data-embed-origins")) || "";
+  var allowed = listed.split(" ").filter(function (o) {
+    return o !== "";
+  });
+  allowed.push(location.origin);
+  var parentOrigin = null;
+  var last = 0;
+  var timer = null;
+
+  // The document's own height: scrollHeight never drops below the frame's height, so a
+  // frame sized too tall could never shrink back.
+  function height() {
+    return Math.ceil(root.getBoundingClientRect().height);
+  }
+
+  function report() {
+    timer = null;
+    var h = height();
+    if (parentOrigin === null || h === last) {
+      return;
+    }
+    last = h;
+    window.parent.postMessage({ type: "leadgate:height", height: h }, parentOrigin);
+  }
+
+  // At most one report per 100 ms however fast the layout changes.
+  function soon() {
+    if (timer === null) {
+      timer = setTimeout(report, 100);
+    }
+  }
+
+  window.addEventListener("message", function (event) {
+    if (event.source !== window.parent || allowed.indexOf(event.origin) < 0) {
+      return;
+    }
+    if (!event.data || event.data.type !== "leadgate:hello") {
+      return;
+    }
+    parentOrigin = event.origin;
+    last = 0;
+    soon();
+  });
+  window.addEventListener("load", soon);
+  window.addEventListener("resize", soon);
+  if (window.ResizeObserver) {
+    new ResizeObserver(soon).observe(root);
+  }
+})();
