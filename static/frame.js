@@ -1,7 +1,7 @@
 // Inside a framed offer form (`?embed=1`): tells the framing page how tall the form is, so
 // embed.js can size the frame. It answers only a parent that greeted it (leadgate:hello)
 // from an origin the offer allows (the body's data-embed-origins, plus our own origin for
-// the admin preview), and only to that origin, never "*".
+// the admin preview), and only to that origin, never to any window that asks.
 (function () {
   "use strict";
   if (window.parent === window || !window.postMessage) {

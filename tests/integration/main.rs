@@ -10,6 +10,7 @@ mod crm;
 mod delivery;
 mod durability;
 mod email;
+mod embed;
 mod faults;
 mod followup_emails;
 mod followups;
