@@ -91,6 +91,8 @@ fn sorted_by_localized_name() {
     let es: Vec<&str> = PhoneRegion::sorted(Lang::Es).iter().map(|r| r.code()).collect();
     let pos = |c| es.iter().position(|x| *x == c).unwrap();
     assert!(pos("GY") < pos("HT") && pos("HT") < pos("HN"), "{es:?}");
+    // "Países" before "Panamá": í sorts as i, not after every ASCII letter.
+    assert!(pos("NL") < pos("PA") && pos("PA") < pos("PY"), "{es:?}");
     // Names differ by language, so the orders do too: Germany is first in English only.
     assert_eq!(PhoneRegion::sorted(Lang::Es)[0].code(), "DE");
     assert_eq!(PhoneRegion::sorted(Lang::En)[0].code(), "AG");
