@@ -3,7 +3,7 @@
 //! to the CRM as E.164, and the hint says what is accepted. The demo offer's region is CO.
 
 use crate::both_backends;
-use crate::support::{spawn, Backend, TestApp};
+use crate::support::{location, spawn, Backend, TestApp};
 
 both_backends!(
     brazilian_visitor_types_a_brazilian_number,
@@ -12,7 +12,8 @@ both_backends!(
     plus_number_ignores_the_choice,
     unknown_country_is_a_field_error,
     error_page_keeps_the_choice,
-    hint_matches_what_is_accepted_in_each_language
+    hint_matches_what_is_accepted_in_each_language,
+    checkout_and_resume_get_e164
 );
 
 /// The values of the `<option>`s marked selected in the phone country selector.
@@ -63,6 +64,28 @@ async fn brazilian_visitor_types_a_brazilian_number(backend: Backend) {
     let (stored, crm) = accepted(&app, lang, &form("11 91234 5678", "BR")).await;
     assert_eq!(stored, "+5511912345678");
     assert_eq!(crm, "+5511912345678");
+}
+
+/// The gateway's checkout is prefilled with the E.164 number, and so is a resume link's.
+async fn checkout_and_resume_get_e164(backend: Backend) {
+    let app = spawn(backend).await;
+    let res = app.post_form_in("/c/demo", "pt-BR", &form("11 91234 5678", "BR")).await;
+    assert_eq!(res.status(), 303);
+    let checkout = app.get(&location(&res)).await.text().await.unwrap();
+    assert!(
+        checkout.contains(r#"<dd id="customer-phone">+5511912345678</dd>"#),
+        "{checkout}"
+    );
+    let lead = &app.leads().await[0];
+    let offer = lead["offer"].as_str().unwrap_or("demo");
+    let token = leadgate::links::resume_token(&app.ctx, lead["id"].as_str().unwrap(), offer).unwrap();
+    let res = app.post_form(&format!("/r/{token}"), &[]).await;
+    assert_eq!(res.status(), 303);
+    let resumed = app.get(&location(&res)).await.text().await.unwrap();
+    assert!(
+        resumed.contains(r#"<dd id="customer-phone">+5511912345678</dd>"#),
+        "{resumed}"
+    );
 }
 
 async fn american_visitor_types_an_american_number(backend: Backend) {
