@@ -139,6 +139,10 @@ async fn unknown_country_is_a_field_error(backend: Backend) {
         let html = res.text().await.unwrap();
         assert!(html.contains(message), "{lang}: {html}");
         assert!(html.contains(r#"aria-describedby="phone-hint phone_country-error" aria-invalid="true""#));
+        assert!(
+            html.contains(r##"<a href="#phone_country">"##),
+            "{lang}: the summary links to it"
+        );
         // The typed values are kept; the selection falls back to the default.
         assert!(html.contains(r#"value="300 123 4567""#));
         assert_eq!(selected_countries(&html).len(), 1);
