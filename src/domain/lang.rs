@@ -100,7 +100,7 @@ fn parse_entry(entry: &str) -> Option<(&str, u16)> {
 
 /// RFC 9110 qvalue: "0", "1", "0.xxx", "1.000"; integer math avoids float
 /// comparisons between e.g. 0.9 and 0.90.
-fn parse_q(s: &str) -> Option<u16> {
+pub(crate) fn parse_q(s: &str) -> Option<u16> {
     let (int, frac) = s.split_once('.').unwrap_or((s, ""));
     if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
         return None;

@@ -11,6 +11,7 @@ pub mod lead;
 pub mod money;
 pub mod offer;
 pub mod payment;
+pub mod phone_region;
 pub mod resume;
 pub mod reversal;
 pub mod signing;

@@ -46,6 +46,11 @@ const FILES: &[Asset] = &[
         body: include_bytes!("../../static/admin.js"),
     },
     Asset {
+        name: "phone.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../static/phone.js"),
+    },
+    Asset {
         name: "favicon.svg",
         content_type: "image/svg+xml",
         body: include_bytes!("../../static/favicon.svg"),

@@ -9,11 +9,12 @@ use validator::Validate;
 
 use super::i18n::{texts, Texts};
 use super::pages::{FieldErrors, FormValues, Message, OfferPage, ResumePage};
-use super::{forms, lang_of, render, see_other, PageError, PageErrorKind};
+use super::{forms, lang_of, phone_field, render, see_other, PageError, PageErrorKind};
 use crate::context::AppContext;
 use crate::domain::edge;
 use crate::domain::lead::{Contact, Lead, Utm};
 use crate::domain::offer::Offer;
+use crate::domain::phone_region::{PhoneCountry, UnlistedRegion};
 use crate::domain::{ContactError, Email, Lang, PersonName, Phone, TaxId};
 use crate::flows::checkout::{self as flow, CheckoutError, NotOpened, Outcome, Submission};
 use crate::links;
@@ -32,6 +33,8 @@ pub struct CheckoutForm {
     #[serde(default)]
     #[validate(length(max = 64))]
     phone: String,
+    /// The country selector beside the phone field (a region code or `other`).
+    phone_country: Option<String>,
     #[serde(default)]
     #[validate(length(max = 64))]
     tax_id: String,
@@ -86,6 +89,20 @@ impl CheckoutForm {
         }
     }
 
+    /// The phone country as sent, if it was (empty counts as not sent).
+    fn chosen_country(&self) -> Option<Result<PhoneCountry, UnlistedRegion>> {
+        let s = self.phone_country.as_deref().map(str::trim).filter(|s| !s.is_empty())?;
+        Some(PhoneCountry::parse(s))
+    }
+
+    /// The selection a page shows: what was sent (or prefilled), else the default.
+    fn shown_country(&self, req: &HttpRequest, offer: &Offer) -> PhoneCountry {
+        match self.chosen_country() {
+            Some(Ok(c)) => c,
+            _ => default_country(req, offer),
+        }
+    }
+
     /// Parses every field, collecting one localized message per bad field. Public for
     /// the fuzz target (`tools/fuzz`).
     pub fn parse(&self, offer: &Offer, t: &Texts) -> Result<Contact, FieldErrors> {
@@ -98,12 +115,25 @@ impl CheckoutForm {
         };
         let name = PersonName::parse(&self.name);
         let email = Email::parse(&self.email);
-        let phone = Phone::parse(&self.phone, Some(&offer.phone_region));
+        let country = self.chosen_country();
+        let phone = match &country {
+            Some(Ok(c)) => Phone::parse(&self.phone, c.region().map(|r| r.code())),
+            // A client that never showed the selector reads numbers as before: in the
+            // offer's region. A tampered value is the selector's own error.
+            None | Some(Err(_)) => Phone::parse(&self.phone, Some(&offer.phone_region)),
+        };
+        let needs_plus = matches!(country, Some(Ok(PhoneCountry::Other)))
+            && phone == Err(ContactError::InvalidPhone)
+            && !self.phone.trim_start().starts_with('+');
         let tax_id = offer.ask_tax_id.then(|| TaxId::parse(&self.tax_id));
         let errors = FieldErrors {
             name: msg("name", name.as_ref().map(|_| ()).map_err(|e| *e)),
             email: msg("email", email.as_ref().map(|_| ()).map_err(|e| *e)),
-            phone: msg("phone", phone.as_ref().map(|_| ()).map_err(|e| *e)),
+            phone: match msg("phone", phone.as_ref().map(|_| ()).map_err(|e| *e)) {
+                Some(_) if needs_plus => Some(t.phone_needs_plus),
+                m => m,
+            },
+            phone_country: matches!(country, Some(Err(_))).then_some(t.phone_country_invalid),
             tax_id: match &tax_id {
                 Some(r) => msg("tax_id", r.as_ref().map(|_| ()).map_err(|e| *e)),
                 None => None,
@@ -135,10 +165,20 @@ fn purpose(offer: &Offer) -> String {
     format!("c/{}", offer.slug)
 }
 
+/// The phone country a fresh form preselects: the browser's region, else the offer's.
+fn default_country(req: &HttpRequest, offer: &Offer) -> PhoneCountry {
+    let header = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    PhoneCountry::default_for(header, &offer.phone_region)
+}
+
 fn form_page<'a>(
     offer: &'a Offer,
     lang: Lang,
     values: FormValues,
+    phone_country: PhoneCountry,
     errors: FieldErrors,
     utm: &Utm,
     served: Served,
@@ -165,6 +205,9 @@ fn form_page<'a>(
         ask_email_consent: offer.followup.asks_email_consent(),
         error_count: texts(lang).error_count(error_summary.len()),
         error_summary,
+        phone_countries: phone_field::options(lang),
+        phone_country: phone_country.code(),
+        phone_example: phone_field::example(lang, phone_country),
         values,
         errors,
         utm,
@@ -191,7 +234,17 @@ pub async fn show(
         form_token: issued.token.clone(),
         notice: None,
     };
-    let mut page = form_page(offer, lang, q.values(), FieldErrors::default(), &q.utm(), served);
+    // A prefill link's `phone_country` wins; a bad one only loses the prefill.
+    let country = q.shown_country(&req, offer);
+    let mut page = form_page(
+        offer,
+        lang,
+        q.values(),
+        country,
+        FieldErrors::default(),
+        &q.utm(),
+        served,
+    );
     page.embed = super::embed::requested(req.query_string()).then(|| offer.embed_origins.join(" "));
     Ok(issued.attach(render(&page)))
 }
@@ -235,7 +288,16 @@ pub async fn submit(
             form_token: issued.token.clone(),
             notice: Some(t.confirm_again),
         };
-        let page = form_page(offer, lang, form.values(), FieldErrors::default(), &form.utm(), served);
+        let country = form.shown_country(&req, offer);
+        let page = form_page(
+            offer,
+            lang,
+            form.values(),
+            country,
+            FieldErrors::default(),
+            &form.utm(),
+            served,
+        );
         let mut res = issued.attach(render(&page));
         *res.status_mut() = actix_web::http::StatusCode::FORBIDDEN;
         return Ok(res);
@@ -247,7 +309,16 @@ pub async fn submit(
                 form_token: form.form_token.clone().unwrap_or_default(),
                 notice: None,
             };
-            let mut res = render(&form_page(offer, lang, form.values(), errors, &form.utm(), served));
+            let country = form.shown_country(&req, offer);
+            let mut res = render(&form_page(
+                offer,
+                lang,
+                form.values(),
+                country,
+                errors,
+                &form.utm(),
+                served,
+            ));
             *res.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
             return Ok(res);
         }

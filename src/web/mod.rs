@@ -16,6 +16,7 @@ pub mod forms;
 pub mod headers;
 pub mod i18n;
 pub mod pages;
+pub mod phone_field;
 pub mod returns;
 pub mod sandbox;
 pub mod unsubscribe;

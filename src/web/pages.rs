@@ -20,12 +20,18 @@ pub struct FieldErrors {
     pub name: Option<&'static str>,
     pub email: Option<&'static str>,
     pub phone: Option<&'static str>,
+    /// A country value not on the list.
+    pub phone_country: Option<&'static str>,
     pub tax_id: Option<&'static str>,
 }
 
 impl FieldErrors {
     pub fn any(&self) -> bool {
-        self.name.is_some() || self.email.is_some() || self.phone.is_some() || self.tax_id.is_some()
+        self.name.is_some()
+            || self.email.is_some()
+            || self.phone.is_some()
+            || self.phone_country.is_some()
+            || self.tax_id.is_some()
     }
 
     /// In form order: the summary at the top of a refused form links to each field.
@@ -33,6 +39,7 @@ impl FieldErrors {
         [
             ("name", t.name, self.name),
             ("email", t.email, self.email),
+            ("phone_country", t.phone_country, self.phone_country),
             ("phone", t.phone, self.phone),
             ("tax_id", t.tax_id, self.tax_id),
         ]
@@ -67,6 +74,10 @@ pub struct OfferPage<'a> {
     /// reader hears both before anything else.
     pub error_summary: Vec<FieldError>,
     pub error_count: String,
+    /// The phone country selector, the selected value, and its example for the hint.
+    pub phone_countries: &'static [super::phone_field::CountryOption],
+    pub phone_country: &'static str,
+    pub phone_example: &'static str,
     /// Attribution carried through the POST as hidden fields.
     pub utm: Vec<(&'static str, String)>,
     /// The guard's token (see `web::forms`).

@@ -19,6 +19,7 @@ mod guards;
 mod hostile;
 mod journeys;
 mod operators;
+mod phone;
 mod process;
 mod queue;
 mod reconcile;
