@@ -19,7 +19,7 @@ const ALLOWED = env("ALLOWED_ORIGIN");
 const DENIED = env("DENIED_ORIGIN");
 const PASSWORD = env("ADMIN_PASSWORD");
 const SHOTS = env("SCREENSHOTS");
-const ONLY = process.env.ONLY || "";
+const ONLY = process.env.LEADGATE_TEST_BROWSER_ONLY || "";
 
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 900 };
@@ -229,7 +229,9 @@ ${snippet}
 }
 
 async function frameHeights(page) {
-  const outer = await page.$eval("iframe[data-leadgate-embed]", (f) => Math.round(f.getBoundingClientRect().height));
+  // Only once embed.js has sized it: at the snippet's own height a frame's scrollHeight
+  // can never be below it, so the two would match before anything ran.
+  const outer = await page.$eval("iframe[data-leadgate-embed]", (f) => (f.style.height ? Math.round(f.getBoundingClientRect().height) : -5));
   const frame = page.frames().find((f) => f.url().includes("/c/embedded"));
   const inner = frame ? await frame.evaluate(() => document.documentElement.scrollHeight) : -1;
   return { outer, inner, frame };
@@ -242,7 +244,8 @@ async function waitFitted(page, what) {
     if (h.frame && h.inner > 200 && Math.abs(h.outer - h.inner) <= 2) return h;
     await page.waitForTimeout(100);
   }
-  throw new Error(`${what}: the frame is ${h.outer} px for ${h.inner} px of content`);
+  const urls = page.frames().map((f) => f.url());
+  throw new Error(`${what}: the frame is ${h.outer} px for ${h.inner} px of content (frames: ${urls.join(", ")})`);
 }
 
 // The embed: the snippet from /admin on an allowed site sizes itself to the form, carries
@@ -297,7 +300,9 @@ async function embed(browser) {
 async function main() {
   const browser = await chromium.launch({
     executablePath: env("CHROMIUM"),
-    args: ["--no-sandbox", "--disable-dev-shm-usage"],
+    // The marketing page is served by the browser itself, which Chromium counts as a public
+    // site: without this it refuses that page's requests to leadgate on loopback.
+    args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-features=LocalNetworkAccessChecks"],
   });
   try {
     for (const lang of LANGS) {

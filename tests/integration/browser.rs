@@ -79,8 +79,11 @@ async fn the_pages_work_in_a_real_browser() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");
     assert!(out.status.success(), "browser checks failed:\n{stdout}\n{stderr}");
+    if std::env::var("LEADGATE_TEST_BROWSER_ONLY").is_ok() {
+        return;
+    }
     assert!(
-        stdout.lines().filter(|l| l.starts_with("ok ")).count() >= 12,
+        stdout.lines().filter(|l| l.starts_with("ok ")).count() >= 16,
         "every check ran:\n{stdout}"
     );
 
