@@ -14,6 +14,7 @@ pub mod payment;
 pub mod resume;
 pub mod reversal;
 pub mod signing;
+pub mod trust;
 
 pub use contact::{ContactError, Email, PersonName, Phone, TaxId};
 pub use lang::Lang;

@@ -62,10 +62,19 @@ pub struct Texts {
     /// A second press while the first one is still opening the checkout.
     pub opening_title: &'static str,
     pub opening_body: &'static str,
-    errors: [&'static str; 7],
+    /// The seller's logo's alt text when no seller name is configured, and the footer links.
+    pub seller_logo: &'static str,
+    pub privacy: &'static str,
+    pub terms: &'static str,
+    /// The paid page's link to the offer's `continue_url`.
+    pub continue_label: &'static str,
+    errors: [&'static str; 8],
 }
 
-const ERROR_CODES: [&str; 7] = [
+/// The error code of a required consent box left unticked.
+pub const CONSENT_REQUIRED: &str = "consent_required";
+
+const ERROR_CODES: [&str; 8] = [
     "required",
     "too_short",
     "too_long",
@@ -73,6 +82,7 @@ const ERROR_CODES: [&str; 7] = [
     "invalid_phone",
     "invalid_chars",
     "invalid_tax_id",
+    CONSENT_REQUIRED,
 ];
 
 impl Texts {
@@ -142,6 +152,10 @@ static ES: Texts = Texts {
     unsubscribed_body: "No te enviaremos más recordatorios sobre esta compra.",
     opening_title: "Estamos abriendo tu pago",
     opening_body: "Está tardando más de lo normal. Espera un momento y pulsa el botón para continuar.",
+    seller_logo: "Logo del vendedor",
+    privacy: "Política de privacidad",
+    terms: "Términos y condiciones",
+    continue_label: "Continuar",
     errors: [
         "Este campo es obligatorio.",
         "Es demasiado corto.",
@@ -150,6 +164,7 @@ static ES: Texts = Texts {
         "Escribe un número de teléfono válido.",
         "Contiene caracteres no permitidos.",
         "Escribe un número de documento válido.",
+        "Debes aceptar para continuar.",
     ],
 };
 
@@ -205,6 +220,10 @@ static PT_BR: Texts = Texts {
     unsubscribed_body: "Não enviaremos mais lembretes sobre esta compra.",
     opening_title: "Estamos abrindo seu pagamento",
     opening_body: "Está demorando mais que o normal. Aguarde um momento e toque no botão para continuar.",
+    seller_logo: "Logo do vendedor",
+    privacy: "Política de privacidade",
+    terms: "Termos e condições",
+    continue_label: "Continuar",
     errors: [
         "Este campo é obrigatório.",
         "Muito curto.",
@@ -213,6 +232,7 @@ static PT_BR: Texts = Texts {
         "Digite um número de telefone válido.",
         "Contém caracteres não permitidos.",
         "Digite um número de documento válido.",
+        "Você precisa aceitar para continuar.",
     ],
 };
 
@@ -268,6 +288,10 @@ static EN: Texts = Texts {
     unsubscribed_body: "We will not send you more reminders about this purchase.",
     opening_title: "We are opening your payment",
     opening_body: "This is taking longer than usual. Wait a moment and press the button to continue.",
+    seller_logo: "Seller logo",
+    privacy: "Privacy policy",
+    terms: "Terms and conditions",
+    continue_label: "Continue",
     errors: [
         "This field is required.",
         "Too short.",
@@ -276,5 +300,6 @@ static EN: Texts = Texts {
         "Enter a valid phone number.",
         "Contains characters that are not allowed.",
         "Enter a valid ID number.",
+        "You must agree to continue.",
     ],
 };

@@ -13,6 +13,8 @@ pub struct FormValues {
     pub tax_id: String,
     /// The reminder-email consent box was ticked.
     pub email_consent: bool,
+    /// The offer's consent box was ticked.
+    pub consent: bool,
 }
 
 #[derive(Default)]
@@ -21,11 +23,60 @@ pub struct FieldErrors {
     pub email: Option<&'static str>,
     pub phone: Option<&'static str>,
     pub tax_id: Option<&'static str>,
+    pub consent: Option<&'static str>,
 }
 
 impl FieldErrors {
     pub fn any(&self) -> bool {
-        self.name.is_some() || self.email.is_some() || self.phone.is_some() || self.tax_id.is_some()
+        self.name.is_some() || self.email.is_some() || self.phone.is_some() || self.tax_id.is_some() || self.consent.is_some()
+    }
+}
+
+/// Who sells and the offer's consent, for the seller partials (`_seller_header.html`,
+/// `_seller_footer.html`) and the form's consent box.
+pub struct TrustView<'a> {
+    pub seller_name: Option<&'a str>,
+    pub logo: Option<&'a str>,
+    pub logo_alt: &'a str,
+    pub privacy_url: Option<&'a str>,
+    pub privacy_label: &'static str,
+    pub terms_url: Option<&'a str>,
+    pub terms_label: &'static str,
+    pub consent_text: Option<&'a str>,
+    pub consent_required: bool,
+}
+
+impl<'a> TrustView<'a> {
+    pub fn new(offer: &'a crate::domain::offer::Offer, lang: Lang) -> Self {
+        let t = texts(lang);
+        let s = &offer.trust.seller;
+        TrustView {
+            seller_name: s.name.as_deref(),
+            logo: s.logo.as_deref().map(|l| l.path.as_str()),
+            logo_alt: s.name.as_deref().unwrap_or(t.seller_logo),
+            privacy_url: s.privacy_url.as_ref().map(|u| u.as_str()),
+            privacy_label: t.privacy,
+            terms_url: s.terms_url.as_ref().map(|u| u.as_str()),
+            terms_label: t.terms,
+            consent_text: offer.trust.consent.as_ref().map(|c| c.text.get(lang)),
+            consent_required: offer.trust.consent.as_ref().is_some_and(|c| c.required),
+        }
+    }
+
+    /// For a page whose offer is gone from the configuration.
+    pub fn none(lang: Lang) -> Self {
+        let t = texts(lang);
+        TrustView {
+            seller_name: None,
+            logo: None,
+            logo_alt: t.seller_logo,
+            privacy_url: None,
+            privacy_label: t.privacy,
+            terms_url: None,
+            terms_label: t.terms,
+            consent_text: None,
+            consent_required: false,
+        }
     }
 }
 
@@ -41,6 +92,7 @@ pub struct OfferPage<'a> {
     pub ask_tax_id: bool,
     /// The offer's follow-up policy only emails reminders to leads who agreed.
     pub ask_email_consent: bool,
+    pub trust: TrustView<'a>,
     pub values: FormValues,
     pub errors: FieldErrors,
     pub has_errors: bool,
@@ -87,6 +139,10 @@ pub struct ResultPage<'a> {
     pub reference: &'a str,
     pub retry_url: Option<String>,
     pub retry_label: &'static str,
+    pub trust: TrustView<'a>,
+    /// Paid only: the offer's `continue_url`.
+    pub continue_url: Option<&'a str>,
+    pub continue_label: &'static str,
 }
 
 /// The unsubscribe link's page: one button that POSTs (link scanners only GET).
