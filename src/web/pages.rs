@@ -218,6 +218,9 @@ pub struct DealRow {
     pub status: String,
     pub lost_reason: Option<String>,
     pub updated: String,
+    /// The lead's UTMs, click ids and referrer, and the offer consent it gave.
+    pub attribution: String,
+    pub consent: String,
 }
 
 pub struct TaskRow {
