@@ -49,7 +49,10 @@ pub fn verify_unsubscribe(ctx: &AppContext, token: &str) -> Option<String> {
 }
 
 /// The purchase parameters sent to an offer's `thank_you_url`, in the order they are signed.
-pub fn thank_you_params(attempt: &crate::domain::lead::Attempt, lang: crate::domain::Lang) -> [(&'static str, String); 4] {
+pub fn thank_you_params(
+    attempt: &crate::domain::lead::Attempt,
+    lang: crate::domain::Lang,
+) -> [(&'static str, String); 4] {
     [
         ("reference", attempt.id.clone()),
         ("amount", attempt.amount.decimal()),

@@ -99,7 +99,11 @@ pub(super) fn trust(base: &Base, o: RawOfferPage, errs: &mut Vec<String>) -> Tru
                     .as_ref()
                     .and(mine.privacy_url)
                     .or_else(|| b.privacy_url.clone()),
-                terms_url: over.terms_url.as_ref().and(mine.terms_url).or_else(|| b.terms_url.clone()),
+                terms_url: over
+                    .terms_url
+                    .as_ref()
+                    .and(mine.terms_url)
+                    .or_else(|| b.terms_url.clone()),
             }
         }
     };
@@ -136,10 +140,7 @@ fn seller(raw: &RawSeller, errs: &mut Vec<String>) -> Seller {
                 None
             }
         }),
-        privacy_url: raw
-            .privacy_url
-            .as_deref()
-            .and_then(|u| https("privacy_url", u, errs)),
+        privacy_url: raw.privacy_url.as_deref().and_then(|u| https("privacy_url", u, errs)),
         terms_url: raw.terms_url.as_deref().and_then(|u| https("terms_url", u, errs)),
     }
 }
@@ -196,7 +197,9 @@ fn consent(c: RawConsent, errs: &mut Vec<String>) -> Option<Consent> {
     let mut text = |lang: &str, t: Option<String>| {
         let t = t.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
         if t.is_none() {
-            errs.push(format!("consent.text.{lang}: required (the form is shown in es, pt-BR and en)"));
+            errs.push(format!(
+                "consent.text.{lang}: required (the form is shown in es, pt-BR and en)"
+            ));
         }
         t.unwrap_or_default()
     };
@@ -244,7 +247,10 @@ mod tests {
         assert!(errs.is_empty(), "{errs:?}");
         assert_eq!(t.seller.name.as_deref(), Some("Otra"));
         assert_eq!(t.seller.privacy_url.unwrap().as_str(), "https://a.example/privacy");
-        assert_eq!(trust(&base, page(None), &mut errs).seller.name.as_deref(), Some("Academia"));
+        assert_eq!(
+            trust(&base, page(None), &mut errs).seller.name.as_deref(),
+            Some("Academia")
+        );
     }
 
     #[test]
@@ -257,7 +263,12 @@ mod tests {
             terms_url: Some("javascript:alert(1)".into()),
         };
         base(Some(raw), &mut errs);
-        for key in ["seller.seller_name:", "seller.logo:", "seller.privacy_url:", "seller.terms_url:"] {
+        for key in [
+            "seller.seller_name:",
+            "seller.logo:",
+            "seller.privacy_url:",
+            "seller.terms_url:",
+        ] {
             assert!(errs.iter().any(|e| e.starts_with(key)), "{key} missing in {errs:?}");
         }
     }

@@ -333,7 +333,10 @@ pub async fn index(ctx: web::Data<AppContext>, session: Session) -> Result<HttpR
         deals: deals
             .into_iter()
             .map(|d| DealRow {
-                attribution: deal_leads.get(&d.external_key).map(|l| attribution_text(&l.utm)).unwrap_or_default(),
+                attribution: deal_leads
+                    .get(&d.external_key)
+                    .map(|l| attribution_text(&l.utm))
+                    .unwrap_or_default(),
                 consent: deal_leads.get(&d.external_key).map(consent_text).unwrap_or_default(),
                 value: super::money_text(d.value_minor, &d.currency, Lang::En),
                 title: d.title,

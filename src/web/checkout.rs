@@ -7,8 +7,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use validator::Validate;
 
-use super::i18n::{texts, Texts};
 use super::i18n::CONSENT_REQUIRED;
+use super::i18n::{texts, Texts};
 use super::pages::{FieldErrors, FormValues, Message, OfferPage, ResumePage, TrustView};
 use super::{forms, lang_of, render, see_other, PageError, PageErrorKind};
 use crate::context::AppContext;

@@ -28,7 +28,11 @@ pub struct FieldErrors {
 
 impl FieldErrors {
     pub fn any(&self) -> bool {
-        self.name.is_some() || self.email.is_some() || self.phone.is_some() || self.tax_id.is_some() || self.consent.is_some()
+        self.name.is_some()
+            || self.email.is_some()
+            || self.phone.is_some()
+            || self.tax_id.is_some()
+            || self.consent.is_some()
     }
 }
 
