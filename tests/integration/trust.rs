@@ -13,7 +13,8 @@ both_backends!(
     seller_name_logo_and_legal_links_show_on_form_and_result,
     required_consent_is_a_field_error_and_its_version_is_kept,
     a_paid_attempt_goes_to_the_signed_thank_you_url,
-    click_ids_and_referrer_reach_the_lead_and_the_builtin_crm
+    click_ids_and_referrer_reach_the_lead_and_the_builtin_crm,
+    the_reminder_email_consent_keeps_its_text_version
 );
 
 const SECRET: &str = "thank-you-secret-thank-you-secret-0123";
@@ -328,5 +329,52 @@ async fn click_ids_and_referrer_reach_the_lead_and_the_builtin_crm(backend: Back
     assert!(
         cell.ends_with(" · fbclid=IwAR-xyz · referrer=https://blog.example/post"),
         "{cell}"
+    );
+}
+
+async fn the_reminder_email_consent_keeps_its_text_version(backend: Backend) {
+    // Nothing is sent: the email steps are hours away and the test does not wait for them.
+    let toml = r#"
+[email]
+host = "127.0.0.1"
+port = 9
+tls = "none"
+from = "ventas@acme.test"
+
+[[offers]]
+slug = "mail"
+title = "Taller"
+price_minor = 9900000
+currency = "COP"
+[offers.followup]
+email_consent = "required"
+[[offers.followup.steps]]
+after = "1h"
+kind = "email"
+"#;
+    let opts = Options {
+        toml: toml.into(),
+        ..Options::default()
+    };
+    let app = spawn_with(backend, opts).await;
+    for (email, ticked) in [("si@example.com", true), ("no@example.com", false)] {
+        let mut form = vec![("name", "Eva Luna"), ("email", email), ("phone", "300 123 4567")];
+        if ticked {
+            form.push(("email_consent", "yes"));
+        }
+        assert_eq!(app.post_form("/c/mail", &form).await.status(), 303);
+    }
+    let sql = "SELECT email, email_consent_version FROM leads ORDER BY email";
+    let rows: Vec<(String, Option<String>)> = match &app.ctx.db {
+        leadgate::store::Db::Sqlite(p) => sqlx::query_as(sql).fetch_all(p).await.unwrap(),
+        leadgate::store::Db::Postgres(p) => sqlx::query_as(sql).fetch_all(p).await.unwrap(),
+    };
+    let version = leadgate::domain::lead::EMAIL_CONSENT_VERSION.to_owned();
+    assert_eq!(
+        rows,
+        [
+            ("no@example.com".to_owned(), None),
+            ("si@example.com".to_owned(), Some(version))
+        ]
     );
 }
