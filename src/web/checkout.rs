@@ -243,7 +243,12 @@ pub async fn show(
         notice: None,
     };
     let utm = q.utm_of_visit(&ctx, &req);
-    let page = form_page(offer, lang, q.values(), FieldErrors::default(), &utm, served);
+    // Consent is the customer's own tick, never a link's.
+    let values = FormValues {
+        consent: false,
+        ..q.values()
+    };
+    let page = form_page(offer, lang, values, FieldErrors::default(), &utm, served);
     Ok(issued.attach(render(&page)))
 }
 

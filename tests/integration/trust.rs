@@ -121,6 +121,19 @@ async fn required_consent_is_a_field_error_and_its_version_is_kept(backend: Back
     );
     let pt = app.get_in("/c/trusted", "pt-BR").await.text().await.unwrap();
     assert!(pt.contains("Aceito o tratamento dos meus dados"), "{pt}");
+    assert!(
+        pt.contains(r#"name="consent" type="checkbox" value="yes" required"#),
+        "{pt}"
+    );
+    // A link cannot tick it for the customer.
+    let linked = app
+        .get("/c/trusted?consent=yes&email=ana@example.com")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(linked.contains(r#"value="ana@example.com""#), "{linked}");
+    assert!(!linked.contains(" checked"), "{linked}");
 
     let res = app.post_form("/c/trusted", &contact()).await;
     assert_eq!(res.status(), 422);
