@@ -150,7 +150,8 @@ async fn required_consent_is_a_field_error_and_its_version_is_kept(backend: Back
     let mut form = contact();
     form.extend([("consent", "yes"), ("lang", "pt-BR")]);
     let res = app.post_form_in("/c/trusted", "pt-BR", &form).await;
-    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap_or_default());
+    assert_eq!(res.status(), 303);
+    let checkout = location(&res);
     let leads = app.leads().await;
     assert_eq!(leads.len(), 1);
     assert_eq!(leads[0]["consent"]["version"], "2026-11");
@@ -167,12 +168,20 @@ async fn required_consent_is_a_field_error_and_its_version_is_kept(backend: Back
     let demo = app.leads().await.into_iter().find(|l| l["offer"] == "demo").unwrap();
     assert!(demo["consent"].is_null(), "{demo}");
 
-    // The built-in CRM's deals show it.
+    // The built-in CRM's deals show it, and so does the note of the payment's outcome.
     assert_eq!(sign_in(&app, ADMIN_PASSWORD).await.status(), 303);
     let admin = app.get("/admin").await.text().await.unwrap();
     assert!(
         admin.contains(r#"<td class="consent"><small>2026-11 (pt-BR), 20"#),
         "{admin}"
+    );
+    app.press(&checkout, "decline").await;
+    app.settle().await;
+    let notes = leadgate::store::builtin_crm::notes(&app.ctx.db, 10).await.unwrap();
+    let bodies: Vec<&str> = notes.iter().map(|n| n.body.as_str()).collect();
+    assert!(
+        bodies.iter().any(|b| b.contains("\nConsentimento: 2026-11 (pt-BR, 20")),
+        "{bodies:?}"
     );
 }
 
