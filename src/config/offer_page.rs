@@ -291,6 +291,18 @@ mod tests {
     }
 
     #[test]
+    fn settings_refuse_a_thank_you_url_without_its_secret() {
+        let toml = "[[offers]]\nslug = \"t\"\ntitle = \"T\"\nprice_minor = 100\ncurrency = \"USD\"\n\
+                    thank_you_url = \"https://shop.example/gracias\"";
+        let errs = crate::config::Settings::from_toml(toml, &|_| None).unwrap_err().0;
+        assert!(errs.iter().any(|e| e.starts_with(THANK_YOU_SECRET)), "{errs:?}");
+        let secret = |k: &str| (k == THANK_YOU_SECRET).then(|| "s".repeat(32));
+        let s = crate::config::Settings::from_toml(toml, &secret).unwrap();
+        let url = s.offer("t").unwrap().trust.thank_you_url.as_ref().unwrap();
+        assert_eq!(url.as_str(), "https://shop.example/gracias");
+    }
+
+    #[test]
     fn a_thank_you_url_needs_a_long_secret() {
         let mut errs = Vec::new();
         check_secret(true, None, &mut errs);
