@@ -26,12 +26,23 @@ pub struct Seller {
 }
 
 /// A logo file read at start-up, served from our own origin (the CSP allows no other).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Logo {
     pub bytes: Vec<u8>,
     pub content_type: &'static str,
     /// `/logo/<hash of the bytes>.<ext>`: a new file is a new URL, so it can be cached for good.
     pub path: String,
+}
+
+/// Its size, not its bytes: settings are printed by `check-config` and in logs.
+impl std::fmt::Debug for Logo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Logo")
+            .field("path", &self.path)
+            .field("content_type", &self.content_type)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
 }
 
 /// A checkbox the offer asks for, with the version of its text kept with the lead.
