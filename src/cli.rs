@@ -18,10 +18,19 @@ pub struct LeadExport {
     pub tax_id: Option<String>,
     pub lang: &'static str,
     pub utm: Utm,
+    /// The offer consent the lead ticked, if any.
+    pub consent: Option<ConsentExport>,
     pub created_at: String,
     pub crm_person_id: Option<String>,
     pub attempts: Vec<AttemptExport>,
     pub follow_up_tasks: Vec<TaskExport>,
+}
+
+#[derive(Serialize)]
+pub struct ConsentExport {
+    pub version: String,
+    pub lang: &'static str,
+    pub at: String,
 }
 
 #[derive(Serialize)]
@@ -130,6 +139,11 @@ pub async fn export_leads(db: &Db, settings: &Settings) -> StoreResult<Vec<LeadE
             phone: c.phone.to_string(),
             tax_id: c.tax_id.as_ref().map(|t| t.to_string()),
             lang: lead.lang.code(),
+            consent: lead.consent.as_ref().map(|c| ConsentExport {
+                version: c.version.clone(),
+                lang: c.lang.code(),
+                at: rfc3339(c.at),
+            }),
             created_at: rfc3339(lead.created_at),
             id: lead.id,
             offer: lead.offer_slug,

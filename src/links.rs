@@ -47,3 +47,69 @@ pub fn verify_unsubscribe(ctx: &AppContext, token: &str) -> Option<String> {
     let key = ctx.keys.unsubscribe.expose_secret();
     crate::domain::signing::verify(key, &[lead_id.as_bytes()], &tag).then(|| lead_id.to_owned())
 }
+
+/// The purchase parameters sent to an offer's `thank_you_url`, in the order they are signed.
+pub fn thank_you_params(
+    attempt: &crate::domain::lead::Attempt,
+    lang: crate::domain::Lang,
+) -> [(&'static str, String); 4] {
+    [
+        ("reference", attempt.id.clone()),
+        ("amount", attempt.amount.decimal()),
+        ("currency", attempt.amount.currency().as_str().to_owned()),
+        ("lang", lang.code().to_owned()),
+    ]
+}
+
+/// The string `sig` signs: `reference=…&amount=…&currency=…&lang=…`, the values as they
+/// are (ids, digits, ISO codes: nothing to escape). The README's PHP snippet rebuilds it.
+pub fn thank_you_canonical(params: &[(&'static str, String)]) -> String {
+    params
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// `base` with the purchase parameters and `sig`, hex HMAC-SHA256 of their canonical
+/// string under `LEADGATE_THANK_YOU_SECRET`, so the marketer's page fires its pixels only
+/// for purchases we saw approved. Query parameters already on `base` are kept.
+pub fn thank_you_url(
+    secret: &secrecy::SecretString,
+    base: &url::Url,
+    attempt: &crate::domain::lead::Attempt,
+    lang: crate::domain::Lang,
+) -> String {
+    let params = thank_you_params(attempt, lang);
+    let canonical = thank_you_canonical(&params);
+    let sig = hex::encode(crate::domain::signing::tag(
+        secret.expose_secret().as_bytes(),
+        &[canonical.as_bytes()],
+    ));
+    let mut url = base.clone();
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in &params {
+            q.append_pair(k, v);
+        }
+        q.append_pair("sig", &sig);
+    }
+    url.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_canonical_string_is_the_parameters_in_order() {
+        let p = [
+            ("reference", "abc".to_owned()),
+            ("amount", "199000.00".to_owned()),
+            ("currency", "COP".to_owned()),
+            ("lang", "pt-BR".to_owned()),
+        ];
+        assert_eq!(
+            super::thank_you_canonical(&p),
+            "reference=abc&amount=199000.00&currency=COP&lang=pt-BR"
+        );
+    }
+}

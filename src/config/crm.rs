@@ -19,6 +19,10 @@ pub enum FieldRole {
     UtmCampaign,
     UtmTerm,
     UtmContent,
+    /// Google Ads' click id, Meta's click id, and the page the visitor came from.
+    Gclid,
+    Fbclid,
+    Referrer,
     /// The gateway's id for the payment (transaction, Checkout Session, payment).
     TransactionId,
     /// The payment status (`declined`, `expired`…), or for an approved payment its standing:
@@ -34,7 +38,7 @@ pub enum FieldRole {
 }
 
 impl FieldRole {
-    pub const ALL: [FieldRole; 13] = [
+    pub const ALL: [FieldRole; 16] = [
         FieldRole::AttemptId,
         FieldRole::Offer,
         FieldRole::UtmSource,
@@ -42,6 +46,9 @@ impl FieldRole {
         FieldRole::UtmCampaign,
         FieldRole::UtmTerm,
         FieldRole::UtmContent,
+        FieldRole::Gclid,
+        FieldRole::Fbclid,
+        FieldRole::Referrer,
         FieldRole::TransactionId,
         FieldRole::PaymentStatus,
         FieldRole::AmountPaid,
@@ -70,6 +77,9 @@ impl FieldRole {
             FieldRole::UtmCampaign => "utm_campaign",
             FieldRole::UtmTerm => "utm_term",
             FieldRole::UtmContent => "utm_content",
+            FieldRole::Gclid => "gclid",
+            FieldRole::Fbclid => "fbclid",
+            FieldRole::Referrer => "referrer",
             FieldRole::TransactionId => "transaction_id",
             FieldRole::PaymentStatus => "payment_status",
             FieldRole::AmountPaid => "amount_paid",

@@ -17,6 +17,7 @@ mod crm;
 pub mod email;
 mod followup;
 mod gateways;
+mod offer_page;
 mod security;
 pub use admin::AdminSettings;
 pub use crm::{CrmKind, CrmSettings, FieldRole, RemoteCrmSettings, HUBSPOT_TOKEN, PIPEDRIVE_TOKEN};
@@ -98,6 +99,8 @@ pub struct Secrets {
     pub admin_password_hash: Option<SecretString>,
     /// Bearer token a metrics scraper presents at `/metrics`.
     pub metrics_token: Option<SecretString>,
+    /// Signs the purchase parameters sent to offers' `thank_you_url`.
+    pub thank_you_secret: Option<SecretString>,
 }
 
 /// One line per problem, each naming the setting it is about.
@@ -141,6 +144,7 @@ struct RawConfig {
     #[serde(default)]
     admin: admin::RawAdmin,
     email: Option<email::RawEmail>,
+    seller: Option<offer_page::RawSeller>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -201,6 +205,11 @@ struct RawOffer {
     embed_origins: Vec<String>,
     /// `lost` (default), `keep_won` or `stage:<name>`: the deal of a refunded payment.
     on_refund: Option<String>,
+    /// Seller identity, consent and the paid page's links (see `offer_page`).
+    seller: Option<offer_page::RawSeller>,
+    consent: Option<offer_page::RawConsent>,
+    thank_you_url: Option<String>,
+    continue_url: Option<String>,
 }
 
 fn default_gateway() -> String {
@@ -246,6 +255,10 @@ fn demo_offer(followup_steps_set: bool) -> RawOffer {
         phone_region: default_region(),
         embed_origins: Vec::new(),
         on_refund: None,
+        seller: None,
+        consent: None,
+        thank_you_url: None,
+        continue_url: None,
     }
 }
 
@@ -368,6 +381,7 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
 
     let followup_steps_set = raw.followup.as_ref().is_some_and(|f| f.has_steps());
     let followup_base = followup::base(raw.followup, &mut errs);
+    let seller_base = offer_page::base(raw.seller, &mut errs);
     // The demo offer pays through the sandbox, so it exists only where the sandbox does.
     let raw_offers = if !raw.offers.is_empty() {
         raw.offers
@@ -379,7 +393,7 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
     };
     let mut offers: Vec<Offer> = Vec::new();
     for (i, o) in raw_offers.into_iter().enumerate() {
-        match offer(o, &followup_base) {
+        match offer(o, &followup_base, &seller_base) {
             Ok(o) if offers.iter().any(|x| x.slug == o.slug) => errs.push(format!(
                 "offers[{i}].slug: {:?} is used by another offer",
                 o.slug.as_str()
@@ -417,7 +431,14 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
         secret_key: env("LEADGATE_SECRET_KEY").map(SecretString::from),
         admin_password_hash: env("LEADGATE_ADMIN_PASSWORD_HASH").map(SecretString::from),
         metrics_token: env("LEADGATE_METRICS_TOKEN").map(SecretString::from),
+        thank_you_secret: env(offer_page::THANK_YOU_SECRET).map(SecretString::from),
     };
+    {
+        use secrecy::ExposeSecret;
+        let any = offers.iter().any(|o| o.trust.thank_you_url.is_some());
+        let secret = secrets.thank_you_secret.as_ref().map(|s| s.expose_secret());
+        offer_page::check_secret(any, secret, &mut errs);
+    }
     if let Some(k) = &secrets.secret_key {
         use secrecy::ExposeSecret;
         if k.expose_secret().len() < 32 {
@@ -467,7 +488,7 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
     })
 }
 
-fn offer(o: RawOffer, followup_base: &followup::Base) -> Result<Offer, Vec<String>> {
+fn offer(o: RawOffer, followup_base: &followup::Base, seller_base: &offer_page::Base) -> Result<Offer, Vec<String>> {
     let mut errs = Vec::new();
     let slug = OfferSlug::parse(&o.slug)
         .map_err(|e| errs.push(format!("slug: {e}")))
@@ -515,9 +536,17 @@ fn offer(o: RawOffer, followup_base: &followup::Base) -> Result<Offer, Vec<Strin
             DealOnRefund::Lost
         }),
     };
+    let page = offer_page::RawOfferPage {
+        seller: o.seller,
+        consent: o.consent,
+        thank_you_url: o.thank_you_url,
+        continue_url: o.continue_url,
+    };
+    let trust = std::sync::Arc::new(offer_page::trust(seller_base, page, &mut errs));
     match (slug, price, gateway) {
         (Some(slug), Some(price), Some(gateway)) if errs.is_empty() => Ok(Offer {
             on_refund,
+            trust,
             slug,
             title: o.title,
             description: o.description,

@@ -35,7 +35,8 @@ pub fn task_html(text: &str, key: &str) -> String {
 
 /// (field key, value) for every deal field we fill: our attempt id always (without it a
 /// crash between the CRM's answer and our commit would duplicate the deal), the offer
-/// and UTM values where the configuration maps a field and there is a value.
+/// and attribution values (UTMs, click ids, referrer) where the configuration maps a field
+/// and there is a value.
 pub fn deal_tags(d: &DealInput<'_>, r: &Resolved) -> Result<Vec<(String, String)>, CrmError> {
     if r.field(FieldRole::AttemptId).is_none() {
         return Err(CrmError::Permanent(
@@ -51,6 +52,9 @@ pub fn deal_tags(d: &DealInput<'_>, r: &Resolved) -> Result<Vec<(String, String)
         (FieldRole::UtmCampaign, u.campaign.as_deref()),
         (FieldRole::UtmTerm, u.term.as_deref()),
         (FieldRole::UtmContent, u.content.as_deref()),
+        (FieldRole::Gclid, u.gclid.as_deref()),
+        (FieldRole::Fbclid, u.fbclid.as_deref()),
+        (FieldRole::Referrer, u.referrer.as_deref()),
     ];
     Ok(values
         .into_iter()

@@ -4,7 +4,8 @@ use super::offer::GatewayKind;
 use super::reversal::Reversal;
 use super::{Email, Lang, Money, PaymentStatus, PersonName, Phone, TaxId};
 
-/// Campaign attribution carried from the marketing link to the CRM.
+/// Campaign attribution carried from the marketing link to the CRM: the UTMs, the ad
+/// click ids (Google `gclid`, Meta `fbclid`) and the page the visitor came from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Utm {
     pub source: Option<String>,
@@ -12,6 +13,21 @@ pub struct Utm {
     pub campaign: Option<String>,
     pub term: Option<String>,
     pub content: Option<String>,
+    pub gclid: Option<String>,
+    pub fbclid: Option<String>,
+    pub referrer: Option<String>,
+}
+
+/// The version of the reminder-email consent text (`email_consent` in `web::i18n`), stored
+/// with each lead that ticks it. Bump it whenever that text changes.
+pub const EMAIL_CONSENT_VERSION: &str = "2026-12";
+
+/// A consent the customer ticked: which version of the text, shown in which language, when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentGiven {
+    pub version: String,
+    pub lang: Lang,
+    pub at: i64,
 }
 
 /// What the customer typed, parsed once at the edge.
@@ -30,6 +46,8 @@ pub struct Lead {
     pub contact: Contact,
     pub lang: Lang,
     pub utm: Utm,
+    /// The offer's consent (`[offers.consent]`), when the customer ticked it.
+    pub consent: Option<ConsentGiven>,
     pub created_at: i64,
 }
 

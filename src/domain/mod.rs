@@ -15,6 +15,7 @@ pub mod phone_region;
 pub mod resume;
 pub mod reversal;
 pub mod signing;
+pub mod trust;
 
 pub use contact::{ContactError, Email, PersonName, Phone, TaxId};
 pub use lang::Lang;

@@ -104,6 +104,8 @@ pub struct Offer {
     /// Where the deal goes when its payment is refunded in full, voided or lost to a
     /// chargeback.
     pub on_refund: DealOnRefund,
+    /// Seller identity, consent and the paid page's links; shared like `followup`.
+    pub trust: Arc<super::trust::Trust>,
 }
 
 /// What a fully reversed payment does to its deal, per offer (`on_refund`).

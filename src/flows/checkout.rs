@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::clock::{ms, new_id, now_ms};
 use crate::context::AppContext;
-use crate::domain::lead::{AfterApproval, Attempt, Contact, Lead, Utm};
+use crate::domain::lead::{AfterApproval, Attempt, ConsentGiven, Contact, Lead, Utm};
 use crate::domain::offer::Offer;
 use crate::domain::{Lang, PaymentStatus};
 use crate::gateways::{CheckoutRequest, GatewayError};
@@ -44,6 +44,8 @@ pub struct Submission {
     pub contact: Contact,
     pub lang: Lang,
     pub utm: Utm,
+    /// The offer's consent, when ticked.
+    pub consent: Option<ConsentGiven>,
     /// Agreed to reminder emails (only asked where the offer's policy requires it).
     pub email_consent: bool,
 }
@@ -118,6 +120,7 @@ pub async fn submit(ctx: &Arc<AppContext>, offer: &Offer, sub: Submission) -> Re
         contact: sub.contact,
         lang: sub.lang,
         utm: sub.utm,
+        consent: sub.consent,
         created_at: now,
     };
     let attempt = new_attempt(&lead, offer, now);
@@ -151,7 +154,8 @@ pub async fn submit(ctx: &Arc<AppContext>, offer: &Offer, sub: Submission) -> Re
     }
     leads::insert(&mut tx, &lead).await?;
     if sub.email_consent {
-        crate::store::followups::record_consent(&mut tx, &lead.id).await?;
+        let version = crate::domain::lead::EMAIL_CONSENT_VERSION;
+        crate::store::followups::record_consent(&mut tx, &lead.id, version).await?;
     }
     let crm_job = insert_attempt(ctx, &mut tx, &attempt, offer).await?;
     let open = since_lead(now - ttl);

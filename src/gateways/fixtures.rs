@@ -19,6 +19,7 @@ pub fn offer(slug: &str, gateway: GatewayKind, price: Money) -> Offer {
         phone_region: "CO".into(),
         embed_origins: vec![],
         on_refund: crate::domain::offer::DealOnRefund::Lost,
+        trust: Default::default(),
     }
 }
 
@@ -35,6 +36,7 @@ pub fn lead(tax_id: Option<&str>, created_at: i64) -> Lead {
         },
         lang: Lang::Es,
         utm: Utm::default(),
+        consent: None,
         created_at,
     }
 }

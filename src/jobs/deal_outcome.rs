@@ -225,5 +225,16 @@ fn note_text(s: &Subject<'_>) -> String {
         a.status_detail.clone().unwrap_or_else(|| "-".into()),
         settled.to_owned(),
     ];
-    crm_sync::labelled(&labels, &values)
+    let mut text = crm_sync::labelled(&labels, &values);
+    // Which consent text the lead agreed to, for whoever answers a data-protection request.
+    if let Some(c) = &s.lead.consent {
+        let label = match lang {
+            Lang::Es => "Consentimiento",
+            Lang::PtBr => "Consentimento",
+            Lang::En => "Consent",
+        };
+        let at = crate::clock::rfc3339(c.at);
+        text.push_str(&format!("\n{label}: {} ({}, {at})", c.version, c.lang.code()));
+    }
+    text
 }

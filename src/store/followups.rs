@@ -211,11 +211,13 @@ pub async fn unpaid(db: &Db, limit: i64) -> StoreResult<Vec<UnpaidRow>> {
     Ok(rows)
 }
 
-/// The lead agreed to reminder emails (in the transaction that stores the lead).
-pub async fn record_consent(tx: &mut Tx, lead_id: &str) -> StoreResult<()> {
-    let sql = "UPDATE leads SET email_consent = 1 WHERE id = $1";
+/// The lead agreed to reminder emails, shown the text of `version` (in the transaction
+/// that stores the lead).
+pub async fn record_consent(tx: &mut Tx, lead_id: &str, version: &str) -> StoreResult<()> {
+    let sql = "UPDATE leads SET email_consent = 1, email_consent_version = $2 WHERE id = $1";
     on_tx!(tx, |c| sqlx::query(sql)
         .bind(lead_id)
+        .bind(version)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;

@@ -19,11 +19,11 @@ use super::{render, see_other, PageError};
 use crate::clock::{ms, now_ms, rfc3339};
 use crate::config::AdminSettings;
 use crate::context::AppContext;
-use crate::domain::lead::Attempt;
+use crate::domain::lead::{Attempt, Lead, Utm};
 use crate::domain::{DisputeStage, Lang};
 use crate::flows::payment::MarkedPaid;
 use crate::limits::retry_after_secs;
-use crate::store::{attempts, builtin_crm, followups, inbox, jobs};
+use crate::store::{attempts, builtin_crm, followups, inbox, jobs, leads};
 
 const SESSION_FLAG: &str = "admin";
 /// When the password was given (ms since the epoch): the session's absolute age.
@@ -282,6 +282,33 @@ pub async fn mark_paid(
     }
 }
 
+/// `utm_source=wp · gclid=…`: the lead's attribution as the deals table shows it.
+fn attribution_text(u: &Utm) -> String {
+    let pairs = [
+        ("utm_source", &u.source),
+        ("utm_medium", &u.medium),
+        ("utm_campaign", &u.campaign),
+        ("utm_term", &u.term),
+        ("utm_content", &u.content),
+        ("gclid", &u.gclid),
+        ("fbclid", &u.fbclid),
+        ("referrer", &u.referrer),
+    ];
+    pairs
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+/// `2026-11 (es), 2026-12-01T…`: which consent text the lead agreed to, in which language, when.
+fn consent_text(l: &Lead) -> String {
+    l.consent
+        .as_ref()
+        .map(|c| format!("{} ({}), {}", c.version, c.lang.code(), rfc3339(c.at)))
+        .unwrap_or_default()
+}
+
 pub async fn index(ctx: web::Data<AppContext>, session: Session) -> Result<HttpResponse, PageError> {
     if !signed_in(&ctx.settings.admin, &session) {
         return Ok(see_other("/admin/login"));
@@ -291,6 +318,8 @@ pub async fn index(ctx: web::Data<AppContext>, session: Session) -> Result<HttpR
     };
     let fail = |e| PageError::unavailable(Lang::En, e);
     let deals = builtin_crm::deals(&ctx.db, 200).await.map_err(fail)?;
+    let keys: Vec<String> = deals.iter().map(|d| d.external_key.clone()).collect();
+    let deal_leads = leads::by_attempt(&ctx.db, &keys).await.map_err(fail)?;
     let tasks = builtin_crm::tasks(&ctx.db, 200).await.map_err(fail)?;
     let notes = builtin_crm::notes(&ctx.db, 100).await.map_err(fail)?;
     let dead = jobs::dead(&ctx.db, 50).await.map_err(fail)?;
@@ -305,6 +334,11 @@ pub async fn index(ctx: web::Data<AppContext>, session: Session) -> Result<HttpR
         deals: deals
             .into_iter()
             .map(|d| DealRow {
+                attribution: deal_leads
+                    .get(&d.external_key)
+                    .map(|l| attribution_text(&l.utm))
+                    .unwrap_or_default(),
+                consent: deal_leads.get(&d.external_key).map(consent_text).unwrap_or_default(),
                 value: super::money_text(d.value_minor, &d.currency, Lang::En),
                 title: d.title,
                 person_name: d.person_name,

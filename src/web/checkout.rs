@@ -7,12 +7,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use validator::Validate;
 
+use super::i18n::CONSENT_REQUIRED;
 use super::i18n::{texts, Texts};
-use super::pages::{FieldErrors, FormValues, Message, OfferPage, ResumePage};
+use super::pages::{FieldErrors, FormValues, Message, OfferPage, ResumePage, TrustView};
 use super::{forms, lang_of, phone_field, render, see_other, PageError, PageErrorKind};
 use crate::context::AppContext;
 use crate::domain::edge;
-use crate::domain::lead::{Contact, Lead, Utm};
+use crate::domain::lead::{ConsentGiven, Contact, Lead, Utm};
 use crate::domain::offer::Offer;
 use crate::domain::phone_region::{PhoneCountry, UnlistedRegion};
 use crate::domain::{ContactError, Email, Lang, PersonName, Phone, TaxId};
@@ -54,6 +55,29 @@ pub struct CheckoutForm {
     utm_term: Option<String>,
     #[validate(length(max = 200))]
     utm_content: Option<String>,
+    /// Ad click ids and the page the visitor came from (the embed script passes them).
+    gclid: Option<String>,
+    fbclid: Option<String>,
+    referrer: Option<String>,
+    /// The offer's consent checkbox (`yes` when ticked).
+    consent: Option<String>,
+}
+
+/// Click ids are about 100 characters; a referrer is a URL, kept to a useful length.
+const CLICK_ID_MAX: usize = 200;
+const REFERRER_MAX: usize = 500;
+
+/// An http(s) URL without credentials or fragment, cut to `REFERRER_MAX`; anything else
+/// is no referrer.
+fn clean_referrer(raw: &str) -> Option<String> {
+    let mut u = url::Url::parse(raw.trim()).ok()?;
+    if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
+        return None;
+    }
+    u.set_fragment(None);
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    Some(edge::storable(u.as_str()).chars().take(REFERRER_MAX).collect())
 }
 
 impl CheckoutForm {
@@ -64,7 +88,7 @@ impl CheckoutForm {
                 .map(|s| {
                     crate::domain::edge::storable(s.trim())
                         .chars()
-                        .take(200)
+                        .take(CLICK_ID_MAX)
                         .collect::<String>()
                 })
                 .filter(|s| !s.is_empty())
@@ -75,7 +99,26 @@ impl CheckoutForm {
             campaign: clean(&self.utm_campaign),
             term: clean(&self.utm_term),
             content: clean(&self.utm_content),
+            gclid: clean(&self.gclid),
+            fbclid: clean(&self.fbclid),
+            referrer: self.referrer.as_deref().and_then(clean_referrer),
         }
+    }
+
+    /// The GET's attribution: without a `referrer` in the query, the page that linked
+    /// here, when it is not one of ours (our own pages say nothing about the campaign).
+    fn utm_of_visit(&self, ctx: &AppContext, req: &HttpRequest) -> Utm {
+        let mut utm = self.utm();
+        if utm.referrer.is_none() {
+            let ours = url::Url::parse(&ctx.url("/")).ok().map(|u| u.origin());
+            utm.referrer = req
+                .headers()
+                .get(actix_web::http::header::REFERER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(clean_referrer)
+                .filter(|r| url::Url::parse(r).ok().map(|u| u.origin()) != ours);
+        }
+        utm
     }
 
     fn values(&self) -> FormValues {
@@ -86,6 +129,7 @@ impl CheckoutForm {
             phone: cap(&self.phone, 64),
             tax_id: cap(&self.tax_id, 64),
             email_consent: self.email_consent.is_some(),
+            consent: self.consent.is_some(),
         }
     }
 
@@ -138,6 +182,12 @@ impl CheckoutForm {
                 Some(r) => msg("tax_id", r.as_ref().map(|_| ()).map_err(|e| *e)),
                 None => None,
             },
+            consent: offer
+                .trust
+                .consent
+                .as_ref()
+                .filter(|c| c.required && self.consent.is_none())
+                .map(|_| t.error(CONSENT_REQUIRED)),
         };
         match (name, email, phone, tax_id.transpose()) {
             (Ok(name), Ok(email), Ok(phone), Ok(tax_id)) if !errors.any() => Ok(Contact {
@@ -189,6 +239,9 @@ fn form_page<'a>(
         ("utm_campaign", &utm.campaign),
         ("utm_term", &utm.term),
         ("utm_content", &utm.content),
+        ("gclid", &utm.gclid),
+        ("fbclid", &utm.fbclid),
+        ("referrer", &utm.referrer),
     ]
     .into_iter()
     .filter_map(|(k, v)| v.clone().map(|v| (k, v)))
@@ -208,6 +261,7 @@ fn form_page<'a>(
         phone_countries: phone_field::options(lang),
         phone_country: phone_country.code(),
         phone_example: phone_field::example(lang, phone_country),
+        trust: TrustView::new(offer, lang),
         values,
         errors,
         utm,
@@ -234,17 +288,15 @@ pub async fn show(
         form_token: issued.token.clone(),
         notice: None,
     };
+    let utm = q.utm_of_visit(&ctx, &req);
+    // Consent is the customer's own tick, never a link's.
+    let values = FormValues {
+        consent: false,
+        ..q.values()
+    };
     // A prefill link's `phone_country` wins; a bad one only loses the prefill.
     let country = q.shown_country(&req, offer);
-    let mut page = form_page(
-        offer,
-        lang,
-        q.values(),
-        country,
-        FieldErrors::default(),
-        &q.utm(),
-        served,
-    );
+    let mut page = form_page(offer, lang, values, country, FieldErrors::default(), &utm, served);
     page.embed = super::embed::requested(req.query_string()).then(|| offer.embed_origins.join(" "));
     Ok(issued.attach(render(&page)))
 }
@@ -334,6 +386,16 @@ pub async fn submit(
         contact,
         lang,
         utm: form.utm(),
+        consent: offer
+            .trust
+            .consent
+            .as_ref()
+            .filter(|_| form.consent.is_some())
+            .map(|c| ConsentGiven {
+                version: c.version.clone(),
+                lang,
+                at: ctx.clock.now_ms(),
+            }),
         email_consent: offer.followup.asks_email_consent() && form.email_consent.is_some(),
     };
     let receipt = ctx.sends_receipt(offer);

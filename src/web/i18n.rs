@@ -24,6 +24,8 @@ pub struct Texts {
     pub fix_errors: &'static str,
     /// The page title's prefix after a refused submit: one error, or `{n} <errors>`.
     pub one_error: &'static str,
+    /// The consent box's name in the error summary (its own text can be long).
+    pub consent_summary: &'static str,
     pub errors_word: &'static str,
     pub product: &'static str,
     pub amount: &'static str,
@@ -73,10 +75,19 @@ pub struct Texts {
     /// A second press while the first one is still opening the checkout.
     pub opening_title: &'static str,
     pub opening_body: &'static str,
-    errors: [&'static str; 7],
+    /// The seller's logo's alt text when no seller name is configured, and the footer links.
+    pub seller_logo: &'static str,
+    pub privacy: &'static str,
+    pub terms: &'static str,
+    /// The paid page's link to the offer's `continue_url`.
+    pub continue_label: &'static str,
+    errors: [&'static str; 8],
 }
 
-const ERROR_CODES: [&str; 7] = [
+/// The error code of a required consent box left unticked.
+pub const CONSENT_REQUIRED: &str = "consent_required";
+
+const ERROR_CODES: [&str; 8] = [
     "required",
     "too_short",
     "too_long",
@@ -84,6 +95,7 @@ const ERROR_CODES: [&str; 7] = [
     "invalid_phone",
     "invalid_chars",
     "invalid_tax_id",
+    CONSENT_REQUIRED,
 ];
 
 impl Texts {
@@ -127,6 +139,7 @@ static ES: Texts = Texts {
     fix_errors: "Revisa los campos marcados.",
     one_error: "1 error",
     errors_word: "errores",
+    consent_summary: "Autorización de datos",
     product: "Producto",
     amount: "Total",
     reference: "Referencia",
@@ -168,6 +181,10 @@ static ES: Texts = Texts {
     unsubscribed_body: "No te enviaremos más recordatorios sobre esta compra.",
     opening_title: "Estamos abriendo tu pago",
     opening_body: "Está tardando más de lo normal. Espera un momento y pulsa el botón para continuar.",
+    seller_logo: "Logo del vendedor",
+    privacy: "Política de privacidad",
+    terms: "Términos y condiciones",
+    continue_label: "Continuar",
     errors: [
         "Este campo es obligatorio.",
         "Es demasiado corto.",
@@ -176,6 +193,7 @@ static ES: Texts = Texts {
         "Escribe un número de teléfono válido.",
         "Contiene caracteres no permitidos.",
         "Escribe un número de documento válido.",
+        "Debes aceptar para continuar.",
     ],
 };
 
@@ -196,6 +214,7 @@ static PT_BR: Texts = Texts {
         "Vamos levar você à página segura de pagamento com seus dados preenchidos. Seu cartão nunca passa por aqui.",
     fix_errors: "Verifique os campos marcados.",
     one_error: "1 erro",
+    consent_summary: "Consentimento",
     errors_word: "erros",
     product: "Produto",
     amount: "Total",
@@ -238,6 +257,10 @@ static PT_BR: Texts = Texts {
     unsubscribed_body: "Não enviaremos mais lembretes sobre esta compra.",
     opening_title: "Estamos abrindo seu pagamento",
     opening_body: "Está demorando mais que o normal. Aguarde um momento e toque no botão para continuar.",
+    seller_logo: "Logo do vendedor",
+    privacy: "Política de privacidade",
+    terms: "Termos e condições",
+    continue_label: "Continuar",
     errors: [
         "Este campo é obrigatório.",
         "Muito curto.",
@@ -246,6 +269,7 @@ static PT_BR: Texts = Texts {
         "Digite um número de telefone válido.",
         "Contém caracteres não permitidos.",
         "Digite um número de documento válido.",
+        "Você precisa aceitar para continuar.",
     ],
 };
 
@@ -267,6 +291,7 @@ static EN: Texts = Texts {
     fix_errors: "Please check the highlighted fields.",
     one_error: "1 error",
     errors_word: "errors",
+    consent_summary: "Consent",
     product: "Product",
     amount: "Total",
     reference: "Reference",
@@ -308,6 +333,10 @@ static EN: Texts = Texts {
     unsubscribed_body: "We will not send you more reminders about this purchase.",
     opening_title: "We are opening your payment",
     opening_body: "This is taking longer than usual. Wait a moment and press the button to continue.",
+    seller_logo: "Seller logo",
+    privacy: "Privacy policy",
+    terms: "Terms and conditions",
+    continue_label: "Continue",
     errors: [
         "This field is required.",
         "Too short.",
@@ -316,5 +345,6 @@ static EN: Texts = Texts {
         "Enter a valid phone number.",
         "Contains characters that are not allowed.",
         "Enter a valid ID number.",
+        "You must agree to continue.",
     ],
 };

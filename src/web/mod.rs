@@ -41,6 +41,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/u/{token}", web::post().to(unsubscribe::confirm))
         .route("/return/{gateway}", web::get().to(returns::show))
         .route("/status/{attempt}", web::get().to(returns::status))
+        .route("/logo/{file}", web::get().to(logo))
         .service(
             web::resource("/webhooks/{gateway}")
                 .app_data(web::PayloadConfig::new(WEBHOOK_LIMIT))
@@ -211,6 +212,25 @@ async fn healthz(ctx: web::Data<crate::context::AppContext>) -> HttpResponse {
                 .insert_header((header::RETRY_AFTER, "5"))
                 .body(body)
         }
+    }
+}
+
+/// A seller logo read at start-up. Its path names a hash of its bytes, so it is cached
+/// for good; `nosniff` (on every response) keeps browsers to its content type.
+async fn logo(ctx: web::Data<crate::context::AppContext>, req: HttpRequest) -> Result<HttpResponse, PageError> {
+    let path = req.path();
+    let found = ctx
+        .settings
+        .offers
+        .iter()
+        .filter_map(|o| o.trust.seller.logo.as_ref())
+        .find(|l| l.path == path);
+    match found {
+        Some(l) => Ok(HttpResponse::Ok()
+            .content_type(l.content_type)
+            .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
+            .body(l.bytes.clone())),
+        None => Err(PageError::new(lang_of(&req), PageErrorKind::NotFound)),
     }
 }
 

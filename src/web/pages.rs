@@ -13,6 +13,8 @@ pub struct FormValues {
     pub tax_id: String,
     /// The reminder-email consent box was ticked.
     pub email_consent: bool,
+    /// The offer's consent box was ticked.
+    pub consent: bool,
 }
 
 #[derive(Default)]
@@ -23,6 +25,7 @@ pub struct FieldErrors {
     /// A country value not on the list.
     pub phone_country: Option<&'static str>,
     pub tax_id: Option<&'static str>,
+    pub consent: Option<&'static str>,
 }
 
 impl FieldErrors {
@@ -32,8 +35,59 @@ impl FieldErrors {
             || self.phone.is_some()
             || self.phone_country.is_some()
             || self.tax_id.is_some()
+            || self.consent.is_some()
+    }
+}
+
+/// Who sells and the offer's consent, for the seller partials (`_seller_header.html`,
+/// `_seller_footer.html`) and the form's consent box.
+pub struct TrustView<'a> {
+    pub seller_name: Option<&'a str>,
+    pub logo: Option<&'a str>,
+    pub logo_alt: &'a str,
+    pub privacy_url: Option<&'a str>,
+    pub privacy_label: &'static str,
+    pub terms_url: Option<&'a str>,
+    pub terms_label: &'static str,
+    pub consent_text: Option<&'a str>,
+    pub consent_required: bool,
+}
+
+impl<'a> TrustView<'a> {
+    pub fn new(offer: &'a crate::domain::offer::Offer, lang: Lang) -> Self {
+        let t = texts(lang);
+        let s = &offer.trust.seller;
+        TrustView {
+            seller_name: s.name.as_deref(),
+            logo: s.logo.as_deref().map(|l| l.path.as_str()),
+            logo_alt: s.name.as_deref().unwrap_or(t.seller_logo),
+            privacy_url: s.privacy_url.as_ref().map(|u| u.as_str()),
+            privacy_label: t.privacy,
+            terms_url: s.terms_url.as_ref().map(|u| u.as_str()),
+            terms_label: t.terms,
+            consent_text: offer.trust.consent.as_ref().map(|c| c.text.get(lang)),
+            consent_required: offer.trust.consent.as_ref().is_some_and(|c| c.required),
+        }
     }
 
+    /// For a page whose offer is gone from the configuration.
+    pub fn none(lang: Lang) -> Self {
+        let t = texts(lang);
+        TrustView {
+            seller_name: None,
+            logo: None,
+            logo_alt: t.seller_logo,
+            privacy_url: None,
+            privacy_label: t.privacy,
+            terms_url: None,
+            terms_label: t.terms,
+            consent_text: None,
+            consent_required: false,
+        }
+    }
+}
+
+impl FieldErrors {
     /// In form order: the summary at the top of a refused form links to each field.
     pub fn summary(&self, t: &Texts) -> Vec<FieldError> {
         [
@@ -42,6 +96,7 @@ impl FieldErrors {
             ("phone_country", t.phone_country, self.phone_country),
             ("phone", t.phone, self.phone),
             ("tax_id", t.tax_id, self.tax_id),
+            ("consent", t.consent_summary, self.consent),
         ]
         .into_iter()
         .filter_map(|(id, label, message)| message.map(|message| FieldError { id, label, message }))
@@ -68,6 +123,7 @@ pub struct OfferPage<'a> {
     pub ask_tax_id: bool,
     /// The offer's follow-up policy only emails reminders to leads who agreed.
     pub ask_email_consent: bool,
+    pub trust: TrustView<'a>,
     pub values: FormValues,
     pub errors: FieldErrors,
     /// What the summary lists, and the page title's count ("2 errores: …"): a screen
@@ -123,6 +179,10 @@ pub struct ResultPage<'a> {
     pub reference: &'a str,
     pub retry_url: Option<String>,
     pub retry_label: &'static str,
+    pub trust: TrustView<'a>,
+    /// Paid only: the offer's `continue_url`.
+    pub continue_url: Option<&'a str>,
+    pub continue_label: &'static str,
 }
 
 /// The unsubscribe link's page: one button that POSTs (link scanners only GET).
@@ -198,6 +258,9 @@ pub struct DealRow {
     pub status: String,
     pub lost_reason: Option<String>,
     pub updated: String,
+    /// The lead's UTMs, click ids and referrer, and the offer consent it gave.
+    pub attribution: String,
+    pub consent: String,
 }
 
 pub struct TaskRow {

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::i18n::texts;
-use super::pages::ResultPage;
-use super::{lang_of, render, PageError, PageErrorKind};
+use super::pages::{ResultPage, TrustView};
+use super::{lang_of, render, see_other, PageError, PageErrorKind};
 use crate::context::AppContext;
 use crate::domain::edge::AttemptId;
 use crate::domain::lead::Attempt;
@@ -25,6 +25,8 @@ use crate::store::leads;
 pub struct ReturnQuery {
     attempt: Option<String>,
     lang: Option<String>,
+    /// `1`: show the paid page itself, not the offer's thank-you redirect.
+    stay: Option<String>,
 }
 
 pub async fn show(
@@ -58,6 +60,11 @@ pub async fn show(
     crate::telemetry::record_ids(&lead.id, &attempt.id);
     let explicit = query.as_ref().and_then(|q| q.lang.as_deref()).and_then(Lang::from_code);
     let lang = explicit.unwrap_or(lead.lang);
+    let stay = query.as_ref().and_then(|q| q.stay.as_deref()) == Some("1");
+    if let Some(url) = thank_you(&ctx, &attempt, lang).filter(|_| !stay) {
+        // What settled the attempt is committed by now; the redirect only reports it.
+        return Ok(see_other(&url));
+    }
     let retry_url = resume_token(&ctx, &lead.id, &lead.offer_slug)
         .ok()
         .map(|t| format!("/r/{t}"));
@@ -68,6 +75,17 @@ pub async fn show(
         retry: retry_url,
     };
     Ok(render(&result_page(&ctx, lang, &attempt, here)))
+}
+
+/// The approved attempt's signed thank-you URL, where its offer has one. The pending
+/// page's script reloads this same return page once paid, so it lands there too.
+fn thank_you(ctx: &AppContext, a: &Attempt, lang: Lang) -> Option<String> {
+    if Outcome::of(a.status) != Outcome::Approved {
+        return None;
+    }
+    let base = ctx.offer(&a.offer_slug)?.trust.thank_you_url.as_ref()?;
+    let secret = ctx.settings.secrets.thank_you_secret.as_ref()?;
+    Some(crate::links::thank_you_url(secret, base, a, lang))
 }
 
 /// `{"status": "pending" | "approved" | "declined"}`, never cached. Same limits and same
@@ -123,9 +141,12 @@ fn result_page<'a>(ctx: &'a AppContext, lang: Lang, a: &'a Attempt, links: Links
         Outcome::Pending => (t.pending_title, t.pending_body),
     };
     let pending = outcome == Outcome::Pending;
-    let offer_title = ctx
-        .offer(&a.offer_slug)
-        .map_or(a.offer_slug.as_str(), |o| o.title.as_str());
+    let offer = ctx.offer(&a.offer_slug);
+    let offer_title = offer.map_or(a.offer_slug.as_str(), |o| o.title.as_str());
+    let continue_url = offer
+        .and_then(|o| o.trust.continue_url.as_ref())
+        .filter(|_| outcome == Outcome::Approved)
+        .map(|u| u.as_str());
     ResultPage {
         lang: lang.code(),
         kind: outcome.as_str(),
@@ -142,5 +163,8 @@ fn result_page<'a>(ctx: &'a AppContext, lang: Lang, a: &'a Attempt, links: Links
         reference: &a.id,
         retry_url: (outcome == Outcome::Declined).then_some(links.retry).flatten(),
         retry_label: t.retry,
+        trust: offer.map_or_else(|| TrustView::none(lang), |o| TrustView::new(o, lang)),
+        continue_url,
+        continue_label: t.continue_label,
     }
 }

@@ -28,5 +28,6 @@ mod resume;
 mod returns;
 mod round_robin;
 mod smtp_sink;
+mod trust;
 mod vendor_tools;
 mod webhooks;

@@ -77,6 +77,7 @@ fn sample(gateway: GatewayKind, currency: Currency) -> (Offer, Lead, Attempt) {
         phone_region: "BR".into(),
         embed_origins: vec![],
         on_refund: leadgate::domain::offer::DealOnRefund::Lost,
+        trust: Default::default(),
     };
     let lead = Lead {
         id: "lead-1".into(),
@@ -89,6 +90,7 @@ fn sample(gateway: GatewayKind, currency: Currency) -> (Offer, Lead, Attempt) {
         },
         lang: Lang::PtBr,
         utm: Utm::default(),
+        consent: None,
         created_at: chrono::Utc::now().timestamp_millis(),
     };
     let attempt = Attempt {

@@ -188,6 +188,8 @@ fn settings(base: &str, owner: Option<&str>) -> RemoteCrmSettings {
             (FieldRole::AttemptId, "leadgate_attempt_id".into()),
             (FieldRole::UtmCampaign, "Campaign".into()),
             (FieldRole::Offer, "leadgate_offer".into()),
+            (FieldRole::Gclid, "Google click id".into()),
+            (FieldRole::Fbclid, "Meta click id".into()),
         ],
         max_requests: 100,
         max_searches: 5,
@@ -238,6 +240,8 @@ async fn mount_catalog(server: &MockServer) {
             {"name": "leadgate_attempt_id", "label": "Leadgate attempt", "type": "string", "hasUniqueValue": true},
             {"name": "utm_campaign_x", "label": "Campaign", "type": "string"},
             {"name": "leadgate_offer", "label": "Offer", "type": "string"},
+            {"name": "gclid_x", "label": "Google click id", "type": "string"},
+            {"name": "fbclid_x", "label": "Meta click id", "type": "string"},
             {"name": "payment_status", "label": "Payment status", "type": "enumeration"},
             {"name": "amount_refunded", "label": "Amount refunded", "type": "number"},
         ]})))
@@ -293,6 +297,9 @@ async fn a_deal_is_created_with_ids_fields_and_its_contact() {
     let utm = Utm {
         campaign: Some("launch".into()),
         source: Some("wp".into()),
+        gclid: Some("Cj0KCQ-gclid".into()),
+        fbclid: Some("IwAR-fbclid".into()),
+        referrer: Some("ignored: no field mapped".into()),
         ..Utm::default()
     };
     let input = DealInput {
@@ -320,6 +327,8 @@ async fn a_deal_is_created_with_ids_fields_and_its_contact() {
                 "leadgate_attempt_id": "att-1",
                 "leadgate_offer": "demo",
                 "utm_campaign_x": "launch",
+                "gclid_x": "Cj0KCQ-gclid",
+                "fbclid_x": "IwAR-fbclid",
             },
             "associations": [{"to": {"id": "1234"}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 3}]}],
         })

@@ -36,6 +36,8 @@ fn needs() -> CrmNeeds {
         fields: vec![
             (FieldRole::AttemptId, "Leadgate attempt".into()),
             (FieldRole::UtmCampaign, "Campaign".into()),
+            (FieldRole::Gclid, "Google click id".into()),
+            (FieldRole::Referrer, "Referrer".into()),
         ],
         owner: Some("owner@example.com".into()),
         task_owners: vec!["bea@example.com".into()],
@@ -89,6 +91,8 @@ async fn mount_catalog(server: &MockServer) {
             { "field_code": "title", "field_name": "Title", "field_type": "varchar", "is_custom_field": false },
             { "field_code": "a".repeat(40), "field_name": "Leadgate attempt", "field_type": "varchar", "is_custom_field": true },
             { "field_code": "c".repeat(40), "field_name": "Campaign", "field_type": "varchar", "is_custom_field": true },
+            { "field_code": "g".repeat(40), "field_name": "Google click id", "field_type": "varchar", "is_custom_field": true },
+            { "field_code": "f".repeat(40), "field_name": "Referrer", "field_type": "varchar", "is_custom_field": true },
             { "field_code": "s".repeat(40), "field_name": "Payment status", "field_type": "varchar", "is_custom_field": true },
             { "field_code": "r".repeat(40), "field_name": "Refunded", "field_type": "double", "is_custom_field": true },
         ])))
@@ -295,7 +299,7 @@ async fn catalog_reads_every_page_and_only_custom_fields() {
     let names: Vec<_> = c.pipelines[0].stages.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["New", "Checkout started", "Refunded"]);
     assert!(c.pipelines[0].stages.iter().all(|s| s.outcome.is_none()));
-    assert_eq!(c.deal_fields.len(), 4);
+    assert_eq!(c.deal_fields.len(), 6);
     assert_eq!(c.owners[0].id, "9");
     assert_eq!(c.activity_types[0].id, "call");
 }
@@ -388,7 +392,12 @@ async fn deal_carries_ids_as_numbers_value_in_major_units_and_our_tags() {
             "pipeline_id": 1,
             "stage_id": 11,
             "owner_id": 9,
-            "custom_fields": { ("a".repeat(40)): "att-1", ("c".repeat(40)): "launch" },
+            "custom_fields": {
+                ("a".repeat(40)): "att-1",
+                ("c".repeat(40)): "launch",
+                ("g".repeat(40)): "Cj0KCQ-gclid",
+                ("f".repeat(40)): "https://blog.example/post",
+            },
         })))
         .respond_with(ok(json!({ "id": 501 })))
         .expect(1)
@@ -397,6 +406,9 @@ async fn deal_carries_ids_as_numbers_value_in_major_units_and_our_tags() {
     let utm = Utm {
         campaign: Some("launch".into()),
         source: Some("ignored: no field mapped".into()),
+        gclid: Some("Cj0KCQ-gclid".into()),
+        fbclid: Some("ignored: no field mapped".into()),
+        referrer: Some("https://blog.example/post".into()),
         ..Utm::default()
     };
     let d = DealInput {

@@ -61,7 +61,34 @@ fn has_association(o: &Object, to: &str, type_id: u64) -> bool {
 
 // ---------------------------------------------------------------- journeys
 
-both_backends!(hubspot_approve_journey);
+both_backends!(hubspot_approve_journey, click_ids_reach_hubspot_properties);
+
+/// Mapped like the UTMs; an unmapped role (referrer here) writes nothing.
+async fn click_ids_reach_hubspot_properties(backend: Backend) {
+    let fake = FakeHubspot::start().await;
+    let toml = format!(
+        "{}gclid = \"Google click id\"\nfbclid = \"Meta click id\"\n",
+        fake.toml()
+    );
+    let env = vec![("LEADGATE_HUBSPOT_TOKEN", TOKEN.to_string())];
+    let app = super::app_with_crm(backend, toml, env, 4).await;
+    let form = [
+        ("name", "Ana Pérez"),
+        ("email", "ana@example.com"),
+        ("phone", "300 123 4567"),
+        ("gclid", "Cj0KCQ-abc"),
+        ("fbclid", "IwAR-xyz"),
+        ("referrer", "https://blog.example/post"),
+    ];
+    let res = app.post_form("/c/demo", &form).await;
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap_or_default());
+    let deals = fake.deals();
+    assert_eq!(deals.len(), 1);
+    let p = &deals[0].properties;
+    assert_eq!(p["gclid"], "Cj0KCQ-abc");
+    assert_eq!(p["fbclid"], "IwAR-xyz");
+    assert!(!serde_json::to_string(p).unwrap().contains("blog.example"), "{p:?}");
+}
 
 async fn hubspot_approve_journey(backend: Backend) {
     let fake = FakeHubspot::start().await;

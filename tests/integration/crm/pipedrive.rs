@@ -23,6 +23,9 @@ const REFUNDED_STAGE_ID: i64 = 12;
 /// Keys of the "Payment status" (text) and "Amount refunded" (numeric) custom fields.
 const STATUS_KEY: &str = "5e1f0c3a9b7d2e4f6a8c0b1d3e5f7a9c2b4d6e8f";
 const REFUNDED_KEY: &str = "7a3c5e1f9b2d4f6a8c0e1b3d5f7a9c2e4b6d8f0a";
+/// Keys of the "Google click id" and "Referrer" custom fields (attribution).
+const GCLID_KEY: &str = "1b3d5f7a9c0e2b4d6f8a1c3e5b7d9f0a2c4e6b8d";
+const REFERRER_KEY: &str = "2c4e6b8d0f1a3c5e7b9d0f2a4c6e8b1d3f5a7c9e";
 
 mod fake;
 mod followups;
@@ -57,7 +60,37 @@ async fn dead_jobs(app: &TestApp) -> Vec<leadgate::store::jobs::JobSummary> {
     leadgate::store::jobs::dead(&app.ctx.db, 10).await.unwrap()
 }
 
-both_backends!(pipedrive_approved_journey);
+both_backends!(
+    pipedrive_approved_journey,
+    click_ids_and_referrer_reach_pipedrive_fields
+);
+
+/// Mapped like the UTMs; an unmapped role (fbclid here) writes nothing.
+async fn click_ids_and_referrer_reach_pipedrive_fields(backend: Backend) {
+    let fake = FakePipedrive::start().await;
+    let toml = format!(
+        "{}gclid = \"Google click id\"\nreferrer = \"Referrer\"\n",
+        fake.toml("")
+    );
+    let env = vec![("LEADGATE_PIPEDRIVE_API_TOKEN", TOKEN.to_string())];
+    let app = super::app_with_crm(backend, toml, env, 4).await;
+    let form = [
+        ("name", "Ana Pérez"),
+        ("email", "ana@example.com"),
+        ("phone", "300 123 4567"),
+        ("gclid", "Cj0KCQ-abc"),
+        ("fbclid", "IwAR-xyz"),
+        ("referrer", "https://blog.example/post"),
+    ];
+    let res = app.post_form("/c/demo", &form).await;
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap_or_default());
+    let deals = fake.deals();
+    assert_eq!(deals.len(), 1);
+    let custom = &deals[0]["custom_fields"];
+    assert_eq!(custom[GCLID_KEY], "Cj0KCQ-abc");
+    assert_eq!(custom[REFERRER_KEY], "https://blog.example/post");
+    assert!(!custom.to_string().contains("IwAR-xyz"), "{custom}");
+}
 
 async fn pipedrive_approved_journey(backend: Backend) {
     let fake = FakePipedrive::start().await;

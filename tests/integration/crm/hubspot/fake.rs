@@ -453,6 +453,8 @@ pub(super) fn properties() -> Value {
         {"name": "dealname", "label": "Deal Name", "type": "string"},
         {"name": ATTEMPT_PROPERTY, "label": "Leadgate attempt", "type": "string", "hasUniqueValue": true},
         {"name": "utm_campaign", "label": "UTM campaign", "type": "string"},
+        {"name": "gclid", "label": "Google click id", "type": "string"},
+        {"name": "fbclid", "label": "Meta click id", "type": "string"},
         {"name": "closed_lost_reason", "label": "Closed Lost Reason", "type": "string"},
         {"name": "leadgate_payment_status", "label": "Payment status", "type": "enumeration"},
         {"name": "leadgate_amount_refunded", "label": "Amount refunded", "type": "number"},

@@ -147,6 +147,8 @@ impl State {
                 { "field_code": ATTEMPT_KEY, "field_name": "Leadgate attempt", "field_type": "varchar", "is_custom_field": true },
                 { "field_code": STATUS_KEY, "field_name": "Payment status", "field_type": "varchar", "is_custom_field": true },
                 { "field_code": REFUNDED_KEY, "field_name": "Amount refunded", "field_type": "double", "is_custom_field": true },
+                { "field_code": GCLID_KEY, "field_name": "Google click id", "field_type": "varchar", "is_custom_field": true },
+                { "field_code": REFERRER_KEY, "field_name": "Referrer", "field_type": "varchar", "is_custom_field": true },
             ])),
             ("GET", "/api/v1/activityTypes") => ok(json!([
                 { "id": 1, "name": "Call", "key_string": "call", "active_flag": true },
