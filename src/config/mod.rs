@@ -10,7 +10,8 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::domain::offer::{DealOnRefund, GatewayKind, Offer, OfferSlug};
-use crate::domain::{Currency, Money};
+use crate::domain::{Currency, Lang, LocalizedText, Money};
+use text::RawText;
 
 mod admin;
 mod crm;
@@ -18,6 +19,7 @@ pub mod email;
 mod followup;
 mod gateways;
 mod security;
+mod text;
 pub use admin::AdminSettings;
 pub use crm::{CrmKind, CrmSettings, FieldRole, RemoteCrmSettings, HUBSPOT_TOKEN, PIPEDRIVE_TOKEN};
 pub use gateways::{Environment, GatewaySettings, MercadoPagoSettings, StripeSettings, WompiSettings};
@@ -177,9 +179,14 @@ struct RawReconcile {
 #[serde(deny_unknown_fields)]
 struct RawOffer {
     slug: String,
-    title: String,
+    title: RawText,
     #[serde(default)]
-    description: String,
+    description: RawText,
+    /// Shown under the price on the form.
+    #[serde(default)]
+    price_note: RawText,
+    /// The language the texts are written in and fall back to: es (default), pt-BR or en.
+    lang: Option<String>,
     price_minor: i64,
     currency: String,
     #[serde(default = "default_gateway")]
@@ -232,8 +239,26 @@ fn default_tax_id_type(region: &str) -> &'static str {
 fn demo_offer(followup_steps_set: bool) -> RawOffer {
     RawOffer {
         slug: "demo".into(),
-        title: "Curso de Marketing Digital".into(),
-        description: "Acceso de por vida, 12 módulos y certificado.".into(),
+        title: RawText::PerLang(
+            [
+                ("es", "Curso de Marketing Digital"),
+                ("pt-BR", "Curso de Marketing Digital"),
+                ("en", "Digital Marketing Course"),
+            ]
+            .map(|(l, t)| (l.to_owned(), t.to_owned()))
+            .into(),
+        ),
+        description: RawText::PerLang(
+            [
+                ("es", "Acceso de por vida, 12 módulos y certificado."),
+                ("pt-BR", "Acesso vitalício, 12 módulos e certificado."),
+                ("en", "Lifetime access, 12 modules and a certificate."),
+            ]
+            .map(|(l, t)| (l.to_owned(), t.to_owned()))
+            .into(),
+        ),
+        price_note: RawText::default(),
+        lang: None,
         price_minor: 19_900_000,
         currency: "COP".into(),
         gateway: default_gateway(),
@@ -472,7 +497,23 @@ fn offer(o: RawOffer, followup_base: &followup::Base) -> Result<Offer, Vec<Strin
     let slug = OfferSlug::parse(&o.slug)
         .map_err(|e| errs.push(format!("slug: {e}")))
         .ok();
-    if o.title.trim().is_empty() {
+    let lang = match o.lang.as_deref() {
+        None => Lang::Es,
+        Some(code) => Lang::ALL.into_iter().find(|l| l.code() == code).unwrap_or_else(|| {
+            errs.push(format!("lang: {code:?} is not es, pt-BR or en"));
+            Lang::Es
+        }),
+    };
+    let mut text = |name: &str, raw: RawText| {
+        raw.parse(lang).unwrap_or_else(|e| {
+            errs.push(format!("{name}: {e}"));
+            LocalizedText::plain(lang, "")
+        })
+    };
+    let title = text("title", o.title);
+    let description = text("description", o.description);
+    let price_note = text("price_note", o.price_note);
+    if Lang::ALL.into_iter().any(|l| title.get(l).trim().is_empty()) {
         errs.push("title: must not be empty".into());
     }
     let price = o
@@ -519,8 +560,10 @@ fn offer(o: RawOffer, followup_base: &followup::Base) -> Result<Offer, Vec<Strin
         (Some(slug), Some(price), Some(gateway)) if errs.is_empty() => Ok(Offer {
             on_refund,
             slug,
-            title: o.title,
-            description: o.description,
+            title,
+            description,
+            price_note,
+            lang,
             price,
             gateway,
             crm_pipeline: o.pipeline,
@@ -606,6 +649,63 @@ mod tests {
             );
         }
         assert!(errs.iter().all(|e| !e.contains('\n')));
+    }
+
+    #[test]
+    fn offer_texts_are_plain_or_per_language_with_the_offers_language_as_fallback() {
+        let toml = r#"
+            [[offers]]
+            slug = "a"
+            title = { "pt-BR" = "Curso", en = "Course" }
+            description = "Doze módulos"
+            price_note = { "pt-BR" = "Pagamento único" }
+            lang = "pt-BR"
+            price_minor = 100
+            currency = "BRL"
+        "#;
+        let s = Settings::from_toml(toml, &no_env).unwrap();
+        let o = &s.offers[0];
+        assert_eq!(o.lang, Lang::PtBr);
+        assert_eq!(o.title.get(Lang::En), "Course");
+        assert_eq!(o.title.get(Lang::Es), "Curso");
+        assert_eq!(o.description.get(Lang::En), "Doze módulos");
+        assert_eq!(o.price_note.get(Lang::En), "Pagamento único");
+        let plain = Settings::from_toml(
+            &toml
+                .replace("lang = \"pt-BR\"", "")
+                .replace("{ \"pt-BR\" = \"Pagamento único\" }", "\"x\"")
+                .replace("\"pt-BR\" = \"Curso\"", "es = \"Curso\""),
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(plain.offers[0].lang, Lang::Es, "es unless the offer says otherwise");
+    }
+
+    #[test]
+    fn an_offer_text_without_its_default_language_or_with_an_unknown_one_is_refused() {
+        let base = "[[offers]]\nslug = \"a\"\nprice_minor = 100\ncurrency = \"COP\"\n";
+        for (line, prefix) in [
+            (
+                "title = { en = \"Course\" }",
+                "offers[0].title: no text in the offer's language es",
+            ),
+            (
+                "title = { es = \"Curso\", pt = \"Curso\" }",
+                "offers[0].title: unknown language \"pt\"",
+            ),
+            (
+                "title = \"Curso\"\ndescription = { fr = \"x\" }",
+                "offers[0].description: unknown language",
+            ),
+            ("title = \"Curso\"\nlang = \"english\"", "offers[0].lang:"),
+            (
+                "title = { es = \"Curso\", en = \" \" }",
+                "offers[0].title: must not be empty",
+            ),
+        ] {
+            let errs = Settings::from_toml(&format!("{base}{line}\n"), &no_env).unwrap_err().0;
+            assert!(errs.iter().any(|e| e.starts_with(prefix)), "{line}: {errs:?}");
+        }
     }
 
     #[test]

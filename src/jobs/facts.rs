@@ -41,7 +41,7 @@ impl<'a> Facts<'a> {
             Var::Phone => c.phone.to_string(),
             Var::TelLink => format!("tel:{}", c.phone),
             Var::WhatsappLink => self.whatsapp(),
-            Var::Offer => s.offer.title.clone(),
+            Var::Offer => s.offer.title.get(lang).to_owned(),
             Var::Amount => s.attempt.amount.format(lang),
             Var::Status => s.attempt.status.to_string(),
             Var::Reason => or_dash(&s.attempt.status_detail),

@@ -148,9 +148,9 @@ fn dispute_task(s: &Subject<'_>) -> (String, String) {
     let lang = s.lead.lang;
     let name = &s.lead.contact.name;
     let subject = match lang {
-        Lang::Es => format!("Responder al contracargo de {name} ({})", s.offer.title),
-        Lang::PtBr => format!("Responder ao chargeback de {name} ({})", s.offer.title),
-        Lang::En => format!("Answer the chargeback of {name} ({})", s.offer.title),
+        Lang::Es => format!("Responder al contracargo de {name} ({})", s.offer.title.default_text()),
+        Lang::PtBr => format!("Responder ao chargeback de {name} ({})", s.offer.title.default_text()),
+        Lang::En => format!("Answer the chargeback of {name} ({})", s.offer.title.default_text()),
     };
     let dispute = a.after.reversal.dispute.as_ref();
     let due = when(dispute.and_then(|d| d.due_at));

@@ -37,6 +37,8 @@ pub struct OfferPage<'a> {
     pub slug: &'a str,
     pub offer_title: &'a str,
     pub offer_description: &'a str,
+    /// Under the price; blank for none.
+    pub price_note: &'a str,
     pub price: String,
     pub ask_tax_id: bool,
     /// The offer's follow-up policy only emails reminders to leads who agreed.

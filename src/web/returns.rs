@@ -125,7 +125,7 @@ fn result_page<'a>(ctx: &'a AppContext, lang: Lang, a: &'a Attempt, links: Links
     let pending = outcome == Outcome::Pending;
     let offer_title = ctx
         .offer(&a.offer_slug)
-        .map_or(a.offer_slug.as_str(), |o| o.title.as_str());
+        .map_or(a.offer_slug.as_str(), |o| o.title.get(lang));
     ResultPage {
         lang: lang.code(),
         kind: outcome.as_str(),
