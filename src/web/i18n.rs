@@ -62,6 +62,14 @@ pub struct Texts {
     /// A second press while the first one is still opening the checkout.
     pub opening_title: &'static str,
     pub opening_body: &'static str,
+    /// The sandbox gateway's checkout page: no real money, three buttons, and what an
+    /// already closed payment says (approved, declined, expired, anything else).
+    pub sandbox_title: &'static str,
+    pub sandbox_badge: &'static str,
+    pub sandbox_approve: &'static str,
+    pub sandbox_decline: &'static str,
+    pub sandbox_abandon: &'static str,
+    pub sandbox_closed: [&'static str; 4],
     errors: [&'static str; 7],
 }
 
@@ -80,6 +88,14 @@ impl Texts {
     pub fn error(&self, code: &str) -> &'static str {
         let i = ERROR_CODES.iter().position(|c| *c == code).unwrap_or(0);
         self.errors[i]
+    }
+}
+
+impl Texts {
+    /// What the sandbox page says of a payment in its ledger status.
+    pub fn sandbox_closed(&self, status: &str) -> &'static str {
+        let i = ["APPROVED", "DECLINED", "EXPIRED"].iter().position(|s| *s == status);
+        self.sandbox_closed[i.unwrap_or(3)]
     }
 }
 
@@ -142,6 +158,17 @@ static ES: Texts = Texts {
     unsubscribed_body: "No te enviaremos más recordatorios sobre esta compra.",
     opening_title: "Estamos abriendo tu pago",
     opening_body: "Está tardando más de lo normal. Espera un momento y pulsa el botón para continuar.",
+    sandbox_title: "Pago de prueba",
+    sandbox_badge: "SANDBOX · sin dinero real",
+    sandbox_approve: "Aprobar el pago",
+    sandbox_decline: "Rechazar el pago",
+    sandbox_abandon: "Abandonar y volver",
+    sandbox_closed: [
+        "Este pago ya fue aprobado.",
+        "Este pago ya fue rechazado.",
+        "Este pago ya venció.",
+        "Este pago ya está cerrado.",
+    ],
     errors: [
         "Este campo es obligatorio.",
         "Es demasiado corto.",
@@ -205,6 +232,17 @@ static PT_BR: Texts = Texts {
     unsubscribed_body: "Não enviaremos mais lembretes sobre esta compra.",
     opening_title: "Estamos abrindo seu pagamento",
     opening_body: "Está demorando mais que o normal. Aguarde um momento e toque no botão para continuar.",
+    sandbox_title: "Pagamento de teste",
+    sandbox_badge: "SANDBOX · sem dinheiro real",
+    sandbox_approve: "Aprovar o pagamento",
+    sandbox_decline: "Recusar o pagamento",
+    sandbox_abandon: "Desistir e voltar",
+    sandbox_closed: [
+        "Este pagamento já foi aprovado.",
+        "Este pagamento já foi recusado.",
+        "Este pagamento já expirou.",
+        "Este pagamento já está encerrado.",
+    ],
     errors: [
         "Este campo é obrigatório.",
         "Muito curto.",
@@ -268,6 +306,17 @@ static EN: Texts = Texts {
     unsubscribed_body: "We will not send you more reminders about this purchase.",
     opening_title: "We are opening your payment",
     opening_body: "This is taking longer than usual. Wait a moment and press the button to continue.",
+    sandbox_title: "Sandbox checkout",
+    sandbox_badge: "SANDBOX · no real money",
+    sandbox_approve: "Approve payment",
+    sandbox_decline: "Decline payment",
+    sandbox_abandon: "Abandon and go back",
+    sandbox_closed: [
+        "This payment is already approved.",
+        "This payment is already declined.",
+        "This payment has already expired.",
+        "This payment is already closed.",
+    ],
     errors: [
         "This field is required.",
         "Too short.",

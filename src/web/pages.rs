@@ -132,6 +132,7 @@ impl Message {
 #[template(path = "sandbox.html")]
 pub struct SandboxPage {
     pub lang: &'static str,
+    pub t: &'static Texts,
     pub id: String,
     pub description: String,
     pub amount: String,
@@ -140,7 +141,8 @@ pub struct SandboxPage {
     pub email: String,
     pub phone: String,
     pub open: bool,
-    pub status: String,
+    /// Why the buttons are gone, once the payment is closed.
+    pub closed: &'static str,
     pub form_token: String,
 }
 

@@ -60,7 +60,7 @@ pub async fn show(
     let lang = explicit.unwrap_or(lead.lang);
     let retry_url = resume_token(&ctx, &lead.id, &lead.offer_slug)
         .ok()
-        .map(|t| format!("/r/{t}"));
+        .map(|t| format!("/r/{t}?lang={}", lang.code()));
     let here = Links {
         // The same return page again, in the language shown: the no-script way to check.
         check: format!("/return/{}?attempt={}&lang={}", kind.as_str(), attempt.id, lang.code()),

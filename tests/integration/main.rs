@@ -15,6 +15,7 @@ mod gateways;
 mod guards;
 mod hostile;
 mod journeys;
+mod languages;
 mod operators;
 mod process;
 mod queue;

@@ -1,0 +1,161 @@
+//! The visitor's language, once chosen, holds on every page that follows: the sandbox
+//! checkout, abandoning it, the declined page's retry, the resume link; offer texts come in
+//! that language; the admin pages speak the operator's language with its money and times.
+
+use crate::both_backends;
+use crate::support::{location, spawn, spawn_with, Backend, Options, TestApp};
+
+/// An English visitor's submit (the form's hidden `lang`), over a Spanish browser.
+async fn english_checkout(app: &TestApp) -> String {
+    let form = [
+        ("name", "Ann Lee"),
+        ("email", "ann@example.com"),
+        ("phone", "300 123 4567"),
+        ("lang", "en"),
+    ];
+    let res = app.post_form_in("/c/demo?lang=en", "es", &form).await;
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap_or_default());
+    location(&res)
+}
+
+/// GET as a Spanish browser: only what the app carried can make the page English.
+async fn page_es(app: &TestApp, url: &str) -> String {
+    let path = url.strip_prefix(&app.base).unwrap_or(url);
+    let res = app.get_in(path, "es").await;
+    assert!(res.status().is_success(), "{url}: {}", res.status());
+    res.text().await.unwrap()
+}
+
+both_backends!(an_english_lead_who_abandons_comes_back_to_english);
+async fn an_english_lead_who_abandons_comes_back_to_english(backend: Backend) {
+    let app = spawn(backend).await;
+    let sandbox = english_checkout(&app).await;
+    let back = app.press(&sandbox, "abandon").await;
+    assert!(back.contains("lang=en"), "{back}");
+    let html = page_es(&app, &back).await;
+    assert!(html.contains(r#"<html lang="en">"#), "{html}");
+    assert!(html.contains("Continue to payment"), "{html}");
+}
+
+/// An offer written in Portuguese with an English title, and a price note.
+const TRANSLATED: &str = r#"
+[[offers]]
+slug = "curso"
+lang = "pt-BR"
+title = { "pt-BR" = "Curso de Vendas", en = "Sales Course" }
+description = { "pt-BR" = "Doze módulos", es = "Doce módulos" }
+price_note = { "pt-BR" = "Pagamento único", en = "One payment, lifetime access" }
+price_minor = 19990
+currency = "BRL"
+"#;
+
+async fn translated(backend: Backend) -> TestApp {
+    let opts = Options {
+        toml: TRANSLATED.into(),
+        ..Options::default()
+    };
+    spawn_with(backend, opts).await
+}
+
+both_backends!(offer_texts_follow_the_visitor_and_fall_back_to_the_offers_language);
+async fn offer_texts_follow_the_visitor_and_fall_back_to_the_offers_language(backend: Backend) {
+    let app = translated(backend).await;
+    let en = app.get_in("/c/curso", "en-US").await.text().await.unwrap();
+    assert!(en.contains("<h1>Sales Course</h1>"), "{en}");
+    assert!(en.contains("One payment, lifetime access"), "{en}");
+    // No English description: the offer's own language stands in.
+    assert!(en.contains("Doze módulos"), "{en}");
+    let es = app.get_in("/c/curso", "es").await.text().await.unwrap();
+    assert!(
+        es.contains("<h1>Curso de Vendas</h1>") && es.contains("Doce módulos"),
+        "{es}"
+    );
+    assert!(es.contains("Pagamento único"), "{es}");
+
+    // The sandbox checkout and the paid page name the offer in the lead's language too.
+    let form = [
+        ("name", "Ann Lee"),
+        ("email", "ann@example.com"),
+        ("phone", "300 123 4567"),
+    ];
+    let res = app.post_form_in("/c/curso", "en", &form).await;
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap_or_default());
+    let sandbox = location(&res);
+    let page = page_es(&app, &sandbox).await;
+    assert!(page.contains("<h1>Sales Course</h1>"), "{page}");
+    let back = app.press(&sandbox, "approve").await;
+    let paid = page_es(&app, &back).await;
+    assert!(paid.contains("<dd>Sales Course</dd>"), "{paid}");
+    // Sales read the deal in the offer's language.
+    crate::support::eventually("the deal", || async { !app.deals().await.is_empty() }).await;
+    let deals = app.deals().await;
+    assert!(deals[0].title.starts_with("Curso de Vendas"), "{}", deals[0].title);
+}
+
+both_backends!(the_sandbox_checkout_speaks_the_leads_language);
+async fn the_sandbox_checkout_speaks_the_leads_language(backend: Backend) {
+    let app = spawn(backend).await;
+    let form = [
+        ("name", "Ana Souza"),
+        ("email", "ana@example.com"),
+        ("phone", "300 123 4567"),
+    ];
+    let res = app.post_form_in("/c/demo", "pt-BR", &form).await;
+    assert_eq!(res.status(), 303);
+    let sandbox = location(&res);
+    let html = page_es(&app, &sandbox).await;
+    assert!(html.contains(r#"<html lang="pt-BR">"#), "{html}");
+    for pt in [
+        "Aprovar o pagamento",
+        "Recusar o pagamento",
+        "Desistir e voltar",
+        "Referência",
+        "Pagamento de teste",
+    ] {
+        assert!(html.contains(pt), "{pt} missing: {html}");
+    }
+    assert!(!html.contains("Approve payment"), "{html}");
+    // Its outcome comes back in Portuguese, and a closed payment says so in Portuguese.
+    let back = app.press(&sandbox, "decline").await;
+    assert!(back.contains("lang=pt-BR"), "{back}");
+    let declined = page_es(&app, &back).await;
+    assert!(declined.contains("O pagamento não foi aprovado"), "{declined}");
+    let closed = page_es(&app, &sandbox).await;
+    assert!(closed.contains("Este pagamento já foi recusado."), "{closed}");
+}
+
+both_backends!(the_declined_pages_retry_keeps_the_language_it_was_shown_in);
+async fn the_declined_pages_retry_keeps_the_language_it_was_shown_in(backend: Backend) {
+    let app = spawn(backend).await;
+    let sandbox = english_checkout(&app).await;
+    let back = app.press(&sandbox, "decline").await;
+    // The visitor switched the declined page to Portuguese.
+    let url = url::Url::parse(&back).unwrap();
+    let attempt = url.query_pairs().find(|(k, _)| k == "attempt").unwrap().1.into_owned();
+    let declined = page_es(&app, &format!("/return/sandbox?attempt={attempt}&lang=pt-BR")).await;
+    let retry = declined
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .find(|h| h.starts_with("/r/"))
+        .unwrap_or_else(|| panic!("no retry link: {declined}"))
+        .replace("&amp;", "&");
+    assert!(retry.ends_with("?lang=pt-BR"), "{retry}");
+    let resume = page_es(&app, &retry).await;
+    assert!(resume.contains(r#"<html lang="pt-BR">"#), "{resume}");
+    assert!(resume.contains("Continuar para o pagamento"), "{resume}");
+    // Its button posts in that language too.
+    assert!(resume.contains("?lang=pt-BR\""), "{resume}");
+}
+
+both_backends!(the_resume_link_shows_the_leads_language_to_any_browser);
+async fn the_resume_link_shows_the_leads_language_to_any_browser(backend: Backend) {
+    let app = spawn(backend).await;
+    let sandbox = english_checkout(&app).await;
+    let back = app.press(&sandbox, "abandon").await;
+    // The bare link (as a reminder email carries it) in a Spanish browser.
+    let bare = back.split('?').next().unwrap().to_owned();
+    let html = page_es(&app, &bare).await;
+    assert!(html.contains(r#"<html lang="en">"#), "{html}");
+    assert!(html.contains("Your payment is not finished yet"), "{html}");
+}
