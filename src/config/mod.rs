@@ -371,7 +371,6 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
     let limits = security::limits(raw.limits, &mut errs);
     let forms = security::forms(raw.forms, &mut errs);
     let proxy = security::proxy(raw.proxy, &mut errs);
-    let admin = admin::admin(raw.admin, &mut errs);
     let email = email::build(raw.email, env).unwrap_or_else(|e| {
         errs.extend(e);
         None
@@ -393,6 +392,7 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
 
     let followup_steps_set = raw.followup.as_ref().is_some_and(|f| f.has_steps());
     let followup_base = followup::base(raw.followup, &mut errs);
+    let admin = admin::admin(raw.admin, followup_base.tz(), &mut errs);
     // The demo offer pays through the sandbox, so it exists only where the sandbox does.
     let raw_offers = if !raw.offers.is_empty() {
         raw.offers

@@ -8,6 +8,7 @@ pub mod form_token;
 pub mod forwarded;
 pub mod lang;
 pub mod lead;
+pub mod local_time;
 pub mod localized;
 pub mod money;
 pub mod offer;
