@@ -13,6 +13,7 @@ pub mod checkout;
 pub mod forms;
 pub mod headers;
 pub mod i18n;
+pub mod i18n_admin;
 pub mod pages;
 pub mod returns;
 pub mod sandbox;

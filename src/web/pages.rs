@@ -3,6 +3,7 @@
 use askama::Template;
 
 use super::i18n::{texts, Texts};
+use super::i18n_admin::AdminTexts;
 use crate::domain::Lang;
 
 #[derive(Default)]
@@ -150,6 +151,7 @@ pub struct SandboxPage {
 #[template(path = "admin_login.html")]
 pub struct AdminLogin {
     pub lang: &'static str,
+    pub t: &'static AdminTexts,
     /// Why the last try did not sign in, if it did not.
     pub alert: Option<String>,
     /// The session's anti-forgery token, sent back with the form.
@@ -196,6 +198,9 @@ pub struct DeadJobRow {
 #[template(path = "admin.html")]
 pub struct AdminPage {
     pub lang: &'static str,
+    pub t: &'static AdminTexts,
+    /// The IANA name of the zone every time on the page is in.
+    pub time_zone: &'static str,
     /// For the sign-out form.
     pub csrf: String,
     pub deals: Vec<DealRow>,

@@ -159,3 +159,70 @@ async fn the_resume_link_shows_the_leads_language_to_any_browser(backend: Backen
     assert!(html.contains(r#"<html lang="en">"#), "{html}");
     assert!(html.contains("Your payment is not finished yet"), "{html}");
 }
+
+both_backends!(the_admin_login_speaks_the_operators_language);
+async fn the_admin_login_speaks_the_operators_language(backend: Backend) {
+    let app = spawn(backend).await;
+    let pt = app.get_in("/admin/login", "pt-BR,pt;q=0.9").await.text().await.unwrap();
+    assert!(pt.contains(r#"<html lang="pt-BR">"#), "{pt}");
+    for word in [
+        "<label for=\"password\">Senha</label>",
+        ">Entrar</button>",
+        "Administração do leadgate",
+    ] {
+        assert!(pt.contains(word), "{word}: {pt}");
+    }
+    let en = app.get_in("/admin/login?lang=en", "pt-BR").await.text().await.unwrap();
+    assert!(
+        en.contains(">Password</label>") && en.contains(">Sign in</button>"),
+        "{en}"
+    );
+    // A refusal answers in the same language as the page it came from.
+    let token = crate::admin::csrf_of(&pt);
+    let wrong = app
+        .http
+        .post(app.url("/admin/login?lang=pt-BR"))
+        .form(&[("password", "nope"), ("csrf", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.text().await.unwrap().contains("Senha incorreta."));
+}
+
+both_backends!(the_admin_page_writes_money_and_times_as_the_operator_reads_them);
+async fn the_admin_page_writes_money_and_times_as_the_operator_reads_them(backend: Backend) {
+    let opts = Options {
+        toml: "[admin]\ntime_zone = \"America/Sao_Paulo\"\n".into(),
+        ..Options::default()
+    };
+    let app = spawn_with(backend, opts).await;
+    app.start_checkout("demo", "Ana Souza", "ana@example.com").await;
+    crate::support::eventually("the deal", || async { !app.deals().await.is_empty() }).await;
+    assert_eq!(
+        crate::admin::sign_in(&app, crate::support::ADMIN_PASSWORD)
+            .await
+            .status(),
+        303
+    );
+    let deal = app.deals().await.remove(0);
+    let tz = chrono_tz::Tz::America__Sao_Paulo;
+
+    let pt = app.get_in("/admin", "pt-BR").await.text().await.unwrap();
+    assert!(
+        pt.contains("<h2>Negócios</h2>") && pt.contains("Horários em America/Sao_Paulo"),
+        "{pt}"
+    );
+    assert!(pt.contains("<td>COP 199.000,00</td>"), "{pt}");
+    let when = leadgate::domain::local_time::format(deal.updated_at, leadgate::domain::Lang::PtBr, tz);
+    assert!(pt.contains(&format!("<small>{when}</small>")), "{when} missing: {pt}");
+    assert!(!pt.contains("Z</small>"), "no raw UTC times: {pt}");
+
+    let en = app.get_in("/admin?lang=en", "pt-BR").await.text().await.unwrap();
+    assert!(
+        en.contains("<h2>Deals</h2>") && en.contains("<td>COP 199,000.00</td>"),
+        "{en}"
+    );
+    let when = leadgate::domain::local_time::format(deal.updated_at, leadgate::domain::Lang::En, tz);
+    assert!(en.contains(&format!("<small>{when}</small>")), "{when} missing: {en}");
+}
