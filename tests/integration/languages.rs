@@ -226,3 +226,28 @@ async fn the_admin_page_writes_money_and_times_as_the_operator_reads_them(backen
     let when = leadgate::domain::local_time::format(deal.updated_at, leadgate::domain::Lang::En, tz);
     assert!(en.contains(&format!("<small>{when}</small>")), "{when} missing: {en}");
 }
+
+both_backends!(the_receipt_email_names_the_offer_in_the_customers_language);
+async fn the_receipt_email_names_the_offer_in_the_customers_language(backend: Backend) {
+    let sink = crate::smtp_sink::SmtpSink::start().await;
+    let toml = format!(
+        "[email]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nfrom = \"Acme <ventas@acme.test>\"\n\
+         [followup]\nreceipt_email = true\n{TRANSLATED}",
+        sink.port()
+    );
+    let app = spawn_with(
+        backend,
+        Options {
+            toml,
+            ..Options::default()
+        },
+    )
+    .await;
+    let form = [("name", "Ann Lee"), ("email", "ann@example.com"), ("phone", "300 123 4567")];
+    let res = app.post_form_in("/c/curso", "en", &form).await;
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap_or_default());
+    app.press(&location(&res), "approve").await;
+    crate::support::eventually("the receipt", || async { !sink.messages().is_empty() }).await;
+    let subject = sink.messages().remove(0).subject.unwrap_or_default();
+    assert!(subject.contains("Sales Course"), "{subject}");
+}
