@@ -99,6 +99,8 @@ pub struct UnsubscribePage<'a> {
     pub lang: &'static str,
     pub t: &'static Texts,
     pub token: &'a str,
+    /// The offer the reminders are about; blank if it is no longer configured.
+    pub offer_title: &'a str,
 }
 
 #[derive(Template)]

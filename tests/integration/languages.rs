@@ -243,11 +243,34 @@ async fn the_receipt_email_names_the_offer_in_the_customers_language(backend: Ba
         },
     )
     .await;
-    let form = [("name", "Ann Lee"), ("email", "ann@example.com"), ("phone", "300 123 4567")];
+    let form = [
+        ("name", "Ann Lee"),
+        ("email", "ann@example.com"),
+        ("phone", "300 123 4567"),
+    ];
     let res = app.post_form_in("/c/curso", "en", &form).await;
     assert_eq!(res.status(), 303, "{}", res.text().await.unwrap_or_default());
     app.press(&location(&res), "approve").await;
     crate::support::eventually("the receipt", || async { !sink.messages().is_empty() }).await;
     let subject = sink.messages().remove(0).subject.unwrap_or_default();
     assert!(subject.contains("Sales Course"), "{subject}");
+}
+
+both_backends!(the_unsubscribe_page_names_the_offer_in_the_leads_language);
+async fn the_unsubscribe_page_names_the_offer_in_the_leads_language(backend: Backend) {
+    let app = translated(backend).await;
+    let form = [
+        ("name", "Ann Lee"),
+        ("email", "ann@example.com"),
+        ("phone", "300 123 4567"),
+    ];
+    let res = app.post_form_in("/c/curso", "en", &form).await;
+    assert_eq!(res.status(), 303);
+    let lead_id = app.leads().await[0]["id"].as_str().unwrap().to_owned();
+    let link = leadgate::links::unsubscribe_link(&app.ctx, &lead_id);
+    let html = page_es(&app, &link).await;
+    assert!(
+        html.contains(r#"<html lang="en">"#) && html.contains("Sales Course"),
+        "{html}"
+    );
 }
