@@ -81,9 +81,7 @@ impl<'a> Facts<'a> {
         self.history
             .iter()
             .map(|a| {
-                let at = chrono::DateTime::from_timestamp_millis(a.created_at)
-                    .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
-                    .unwrap_or_default();
+                let at = crate::domain::local_time::format(a.created_at, self.s.lead.lang, tz);
                 match &a.status_detail {
                     Some(d) => format!("{at} · {} ({d})", a.status),
                     None => format!("{at} · {}", a.status),

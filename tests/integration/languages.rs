@@ -274,3 +274,20 @@ async fn the_unsubscribe_page_names_the_offer_in_the_leads_language(backend: Bac
         "{html}"
     );
 }
+
+both_backends!(a_follow_up_tasks_history_writes_dates_in_the_leads_language);
+async fn a_follow_up_tasks_history_writes_dates_in_the_leads_language(backend: Backend) {
+    let app = spawn(backend).await;
+    app.start_checkout("fast", "Ana Pérez", "ana@example.com").await;
+    app.advance(std::time::Duration::from_secs(5)).await;
+    crate::support::eventually("a follow-up task", || async { !app.tasks().await.is_empty() }).await;
+    let task = app.tasks().await.remove(0);
+    let lead_id = app.leads().await[0]["id"].as_str().unwrap().to_owned();
+    let attempt = leadgate::store::attempts::for_lead(&app.ctx.db, &lead_id)
+        .await
+        .unwrap()
+        .remove(0);
+    let tz = app.ctx.settings.offers[1].followup.hours.timezone();
+    let when = leadgate::domain::local_time::format(attempt.created_at, leadgate::domain::Lang::Es, tz);
+    assert!(task.body.contains(&when), "{when} missing: {}", task.body);
+}
