@@ -183,7 +183,7 @@ pub fn describe(settings: &Settings) -> Vec<String> {
         lines.push(format!(
             "offer {}: {} for {} minor units of {}, gateway {}, pipeline {:?} stage {:?}, follow-ups after {}",
             o.slug,
-            o.title,
+            o.title.default_text(),
             o.price.amount_minor(),
             o.price.currency(),
             o.gateway.as_str(),

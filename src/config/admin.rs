@@ -1,6 +1,9 @@
-//! `[admin]`: how long a sign-in to the admin pages lasts.
+//! `[admin]`: how long a sign-in to the admin pages lasts, and the time zone they show
+//! times in.
 
 use std::time::Duration;
+
+use chrono_tz::Tz;
 
 use serde::Deserialize;
 
@@ -10,6 +13,8 @@ pub struct AdminSettings {
     pub session_max_age: Duration,
     /// A session ends after this long without a request.
     pub session_idle_timeout: Duration,
+    /// `time_zone`, an IANA name; default `[followup] timezone`, else UTC.
+    pub time_zone: Tz,
 }
 
 impl Default for AdminSettings {
@@ -18,6 +23,7 @@ impl Default for AdminSettings {
         Self {
             session_max_age: Duration::from_secs(12 * 3600),
             session_idle_timeout: Duration::from_secs(30 * 60),
+            time_zone: Tz::UTC,
         }
     }
 }
@@ -27,9 +33,19 @@ impl Default for AdminSettings {
 pub(super) struct RawAdmin {
     session_max_age: Option<String>,
     session_idle_timeout: Option<String>,
+    time_zone: Option<String>,
 }
 
-pub(super) fn admin(raw: RawAdmin, errs: &mut Vec<String>) -> AdminSettings {
+pub(super) fn admin(raw: RawAdmin, business_tz: Tz, errs: &mut Vec<String>) -> AdminSettings {
+    let time_zone = match raw.time_zone {
+        None => business_tz,
+        Some(s) => s.parse::<Tz>().unwrap_or_else(|_| {
+            errs.push(format!(
+                "admin.time_zone: {s:?} is not an IANA time zone such as \"America/Bogota\""
+            ));
+            business_tz
+        }),
+    };
     let defaults = AdminSettings::default();
     let mut dur = |name: &str, v: Option<String>, default: Duration| match v.map(|s| humantime::parse_duration(&s)) {
         None => default,
@@ -44,6 +60,7 @@ pub(super) fn admin(raw: RawAdmin, errs: &mut Vec<String>) -> AdminSettings {
         }
     };
     AdminSettings {
+        time_zone,
         session_max_age: dur("session_max_age", raw.session_max_age, defaults.session_max_age),
         session_idle_timeout: dur(
             "session_idle_timeout",
@@ -60,17 +77,29 @@ mod tests {
     #[test]
     fn defaults_and_overrides() {
         let mut errs = Vec::new();
-        assert_eq!(admin(RawAdmin::default(), &mut errs), AdminSettings::default());
+        assert_eq!(admin(RawAdmin::default(), Tz::UTC, &mut errs), AdminSettings::default());
         let s = admin(
             RawAdmin {
                 session_max_age: Some("2s".into()),
                 session_idle_timeout: Some("1m".into()),
+                time_zone: None,
             },
+            Tz::America__Bogota,
             &mut errs,
         );
         assert!(errs.is_empty(), "{errs:?}");
         assert_eq!(s.session_max_age, Duration::from_secs(2));
         assert_eq!(s.session_idle_timeout, Duration::from_secs(60));
+        assert_eq!(s.time_zone, Tz::America__Bogota, "the business hours' zone by default");
+        let own = RawAdmin {
+            time_zone: Some("America/Sao_Paulo".into()),
+            ..RawAdmin::default()
+        };
+        assert_eq!(
+            admin(own, Tz::America__Bogota, &mut errs).time_zone,
+            Tz::America__Sao_Paulo
+        );
+        assert!(errs.is_empty(), "{errs:?}");
     }
 
     #[test]
@@ -80,11 +109,14 @@ mod tests {
             RawAdmin {
                 session_max_age: Some("0s".into()),
                 session_idle_timeout: Some("a while".into()),
+                time_zone: Some("Bogota".into()),
             },
+            Tz::UTC,
             &mut errs,
         );
-        assert_eq!(errs.len(), 2, "{errs:?}");
-        assert!(errs[0].starts_with("admin.session_max_age:"));
-        assert!(errs[1].starts_with("admin.session_idle_timeout:"));
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        assert!(errs[0].starts_with("admin.time_zone:"));
+        assert!(errs[1].starts_with("admin.session_max_age:"));
+        assert!(errs[2].starts_with("admin.session_idle_timeout:"));
     }
 }

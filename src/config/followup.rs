@@ -91,6 +91,13 @@ pub(super) struct Base {
     declined: Option<Step>,
 }
 
+impl Base {
+    /// `[followup] timezone`: where the business is, so also the admin pages' default.
+    pub(super) fn tz(&self) -> Tz {
+        self.tz
+    }
+}
+
 impl Default for Base {
     fn default() -> Self {
         let legacy = Policy::default_for(&[]);

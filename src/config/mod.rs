@@ -10,7 +10,8 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::domain::offer::{DealOnRefund, GatewayKind, Offer, OfferSlug};
-use crate::domain::{Currency, Money};
+use crate::domain::{Currency, Lang, LocalizedText, Money};
+use text::RawText;
 
 mod admin;
 mod crm;
@@ -19,6 +20,7 @@ mod followup;
 mod gateways;
 mod offer_page;
 mod security;
+mod text;
 pub use admin::AdminSettings;
 pub use crm::{CrmKind, CrmSettings, FieldRole, RemoteCrmSettings, HUBSPOT_TOKEN, PIPEDRIVE_TOKEN};
 pub use gateways::{Environment, GatewaySettings, MercadoPagoSettings, StripeSettings, WompiSettings};
@@ -181,9 +183,14 @@ struct RawReconcile {
 #[serde(deny_unknown_fields)]
 struct RawOffer {
     slug: String,
-    title: String,
+    title: RawText,
     #[serde(default)]
-    description: String,
+    description: RawText,
+    /// Shown under the price on the form.
+    #[serde(default)]
+    price_note: RawText,
+    /// The language the texts are written in and fall back to: es (default), pt-BR or en.
+    lang: Option<String>,
     price_minor: i64,
     currency: String,
     #[serde(default = "default_gateway")]
@@ -241,8 +248,26 @@ fn default_tax_id_type(region: &str) -> &'static str {
 fn demo_offer(followup_steps_set: bool) -> RawOffer {
     RawOffer {
         slug: "demo".into(),
-        title: "Curso de Marketing Digital".into(),
-        description: "Acceso de por vida, 12 módulos y certificado.".into(),
+        title: RawText::PerLang(
+            [
+                ("es", "Curso de Marketing Digital"),
+                ("pt-BR", "Curso de Marketing Digital"),
+                ("en", "Digital Marketing Course"),
+            ]
+            .map(|(l, t)| (l.to_owned(), t.to_owned()))
+            .into(),
+        ),
+        description: RawText::PerLang(
+            [
+                ("es", "Acceso de por vida, 12 módulos y certificado."),
+                ("pt-BR", "Acesso vitalício, 12 módulos e certificado."),
+                ("en", "Lifetime access, 12 modules and a certificate."),
+            ]
+            .map(|(l, t)| (l.to_owned(), t.to_owned()))
+            .into(),
+        ),
+        price_note: RawText::default(),
+        lang: None,
         price_minor: 19_900_000,
         currency: "COP".into(),
         gateway: default_gateway(),
@@ -359,7 +384,6 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
     let limits = security::limits(raw.limits, &mut errs);
     let forms = security::forms(raw.forms, &mut errs);
     let proxy = security::proxy(raw.proxy, &mut errs);
-    let admin = admin::admin(raw.admin, &mut errs);
     let email = email::build(raw.email, env).unwrap_or_else(|e| {
         errs.extend(e);
         None
@@ -382,6 +406,7 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
     let followup_steps_set = raw.followup.as_ref().is_some_and(|f| f.has_steps());
     let followup_base = followup::base(raw.followup, &mut errs);
     let seller_base = offer_page::base(raw.seller, &mut errs);
+    let admin = admin::admin(raw.admin, followup_base.tz(), &mut errs);
     // The demo offer pays through the sandbox, so it exists only where the sandbox does.
     let raw_offers = if !raw.offers.is_empty() {
         raw.offers
@@ -493,7 +518,23 @@ fn offer(o: RawOffer, followup_base: &followup::Base, seller_base: &offer_page::
     let slug = OfferSlug::parse(&o.slug)
         .map_err(|e| errs.push(format!("slug: {e}")))
         .ok();
-    if o.title.trim().is_empty() {
+    let lang = match o.lang.as_deref() {
+        None => Lang::Es,
+        Some(code) => Lang::ALL.into_iter().find(|l| l.code() == code).unwrap_or_else(|| {
+            errs.push(format!("lang: {code:?} is not es, pt-BR or en"));
+            Lang::Es
+        }),
+    };
+    let mut text = |name: &str, raw: RawText| {
+        raw.parse(lang).unwrap_or_else(|e| {
+            errs.push(format!("{name}: {e}"));
+            LocalizedText::plain(lang, "")
+        })
+    };
+    let title = text("title", o.title);
+    let description = text("description", o.description);
+    let price_note = text("price_note", o.price_note);
+    if Lang::ALL.into_iter().any(|l| title.get(l).trim().is_empty()) {
         errs.push("title: must not be empty".into());
     }
     let price = o
@@ -548,8 +589,10 @@ fn offer(o: RawOffer, followup_base: &followup::Base, seller_base: &offer_page::
             on_refund,
             trust,
             slug,
-            title: o.title,
-            description: o.description,
+            title,
+            description,
+            price_note,
+            lang,
             price,
             gateway,
             crm_pipeline: o.pipeline,
@@ -635,6 +678,63 @@ mod tests {
             );
         }
         assert!(errs.iter().all(|e| !e.contains('\n')));
+    }
+
+    #[test]
+    fn offer_texts_are_plain_or_per_language_with_the_offers_language_as_fallback() {
+        let toml = r#"
+            [[offers]]
+            slug = "a"
+            title = { "pt-BR" = "Curso", en = "Course" }
+            description = "Doze módulos"
+            price_note = { "pt-BR" = "Pagamento único" }
+            lang = "pt-BR"
+            price_minor = 100
+            currency = "BRL"
+        "#;
+        let s = Settings::from_toml(toml, &no_env).unwrap();
+        let o = &s.offers[0];
+        assert_eq!(o.lang, Lang::PtBr);
+        assert_eq!(o.title.get(Lang::En), "Course");
+        assert_eq!(o.title.get(Lang::Es), "Curso");
+        assert_eq!(o.description.get(Lang::En), "Doze módulos");
+        assert_eq!(o.price_note.get(Lang::En), "Pagamento único");
+        let plain = Settings::from_toml(
+            &toml
+                .replace("lang = \"pt-BR\"", "")
+                .replace("{ \"pt-BR\" = \"Pagamento único\" }", "\"x\"")
+                .replace("\"pt-BR\" = \"Curso\"", "es = \"Curso\""),
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(plain.offers[0].lang, Lang::Es, "es unless the offer says otherwise");
+    }
+
+    #[test]
+    fn an_offer_text_without_its_default_language_or_with_an_unknown_one_is_refused() {
+        let base = "[[offers]]\nslug = \"a\"\nprice_minor = 100\ncurrency = \"COP\"\n";
+        for (line, prefix) in [
+            (
+                "title = { en = \"Course\" }",
+                "offers[0].title: no text in the offer's language es",
+            ),
+            (
+                "title = { es = \"Curso\", pt = \"Curso\" }",
+                "offers[0].title: unknown language \"pt\"",
+            ),
+            (
+                "title = \"Curso\"\ndescription = { fr = \"x\" }",
+                "offers[0].description: unknown language",
+            ),
+            ("title = \"Curso\"\nlang = \"english\"", "offers[0].lang:"),
+            (
+                "title = { es = \"Curso\", en = \" \" }",
+                "offers[0].title: must not be empty",
+            ),
+        ] {
+            let errs = Settings::from_toml(&format!("{base}{line}\n"), &no_env).unwrap_err().0;
+            assert!(errs.iter().any(|e| e.starts_with(prefix)), "{line}: {errs:?}");
+        }
     }
 
     #[test]

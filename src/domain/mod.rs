@@ -8,6 +8,8 @@ pub mod form_token;
 pub mod forwarded;
 pub mod lang;
 pub mod lead;
+pub mod local_time;
+pub mod localized;
 pub mod money;
 pub mod offer;
 pub mod payment;
@@ -19,6 +21,7 @@ pub mod trust;
 
 pub use contact::{ContactError, Email, PersonName, Phone, TaxId};
 pub use lang::Lang;
+pub use localized::{LocalizedError, LocalizedText};
 pub use money::{Currency, Money, MoneyError};
 pub use payment::{PaymentStatus, Transition};
 pub use resume::{ResumeClaims, ResumeError};

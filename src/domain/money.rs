@@ -133,8 +133,9 @@ impl Money {
         self.currency
     }
 
-    /// "COP 150.000,00" (es, pt-BR) or "USD 1,234.50" (en). The code is
-    /// always shown because "$" is ambiguous across Latin America.
+    /// "COP 150.000,00" (es, pt-BR) or "USD 1,234.50" (en): the language decides the
+    /// separators, everywhere (pages, emails, tasks, admin). The code is always shown, in
+    /// front, instead of CLDR's "$ 150.000,00": "$" is ambiguous across Latin America.
     pub fn format(&self, lang: Lang) -> String {
         let (group_sep, decimal_sep) = match lang {
             Lang::Es | Lang::PtBr => ('.', ','),

@@ -5,7 +5,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use super::followup::Policy;
-use super::Money;
+use super::{Lang, LocalizedText, Money};
 
 /// URL-safe offer identifier as it appears in `/c/{slug}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
@@ -86,8 +86,13 @@ pub struct UnknownGateway(pub String);
 #[derive(Debug, Clone)]
 pub struct Offer {
     pub slug: OfferSlug,
-    pub title: String,
-    pub description: String,
+    /// Customers read these in their language (falling back to `lang`); sales in `lang`.
+    pub title: LocalizedText,
+    pub description: LocalizedText,
+    /// A line under the price on the form ("one payment, lifetime access"); may be blank.
+    pub price_note: LocalizedText,
+    /// The language the offer is written in, and its texts' fallback.
+    pub lang: Lang,
     pub price: Money,
     pub gateway: GatewayKind,
     pub crm_pipeline: String,

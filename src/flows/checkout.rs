@@ -328,8 +328,14 @@ pub async fn open_checkout(
         attempt,
         offer,
         lead,
-        return_url: ctx.url(&format!("/return/{}?attempt={}", offer.gateway.as_str(), attempt.id)),
-        cancel_url: ctx.url(&format!("/r/{resume}")),
+        // Both carry the lead's language: the browser coming back may ask for another.
+        return_url: ctx.url(&format!(
+            "/return/{}?attempt={}&lang={}",
+            offer.gateway.as_str(),
+            attempt.id,
+            lead.lang.code()
+        )),
+        cancel_url: ctx.url(&format!("/r/{resume}?lang={}", lead.lang.code())),
         webhook_url: ctx.url(&format!("/webhooks/{}", offer.gateway.as_str())),
         expires_at: attempt.created_at + ms(ctx.settings.checkout_ttl),
     };

@@ -2,13 +2,15 @@
 
 use crate::domain::lead::{Attempt, Contact, Lead, Utm};
 use crate::domain::offer::{GatewayKind, Offer, OfferSlug};
-use crate::domain::{Email, Lang, Money, PaymentStatus, PersonName, Phone, TaxId};
+use crate::domain::{Email, Lang, LocalizedText, Money, PaymentStatus, PersonName, Phone, TaxId};
 
 pub fn offer(slug: &str, gateway: GatewayKind, price: Money) -> Offer {
     Offer {
         slug: OfferSlug::parse(slug).unwrap(),
-        title: "Curso".into(),
-        description: String::new(),
+        title: LocalizedText::plain(Lang::Es, "Curso"),
+        description: LocalizedText::plain(Lang::Es, ""),
+        price_note: LocalizedText::plain(Lang::Es, ""),
+        lang: Lang::Es,
         price,
         gateway,
         crm_pipeline: "Sales".into(),

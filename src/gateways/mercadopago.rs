@@ -243,11 +243,12 @@ fn preference_body<'a>(req: &'a CheckoutRequest<'a>) -> Result<PreferenceBody<'a
     let from = iso8601(req.attempt.created_at)
         .ok_or_else(|| GatewayError::Rejected("attempt creation time out of range".into()))?;
     let to = iso8601(req.expires_at).ok_or_else(|| GatewayError::Rejected("checkout expiry out of range".into()))?;
-    let description = Some(req.offer.description.trim()).filter(|d| !d.is_empty());
+    let lang = req.lead.lang;
+    let description = Some(req.offer.description.get(lang).trim()).filter(|d| !d.is_empty());
     Ok(PreferenceBody {
         items: [Item {
             id: req.offer.slug.as_str(),
-            title: &req.offer.title,
+            title: req.offer.title.get(lang),
             description,
             quantity: 1,
             currency_id: amount.currency().as_str(),

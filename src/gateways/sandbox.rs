@@ -207,7 +207,7 @@ impl Gateway for SandboxGateway {
         let wanted = SandboxPayment {
             id: format!("{PAYMENT_ID_PREFIX}{}", crate::clock::new_id()),
             reference: req.attempt.id.clone(),
-            description: req.offer.title.clone(),
+            description: req.offer.title.get(req.lead.lang).into(),
             amount_minor: req.attempt.amount.amount_minor(),
             currency: req.attempt.amount.currency().as_str().into(),
             customer_name: c.name.as_str().into(),

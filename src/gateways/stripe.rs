@@ -372,8 +372,13 @@ fn checkout_form(req: &CheckoutRequest<'_>, now_unix: i64) -> Vec<(String, Strin
         &format!("{item}[currency]"),
         attempt.amount.currency().as_str().to_ascii_lowercase(),
     );
-    put(&format!("{item}[product_data][name]"), req.offer.title.clone());
-    let description = req.offer.description.trim();
+    // The hosted page is the customer's: in their language.
+    let lang = req.lead.lang;
+    put(
+        &format!("{item}[product_data][name]"),
+        req.offer.title.get(lang).to_owned(),
+    );
+    let description = req.offer.description.get(lang).trim();
     if !description.is_empty() {
         put(&format!("{item}[product_data][description]"), description.to_owned());
     }

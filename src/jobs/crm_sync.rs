@@ -95,7 +95,7 @@ pub async fn ensure_deal(ctx: &AppContext, s: &Subject<'_>) -> Result<(String, S
     let input = DealInput {
         attempt_id: &s.attempt.id,
         person_id: &person,
-        title: format!("{} — {}", s.offer.title, s.lead.contact.name),
+        title: format!("{} — {}", s.offer.title.default_text(), s.lead.contact.name),
         value: s.attempt.amount,
         pipeline: &s.offer.crm_pipeline,
         stage: &s.offer.crm_stage,

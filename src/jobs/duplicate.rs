@@ -40,9 +40,15 @@ pub async fn run(ctx: &AppContext, attempt_id: &str) -> Result<(), JobError> {
     crm_sync::note_once(ctx, &s.lead.id, &note).await?;
     let name = &s.lead.contact.name;
     let subject = match lang {
-        Lang::Es => format!("Reembolsar pago duplicado de {name} ({})", s.offer.title),
-        Lang::PtBr => format!("Reembolsar pagamento duplicado de {name} ({})", s.offer.title),
-        Lang::En => format!("Refund the duplicate payment of {name} ({})", s.offer.title),
+        Lang::Es => format!("Reembolsar pago duplicado de {name} ({})", s.offer.title.default_text()),
+        Lang::PtBr => format!(
+            "Reembolsar pagamento duplicado de {name} ({})",
+            s.offer.title.default_text()
+        ),
+        Lang::En => format!(
+            "Refund the duplicate payment of {name} ({})",
+            s.offer.title.default_text()
+        ),
     };
     let task = TaskInput {
         key: &key,

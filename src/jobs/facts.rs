@@ -41,7 +41,7 @@ impl<'a> Facts<'a> {
             Var::Phone => c.phone.to_string(),
             Var::TelLink => format!("tel:{}", c.phone),
             Var::WhatsappLink => self.whatsapp(),
-            Var::Offer => s.offer.title.clone(),
+            Var::Offer => s.offer.title.get(lang).to_owned(),
             Var::Amount => s.attempt.amount.format(lang),
             Var::Status => s.attempt.status.to_string(),
             Var::Reason => or_dash(&s.attempt.status_detail),
@@ -81,9 +81,7 @@ impl<'a> Facts<'a> {
         self.history
             .iter()
             .map(|a| {
-                let at = chrono::DateTime::from_timestamp_millis(a.created_at)
-                    .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
-                    .unwrap_or_default();
+                let at = crate::domain::local_time::format(a.created_at, self.s.lead.lang, tz);
                 match &a.status_detail {
                     Some(d) => format!("{at} · {} ({d})", a.status),
                     None => format!("{at} · {}", a.status),

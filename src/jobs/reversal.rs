@@ -82,11 +82,20 @@ fn standing_words(standing: Standing, lang: Lang) -> &'static str {
     }
 }
 
-/// A date sales can read, in UTC (the lead's time zone is not known here).
-fn when(unix_ms: Option<i64>) -> String {
-    unix_ms
-        .and_then(chrono::DateTime::from_timestamp_millis)
-        .map_or_else(|| "-".into(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+/// A date sales can read: in the offer's business-hours zone, named, as the text's
+/// language writes dates.
+fn when(s: &Subject<'_>, unix_ms: Option<i64>) -> String {
+    let tz = s.offer.followup.hours.timezone();
+    unix_ms.map_or_else(
+        || "-".into(),
+        |ms| {
+            format!(
+                "{} ({})",
+                crate::domain::local_time::format(ms, s.lead.lang, tz),
+                tz.name()
+            )
+        },
+    )
 }
 
 fn note_text(s: &Subject<'_>) -> String {
@@ -136,7 +145,7 @@ fn note_text(s: &Subject<'_>) -> String {
         r.refund_reason.clone().unwrap_or_else(|| "-".into()),
         dispute.map_or("-", |d| d.stage.as_str()).to_owned(),
         dispute.and_then(|d| d.reason.clone()).unwrap_or_else(|| "-".into()),
-        when(dispute.and_then(|d| d.due_at)),
+        when(s, dispute.and_then(|d| d.due_at)),
         a.gateway.as_str().to_owned(),
         a.gateway_ref.clone().unwrap_or_else(|| "-".into()),
     ];
@@ -148,12 +157,12 @@ fn dispute_task(s: &Subject<'_>) -> (String, String) {
     let lang = s.lead.lang;
     let name = &s.lead.contact.name;
     let subject = match lang {
-        Lang::Es => format!("Responder al contracargo de {name} ({})", s.offer.title),
-        Lang::PtBr => format!("Responder ao chargeback de {name} ({})", s.offer.title),
-        Lang::En => format!("Answer the chargeback of {name} ({})", s.offer.title),
+        Lang::Es => format!("Responder al contracargo de {name} ({})", s.offer.title.default_text()),
+        Lang::PtBr => format!("Responder ao chargeback de {name} ({})", s.offer.title.default_text()),
+        Lang::En => format!("Answer the chargeback of {name} ({})", s.offer.title.default_text()),
     };
     let dispute = a.after.reversal.dispute.as_ref();
-    let due = when(dispute.and_then(|d| d.due_at));
+    let due = when(s, dispute.and_then(|d| d.due_at));
     let reason = dispute.and_then(|d| d.reason.clone()).unwrap_or_else(|| "-".into());
     let amount = a.amount.format(lang);
     let gateway = a.gateway.as_str();

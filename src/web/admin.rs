@@ -12,15 +12,16 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
+use super::i18n_admin::admin_texts;
 use super::pages::{
     AdminLogin, AdminPage, AfterApprovalRow, DeadJobRow, DealRow, EmailRow, NoteRow, TaskRow, UnappliedRow, UnpaidRow,
 };
-use super::{render, see_other, PageError};
-use crate::clock::{ms, now_ms, rfc3339};
+use super::{lang_of, render, see_other, PageError};
+use crate::clock::{ms, now_ms};
 use crate::config::AdminSettings;
 use crate::context::AppContext;
 use crate::domain::lead::{Attempt, Lead, Utm};
-use crate::domain::{DisputeStage, Lang};
+use crate::domain::{local_time, DisputeStage, Lang};
 use crate::flows::payment::MarkedPaid;
 use crate::limits::retry_after_secs;
 use crate::store::{attempts, builtin_crm, followups, inbox, jobs, leads};
@@ -103,24 +104,17 @@ enum Refused {
 }
 
 impl Refused {
-    fn page(&self, session: &Session) -> HttpResponse {
+    fn page(&self, session: &Session, lang: Lang) -> HttpResponse {
+        let t = admin_texts(lang);
         let (status, alert, retry_after) = match self {
-            Refused::Forged => (
-                StatusCode::FORBIDDEN,
-                "This form has expired. Please try again.".to_owned(),
-                None,
-            ),
-            Refused::WrongPassword => (StatusCode::UNAUTHORIZED, "Wrong password.".to_owned(), None),
+            Refused::Forged => (StatusCode::FORBIDDEN, t.alert_forged.to_owned(), None),
+            Refused::WrongPassword => (StatusCode::UNAUTHORIZED, t.alert_wrong_password.to_owned(), None),
             Refused::TooMany(wait) => {
                 let secs = retry_after_secs(*wait);
-                let alert = format!("Too many sign-in tries. Try again in {secs} seconds.");
+                let alert = t.alert_too_many.replace("{secs}", &secs.to_string());
                 (StatusCode::TOO_MANY_REQUESTS, alert, Some(secs))
             }
-            Refused::Busy => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The server is busy. Try again in a moment.".to_owned(),
-                Some(1),
-            ),
+            Refused::Busy => (StatusCode::SERVICE_UNAVAILABLE, t.alert_busy.to_owned(), Some(1)),
             Refused::Session(e) => {
                 tracing::error!(error = %e, "admin session could not be written");
                 return HttpResponse::InternalServerError().finish();
@@ -130,7 +124,8 @@ impl Refused {
             return HttpResponse::InternalServerError().finish();
         };
         let mut res = render(&AdminLogin {
-            lang: "en",
+            lang: lang.code(),
+            t,
             alert: Some(alert),
             csrf,
         });
@@ -143,12 +138,14 @@ impl Refused {
     }
 }
 
-pub async fn login_form(session: Session) -> HttpResponse {
+pub async fn login_form(req: HttpRequest, session: Session) -> HttpResponse {
     let Ok(csrf) = csrf_token(&session) else {
         return HttpResponse::InternalServerError().finish();
     };
+    let lang = lang_of(&req);
     render(&AdminLogin {
-        lang: "en",
+        lang: lang.code(),
+        t: admin_texts(lang),
         alert: None,
         csrf,
     })
@@ -170,12 +167,16 @@ pub async fn login(
     form: web::Form<LoginForm>,
 ) -> HttpResponse {
     match sign_in(&ctx, &req, &session, form.into_inner()).await {
-        Ok(()) => see_other("/admin"),
+        // A language chosen on the sign-in page stays chosen.
+        Ok(()) => match super::explicit_lang(&req) {
+            Some(lang) => see_other(&format!("/admin?lang={}", lang.code())),
+            None => see_other("/admin"),
+        },
         Err(refused) => {
             if matches!(refused, Refused::WrongPassword) {
                 tracing::warn!("admin sign-in failed");
             }
-            refused.page(&session)
+            refused.page(&session, lang_of(&req))
         }
     }
 }
@@ -236,10 +237,10 @@ pub struct LogoutForm {
 }
 
 /// A forged sign-out is harmless but still refused, so the token is checked on every POST.
-pub async fn logout(session: Session, form: Option<web::Form<LogoutForm>>) -> HttpResponse {
+pub async fn logout(req: HttpRequest, session: Session, form: Option<web::Form<LogoutForm>>) -> HttpResponse {
     let given = form.as_ref().and_then(|f| f.csrf.as_deref());
     if !csrf_ok(&session, given) {
-        return Refused::Forged.page(&session);
+        return Refused::Forged.page(&session, lang_of(&req));
     }
     session.purge();
     see_other("/admin/login")
@@ -257,6 +258,7 @@ pub struct MarkPaidForm {
 /// stop and their open tasks are closed, as for a gateway's payment.
 pub async fn mark_paid(
     ctx: web::Data<AppContext>,
+    req: HttpRequest,
     session: Session,
     path: web::Path<String>,
     form: Option<web::Form<MarkPaidForm>>,
@@ -266,15 +268,16 @@ pub async fn mark_paid(
     }
     let form = form.map(web::Form::into_inner);
     if !csrf_ok(&session, form.as_ref().and_then(|f| f.csrf.as_deref())) {
-        return Ok(Refused::Forged.page(&session));
+        return Ok(Refused::Forged.page(&session, lang_of(&req)));
     }
     let note = form.and_then(|f| f.note).unwrap_or_default();
-    let fail = |e| PageError::unavailable(Lang::En, e);
+    let lang = lang_of(&req);
+    let fail = |e| PageError::unavailable(lang, e);
     match crate::flows::payment::mark_paid(&ctx, &path, &note)
         .await
         .map_err(fail)?
     {
-        MarkedPaid::NotFound => Err(PageError::new(Lang::En, super::PageErrorKind::NotFound)),
+        MarkedPaid::NotFound => Err(PageError::new(lang, super::PageErrorKind::NotFound)),
         MarkedPaid::Done | MarkedPaid::AlreadyPaid => {
             tracing::info!(attempt_id = %path, "attempt marked paid by an operator");
             Ok(see_other("/admin"))
@@ -301,22 +304,29 @@ fn attribution_text(u: &Utm) -> String {
         .join(" · ")
 }
 
-/// `2026-11 (es), 2026-12-01T…`: which consent text the lead agreed to, in which language, when.
-fn consent_text(l: &Lead) -> String {
+/// `2026-11 (es), 1 dic 2026, 14:30`: which consent text the lead agreed to, in which
+/// language, when (`at` writes the time as the rest of the page does).
+fn consent_text(l: &Lead, at: impl Fn(i64) -> String) -> String {
     l.consent
         .as_ref()
-        .map(|c| format!("{} ({}), {}", c.version, c.lang.code(), rfc3339(c.at)))
+        .map(|c| format!("{} ({}), {}", c.version, c.lang.code(), at(c.at)))
         .unwrap_or_default()
 }
 
-pub async fn index(ctx: web::Data<AppContext>, session: Session) -> Result<HttpResponse, PageError> {
+/// Rendered in the operator's language (`?lang=`, else Accept-Language), with money and
+/// times as that language writes them and times in `[admin] time_zone`.
+pub async fn index(ctx: web::Data<AppContext>, req: HttpRequest, session: Session) -> Result<HttpResponse, PageError> {
     if !signed_in(&ctx.settings.admin, &session) {
         return Ok(see_other("/admin/login"));
     }
     let Ok(csrf) = csrf_token(&session) else {
         return Ok(HttpResponse::InternalServerError().finish());
     };
-    let fail = |e| PageError::unavailable(Lang::En, e);
+    let lang = lang_of(&req);
+    let tz = ctx.settings.admin.time_zone;
+    let at = |ms: i64| local_time::format(ms, lang, tz);
+    let t = admin_texts(lang);
+    let fail = |e| PageError::unavailable(lang, e);
     let deals = builtin_crm::deals(&ctx.db, 200).await.map_err(fail)?;
     let keys: Vec<String> = deals.iter().map(|d| d.external_key.clone()).collect();
     let deal_leads = leads::by_attempt(&ctx.db, &keys).await.map_err(fail)?;
@@ -328,7 +338,9 @@ pub async fn index(ctx: web::Data<AppContext>, session: Session) -> Result<HttpR
     let unpaid = followups::unpaid(&ctx.db, 50).await.map_err(fail)?;
     let emails = followups::emails(&ctx.db, 50).await.map_err(fail)?;
     let page = AdminPage {
-        lang: "en",
+        lang: lang.code(),
+        t,
+        time_zone: tz.name(),
         csrf,
         embeds: super::embed::rows(&ctx),
         deals: deals
@@ -338,8 +350,8 @@ pub async fn index(ctx: web::Data<AppContext>, session: Session) -> Result<HttpR
                     .get(&d.external_key)
                     .map(|l| attribution_text(&l.utm))
                     .unwrap_or_default(),
-                consent: deal_leads.get(&d.external_key).map(consent_text).unwrap_or_default(),
-                value: super::money_text(d.value_minor, &d.currency, Lang::En),
+                consent: deal_leads.get(&d.external_key).map(|l| consent_text(l, at)).unwrap_or_default(),
+                value: super::money_text(d.value_minor, &d.currency, lang),
                 title: d.title,
                 person_name: d.person_name,
                 person_email: d.person_email,
@@ -347,13 +359,13 @@ pub async fn index(ctx: web::Data<AppContext>, session: Session) -> Result<HttpR
                 stage: d.stage,
                 status: d.status,
                 lost_reason: d.lost_reason,
-                updated: rfc3339(d.updated_at),
+                updated: at(d.updated_at),
             })
             .collect(),
         tasks: tasks
             .into_iter()
             .map(|t| TaskRow {
-                due: rfc3339(t.due_at),
+                due: at(t.due_at),
                 subject: t.subject,
                 body: t.body,
                 kind: t.kind.unwrap_or_default(),
@@ -365,7 +377,7 @@ pub async fn index(ctx: web::Data<AppContext>, session: Session) -> Result<HttpR
         notes: notes
             .into_iter()
             .map(|n| NoteRow {
-                at: rfc3339(n.created_at),
+                at: at(n.created_at),
                 deal: n.deal_title,
                 body: n.body,
             })
@@ -385,15 +397,18 @@ pub async fn index(ctx: web::Data<AppContext>, session: Session) -> Result<HttpR
                 event_id: e.event_id,
                 reference: e.reference.unwrap_or_default(),
                 outcome: e.outcome,
-                received: rfc3339(e.received_at),
+                received: at(e.received_at),
             })
             .collect(),
-        after_approval: after_approval.into_iter().map(after_approval_row).collect(),
+        after_approval: after_approval
+            .into_iter()
+            .map(|a| after_approval_row(a, lang, tz))
+            .collect(),
         unpaid: unpaid
             .into_iter()
             .map(|u| UnpaidRow {
-                amount: super::money_text(u.amount_minor, &u.currency, Lang::En),
-                started: rfc3339(u.created_at),
+                amount: super::money_text(u.amount_minor, &u.currency, lang),
+                started: at(u.created_at),
                 attempt_id: u.attempt_id,
                 offer: u.offer_slug,
                 status: u.status,
@@ -404,7 +419,7 @@ pub async fn index(ctx: web::Data<AppContext>, session: Session) -> Result<HttpR
         emails: emails
             .into_iter()
             .map(|e| EmailRow {
-                at: rfc3339(e.updated_at),
+                at: at(e.updated_at),
                 kind: e.kind,
                 state: e.state,
                 key: e.key,
@@ -415,22 +430,23 @@ pub async fn index(ctx: web::Data<AppContext>, session: Session) -> Result<HttpR
     Ok(render(&page))
 }
 
-fn after_approval_row(a: Attempt) -> AfterApprovalRow {
+fn after_approval_row(a: Attempt, lang: Lang, tz: chrono_tz::Tz) -> AfterApprovalRow {
+    let at = |ms: i64| local_time::format(ms, lang, tz);
     let r = &a.after.reversal;
     let dispute = match &r.dispute {
         None => String::new(),
         Some(d) => match d.due_at {
-            Some(due) if d.stage == DisputeStage::Open => format!("open, evidence due {}", rfc3339(due)),
+            Some(due) if d.stage == DisputeStage::Open => format!("{} {}", admin_texts(lang).dispute_due, at(due)),
             _ => d.stage.as_str().to_owned(),
         },
     };
     AfterApprovalRow {
-        paid: a.amount.format(Lang::En),
+        paid: a.amount.format(lang),
         standing: r.standing(&a.amount).as_str().to_owned(),
-        refunded: r.refunded.format(Lang::En),
+        refunded: r.refunded.format(lang),
         dispute,
         duplicate_of: a.after.duplicate_of.clone(),
-        updated: rfc3339(a.updated_at),
+        updated: at(a.updated_at),
         gateway: a.gateway.as_str().to_owned(),
         gateway_ref: a.gateway_ref.clone().unwrap_or_default(),
         attempt_id: a.id,

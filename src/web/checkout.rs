@@ -251,8 +251,9 @@ fn form_page<'a>(
         lang: lang.code(),
         t: texts(lang),
         slug: offer.slug.as_str(),
-        offer_title: &offer.title,
-        offer_description: &offer.description,
+        offer_title: offer.title.get(lang),
+        offer_description: offer.description.get(lang),
+        price_note: offer.price_note.get(lang),
         price: offer.price.format(lang),
         ask_tax_id: offer.ask_tax_id,
         ask_email_consent: offer.followup.asks_email_consent(),
@@ -431,6 +432,11 @@ async fn resumable<'a>(ctx: &'a AppContext, req: &HttpRequest, token: &str) -> R
     Ok((lead, offer))
 }
 
+/// A link we made says which language it was followed in; else the lead's own.
+fn resume_lang(req: &HttpRequest, lead: &Lead) -> Lang {
+    super::explicit_lang(req).unwrap_or(lead.lang)
+}
+
 /// The confirm page with a fresh form token.
 fn resume_page_for(
     ctx: &AppContext,
@@ -440,13 +446,14 @@ fn resume_page_for(
     offer: &Offer,
     notice: Option<&'static str>,
 ) -> HttpResponse {
+    let lang = resume_lang(req, lead);
     let issued = forms::issue(ctx, req, &resume_purpose(lead), None);
     let page = ResumePage {
-        lang: lead.lang.code(),
-        t: texts(lead.lang),
+        lang: lang.code(),
+        t: texts(lang),
         token,
-        offer_title: &offer.title,
-        price: offer.price.format(lead.lang),
+        offer_title: offer.title.get(lang),
+        price: offer.price.format(lang),
         first_name: lead.contact.name.as_str().split_whitespace().next(),
         form_token: issued.token.clone(),
         notice,
@@ -486,13 +493,14 @@ pub async fn resume(
     if let Err(suspect) = guard {
         ctx.metrics.refused("resume", suspect.reason());
         tracing::info!(reason = suspect.reason(), "resume press sent back to confirm");
-        let notice = Some(texts(lead.lang).confirm_again);
+        let notice = Some(texts(resume_lang(&req, &lead)).confirm_again);
         let mut res = resume_page_for(&ctx, &req, &path, &lead, offer, notice);
         *res.status_mut() = actix_web::http::StatusCode::FORBIDDEN;
         return Ok(res);
     }
     let receipt = ctx.sends_receipt(offer);
-    checkout_response(&ctx, lead.lang, receipt, flow::resume(&ctx, offer, &lead).await)
+    let lang = resume_lang(&req, &lead);
+    checkout_response(&ctx, lang, receipt, flow::resume(&ctx, offer, &lead).await)
 }
 
 fn checkout_response(
@@ -505,7 +513,7 @@ fn checkout_response(
     let retry_page = |title, body, lead_id: &str, offer: &str| {
         let mut page = Message::new(lang, title, body);
         if let Ok(token) = links::resume_token(ctx, lead_id, offer) {
-            page = page.with_action(format!("/r/{token}"), t.retry);
+            page = page.with_action(format!("/r/{token}?lang={}", lang.code()), t.retry);
         }
         page
     };

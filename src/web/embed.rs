@@ -30,7 +30,7 @@ pub fn link(public_url: &str, offer: &Offer) -> String {
 /// that sizes it, then a plain link for pages where frames are refused.
 pub fn snippet(public_url: &str, offer: &Offer) -> String {
     // Slugs are `[a-z0-9-]`, public URLs parsed; only the title needs escaping.
-    let title = escape(&offer.title, Html).map_or_else(|_| String::new(), |t| t.to_string());
+    let title = escape(offer.title.default_text(), Html).map_or_else(|_| String::new(), |t| t.to_string());
     let link = link(public_url, offer);
     format!(
         "<iframe src=\"{link}?{EMBED_FLAG}\" data-leadgate-embed title=\"{title}\" width=\"100%\" height=\"820\" \
@@ -56,7 +56,7 @@ pub fn rows(ctx: &AppContext) -> Vec<EmbedRow> {
         .iter()
         .map(|o| EmbedRow {
             slug: o.slug.to_string(),
-            title: o.title.clone(),
+            title: o.title.default_text().to_owned(),
             link: link(base, o),
             snippet: snippet(base, o),
         })

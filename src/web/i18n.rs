@@ -81,6 +81,14 @@ pub struct Texts {
     pub terms: &'static str,
     /// The paid page's link to the offer's `continue_url`.
     pub continue_label: &'static str,
+    /// The sandbox gateway's checkout page: no real money, three buttons, and what an
+    /// already closed payment says (approved, declined, expired, anything else).
+    pub sandbox_title: &'static str,
+    pub sandbox_badge: &'static str,
+    pub sandbox_approve: &'static str,
+    pub sandbox_decline: &'static str,
+    pub sandbox_abandon: &'static str,
+    pub sandbox_closed: [&'static str; 4],
     errors: [&'static str; 8],
 }
 
@@ -111,6 +119,14 @@ impl Texts {
     pub fn error(&self, code: &str) -> &'static str {
         let i = ERROR_CODES.iter().position(|c| *c == code).unwrap_or(0);
         self.errors[i]
+    }
+}
+
+impl Texts {
+    /// What the sandbox page says of a payment in its ledger status.
+    pub fn sandbox_closed(&self, status: &str) -> &'static str {
+        let i = ["APPROVED", "DECLINED", "EXPIRED"].iter().position(|s| *s == status);
+        self.sandbox_closed[i.unwrap_or(3)]
     }
 }
 
@@ -185,6 +201,17 @@ static ES: Texts = Texts {
     privacy: "Política de privacidad",
     terms: "Términos y condiciones",
     continue_label: "Continuar",
+    sandbox_title: "Pago de prueba",
+    sandbox_badge: "SANDBOX · sin dinero real",
+    sandbox_approve: "Aprobar el pago",
+    sandbox_decline: "Rechazar el pago",
+    sandbox_abandon: "Abandonar y volver",
+    sandbox_closed: [
+        "Este pago ya fue aprobado.",
+        "Este pago ya fue rechazado.",
+        "Este pago ya venció.",
+        "Este pago ya está cerrado.",
+    ],
     errors: [
         "Este campo es obligatorio.",
         "Es demasiado corto.",
@@ -261,6 +288,17 @@ static PT_BR: Texts = Texts {
     privacy: "Política de privacidade",
     terms: "Termos e condições",
     continue_label: "Continuar",
+    sandbox_title: "Pagamento de teste",
+    sandbox_badge: "SANDBOX · sem dinheiro real",
+    sandbox_approve: "Aprovar o pagamento",
+    sandbox_decline: "Recusar o pagamento",
+    sandbox_abandon: "Desistir e voltar",
+    sandbox_closed: [
+        "Este pagamento já foi aprovado.",
+        "Este pagamento já foi recusado.",
+        "Este pagamento já expirou.",
+        "Este pagamento já está encerrado.",
+    ],
     errors: [
         "Este campo é obrigatório.",
         "Muito curto.",
@@ -337,6 +375,17 @@ static EN: Texts = Texts {
     privacy: "Privacy policy",
     terms: "Terms and conditions",
     continue_label: "Continue",
+    sandbox_title: "Sandbox checkout",
+    sandbox_badge: "SANDBOX · no real money",
+    sandbox_approve: "Approve payment",
+    sandbox_decline: "Decline payment",
+    sandbox_abandon: "Abandon and go back",
+    sandbox_closed: [
+        "This payment is already approved.",
+        "This payment is already declined.",
+        "This payment has already expired.",
+        "This payment is already closed.",
+    ],
     errors: [
         "This field is required.",
         "Too short.",

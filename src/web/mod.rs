@@ -15,6 +15,7 @@ pub mod embed;
 pub mod forms;
 pub mod headers;
 pub mod i18n;
+pub mod i18n_admin;
 pub mod pages;
 pub mod phone_field;
 pub mod returns;
@@ -71,13 +72,16 @@ fn form_config() -> web::FormConfig {
 
 /// The visitor's language: `?lang=` wins, then Accept-Language, then Spanish.
 pub fn lang_of(req: &HttpRequest) -> Lang {
+    explicit_lang(req).unwrap_or_else(|| {
+        let header = req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+        Lang::negotiate(header)
+    })
+}
+
+/// Only a `?lang=` in the URL: what our own links carry from page to page.
+pub fn explicit_lang(req: &HttpRequest) -> Option<Lang> {
     let query = web::Query::<LangQuery>::from_query(req.query_string()).ok();
-    query
-        .and_then(|q| q.lang.as_deref().and_then(Lang::from_code))
-        .unwrap_or_else(|| {
-            let header = req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
-            Lang::negotiate(header)
-        })
+    query.and_then(|q| q.lang.as_deref().and_then(Lang::from_code))
 }
 
 #[derive(serde::Deserialize)]

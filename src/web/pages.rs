@@ -3,6 +3,7 @@
 use askama::Template;
 
 use super::i18n::{texts, Texts};
+use super::i18n_admin::AdminTexts;
 use crate::domain::Lang;
 
 #[derive(Default)]
@@ -119,6 +120,8 @@ pub struct OfferPage<'a> {
     pub slug: &'a str,
     pub offer_title: &'a str,
     pub offer_description: &'a str,
+    /// Under the price; blank for none.
+    pub price_note: &'a str,
     pub price: String,
     pub ask_tax_id: bool,
     /// The offer's follow-up policy only emails reminders to leads who agreed.
@@ -192,6 +195,8 @@ pub struct UnsubscribePage<'a> {
     pub lang: &'static str,
     pub t: &'static Texts,
     pub token: &'a str,
+    /// The offer the reminders are about; blank if it is no longer configured.
+    pub offer_title: &'a str,
 }
 
 #[derive(Template)]
@@ -226,6 +231,7 @@ impl Message {
 #[template(path = "sandbox.html")]
 pub struct SandboxPage {
     pub lang: &'static str,
+    pub t: &'static Texts,
     pub id: String,
     pub description: String,
     pub amount: String,
@@ -234,7 +240,8 @@ pub struct SandboxPage {
     pub email: String,
     pub phone: String,
     pub open: bool,
-    pub status: String,
+    /// Why the buttons are gone, once the payment is closed.
+    pub closed: &'static str,
     pub form_token: String,
 }
 
@@ -242,6 +249,7 @@ pub struct SandboxPage {
 #[template(path = "admin_login.html")]
 pub struct AdminLogin {
     pub lang: &'static str,
+    pub t: &'static AdminTexts,
     /// Why the last try did not sign in, if it did not.
     pub alert: Option<String>,
     /// The session's anti-forgery token, sent back with the form.
@@ -291,6 +299,9 @@ pub struct DeadJobRow {
 #[template(path = "admin.html")]
 pub struct AdminPage {
     pub lang: &'static str,
+    pub t: &'static AdminTexts,
+    /// The IANA name of the zone every time on the page is in.
+    pub time_zone: &'static str,
     /// For the sign-out form.
     pub csrf: String,
     pub deals: Vec<DealRow>,

@@ -67,7 +67,7 @@ pub async fn show(
     }
     let retry_url = resume_token(&ctx, &lead.id, &lead.offer_slug)
         .ok()
-        .map(|t| format!("/r/{t}"));
+        .map(|t| format!("/r/{t}?lang={}", lang.code()));
     let here = Links {
         // The same return page again, in the language shown: the no-script way to check.
         check: format!("/return/{}?attempt={}&lang={}", kind.as_str(), attempt.id, lang.code()),
@@ -142,7 +142,7 @@ fn result_page<'a>(ctx: &'a AppContext, lang: Lang, a: &'a Attempt, links: Links
     };
     let pending = outcome == Outcome::Pending;
     let offer = ctx.offer(&a.offer_slug);
-    let offer_title = offer.map_or(a.offer_slug.as_str(), |o| o.title.as_str());
+    let offer_title = offer.map_or(a.offer_slug.as_str(), |o| o.title.get(lang));
     let continue_url = offer
         .and_then(|o| o.trust.continue_url.as_ref())
         .filter(|_| outcome == Outcome::Approved)

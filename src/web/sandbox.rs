@@ -6,6 +6,7 @@ use serde::Deserialize;
 use super::pages::SandboxPage;
 use std::time::Duration;
 
+use super::i18n::texts;
 use super::{forms, lang_of, render, see_other, PageError, PageErrorKind};
 use crate::context::AppContext;
 use crate::domain::Lang;
@@ -37,12 +38,16 @@ pub async fn show(
         .payment(id.as_str())
         .await
         .map_err(|e| page_error(&req, e))?;
+    // The lead's language, as a hosted checkout takes it from the request that opened it.
     let lang = Lang::from_code(&p.lang).unwrap_or_default();
     let amount = super::money_text(p.amount_minor, &p.currency, lang);
     let issued = forms::issue(&ctx, &req, &purpose(&id), None);
+    let t = texts(lang);
     Ok(issued.attach(render(&SandboxPage {
         form_token: issued.token.clone(),
         lang: lang.code(),
+        t,
+        closed: t.sandbox_closed(&p.status),
         open: p.status == "CREATED",
         id: p.id,
         description: p.description,
@@ -51,7 +56,6 @@ pub async fn show(
         name: p.customer_name,
         email: p.customer_email,
         phone: p.customer_phone,
-        status: p.status.to_lowercase(),
     })))
 }
 

@@ -9,6 +9,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::pages::{Message, UnsubscribePage};
 use super::{i18n::texts, lang_of, render, PageError, PageErrorKind};
 use crate::context::AppContext;
+use crate::domain::lead::Lead;
 use crate::store::{followups, leads};
 
 pub async fn show(
@@ -16,11 +17,15 @@ pub async fn show(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let (_, lang) = lead_of(&ctx, &req, &path).await?;
+    let lead = lead_of(&ctx, &req, &path).await?;
+    let lang = lead.lang;
+    // Which purchase the reminders are about, in the lead's language.
+    let offer_title = ctx.offer(&lead.offer_slug).map_or("", |o| o.title.get(lang));
     Ok(render(&UnsubscribePage {
         lang: lang.code(),
         t: texts(lang),
         token: &path,
+        offer_title,
     }))
 }
 
@@ -29,7 +34,8 @@ pub async fn confirm(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let (lead_id, lang) = lead_of(&ctx, &req, &path).await?;
+    let lead = lead_of(&ctx, &req, &path).await?;
+    let (lead_id, lang) = (lead.id, lead.lang);
     followups::unsubscribe(&ctx.db, &lead_id, ctx.clock.now_ms())
         .await
         .map_err(|e| PageError::unavailable(lang, e))?;
@@ -39,13 +45,12 @@ pub async fn confirm(
     Ok(render(&Message::new(lang, t.unsubscribed_title, t.unsubscribed_body)))
 }
 
-async fn lead_of(ctx: &AppContext, req: &HttpRequest, token: &str) -> Result<(String, crate::domain::Lang), PageError> {
+async fn lead_of(ctx: &AppContext, req: &HttpRequest, token: &str) -> Result<Lead, PageError> {
     let lang = lang_of(req);
     let invalid = || PageError::new(lang, PageErrorKind::LinkInvalid);
     let lead_id = crate::links::verify_unsubscribe(ctx, token).ok_or_else(invalid)?;
-    let lead = leads::get(&ctx.db, &lead_id)
+    leads::get(&ctx.db, &lead_id)
         .await
         .map_err(|e| PageError::unavailable(lang, e))?
-        .ok_or_else(invalid)?;
-    Ok((lead.id, lead.lang))
+        .ok_or_else(invalid)
 }

@@ -88,7 +88,7 @@ async fn wrong_passwords_get_growing_waits_and_spare_other_addresses() {
             first_wait.get_or_insert(retry_after(&res));
             assert_eq!(res.headers()["cache-control"], "no-store");
             let html = res.text().await.unwrap();
-            assert!(html.contains("Too many sign-in tries"), "{html}");
+            assert!(html.contains("Demasiados intentos"), "{html}");
             assert!(html.contains("name=\"csrf\""), "the page still lets them try later");
         }
         statuses.push(status);
@@ -166,7 +166,11 @@ async fn forged_sign_in_and_sign_out_are_refused(backend: Backend) {
     let no_token = app.post_form("/admin/login", &[("password", ADMIN_PASSWORD)]).await;
     assert_eq!(no_token.status(), 403);
     assert!(
-        no_token.text().await.unwrap().contains("action=\"/admin/login\""),
+        no_token
+            .text()
+            .await
+            .unwrap()
+            .contains("action=\"/admin/login?lang=es\""),
         "the login page"
     );
     assert_eq!(app.get("/admin").await.status(), 303, "not signed in");

@@ -183,6 +183,8 @@ async fn a_chargeback_opens_a_task_with_its_deadline_then_loses_the_deal(backend
     assert_eq!(tasks.len(), 1, "{tasks:?}");
     assert_eq!(tasks[0].due_at, due);
     assert!(tasks[0].body.contains("fraudulent"), "{}", tasks[0].body);
+    // The deadline as the lead's language writes dates, in the offer's zone (UTC here).
+    assert!(tasks[0].body.contains("1 ene 2030, 00:00 (UTC)"), "{}", tasks[0].body);
     assert_eq!(
         deal_of(&app, &a).await.status,
         "won",

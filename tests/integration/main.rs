@@ -18,6 +18,7 @@ mod gateways;
 mod guards;
 mod hostile;
 mod journeys;
+mod languages;
 mod operators;
 mod phone;
 mod process;

@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use leadgate::config::{Environment, MercadoPagoSettings, StripeSettings};
 use leadgate::domain::lead::{Attempt, Contact, Lead, Utm};
 use leadgate::domain::offer::{GatewayKind, Offer, OfferSlug};
-use leadgate::domain::{Currency, Email, Lang, Money, PaymentStatus, PersonName, Phone, TaxId};
+use leadgate::domain::{Currency, Email, Lang, LocalizedText, Money, PaymentStatus, PersonName, Phone, TaxId};
 use leadgate::gateways::mercadopago::MercadoPagoGateway;
 use leadgate::gateways::stripe::StripeGateway;
 use leadgate::gateways::{CheckoutRequest, Gateway, GatewayError, Observation, WebhookHeaders, WebhookRequest};
@@ -65,8 +65,10 @@ fn sample(gateway: GatewayKind, currency: Currency) -> (Offer, Lead, Attempt) {
     let price = Money::new(29_990, currency).unwrap();
     let offer = Offer {
         slug: OfferSlug::parse("curso").unwrap(),
-        title: "Curso".into(),
-        description: "Doce módulos".into(),
+        title: LocalizedText::plain(Lang::Es, "Curso"),
+        description: LocalizedText::plain(Lang::Es, "Doce módulos"),
+        price_note: LocalizedText::plain(Lang::Es, ""),
+        lang: Lang::Es,
         price,
         gateway,
         crm_pipeline: "Sales".into(),

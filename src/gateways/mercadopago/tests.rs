@@ -2,7 +2,7 @@ use super::*;
 use crate::domain::lead::Lead;
 use crate::domain::offer::Offer;
 use crate::domain::signing;
-use crate::domain::PersonName;
+use crate::domain::{Lang, LocalizedText, PersonName};
 use crate::gateways::{fixtures, WebhookHeaders};
 use secrecy::SecretString;
 use serde_json::json;
@@ -25,8 +25,8 @@ fn settings(api_base: &str, environment: Environment) -> MercadoPagoSettings {
 
 fn offer(price: Money) -> Offer {
     Offer {
-        title: "Curso de demostración".into(),
-        description: "Acceso por un año".into(),
+        title: LocalizedText::plain(Lang::Es, "Curso de demostración"),
+        description: LocalizedText::plain(Lang::Es, "Acceso por un año"),
         ..fixtures::offer("curso-demo", GatewayKind::MercadoPago, price)
     }
 }
@@ -101,7 +101,7 @@ fn preference_body_has_every_field() {
 fn preference_body_leaves_out_what_the_lead_lacks() {
     let price = Money::new(4_990, Currency::BRL).unwrap();
     let (a, mut o, mut l) = (attempt(price), offer(price), lead(None));
-    o.description = "  ".into();
+    o.description = LocalizedText::plain(Lang::Es, "  ");
     l.contact.name = PersonName::parse("Madonna").unwrap();
     let req = request(&a, &o, &l);
     let body = serde_json::to_value(preference_body(&req).unwrap()).unwrap();

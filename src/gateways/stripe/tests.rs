@@ -8,7 +8,7 @@ use super::*;
 use crate::domain::lead::Lead;
 use crate::domain::offer::Offer;
 use crate::domain::reversal::{Dispute, DisputeStage, Report};
-use crate::domain::{Currency, Email, Money, PersonName};
+use crate::domain::{Currency, Email, LocalizedText, Money, PersonName};
 use crate::gateways::{fixtures, WebhookHeaders};
 
 const NOW: i64 = 1_750_000_000;
@@ -40,8 +40,8 @@ fn gateway(api_base: &str) -> StripeGateway {
 fn offer(description: &str) -> Offer {
     let price = Money::new(4_990_000, Currency::COP).unwrap();
     Offer {
-        title: "Curso de ventas".into(),
-        description: description.into(),
+        title: LocalizedText::plain(Lang::Es, "Curso de ventas"),
+        description: LocalizedText::plain(Lang::Es, description),
         ..fixtures::offer("curso-ventas", GatewayKind::Stripe, price)
     }
 }

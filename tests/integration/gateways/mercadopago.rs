@@ -366,7 +366,7 @@ async fn mercadopago_approved_journey(backend: Backend) {
         json!({"type": "CPF", "number": "1020304050"})
     );
     assert_eq!(pref["external_reference"], attempt.id.as_str());
-    let back = app.url(&format!("/return/mercadopago?attempt={}", attempt.id));
+    let back = app.url(&format!("/return/mercadopago?attempt={}&lang=es", attempt.id));
     assert_eq!(pref["back_urls"]["success"], back.as_str());
     assert_eq!(pref["auto_return"], "approved");
     assert_eq!(pref["notification_url"], app.url("/webhooks/mercadopago").as_str());

@@ -353,7 +353,7 @@ async fn stripe_approved_journey(backend: Backend) {
         (
             "success_url",
             app.url(&format!(
-                "/return/stripe?attempt={}&session_id={{CHECKOUT_SESSION_ID}}",
+                "/return/stripe?attempt={}&lang=es&session_id={{CHECKOUT_SESSION_ID}}",
                 attempt.id
             )),
         ),

@@ -197,7 +197,7 @@ async fn wompi_approved_journey(backend: Backend) {
     assert_eq!(q["signature:integrity"], integrity);
     assert_eq!(
         q["redirect-url"],
-        app.url(&format!("/return/wompi?attempt={}", attempt.id))
+        app.url(&format!("/return/wompi?attempt={}&lang=es", attempt.id))
     );
     assert_eq!(q["customer-data:email"], "ana@example.com");
     assert_eq!(q["customer-data:full-name"], "Ana María Pérez");
