@@ -350,7 +350,10 @@ pub async fn index(ctx: web::Data<AppContext>, req: HttpRequest, session: Sessio
                     .get(&d.external_key)
                     .map(|l| attribution_text(&l.utm))
                     .unwrap_or_default(),
-                consent: deal_leads.get(&d.external_key).map(|l| consent_text(l, at)).unwrap_or_default(),
+                consent: deal_leads
+                    .get(&d.external_key)
+                    .map(|l| consent_text(l, at))
+                    .unwrap_or_default(),
                 value: super::money_text(d.value_minor, &d.currency, lang),
                 title: d.title,
                 person_name: d.person_name,

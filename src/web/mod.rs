@@ -78,15 +78,13 @@ pub fn lang_of(req: &HttpRequest) -> Lang {
     })
 }
 
-/// Only a `?lang=` in the URL: what our own links carry from page to page.
+/// Only a `?lang=` in the URL: what our own links carry from page to page. The last one
+/// wins: a link that had one and got another appended (a gateway, a marketer) still works.
 pub fn explicit_lang(req: &HttpRequest) -> Option<Lang> {
-    let query = web::Query::<LangQuery>::from_query(req.query_string()).ok();
-    query.and_then(|q| q.lang.as_deref().and_then(Lang::from_code))
-}
-
-#[derive(serde::Deserialize)]
-struct LangQuery {
-    lang: Option<String>,
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .filter(|(k, _)| k == "lang")
+        .last()
+        .and_then(|(_, v)| Lang::from_code(&v))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,6 @@
 use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
 use serde_json::json;
 
 use super::i18n::texts;
@@ -21,7 +20,10 @@ use crate::flows::returns::{self, Outcome, ReturnError};
 use crate::links::resume_token;
 use crate::store::leads;
 
-#[derive(Deserialize)]
+/// Read by hand rather than as a struct: gateways append their own parameters to our
+/// return URL, sometimes one we set too (a second `lang`), and a struct refuses
+/// duplicates. The last value wins, except that two different attempts name none.
+#[derive(Default)]
 pub struct ReturnQuery {
     attempt: Option<String>,
     lang: Option<String>,
@@ -29,12 +31,34 @@ pub struct ReturnQuery {
     stay: Option<String>,
 }
 
+impl ReturnQuery {
+    fn parse(query: &str) -> Self {
+        let mut q = ReturnQuery::default();
+        let mut attempts_differ = false;
+        for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+            match k.as_ref() {
+                "attempt" => {
+                    attempts_differ |= q.attempt.as_deref().is_some_and(|a| a != v);
+                    q.attempt = Some(v.into_owned());
+                }
+                "lang" => q.lang = Some(v.into_owned()),
+                "stay" => q.stay = Some(v.into_owned()),
+                _ => {}
+            }
+        }
+        if attempts_differ {
+            q.attempt = None;
+        }
+        q
+    }
+}
+
 pub async fn show(
     ctx: web::Data<AppContext>,
     req: HttpRequest,
     path: web::Path<String>,
-    query: Option<web::Query<ReturnQuery>>,
 ) -> Result<HttpResponse, PageError> {
+    let query = ReturnQuery::parse(req.query_string());
     let lang = lang_of(&req);
     let not_found = || PageError::new(lang, PageErrorKind::NotFound);
     let kind: GatewayKind = path.parse().map_err(|_| not_found())?;
@@ -42,8 +66,8 @@ pub async fn show(
     // Only an id we minted can name an attempt: anything else is not found before the
     // database is asked (PostgreSQL would refuse a NUL in it with an error, not a miss).
     let id = query
-        .as_ref()
-        .and_then(|q| q.attempt.as_deref())
+        .attempt
+        .as_deref()
         .and_then(AttemptId::parse)
         .ok_or_else(not_found)?;
     let attempt = returns::settle(&ctx, &id, Some(kind), req.query_string())
@@ -58,9 +82,9 @@ pub async fn show(
         .map_err(|e| PageError::unavailable(lang, e))?
         .ok_or_else(not_found)?;
     crate::telemetry::record_ids(&lead.id, &attempt.id);
-    let explicit = query.as_ref().and_then(|q| q.lang.as_deref()).and_then(Lang::from_code);
+    let explicit = query.lang.as_deref().and_then(Lang::from_code);
     let lang = explicit.unwrap_or(lead.lang);
-    let stay = query.as_ref().and_then(|q| q.stay.as_deref()) == Some("1");
+    let stay = query.stay.as_deref() == Some("1");
     if let Some(url) = thank_you(&ctx, &attempt, lang).filter(|_| !stay) {
         // What settled the attempt is committed by now; the redirect only reports it.
         return Ok(see_other(&url));
@@ -166,5 +190,24 @@ fn result_page<'a>(ctx: &'a AppContext, lang: Lang, a: &'a Attempt, links: Links
         trust: offer.map_or_else(|| TrustView::none(lang), |o| TrustView::new(o, lang)),
         continue_url,
         continue_label: t.continue_label,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ReturnQuery;
+
+    #[test]
+    fn the_last_lang_wins_and_disagreeing_attempts_name_none() {
+        let q = ReturnQuery::parse("attempt=a1&lang=en&id=123&lang=pt-BR&stay=1");
+        assert_eq!(q.attempt.as_deref(), Some("a1"));
+        assert_eq!(q.lang.as_deref(), Some("pt-BR"));
+        assert_eq!(q.stay.as_deref(), Some("1"));
+        assert_eq!(
+            ReturnQuery::parse("attempt=a1&attempt=a1").attempt.as_deref(),
+            Some("a1")
+        );
+        assert_eq!(ReturnQuery::parse("attempt=a1&attempt=a2").attempt, None);
+        assert_eq!(ReturnQuery::parse("%ZZ&&=&attempt").attempt.as_deref(), Some(""));
     }
 }

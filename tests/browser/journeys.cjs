@@ -23,10 +23,11 @@ const ONLY = process.env.LEADGATE_TEST_BROWSER_ONLY || "";
 
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 900 };
+// Each typed as a local number: the phone country comes from the browser's region.
 const LANGS = [
-  { code: "es", locale: "es-CO", paid: "¡Pago recibido!", declined: "El pago no fue aprobado" },
-  { code: "pt-BR", locale: "pt-BR", paid: "Pagamento recebido!", declined: "O pagamento não foi aprovado" },
-  { code: "en", locale: "en-US", paid: "Payment received!", declined: "The payment was not approved" },
+  { code: "es", locale: "es-CO", phone: "300 123 4567", e164: "+573001234567", paid: "¡Pago recibido!", declined: "El pago no fue aprobado" },
+  { code: "pt-BR", locale: "pt-BR", phone: "11 91234 5678", e164: "+5511912345678", paid: "Pagamento recebido!", declined: "O pagamento não foi aprovado" },
+  { code: "en", locale: "en-US", phone: "415 555 0100", e164: "+14155550100", paid: "Payment received!", declined: "The payment was not approved" },
 ];
 
 const failures = [];
@@ -93,9 +94,11 @@ async function journey(browser, lang, viewport, label) {
     check((await page.getAttribute("html", "lang")) === lang.code, `form lang ${await page.getAttribute("html", "lang")}`);
     await axe(page, `form ${lang.code} ${label}`);
     await shot(page, `form-${lang.code}-${label}`);
-    await fill(page, { name: "Ana Pérez", email: `ana.${lang.code}.${label}@example.com`, phone: "+57 300 123 4567" });
+    await fill(page, { name: "Ana Pérez", email: `ana.${lang.code}.${label}@example.com`, phone: lang.phone });
     await Promise.all([page.waitForURL(/\/sandbox\/pay\//), page.click("button[type=submit]")]);
     check((await page.getAttribute("html", "lang")) === lang.code, `sandbox lang ${await page.getAttribute("html", "lang")}`);
+    const phone = ((await page.textContent("#customer-phone")) || "").replace(/\s/g, "");
+    check(phone === lang.e164, `the checkout got ${phone} for ${lang.phone}`);
     await axe(page, `sandbox ${lang.code} ${label}`);
     await shot(page, `checkout-${lang.code}-${label}`);
     await Promise.all([page.waitForURL(/\/return\//), page.click("button[value=approve]")]);
@@ -104,6 +107,27 @@ async function journey(browser, lang, viewport, label) {
     check((await page.getAttribute("html", "lang")) === lang.code, "paid page lang");
     await axe(page, `paid ${lang.code} ${label}`);
     await shot(page, `paid-${lang.code}-${label}`);
+  } finally {
+    await ctx.close();
+  }
+}
+
+
+// A visitor reading English on a Spanish browser walks away from the checkout: the page
+// they come back to is still English, the checkout page was too.
+async function abandon(browser) {
+  const ctx = await context(browser, { locale: "es-CO", viewport: PHONE });
+  const page = await ctx.newPage();
+  try {
+    await page.goto(`${BASE}/c/demo?lang=en`);
+    await fill(page, { name: "Fabio Luna", email: "fabio.abandon@example.com", phone: "+57 300 123 4567" });
+    await Promise.all([page.waitForURL(/\/sandbox\/pay\//), page.click("button[type=submit]")]);
+    check((await page.getAttribute("html", "lang")) === "en", "the checkout is in English");
+    await Promise.all([page.waitForNavigation(), page.click("button[value=abandon]")]);
+    check((await page.getAttribute("html", "lang")) === "en", `back in ${await page.getAttribute("html", "lang")} at ${page.url()}`);
+    check((await page.locator("button[type=submit]").count()) >= 1, `a way to pay again at ${page.url()}`);
+    await axe(page, "after abandon");
+    await shot(page, "abandoned-en");
   } finally {
     await ctx.close();
   }
@@ -213,7 +237,7 @@ async function otherPages(browser) {
 async function signIn(page) {
   await page.goto(`${BASE}/admin/login`);
   await page.fill("#password", PASSWORD);
-  await Promise.all([page.waitForURL(/\/admin$/), page.click("button[type=submit]")]);
+  await Promise.all([page.waitForURL(/\/admin(\?|$)/), page.click("button[type=submit]")]);
 }
 
 // A marketing page (served by the browser itself, on an origin of its own) around what
@@ -279,7 +303,11 @@ async function embed(browser) {
     const grown = await waitFitted(page, "after growing");
     check(grown.outer >= first.outer + 350, `the frame grew from ${first.outer} to ${grown.outer}`);
 
+    // The seller, its links and the consent box pass axe inside the frame too.
+    check((await grown.frame.textContent(".seller-name")) === "Academia Ejemplo", "the seller is named");
+    await axe(grown.frame, "embedded form");
     await fill(grown.frame, { name: "Eva Marín", email: "embed.journey@example.com", phone: "+57 300 123 4567" });
+    await grown.frame.check("#consent");
     await Promise.all([page.waitForURL(/\/sandbox\/pay\//), grown.frame.click("button[type=submit]")]);
     await Promise.all([page.waitForURL(/\/return\//), page.click("button[value=approve]")]);
     check((await page.getAttribute(".result", "data-status")) === "approved", "the embedded journey is paid");
@@ -311,6 +339,7 @@ async function main() {
       }
       await run(`declined ${lang.code}`, () => declined(browser, lang));
     }
+    await run("abandon keeps the language", () => abandon(browser));
     await run("pending", () => pending(browser));
     await run("validation phone", () => validation(browser, PHONE, "phone"));
     await run("validation desktop", () => validation(browser, DESKTOP, "desktop"));

@@ -40,14 +40,33 @@ fn site_origins() -> (String, String) {
     (format!("http://127.0.0.1:{port}"), format!("http://localhost:{port}"))
 }
 
+/// The offer the marketing page embeds: a seller with logo and links, a required consent.
+const EMBEDDED: &str = r#"
+[[offers]]
+slug = "embedded"
+title = { es = "Curso embebido", "pt-BR" = "Curso incorporado", en = "Embedded course" }
+price_minor = 9900000
+currency = "COP"
+embed_origins = ["{allowed}"]
+[offers.seller]
+seller_name = "Academia Ejemplo"
+logo = "{logo}"
+privacy_url = "https://www.example.com/privacidad"
+terms_url = "https://www.example.com/terminos"
+[offers.consent]
+required = true
+version = "2026-12"
+text = { es = "Acepto la política de privacidad", "pt-BR" = "Aceito a política de privacidade", en = "I accept the privacy policy" }
+"#;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pages_work_in_a_real_browser() {
     let Some((modules, chromium)) = tools() else { return };
     let (allowed, denied) = site_origins();
-    let toml = format!(
-        "[[offers]]\nslug = \"embedded\"\ntitle = \"Curso embebido\"\nprice_minor = 9900000\ncurrency = \"COP\"\n\
-         embed_origins = [\"{allowed}\"]\n"
-    );
+    let logo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("static/favicon.svg");
+    let toml = EMBEDDED
+        .replace("{allowed}", &allowed)
+        .replace("{logo}", &logo.display().to_string());
     let app = spawn_with(
         Backend::Sqlite,
         Options {
@@ -94,4 +113,9 @@ async fn the_pages_work_in_a_real_browser() {
     assert_eq!(lead["offer"], "embedded", "{lead}");
     assert_eq!(lead["utm"]["source"], "wordpress", "{lead}");
     assert_eq!(lead["utm"]["campaign"], "lanzamiento", "{lead}");
+    assert_eq!(lead["utm"]["gclid"], "G-123", "{lead}");
+    assert_eq!(
+        lead["consent"]["version"], "2026-12",
+        "the ticked consent's version: {lead}"
+    );
 }
