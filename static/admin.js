@@ -6,7 +6,8 @@
   function done(button, ok) {
     var status = button.nextElementSibling;
     if (status && status.className === "copied") {
-      status.textContent = ok ? "Copied." : "Selected: press Ctrl+C to copy.";
+      // The words come from the button, in the page's language.
+      status.textContent = button.getAttribute(ok ? "data-copied" : "data-copy-by-hand") || "";
     }
   }
 

@@ -1,6 +1,6 @@
 // leadgate's embed, on the page that frames an offer's form (e.g. WordPress):
-// - carries the page's attribution (UTM, gclid, fbclid, its referrer) into the frame's URL,
-//   never overwriting what the snippet's URL already says;
+// - hands the page's attribution (UTM, gclid, fbclid, its referrer) to the framed form,
+//   which never overwrites what the snippet's URL already says;
 // - sizes each frame to its form from the form's own height reports.
 // Only frames of the origin this script came from are touched, and only messages from those
 // frames' windows on that origin are believed. Safe to include twice and with many frames.
@@ -22,26 +22,24 @@
   var MAX_HEIGHT = 20000;
   var MARK = "data-leadgate-ready";
 
-  // The frame's URL with what this page knows of the visit, or null when nothing is added.
-  function carried(src) {
-    var url = new URL(src, location.href);
+  // What this page knows of the visit, for the form's hidden fields. Sent with the
+  // greeting rather than added to the frame's URL: no second load of the frame, and no
+  // race with a frame that started loading before this (async) script ran.
+  function attribution() {
     var here = new URLSearchParams(location.search);
-    var added = false;
-    function add(name, value) {
-      if (value && !url.searchParams.has(name)) {
-        url.searchParams.set(name, value.slice(0, MAX_VALUE));
-        added = true;
-      }
-    }
+    var found = {};
     for (var i = 0; i < CARRIED.length; i++) {
-      add(CARRIED[i], here.get(CARRIED[i]));
+      var value = here.get(CARRIED[i]);
+      if (value) {
+        found[CARRIED[i]] = value.slice(0, MAX_VALUE);
+      }
     }
     // Our own pages (the admin preview) are no referrer worth keeping.
     var ref = document.referrer;
     if (ref && ref.indexOf(origin + "/") !== 0) {
-      add("referrer", ref);
+      found.referrer = ref.slice(0, MAX_VALUE);
     }
-    return added ? url.href : null;
+    return found;
   }
 
   function ours(frame) {
@@ -54,7 +52,7 @@
 
   function hello(frame) {
     if (frame.contentWindow) {
-      frame.contentWindow.postMessage({ type: "leadgate:hello" }, origin);
+      frame.contentWindow.postMessage({ type: "leadgate:hello", attribution: attribution() }, origin);
     }
   }
 
@@ -77,13 +75,8 @@
     frame.addEventListener("load", function () {
       hello(frame);
     });
-    var src = carried(frame.getAttribute("src"));
-    if (src) {
-      frame.setAttribute("src", src);
-    } else {
-      // The frame may have loaded before this (async) script ran.
-      hello(frame);
-    }
+    // The frame may have loaded before this (async) script ran.
+    hello(frame);
   }
 
   function scan() {

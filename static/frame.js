@@ -40,6 +40,35 @@
     }
   }
 
+  var CARRIED = ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "gclid", "fbclid", "referrer"];
+
+  // The framing page's attribution into the form's hidden fields. Values the form already
+  // has (from the snippet's URL) stay, except the referrer: the frame's own is the framing
+  // page, the framing page's is where the visitor came from.
+  function carry(found) {
+    var form = document.querySelector("form[method=post]");
+    if (!form || !found || typeof found !== "object") {
+      return;
+    }
+    for (var i = 0; i < CARRIED.length; i++) {
+      var name = CARRIED[i];
+      var value = found[name];
+      if (typeof value !== "string" || value === "") {
+        continue;
+      }
+      var input = form.querySelector('input[type="hidden"][name="' + name + '"]');
+      if (!input) {
+        input = document.createElement("input");
+        input.type = "hidden";
+        input.name = name;
+        form.appendChild(input);
+      } else if (name !== "referrer") {
+        continue;
+      }
+      input.value = value.slice(0, 500);
+    }
+  }
+
   window.addEventListener("message", function (event) {
     if (event.source !== window.parent || allowed.indexOf(event.origin) < 0) {
       return;
@@ -48,6 +77,7 @@
       return;
     }
     parentOrigin = event.origin;
+    carry(event.data.attribution);
     last = 0;
     soon();
   });

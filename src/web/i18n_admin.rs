@@ -73,6 +73,14 @@ pub struct AdminTexts {
     pub mark_paid: &'static str,
     /// An open dispute, before its evidence deadline.
     pub dispute_due: &'static str,
+    /// The offers' links and embed snippets (`admin_embed.html`, `static/admin.js`).
+    pub embed_title: &'static str,
+    pub embed_help: &'static str,
+    pub embed_link: &'static str,
+    pub embed_snippet: &'static str,
+    pub embed_copy: &'static str,
+    pub embed_copied: &'static str,
+    pub embed_copy_by_hand: &'static str,
 }
 
 pub fn admin_texts(lang: Lang) -> &'static AdminTexts {
@@ -149,6 +157,13 @@ static ES: AdminTexts = AdminTexts {
     how_paid: "Cómo se pagó",
     mark_paid: "Marcar pagado",
     dispute_due: "abierta, pruebas hasta el",
+    embed_title: "Enlaces y formularios embebidos",
+    embed_help: "Pega el código en un bloque «HTML personalizado» de WordPress o en el widget «HTML» de Elementor. Solo los sitios en embed_origins de la oferta pueden mostrar su formulario en un marco; la vista previa es el código mismo.",
+    embed_link: "Enlace",
+    embed_snippet: "Código para insertar",
+    embed_copy: "Copiar código",
+    embed_copied: "Copiado.",
+    embed_copy_by_hand: "Seleccionado: pulsa Ctrl+C para copiar.",
 };
 
 static PT_BR: AdminTexts = AdminTexts {
@@ -217,6 +232,13 @@ static PT_BR: AdminTexts = AdminTexts {
     how_paid: "Como foi pago",
     mark_paid: "Marcar como pago",
     dispute_due: "aberta, provas até",
+    embed_title: "Links e formulários incorporados",
+    embed_help: "Cole o código num bloco «HTML personalizado» do WordPress ou no widget «HTML» do Elementor. Só os sites em embed_origins da oferta podem mostrar o formulário num frame; a prévia é o próprio código.",
+    embed_link: "Link",
+    embed_snippet: "Código para incorporar",
+    embed_copy: "Copiar código",
+    embed_copied: "Copiado.",
+    embed_copy_by_hand: "Selecionado: pressione Ctrl+C para copiar.",
 };
 
 static EN: AdminTexts = AdminTexts {
@@ -285,4 +307,11 @@ static EN: AdminTexts = AdminTexts {
     how_paid: "How it was paid",
     mark_paid: "Mark paid",
     dispute_due: "open, evidence due",
+    embed_title: "Offer links and embeds",
+    embed_help: "Paste a snippet into a WordPress \"Custom HTML\" block or Elementor's \"HTML\" widget. Only the sites in the offer's embed_origins may frame its form; the preview is the snippet itself.",
+    embed_link: "Link",
+    embed_snippet: "Embed snippet",
+    embed_copy: "Copy snippet",
+    embed_copied: "Copied.",
+    embed_copy_by_hand: "Selected: press Ctrl+C to copy.",
 };

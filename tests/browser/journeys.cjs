@@ -228,6 +228,21 @@ async function otherPages(browser) {
     await signIn(page);
     await axe(page, "admin");
     await shot(page, "admin");
+    // What the README shows of /admin: one offer's link, snippet, copy button and preview.
+    const section = page.locator("section.embed-offer", { hasText: "/c/demo" });
+    await section.locator("iframe").scrollIntoViewIfNeeded();
+    // The preview is the snippet at work: embed.js sizes it, then the layout holds still.
+    await page.waitForFunction(() => {
+      const f = document.querySelector("#embed-demo iframe");
+      return f && f.style.height !== "";
+    }, null, { timeout: 10000 });
+    await page.waitForTimeout(300);
+    fs.mkdirSync(SHOTS, { recursive: true });
+    await section.screenshot({ path: path.join(SHOTS, "admin-embed.png") });
+    await page.click('button[data-copy="snippet-demo"]');
+    await page.waitForFunction(() => document.querySelector("#embed-demo .copied").textContent !== "", null, { timeout: 5000 }).catch(() => {});
+    const said = await page.textContent("#embed-demo .copied");
+    check(said === "Copiado." || said === "Seleccionado: pulsa Ctrl+C para copiar.", `the copy button says ${JSON.stringify(said)}`);
   } finally {
     await ctx.close();
   }
@@ -282,17 +297,18 @@ async function embed(browser) {
     const snippets = await page.$$eval("textarea", (ts) => ts.map((t) => t.value));
     const snippet = snippets.find((v) => v.includes("/c/embedded?") && v.includes("data-leadgate-embed"));
     check(snippet, `admin shows the embedded offer's snippet: ${JSON.stringify(snippets)}`);
-    await shot(page, "admin-embed");
     await ctx.route(`${ALLOWED}/**`, (r) => r.fulfill({ contentType: "text/html; charset=utf-8", body: marketingPage(snippet) }));
     await ctx.route(`${DENIED}/**`, (r) => r.fulfill({ contentType: "text/html; charset=utf-8", body: marketingPage(snippet) }));
 
     await page.goto(`${ALLOWED}/curso/?utm_source=wordpress&utm_campaign=lanzamiento&gclid=G-123`, { referer: "https://www.google.com/" });
     const first = await waitFitted(page, "first load");
-    const src = new URL(first.frame.url());
-    check(src.searchParams.get("utm_source") === "wordpress", `utm carried: ${src}`);
-    check(src.searchParams.get("utm_campaign") === "lanzamiento", `campaign carried: ${src}`);
-    check(src.searchParams.get("gclid") === "G-123", `gclid carried: ${src}`);
-    check((src.searchParams.get("referrer") || "").startsWith("https://www.google.com"), `referrer carried: ${src}`);
+    // What the marketing page knew of the visit is in the form's hidden fields.
+    const hidden = await first.frame.$$eval("form input[type=hidden]", (is) => Object.fromEntries(is.map((i) => [i.name, i.value])));
+    const seen = JSON.stringify(hidden);
+    check(hidden.utm_source === "wordpress", `utm carried: ${seen}`);
+    check(hidden.utm_campaign === "lanzamiento", `campaign carried: ${seen}`);
+    check(hidden.gclid === "G-123", `gclid carried: ${seen}`);
+    check((hidden.referrer || "").startsWith("https://www.google.com"), `referrer carried: ${seen}`);
     await shot(page, "embed-wordpress");
     // More content in the form: the frame follows.
     await first.frame.evaluate(() => {

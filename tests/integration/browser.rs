@@ -114,6 +114,11 @@ async fn the_pages_work_in_a_real_browser() {
     assert_eq!(lead["utm"]["source"], "wordpress", "{lead}");
     assert_eq!(lead["utm"]["campaign"], "lanzamiento", "{lead}");
     assert_eq!(lead["utm"]["gclid"], "G-123", "{lead}");
+    let referrer = lead["utm"]["referrer"].as_str().unwrap_or_default();
+    assert!(
+        referrer.starts_with("https://www.google.com"),
+        "where the visitor came from: {lead}"
+    );
     assert_eq!(
         lead["consent"]["version"], "2026-12",
         "the ticked consent's version: {lead}"
