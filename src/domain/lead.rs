@@ -18,6 +18,25 @@ pub struct Utm {
     pub referrer: Option<String>,
 }
 
+impl Utm {
+    /// Each value that is set, under the name it has in a URL and on the form.
+    pub fn named(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("utm_source", &self.source),
+            ("utm_medium", &self.medium),
+            ("utm_campaign", &self.campaign),
+            ("utm_term", &self.term),
+            ("utm_content", &self.content),
+            ("gclid", &self.gclid),
+            ("fbclid", &self.fbclid),
+            ("referrer", &self.referrer),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
+        .collect()
+    }
+}
+
 /// The version of the reminder-email consent text (`email_consent` in `web::i18n`), stored
 /// with each lead that ticks it. Bump it whenever that text changes.
 pub const EMAIL_CONSENT_VERSION: &str = "2026-12";

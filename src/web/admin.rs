@@ -287,21 +287,8 @@ pub async fn mark_paid(
 
 /// `utm_source=wp · gclid=…`: the lead's attribution as the deals table shows it.
 fn attribution_text(u: &Utm) -> String {
-    let pairs = [
-        ("utm_source", &u.source),
-        ("utm_medium", &u.medium),
-        ("utm_campaign", &u.campaign),
-        ("utm_term", &u.term),
-        ("utm_content", &u.content),
-        ("gclid", &u.gclid),
-        ("fbclid", &u.fbclid),
-        ("referrer", &u.referrer),
-    ];
-    pairs
-        .iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
-        .collect::<Vec<_>>()
-        .join(" · ")
+    let pairs: Vec<String> = u.named().into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+    pairs.join(" · ")
 }
 
 /// `2026-11 (es), 1 dic 2026, 14:30`: which consent text the lead agreed to, in which

@@ -233,19 +233,7 @@ fn form_page<'a>(
     utm: &Utm,
     served: Served,
 ) -> OfferPage<'a> {
-    let utm = [
-        ("utm_source", &utm.source),
-        ("utm_medium", &utm.medium),
-        ("utm_campaign", &utm.campaign),
-        ("utm_term", &utm.term),
-        ("utm_content", &utm.content),
-        ("gclid", &utm.gclid),
-        ("fbclid", &utm.fbclid),
-        ("referrer", &utm.referrer),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| v.clone().map(|v| (k, v)))
-    .collect();
+    let utm = utm.named().into_iter().map(|(k, v)| (k, v.to_owned())).collect();
     let error_summary = errors.summary(texts(lang));
     OfferPage {
         lang: lang.code(),

@@ -72,15 +72,7 @@ async fn click_ids_reach_hubspot_properties(backend: Backend) {
     );
     let env = vec![("LEADGATE_HUBSPOT_TOKEN", TOKEN.to_string())];
     let app = super::app_with_crm(backend, toml, env, 4).await;
-    let form = [
-        ("name", "Ana Pérez"),
-        ("email", "ana@example.com"),
-        ("phone", "300 123 4567"),
-        ("gclid", "Cj0KCQ-abc"),
-        ("fbclid", "IwAR-xyz"),
-        ("referrer", "https://blog.example/post"),
-    ];
-    let res = app.post_form("/c/demo", &form).await;
+    let res = app.post_form("/c/demo", &super::CLICK_IDS_FORM).await;
     assert_eq!(res.status(), 303, "{}", res.text().await.unwrap_or_default());
     let deals = fake.deals();
     assert_eq!(deals.len(), 1);

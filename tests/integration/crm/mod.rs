@@ -14,6 +14,16 @@ use leadgate::clock::ShiftedClock;
 use crate::support::{location, spawn_with, Backend, Options, TestApp};
 
 /// The app on a remote CRM set up by `toml` and `env`; jobs get `attempts` tries.
+/// A submit that carries both click ids and a referrer, for the CRMs' field mapping tests.
+pub const CLICK_IDS_FORM: [(&str, &str); 6] = [
+    ("name", "Ana Pérez"),
+    ("email", "ana@example.com"),
+    ("phone", "300 123 4567"),
+    ("gclid", "Cj0KCQ-abc"),
+    ("fbclid", "IwAR-xyz"),
+    ("referrer", "https://blog.example/post"),
+];
+
 pub async fn app_with_crm(backend: Backend, toml: String, env: Vec<(&'static str, String)>, attempts: i32) -> TestApp {
     app_with_crm_at(backend, toml, env, attempts, None).await
 }
