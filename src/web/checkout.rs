@@ -245,7 +245,6 @@ fn form_page<'a>(
         price: offer.price.format(lang),
         ask_tax_id: offer.ask_tax_id,
         ask_email_consent: offer.followup.asks_email_consent(),
-        error_count: texts(lang).error_count(error_summary.len()),
         error_summary,
         phone_countries: phone_field::options(lang),
         phone_country: phone_country.code(),

@@ -10,14 +10,9 @@ use crate::domain::offer::Offer;
 /// The query flag that renders the form for a frame (see `checkout::show`).
 pub const EMBED_FLAG: &str = "embed=1";
 
-#[derive(serde::Deserialize)]
-struct EmbedQuery {
-    embed: Option<String>,
-}
-
 /// Whether a form request asks for the framed layout (`?embed=1`).
 pub fn requested(query: &str) -> bool {
-    actix_web::web::Query::<EmbedQuery>::from_query(query).is_ok_and(|q| q.embed.as_deref() == Some("1"))
+    super::query_value(query, "embed").as_deref() == Some("1")
 }
 
 /// The offer's plain link, for a button or a menu entry.
@@ -67,6 +62,16 @@ pub fn rows(ctx: &AppContext) -> Vec<EmbedRow> {
 mod tests {
     use super::*;
     use crate::config::Settings;
+
+    #[test]
+    fn the_flag_survives_appended_parameters_and_the_last_value_counts() {
+        assert!(requested("embed=1"));
+        assert!(requested("utm_source=wp&embed=1&lang=en&lang=es"));
+        assert!(requested("embed=0&embed=1"));
+        assert!(!requested("embed=1&embed=0"));
+        assert!(!requested("embedded=1"));
+        assert!(!requested("%ZZ&&="));
+    }
 
     #[test]
     fn the_snippet_frames_the_embed_mode_and_escapes_the_title() {

@@ -81,10 +81,17 @@ pub fn lang_of(req: &HttpRequest) -> Lang {
 /// Only a `?lang=` in the URL: what our own links carry from page to page. The last one
 /// wins: a link that had one and got another appended (a gateway, a marketer) still works.
 pub fn explicit_lang(req: &HttpRequest) -> Option<Lang> {
-    url::form_urlencoded::parse(req.query_string().as_bytes())
-        .filter(|(k, _)| k == "lang")
+    query_value(req.query_string(), "lang").and_then(|v| Lang::from_code(&v))
+}
+
+/// The last value of `name` in a query string. Read by hand: our links get parameters
+/// appended (by gateways, marketers, the embed), sometimes one they already had, and a
+/// struct read refuses a duplicate outright.
+pub fn query_value(query: &str, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, _)| k == name)
         .last()
-        .and_then(|(_, v)| Lang::from_code(&v))
+        .map(|(_, v)| v.into_owned())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -129,10 +129,9 @@ pub struct OfferPage<'a> {
     pub trust: TrustView<'a>,
     pub values: FormValues,
     pub errors: FieldErrors,
-    /// What the summary lists, and the page title's count ("2 errores: …"): a screen
+    /// What the summary lists; the page title counts them ("2 errores: …"), so a screen
     /// reader hears both before anything else.
     pub error_summary: Vec<FieldError>,
-    pub error_count: String,
     /// The phone country selector, the selected value, and its example for the hint.
     pub phone_countries: &'static [super::phone_field::CountryOption],
     pub phone_country: &'static str,
