@@ -73,6 +73,7 @@ pub struct Keys {
     pub sandbox: SecretSlice<u8>,
     pub forms: SecretSlice<u8>,
     pub unsubscribe: SecretSlice<u8>,
+    pub payment_link: SecretSlice<u8>,
     pub session: actix_web::cookie::Key,
 }
 
@@ -84,6 +85,7 @@ impl Keys {
             sandbox: SecretSlice::from(subkey(m, b"leadgate sandbox-webhook v1")),
             forms: SecretSlice::from(subkey(m, b"leadgate form-token v1")),
             unsubscribe: SecretSlice::from(subkey(m, b"leadgate unsubscribe v1")),
+            payment_link: SecretSlice::from(subkey(m, b"leadgate payment-link v1")),
             session: actix_web::cookie::Key::derive_from(&subkey(m, b"leadgate session v1")),
         }
     }

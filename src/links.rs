@@ -48,6 +48,21 @@ pub fn verify_unsubscribe(ctx: &AppContext, token: &str) -> Option<String> {
     crate::domain::signing::verify(key, &[lead_id.as_bytes()], &tag).then(|| lead_id.to_owned())
 }
 
+/// A payment link's page: its id and a tag only we can make, so ids cannot be guessed
+/// into links. It never expires by itself: the link's own expiry is in the database.
+pub fn payment_link_url(ctx: &AppContext, link_id: &str) -> String {
+    let tag = crate::domain::signing::tag(ctx.keys.payment_link.expose_secret(), &[link_id.as_bytes()]);
+    ctx.url(&format!("/l/{link_id}.{}", URL_SAFE_NO_PAD.encode(tag)))
+}
+
+/// The link id a payment-link token names, if we signed it.
+pub fn verify_payment_link(ctx: &AppContext, token: &str) -> Option<String> {
+    let (link_id, tag) = token.split_once('.')?;
+    let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+    let key = ctx.keys.payment_link.expose_secret();
+    crate::domain::signing::verify(key, &[link_id.as_bytes()], &tag).then(|| link_id.to_owned())
+}
+
 /// The purchase parameters sent to an offer's `thank_you_url`, in the order they are signed.
 pub fn thank_you_params(
     attempt: &crate::domain::lead::Attempt,

@@ -316,7 +316,6 @@ impl GatewaySettings {
     /// Offers may only name gateways that are configured and can take their currency.
     pub(super) fn check_offer(&self, offer: &crate::domain::offer::Offer) -> Result<(), String> {
         use crate::domain::offer::GatewayKind as G;
-        use crate::domain::Currency as C;
         let (configured, name) = match offer.gateway {
             G::Sandbox => (true, "sandbox"),
             G::Wompi => (self.wompi.is_some(), "wompi"),
@@ -328,18 +327,10 @@ impl GatewaySettings {
                 "gateway: {name} is not configured (add a [gateways.{name}] table)"
             ));
         }
-        let currency = offer.price.currency();
-        match offer.gateway {
-            G::Wompi if currency != C::COP => Err("currency: Wompi (Colombia) only takes COP".into()),
-            G::MercadoPago if currency == C::USD || currency == C::EUR => {
-                Err(format!("currency: Mercado Pago does not take {}", currency.as_str()))
-            }
-            // Mercado Pago takes whole pesos for COP (its own plugins drop the cents).
-            G::MercadoPago if currency == C::COP && offer.price.amount_minor() % 100 != 0 => {
-                Err("price_minor: Mercado Pago takes whole pesos for COP (a multiple of 100)".into())
-            }
-            _ => Ok(()),
-        }
+        offer.gateway.takes(&offer.price).map_err(|e| match e {
+            crate::domain::offer::Refused::Currency(m) => format!("currency: {m}"),
+            crate::domain::offer::Refused::Amount(m) => format!("price_minor: {m}"),
+        })
     }
 
     /// The environment each configured real gateway runs in, for start-up and check-config.

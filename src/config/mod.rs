@@ -19,8 +19,10 @@ pub mod email;
 mod followup;
 mod gateways;
 mod offer_page;
+mod payment_links;
 mod security;
 mod text;
+pub use payment_links::PaymentLinkSettings;
 pub use admin::AdminSettings;
 pub use crm::{CrmKind, CrmSettings, FieldRole, RemoteCrmSettings, HUBSPOT_TOKEN, PIPEDRIVE_TOKEN};
 pub use gateways::{Environment, GatewaySettings, MercadoPagoSettings, StripeSettings, WompiSettings};
@@ -50,6 +52,7 @@ pub struct Settings {
     pub admin: AdminSettings,
     /// The mail server for customer emails; none configured, none sent.
     pub email: Option<email::EmailSettings>,
+    pub payment_links: PaymentLinkSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -147,6 +150,8 @@ struct RawConfig {
     admin: admin::RawAdmin,
     email: Option<email::RawEmail>,
     seller: Option<offer_page::RawSeller>,
+    #[serde(default)]
+    payment_links: payment_links::RawPaymentLinks,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -442,6 +447,7 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
         }
     }
 
+    let payment_links = payment_links::payment_links(raw.payment_links, &offers, &mut errs);
     let concurrency = raw.worker.concurrency.unwrap_or(8);
     if concurrency == 0 {
         errs.push("worker.concurrency: must be at least 1".into());
@@ -510,6 +516,7 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
         proxy,
         admin,
         email,
+        payment_links,
     })
 }
 

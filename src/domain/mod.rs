@@ -13,6 +13,7 @@ pub mod localized;
 pub mod money;
 pub mod offer;
 pub mod payment;
+pub mod payment_link;
 pub mod phone_region;
 pub mod resume;
 pub mod reversal;

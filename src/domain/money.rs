@@ -15,7 +15,7 @@ pub enum MoneyError {
 }
 
 /// Currencies we sell in. (De)serializes as the ISO 4217 code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum Currency {
     COP,

@@ -7,12 +7,13 @@ use crate::clock::{ms, new_id, now_ms};
 use crate::context::AppContext;
 use crate::domain::lead::{AfterApproval, Attempt, ConsentGiven, Contact, Lead, Utm};
 use crate::domain::offer::Offer;
-use crate::domain::{Lang, PaymentStatus};
+use crate::domain::{Lang, Money, PaymentStatus};
 use crate::gateways::{CheckoutRequest, GatewayError};
 use crate::jobs::Job;
 use crate::links;
 use crate::store::attempts::{self, Prior};
-use crate::store::{leads, StoreError};
+use crate::store::payment_links::CrmBinding;
+use crate::store::{crm_records, leads, StoreError, Tx};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckoutError {
@@ -123,7 +124,7 @@ pub async fn submit(ctx: &Arc<AppContext>, offer: &Offer, sub: Submission) -> Re
         consent: sub.consent,
         created_at: now,
     };
-    let attempt = new_attempt(&lead, offer, now);
+    let attempt = new_attempt(&lead, offer, offer.price, now);
     // Reads before it writes: on SQLite this takes the one write lock up front.
     let mut tx = ctx.db.begin_write().await?;
     let window = ctx.settings.forms.duplicate_window;
@@ -172,8 +173,20 @@ pub async fn submit(ctx: &Arc<AppContext>, offer: &Offer, sub: Submission) -> Re
 /// A press on a resume link or a retry button: the lead's open checkout, or a new attempt
 /// for the lead when there is none; nothing new for a lead who paid.
 pub async fn resume(ctx: &Arc<AppContext>, offer: &Offer, lead: &Lead) -> Result<Outcome, CheckoutError> {
+    resume_at(ctx, offer, lead, offer.price, None).await
+}
+
+/// [`resume`] charging `amount`, with a new attempt bound to `deal` when given (a payment
+/// link's lead: the link's amount, its deal).
+pub async fn resume_at(
+    ctx: &Arc<AppContext>,
+    offer: &Offer,
+    lead: &Lead,
+    amount: Money,
+    deal: Option<&CrmBinding>,
+) -> Result<Outcome, CheckoutError> {
     let now = ctx.clock.now_ms();
-    let attempt = new_attempt(lead, offer, now);
+    let attempt = new_attempt(lead, offer, amount, now);
     let mut tx = ctx.db.begin_write().await?;
     // Two presses at once take turns here, so the second one sees the first one's attempt.
     tx.take_turn(&format!("resume|{}", lead.id)).await?;
@@ -182,6 +195,9 @@ pub async fn resume(ctx: &Arc<AppContext>, offer: &Offer, lead: &Lead) -> Result
         tx.rollback().await?;
         tracing::info!("resume pressed again: reusing the earlier checkout");
         return reuse(ctx, found).await;
+    }
+    if let Some(b) = deal {
+        bind_deal(&mut tx, b, &lead.id, &attempt.id).await?;
     }
     let crm_job = insert_attempt(ctx, &mut tx, &attempt, offer).await?;
     expire_replaced(ctx, &mut tx, &prior, offer).await?;
@@ -198,7 +214,7 @@ pub async fn resume(ctx: &Arc<AppContext>, offer: &Offer, lead: &Lead) -> Result
 /// transaction that stores the attempt replacing them (one purchase, one payment).
 async fn expire_replaced(
     ctx: &AppContext,
-    tx: &mut crate::store::Tx,
+    tx: &mut Tx,
     earlier: &[Prior],
     offer: &Offer,
 ) -> Result<(), StoreError> {
@@ -255,14 +271,26 @@ async fn wait_for_checkout(ctx: &AppContext, attempt: Attempt) -> Result<Outcome
     })
 }
 
-fn new_attempt(lead: &Lead, offer: &Offer, now: i64) -> Attempt {
+/// Records a CRM deal (and person) made elsewhere as this attempt's, in its transaction,
+/// so the CRM sync finds them instead of creating new ones.
+pub(crate) async fn bind_deal(tx: &mut Tx, b: &CrmBinding, lead_id: &str, attempt_id: &str) -> Result<(), StoreError> {
+    use crate::jobs::crm_sync::{DEAL, PERSON};
+    crm_records::record_in(tx, &b.crm, DEAL, attempt_id, lead_id, &b.deal_id, Some("open")).await?;
+    if let Some(person) = &b.person_id {
+        crm_records::record_in(tx, &b.crm, PERSON, lead_id, lead_id, person, None).await?;
+    }
+    Ok(())
+}
+
+pub(crate) fn new_attempt(lead: &Lead, offer: &Offer, amount: Money, now: i64) -> Attempt {
     Attempt {
         id: new_id(),
         lead_id: lead.id.clone(),
         offer_slug: offer.slug.to_string(),
         gateway: offer.gateway,
-        // The amount always comes from the offer on the server, never from the form.
-        amount: offer.price,
+        // The amount always comes from the server (the offer, or a link sales made), never
+        // from the form.
+        amount,
         status: PaymentStatus::Created,
         gateway_ref: None,
         status_detail: None,
@@ -270,15 +298,15 @@ fn new_attempt(lead: &Lead, offer: &Offer, now: i64) -> Attempt {
         settled_by: None,
         created_at: now,
         updated_at: now,
-        after: AfterApproval::new(&offer.price),
+        after: AfterApproval::new(&amount),
         abandoned_at: None,
     }
 }
 
 /// Stores the attempt with its CRM sync and follow-up checks; returns the sync job's id.
-async fn insert_attempt(
+pub(crate) async fn insert_attempt(
     ctx: &AppContext,
-    tx: &mut crate::store::Tx,
+    tx: &mut Tx,
     attempt: &Attempt,
     offer: &Offer,
 ) -> Result<String, StoreError> {

@@ -3,6 +3,7 @@
 
 pub mod checkout;
 pub mod payment;
+pub mod payment_link;
 pub mod reconcile;
 pub mod returns;
 pub mod webhook;

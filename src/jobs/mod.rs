@@ -54,6 +54,14 @@ pub enum Job {
     CloseFollowUps { attempt_id: String },
     /// Email the customer their payment confirmation.
     Receipt { attempt_id: String },
+    /// Write a payment link onto its CRM deal (the configured field, and a note).
+    LinkToDeal { link_id: String },
+    /// Email a payment link to the person it was made for.
+    LinkEmail { link_id: String },
+    /// Act on a CRM webhook stored in the CRM inbox (a deal entering the link stage).
+    CrmTrigger { event_id: String },
+    /// Deliver one outbound event to one subscribed endpoint.
+    DeliverEvent { delivery_id: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +88,10 @@ impl Job {
             Job::ExpireCheckout { .. } => "expire_checkout",
             Job::CloseFollowUps { .. } => "close_followups",
             Job::Receipt { .. } => "receipt",
+            Job::LinkToDeal { .. } => "link_to_deal",
+            Job::LinkEmail { .. } => "link_email",
+            Job::CrmTrigger { .. } => "crm_trigger",
+            Job::DeliverEvent { .. } => "deliver_event",
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{on_pool, Db, StoreResult};
+use super::{on_pool, on_tx, Db, StoreResult, Tx};
 
 #[derive(Debug, Clone, FromRow, serde::Serialize)]
 pub struct CrmRecord {
@@ -67,6 +67,32 @@ pub async fn record(
         .bind(state)
         .bind(crate::clock::now_ms())
         .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Records an object made elsewhere (a payment link's CRM deal), in the caller's transaction.
+pub async fn record_in(
+    tx: &mut Tx,
+    crm: &str,
+    kind: &str,
+    local_key: &str,
+    lead_id: &str,
+    remote_id: &str,
+    state: Option<&str>,
+) -> StoreResult<()> {
+    let sql = "INSERT INTO crm_records (crm, kind, local_key, lead_id, remote_id, state, created_at, updated_at) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (crm, kind, local_key) DO NOTHING";
+    on_tx!(tx, |c| sqlx::query(sql)
+        .bind(crm)
+        .bind(kind)
+        .bind(local_key)
+        .bind(lead_id)
+        .bind(remote_id)
+        .bind(state)
+        .bind(crate::clock::now_ms())
+        .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
     Ok(())

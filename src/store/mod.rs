@@ -20,6 +20,7 @@ pub mod inbox;
 pub mod jobs;
 pub mod leads;
 pub mod pacing;
+pub mod payment_links;
 pub mod sandbox;
 pub mod secrets;
 
