@@ -22,10 +22,10 @@ mod offer_page;
 mod payment_links;
 mod security;
 mod text;
-pub use payment_links::PaymentLinkSettings;
 pub use admin::AdminSettings;
 pub use crm::{CrmKind, CrmSettings, FieldRole, RemoteCrmSettings, HUBSPOT_TOKEN, PIPEDRIVE_TOKEN};
 pub use gateways::{Environment, GatewaySettings, MercadoPagoSettings, StripeSettings, WompiSettings};
+pub use payment_links::PaymentLinkSettings;
 pub use security::{FormSettings, Limits, ProxySettings, Rate, SandboxSettings};
 
 #[derive(Debug, Clone)]

@@ -73,15 +73,17 @@ impl GatewayKind {
         use crate::domain::Currency as C;
         let currency = amount.currency();
         match self {
-            GatewayKind::Wompi if currency != C::COP => Err(Refused::Currency("Wompi (Colombia) only takes COP".into())),
+            GatewayKind::Wompi if currency != C::COP => {
+                Err(Refused::Currency("Wompi (Colombia) only takes COP".into()))
+            }
             GatewayKind::MercadoPago if currency == C::USD || currency == C::EUR => Err(Refused::Currency(format!(
                 "Mercado Pago does not take {}",
                 currency.as_str()
             ))),
             // Mercado Pago takes whole pesos for COP (its own plugins drop the cents).
-            GatewayKind::MercadoPago if currency == C::COP && amount.amount_minor() % 100 != 0 => Err(
-                Refused::Amount("Mercado Pago takes whole pesos for COP (a multiple of 100)".into()),
-            ),
+            GatewayKind::MercadoPago if currency == C::COP && amount.amount_minor() % 100 != 0 => Err(Refused::Amount(
+                "Mercado Pago takes whole pesos for COP (a multiple of 100)".into(),
+            )),
             _ => Ok(()),
         }
     }

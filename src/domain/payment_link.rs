@@ -26,9 +26,14 @@ impl LinkSource {
     }
 
     pub fn parse(s: &str) -> Option<LinkSource> {
-        [LinkSource::Admin, LinkSource::Api, LinkSource::Pipedrive, LinkSource::Hubspot]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            LinkSource::Admin,
+            LinkSource::Api,
+            LinkSource::Pipedrive,
+            LinkSource::Hubspot,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 
@@ -108,22 +113,22 @@ mod tests {
         let limits = AmountLimits(BTreeMap::from([(
             Currency::COP,
             AmountRange {
-                min_minor: 1_000_00,
-                max_minor: 10_000_000_00,
+                min_minor: 100_000,
+                max_minor: 1_000_000_000,
             },
         )]));
-        let price = cop(199_000_00);
+        let price = cop(19_900_000);
         assert_eq!(limits.check(GatewayKind::Sandbox, &price, &price), Ok(()));
-        assert_eq!(limits.check(GatewayKind::Sandbox, &cop(1_000_00), &price), Ok(()));
+        assert_eq!(limits.check(GatewayKind::Sandbox, &cop(100_000), &price), Ok(()));
         assert!(matches!(
-            limits.check(GatewayKind::Sandbox, &cop(999_99), &price),
+            limits.check(GatewayKind::Sandbox, &cop(99_999), &price),
             Err(AmountError::Amount(_))
         ));
         assert!(matches!(
-            limits.check(GatewayKind::Sandbox, &cop(10_000_000_01), &price),
+            limits.check(GatewayKind::Sandbox, &cop(1_000_000_001), &price),
             Err(AmountError::Amount(_))
         ));
-        let usd = Money::new(100_00, Currency::USD).unwrap();
+        let usd = Money::new(10_000, Currency::USD).unwrap();
         assert!(matches!(
             limits.check(GatewayKind::Sandbox, &usd, &price),
             Err(AmountError::Currency(_))
@@ -134,14 +139,19 @@ mod tests {
             Err(AmountError::Currency(_))
         ));
         assert!(matches!(
-            limits.check(GatewayKind::MercadoPago, &cop(1_000_50), &price),
+            limits.check(GatewayKind::MercadoPago, &cop(100_050), &price),
             Err(AmountError::Amount(_))
         ));
     }
 
     #[test]
     fn sources_round_trip() {
-        for s in [LinkSource::Admin, LinkSource::Api, LinkSource::Pipedrive, LinkSource::Hubspot] {
+        for s in [
+            LinkSource::Admin,
+            LinkSource::Api,
+            LinkSource::Pipedrive,
+            LinkSource::Hubspot,
+        ] {
             assert_eq!(LinkSource::parse(s.as_str()), Some(s));
         }
         assert_eq!(LinkSource::parse("x"), None);

@@ -3,43 +3,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock::{ms, new_id, now_ms};
+use crate::clock::{ms, new_id};
 use crate::context::AppContext;
-use crate::domain::lead::{AfterApproval, Attempt, ConsentGiven, Contact, Lead, Utm};
+use crate::domain::lead::{Attempt, ConsentGiven, Contact, Lead, Utm};
 use crate::domain::offer::Offer;
 use crate::domain::{Lang, Money, PaymentStatus};
-use crate::gateways::{CheckoutRequest, GatewayError};
+use crate::jobs::attempt::{bind_deal, insert_attempt, new_attempt};
+pub use crate::jobs::attempt::{open_checkout, CheckoutError, NotOpened};
 use crate::jobs::Job;
-use crate::links;
 use crate::store::attempts::{self, Prior};
 use crate::store::payment_links::CrmBinding;
-use crate::store::{crm_records, leads, StoreError, Tx};
-
-#[derive(Debug, thiserror::Error)]
-pub enum CheckoutError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The lead and attempt are saved; opening their checkout failed. The customer can retry.
-    #[error("{cause}")]
-    NotOpened {
-        attempt_id: String,
-        lead_id: String,
-        offer: String,
-        cause: NotOpened,
-    },
-    #[error("gateway {0} is not configured")]
-    GatewayMissing(&'static str),
-}
-
-/// Why a stored attempt's checkout was not opened.
-#[derive(Debug, thiserror::Error)]
-pub enum NotOpened {
-    #[error(transparent)]
-    Gateway(#[from] GatewayError),
-    /// The database failed after the lead was committed (it went down, or the disk filled).
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
+use crate::store::{leads, StoreError, Tx};
 
 pub struct Submission {
     pub contact: Contact,
@@ -212,12 +186,7 @@ pub async fn resume_at(
 
 /// Queues the closing of every earlier checkout that could still take a payment, in the
 /// transaction that stores the attempt replacing them (one purchase, one payment).
-async fn expire_replaced(
-    ctx: &AppContext,
-    tx: &mut Tx,
-    earlier: &[Prior],
-    offer: &Offer,
-) -> Result<(), StoreError> {
+async fn expire_replaced(ctx: &AppContext, tx: &mut Tx, earlier: &[Prior], offer: &Offer) -> Result<(), StoreError> {
     let Some(gateway) = ctx.gateways.get(offer.gateway) else {
         return Ok(());
     };
@@ -271,60 +240,6 @@ async fn wait_for_checkout(ctx: &AppContext, attempt: Attempt) -> Result<Outcome
     })
 }
 
-/// Records a CRM deal (and person) made elsewhere as this attempt's, in its transaction,
-/// so the CRM sync finds them instead of creating new ones.
-pub(crate) async fn bind_deal(tx: &mut Tx, b: &CrmBinding, lead_id: &str, attempt_id: &str) -> Result<(), StoreError> {
-    use crate::jobs::crm_sync::{DEAL, PERSON};
-    crm_records::record_in(tx, &b.crm, DEAL, attempt_id, lead_id, &b.deal_id, Some("open")).await?;
-    if let Some(person) = &b.person_id {
-        crm_records::record_in(tx, &b.crm, PERSON, lead_id, lead_id, person, None).await?;
-    }
-    Ok(())
-}
-
-pub(crate) fn new_attempt(lead: &Lead, offer: &Offer, amount: Money, now: i64) -> Attempt {
-    Attempt {
-        id: new_id(),
-        lead_id: lead.id.clone(),
-        offer_slug: offer.slug.to_string(),
-        gateway: offer.gateway,
-        // The amount always comes from the server (the offer, or a link sales made), never
-        // from the form.
-        amount,
-        status: PaymentStatus::Created,
-        gateway_ref: None,
-        status_detail: None,
-        checkout_url: None,
-        settled_by: None,
-        created_at: now,
-        updated_at: now,
-        after: AfterApproval::new(&amount),
-        abandoned_at: None,
-    }
-}
-
-/// Stores the attempt with its CRM sync and follow-up checks; returns the sync job's id.
-pub(crate) async fn insert_attempt(
-    ctx: &AppContext,
-    tx: &mut Tx,
-    attempt: &Attempt,
-    offer: &Offer,
-) -> Result<String, StoreError> {
-    attempts::insert(tx, attempt).await?;
-    let lead = Some(attempt.lead_id.as_str());
-    let sync = Job::CrmSync {
-        attempt_id: attempt.id.clone(),
-    };
-    // Due for the worker only once the inline try's deadline has passed, so the request
-    // that just stored it gets to run it first; after a crash the worker still will.
-    let crm_job = ctx
-        .queue
-        .enqueue(tx, &sync, lead, ctx.settings.inline_crm_deadline)
-        .await?;
-    crate::jobs::followup::schedule(ctx, tx, attempt, &offer.followup).await?;
-    Ok(crm_job)
-}
-
 async fn proceed(
     ctx: &Arc<AppContext>,
     offer: &Offer,
@@ -337,63 +252,4 @@ async fn proceed(
     // worker retries it. Either way the customer only waits the deadline.
     ctx.queue.run_now(ctx, crm_job, ctx.settings.inline_crm_deadline).await;
     open_checkout(ctx, offer, lead, &attempt).await
-}
-
-pub async fn open_checkout(
-    ctx: &AppContext,
-    offer: &Offer,
-    lead: &Lead,
-    attempt: &Attempt,
-) -> Result<String, CheckoutError> {
-    let gateway = ctx
-        .gateways
-        .get(offer.gateway)
-        .ok_or(CheckoutError::GatewayMissing(offer.gateway.as_str()))?;
-    let resume = links::resume_token(ctx, &lead.id, &lead.offer_slug).map_err(StoreError::Corrupt)?;
-    // The confirm page, not the form: no personal data in a URL that leaves leadgate, and
-    // a gateway's or a scanner's GET of it creates nothing.
-    let req = CheckoutRequest {
-        attempt,
-        offer,
-        lead,
-        // Both carry the lead's language: the browser coming back may ask for another.
-        return_url: ctx.url(&format!(
-            "/return/{}?attempt={}&lang={}",
-            offer.gateway.as_str(),
-            attempt.id,
-            lead.lang.code()
-        )),
-        cancel_url: ctx.url(&format!("/r/{resume}?lang={}", lead.lang.code())),
-        webhook_url: ctx.url(&format!("/webhooks/{}", offer.gateway.as_str())),
-        expires_at: attempt.created_at + ms(ctx.settings.checkout_ttl),
-    };
-    let not_opened = |cause: NotOpened| CheckoutError::NotOpened {
-        attempt_id: attempt.id.clone(),
-        lead_id: lead.id.clone(),
-        offer: offer.slug.to_string(),
-        cause,
-    };
-    let checkout = match gateway.create_checkout(&req).await {
-        Ok(c) => c,
-        Err(e) => {
-            // So a second press does not wait for a checkout that will never come.
-            if let Err(mark) = attempts::mark_checkout_failed(&ctx.db, &attempt.id, now_ms()).await {
-                tracing::warn!(error = %mark, "failed checkout not marked");
-            }
-            return Err(not_opened(match e {
-                GatewayError::Store(e) => NotOpened::Store(e),
-                e => NotOpened::Gateway(e),
-            }));
-        }
-    };
-    attempts::mark_redirected(
-        &ctx.db,
-        &attempt.id,
-        checkout.gateway_ref.as_deref(),
-        &checkout.url,
-        now_ms(),
-    )
-    .await
-    .map_err(|e| not_opened(e.into()))?;
-    Ok(checkout.url)
 }

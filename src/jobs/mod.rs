@@ -18,6 +18,7 @@ use crate::store::jobs::NewJob;
 use crate::store::{StoreError, StoreResult, Tx};
 
 pub mod apply_event;
+pub mod attempt;
 pub mod close_followups;
 pub mod crm_sync;
 pub mod deal_outcome;
@@ -26,6 +27,7 @@ pub mod email;
 pub mod expire;
 pub mod facts;
 pub mod followup;
+pub mod payment_link;
 pub mod reconcile;
 pub mod reversal;
 pub mod settle;

@@ -55,7 +55,10 @@ const COLUMNS: &str = "id, lead_id, offer_slug, amount_minor, currency, descript
 impl TryFrom<Row> for PaymentLink {
     type Error = super::StoreError;
     fn try_from(r: Row) -> StoreResult<PaymentLink> {
-        let currency: Currency = r.currency.parse().map_err(|_| corrupt(format!("link {} currency", r.id)))?;
+        let currency: Currency = r
+            .currency
+            .parse()
+            .map_err(|_| corrupt(format!("link {} currency", r.id)))?;
         let amount = Money::new(r.amount_minor, currency).map_err(|_| corrupt(format!("link {} amount", r.id)))?;
         let source = LinkSource::parse(&r.source).ok_or_else(|| corrupt(format!("link {} source", r.id)))?;
         let crm = match (r.crm, r.crm_deal_id) {
@@ -84,9 +87,8 @@ impl TryFrom<Row> for PaymentLink {
 }
 
 pub async fn insert(tx: &mut Tx, l: &PaymentLink) -> StoreResult<()> {
-    let sql = format!(
-        "INSERT INTO payment_links ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)"
-    );
+    let sql =
+        format!("INSERT INTO payment_links ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)");
     let crm = l.crm.as_ref();
     on_tx!(tx, |c| sqlx::query(&sql)
         .bind(&l.id)
@@ -125,7 +127,11 @@ pub async fn by_idempotency_key(tx: &mut Tx, key: &str) -> StoreResult<Option<Pa
 
 /// The newest link of a CRM deal that is not expired at `now` and has no paid attempt.
 pub async fn open_for_deal(tx: &mut Tx, crm: &str, deal_id: &str, now: i64) -> StoreResult<Option<PaymentLink>> {
-    let cols = COLUMNS.split(", ").map(|c| format!("l.{c}")).collect::<Vec<_>>().join(", ");
+    let cols = COLUMNS
+        .split(", ")
+        .map(|c| format!("l.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let sql = format!(
         "SELECT {cols} FROM payment_links l WHERE l.crm = $1 AND l.crm_deal_id = $2 AND l.expires_at > $3 \
          AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.lead_id = l.lead_id AND a.status = 'approved') \
