@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::offer::{GatewayKind, Refused};
-use super::{Currency, Money};
+use super::{Currency, Money, PaymentStatus};
 
 /// Who made a link. Stored as text; the CRM ones also name the CRM the deal lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +100,31 @@ pub enum LinkState {
     Expired,
 }
 
+impl LinkState {
+    /// From its attempts' statuses (oldest first) and whether its expiry has passed. Paid
+    /// wins over everything (even expiry); a pending newest attempt is being confirmed.
+    pub fn of(statuses: &[PaymentStatus], expired: bool) -> LinkState {
+        if statuses.iter().any(|s| s.is_paid()) {
+            LinkState::Paid
+        } else if statuses.last() == Some(&PaymentStatus::Pending) {
+            LinkState::Pending
+        } else if expired {
+            LinkState::Expired
+        } else {
+            LinkState::Payable
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            LinkState::Payable => "payable",
+            LinkState::Pending => "pending",
+            LinkState::Paid => "paid",
+            LinkState::Expired => "expired",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +167,17 @@ mod tests {
             limits.check(GatewayKind::MercadoPago, &cop(100_050), &price),
             Err(AmountError::Amount(_))
         ));
+    }
+
+    #[test]
+    fn a_link_is_paid_once_any_attempt_paid_even_past_its_expiry() {
+        use PaymentStatus::*;
+        assert_eq!(LinkState::of(&[Redirected], false), LinkState::Payable);
+        assert_eq!(LinkState::of(&[Expired, Declined], false), LinkState::Payable);
+        assert_eq!(LinkState::of(&[Redirected], true), LinkState::Expired);
+        assert_eq!(LinkState::of(&[Approved, Declined], true), LinkState::Paid);
+        assert_eq!(LinkState::of(&[Declined, Pending], true), LinkState::Pending);
+        assert_eq!(LinkState::of(&[], false), LinkState::Payable);
     }
 
     #[test]

@@ -393,8 +393,8 @@ pub async fn submit(
 /// The guard's fields on the resume confirm page (see `web::forms`).
 #[derive(Debug, Default, Deserialize)]
 pub struct ResumeForm {
-    form_token: Option<String>,
-    website: Option<String>,
+    pub(super) form_token: Option<String>,
+    pub(super) website: Option<String>,
 }
 
 fn resume_purpose(lead: &Lead) -> String {
@@ -417,6 +417,15 @@ async fn resumable<'a>(ctx: &'a AppContext, req: &HttpRequest, token: &str) -> R
         .ok_or_else(invalid)?;
     let offer = ctx.offer(&claims.offer).ok_or_else(invalid)?;
     Ok((lead, offer))
+}
+
+/// A payment link's lead resumes on the link's page (its amount, its deal): a 303 there.
+async fn link_page(ctx: &AppContext, req: &HttpRequest, lead: &Lead) -> Result<Option<HttpResponse>, PageError> {
+    let lang = resume_lang(req, lead);
+    let page = crate::flows::payment_link::page_of_lead(ctx, &lead.id)
+        .await
+        .map_err(|e| PageError::unavailable(lang, e))?;
+    Ok(page.map(|url| see_other(&format!("{url}?lang={}", lang.code()))))
 }
 
 /// A link we made says which language it was followed in; else the lead's own.
@@ -456,6 +465,9 @@ pub async fn resume_page(
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let (lead, offer) = resumable(&ctx, &req, &path).await?;
+    if let Some(to) = link_page(&ctx, &req, &lead).await? {
+        return Ok(to);
+    }
     Ok(resume_page_for(&ctx, &req, &path, &lead, offer, None))
 }
 
@@ -468,6 +480,9 @@ pub async fn resume(
 ) -> Result<HttpResponse, PageError> {
     let ctx = ctx.into_inner();
     let (lead, offer) = resumable(&ctx, &req, &path).await?;
+    if let Some(to) = link_page(&ctx, &req, &lead).await? {
+        return Ok(to);
+    }
     // A person looks at the page before pressing, however briefly: no minimum fill time.
     let guard = forms::check(
         &ctx,
@@ -490,7 +505,7 @@ pub async fn resume(
     checkout_response(&ctx, lang, receipt, flow::resume(&ctx, offer, &lead).await)
 }
 
-fn checkout_response(
+pub(super) fn checkout_response(
     ctx: &Arc<AppContext>,
     lang: Lang,
     receipt: bool,

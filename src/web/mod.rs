@@ -17,6 +17,7 @@ pub mod headers;
 pub mod i18n;
 pub mod i18n_admin;
 pub mod pages;
+pub mod payment_links;
 pub mod phone_field;
 pub mod returns;
 pub mod sandbox;
@@ -38,6 +39,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/c/{offer}", web::post().to(checkout::submit))
         .route("/r/{token}", web::get().to(checkout::resume_page))
         .route("/r/{token}", web::post().to(checkout::resume))
+        .route("/l/{token}", web::get().to(payment_links::show))
+        .route("/l/{token}", web::post().to(payment_links::pay))
         .route("/u/{token}", web::get().to(unsubscribe::show))
         .route("/u/{token}", web::post().to(unsubscribe::confirm))
         .route("/return/{gateway}", web::get().to(returns::show))

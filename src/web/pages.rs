@@ -4,6 +4,7 @@ use askama::Template;
 
 use super::i18n::{texts, Texts};
 use super::i18n_admin::AdminTexts;
+use crate::domain::payment_link::LinkState;
 use crate::domain::Lang;
 
 #[derive(Default)]
@@ -160,6 +161,28 @@ pub struct ResumePage<'a> {
     pub first_name: Option<&'a str>,
     pub form_token: String,
     pub notice: Option<&'static str>,
+}
+
+/// A payment link's page: the seller, what it pays and until when, and a button that POSTs
+/// (or why it cannot be paid any more).
+#[derive(Template)]
+#[template(path = "payment_link.html")]
+pub struct LinkPage<'a> {
+    pub lang: &'static str,
+    pub t: &'static Texts,
+    /// The signed link token, posted back to `/l/{token}`.
+    pub token: &'a str,
+    pub offer_title: &'a str,
+    pub offer_description: &'a str,
+    pub price: String,
+    pub valid_until: String,
+    pub first_name: Option<&'a str>,
+    pub state: crate::domain::payment_link::LinkState,
+    /// Pending only: the return page that shows where the payment stands.
+    pub status_url: Option<String>,
+    pub form_token: String,
+    pub notice: Option<&'static str>,
+    pub trust: TrustView<'a>,
 }
 
 #[derive(Template)]

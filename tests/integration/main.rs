@@ -20,6 +20,7 @@ mod hostile;
 mod journeys;
 mod languages;
 mod operators;
+mod payment_links;
 mod phone;
 mod process;
 mod queue;
