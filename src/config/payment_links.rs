@@ -93,3 +93,48 @@ pub(super) fn payment_links(raw: RawPaymentLinks, offers: &[Offer], errs: &mut V
         limits: AmountLimits(limits),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Settings;
+    use crate::domain::Currency;
+
+    fn errors(toml: &str) -> Vec<String> {
+        Settings::from_toml(toml, &|_| None)
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn defaults_use_the_first_offer_for_a_week() {
+        let s = Settings::from_toml("", &|_| None).unwrap();
+        assert_eq!(s.payment_links.default_offer, "demo");
+        assert_eq!(s.payment_links.default_ttl.as_secs(), 7 * 24 * 3600);
+        assert!(s.payment_links.limits.0.is_empty());
+    }
+
+    #[test]
+    fn limits_are_read_per_currency_and_bad_ones_named() {
+        let s = Settings::from_toml(
+            "[payment_links.limits.COP]\nmin_minor = 100\nmax_minor = 900\n",
+            &|_| None,
+        )
+        .unwrap();
+        let cop = s.payment_links.limits.0[&Currency::COP];
+        assert_eq!((cop.min_minor, cop.max_minor), (100, 900));
+        let errs = errors(
+            "[payment_links]\noffer = \"nope\"\nexpires_in = \"0s\"\n\
+             [payment_links.limits.XYZ]\nmin_minor = 1\nmax_minor = 2\n\
+             [payment_links.limits.USD]\nmin_minor = 5\nmax_minor = 4\n",
+        );
+        for want in [
+            "payment_links.offer:",
+            "payment_links.expires_in:",
+            "payment_links.limits.XYZ:",
+            "payment_links.limits.USD:",
+        ] {
+            assert!(errs.iter().any(|e| e.starts_with(want)), "{want} in {errs:?}");
+        }
+    }
+}
