@@ -76,6 +76,7 @@ both_backends!(
     the_same_key_or_the_same_open_deal_gives_the_same_link,
     amounts_outside_the_limits_are_refused_with_their_field,
     a_forged_or_unknown_link_token_opens_nothing,
+    an_unpaid_link_gives_sales_a_follow_up_on_its_deal,
 );
 
 async fn a_link_page_shows_what_it_pays_and_a_get_creates_nothing(backend: Backend) {
@@ -280,4 +281,43 @@ async fn a_forged_or_unknown_link_token_opens_nothing(backend: Backend) {
         );
     }
     assert_eq!(statuses(&app, &link.lead_id).await.len(), 1);
+}
+
+async fn an_unpaid_link_gives_sales_a_follow_up_on_its_deal(backend: Backend) {
+    let app = app(backend).await;
+    app.start_checkout("demo", "Ana María Gómez", "ana.links@example.com")
+        .await;
+    app.settle().await;
+    let form_deal = app.deals().await[0].id.clone();
+    // The form lead gets its own follow-up too; the link's is told apart by its attempt.
+    let link = make(
+        &app,
+        new_link(Some(DealRef {
+            deal_id: form_deal.clone(),
+            person_id: None,
+        })),
+    )
+    .await;
+    app.advance(Duration::from_secs(31 * 60)).await;
+    app.settle().await;
+    let tasks = app.tasks().await;
+    let mine: Vec<_> = tasks
+        .iter()
+        .filter(|t| t.external_key.contains(&link.attempt_id))
+        .collect();
+    assert_eq!(mine.len(), 1, "{tasks:?}");
+    assert_eq!(
+        mine[0].deal_id.as_deref(),
+        Some(form_deal.as_str()),
+        "on the link's deal"
+    );
+    // Its resume link leads to the link's page, which charges the link's amount.
+    let resume = mine[0]
+        .body
+        .split_whitespace()
+        .find(|w| w.contains("/r/"))
+        .unwrap_or_else(|| panic!("no resume link in {}", mine[0].body));
+    let res = app.get(resume).await;
+    assert_eq!(res.status(), 303);
+    assert!(location(&res).starts_with(&link.url));
 }
