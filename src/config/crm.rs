@@ -35,10 +35,12 @@ pub enum FieldRole {
     Gateway,
     /// How the customer paid, in the gateway's words (`card`, `pse`, `nequi`, `pix`…).
     PaymentMethod,
+    /// The payment link made for the deal (`[crm.payment_links]`, the admin or the API).
+    PaymentLink,
 }
 
 impl FieldRole {
-    pub const ALL: [FieldRole; 16] = [
+    pub const ALL: [FieldRole; 17] = [
         FieldRole::AttemptId,
         FieldRole::Offer,
         FieldRole::UtmSource,
@@ -55,6 +57,7 @@ impl FieldRole {
         FieldRole::AmountRefunded,
         FieldRole::Gateway,
         FieldRole::PaymentMethod,
+        FieldRole::PaymentLink,
     ];
 
     /// The roles written on every payment change, as opposed to once at deal creation.
@@ -86,6 +89,7 @@ impl FieldRole {
             FieldRole::AmountRefunded => "amount_refunded",
             FieldRole::Gateway => "gateway",
             FieldRole::PaymentMethod => "payment_method",
+            FieldRole::PaymentLink => "payment_link",
         }
     }
 
@@ -117,6 +121,8 @@ pub struct CrmSettings {
     pub kind: CrmKind,
     /// Set for Pipedrive and HubSpot.
     pub remote: Option<RemoteCrmSettings>,
+    /// `[crm.payment_links]`: deals entering a stage get a payment link.
+    pub links: Option<super::crm_links::CrmLinkSettings>,
 }
 
 #[derive(Debug, Clone)]
@@ -150,6 +156,7 @@ pub(super) struct RawCrm {
     max_searches: Option<u32>,
     #[serde(default)]
     fields: BTreeMap<String, String>,
+    payment_links: Option<super::crm_links::RawCrmLinks>,
 }
 
 impl Default for RawCrm {
@@ -163,6 +170,7 @@ impl Default for RawCrm {
             max_requests: None,
             max_searches: None,
             fields: BTreeMap::new(),
+            payment_links: None,
         }
     }
 }
@@ -204,16 +212,24 @@ fn vendor(kind: CrmKind) -> Option<Vendor> {
 }
 
 /// Every problem lands in `errs` as `setting: message`.
-pub(super) fn build(raw: RawCrm, env: &dyn Fn(&str) -> Option<String>, errs: &mut Vec<String>) -> CrmSettings {
+pub(super) fn build(mut raw: RawCrm, env: &dyn Fn(&str) -> Option<String>, errs: &mut Vec<String>) -> CrmSettings {
     let kind = raw.kind;
+    let links = raw
+        .payment_links
+        .take()
+        .and_then(|l| super::crm_links::build(l, kind, env, errs));
     let Some(v) = vendor(kind) else {
         if raw.api_base.is_some() || !raw.fields.is_empty() || raw.owner.is_some() {
             errs.push("crm: api_base, owner and fields are for kind = \"pipedrive\" or \"hubspot\"".into());
         }
-        return CrmSettings { kind, remote: None };
+        return CrmSettings {
+            kind,
+            remote: None,
+            links,
+        };
     };
     let remote = remote(raw, &v, env, errs);
-    CrmSettings { kind, remote }
+    CrmSettings { kind, remote, links }
 }
 
 fn remote(

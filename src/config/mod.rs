@@ -15,6 +15,7 @@ use text::RawText;
 
 mod admin;
 mod crm;
+pub mod crm_links;
 pub mod email;
 mod followup;
 mod gateways;
@@ -448,6 +449,7 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
     }
 
     let payment_links = payment_links::payment_links(raw.payment_links, &offers, &mut errs);
+    crm_links::check_offer(crm.links.as_ref(), &offers, &mut errs);
     let concurrency = raw.worker.concurrency.unwrap_or(8);
     if concurrency == 0 {
         errs.push("worker.concurrency: must be at least 1".into());

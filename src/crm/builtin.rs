@@ -3,7 +3,9 @@
 
 use async_trait::async_trait;
 
-use super::{Catalog, Crm, CrmError, DealInput, DealRef, DealStatus, NoteInput, PersonInput, TaskInput, TaskRef};
+use super::{
+    Catalog, Crm, CrmError, DealInput, DealRef, DealStatus, LinkSubject, NoteInput, PersonInput, TaskInput, TaskRef,
+};
 use crate::config::FieldRole;
 use crate::domain::followup::{CloseTask, Priority, TaskKind};
 use crate::store::builtin_crm::TaskClosed;
@@ -130,6 +132,26 @@ impl Crm for BuiltinCrm {
         } else {
             Err(CrmError::Permanent(format!("deal {deal_id} not found")))
         }
+    }
+
+    async fn link_subject(&self, deal_id: &str) -> Result<LinkSubject, CrmError> {
+        let d = builtin_crm::deal_subject(&self.db, deal_id)
+            .await?
+            .ok_or_else(|| CrmError::Permanent(format!("deal {deal_id} not found")))?;
+        let value = d
+            .currency
+            .parse()
+            .ok()
+            .and_then(|c| crate::domain::Money::new(d.value_minor, c).ok());
+        Ok(LinkSubject {
+            deal_id: d.id,
+            person_id: Some(d.person_id),
+            name: Some(d.name),
+            email: Some(d.email),
+            phone: Some(d.phone),
+            value,
+            stage: Some(d.stage),
+        })
     }
 
     /// Any pipeline and stage name is fine here: the built-in CRM stores them as given.

@@ -125,6 +125,16 @@ impl CrmNeeds {
                 }
             }
         }
+        // The stage whose entry makes a payment link, in the link offer's pipeline.
+        if let Some(links) = &settings.crm.links {
+            let slug = links.offer.as_deref().unwrap_or(&settings.payment_links.default_offer);
+            if let Some(o) = settings.offers.iter().find(|o| o.slug.as_str() == slug) {
+                let pair = (o.crm_pipeline.clone(), links.stage.clone());
+                if !stages.contains(&pair) {
+                    stages.push(pair);
+                }
+            }
+        }
         let remote = settings.crm.remote.as_ref();
         CrmNeeds {
             stages,

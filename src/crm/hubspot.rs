@@ -16,13 +16,16 @@ use url::Url;
 
 use super::catalog::{CrmNeeds, Resolved, ResolvedCache, StageOutcome};
 use super::http::{CrmHttp, Lane, Limits, Reply};
-use super::{Catalog, Crm, CrmError, DealInput, DealRef, DealStatus, NoteInput, PersonInput, TaskInput, TaskRef};
+use super::{
+    Catalog, Crm, CrmError, DealInput, DealRef, DealStatus, LinkSubject, NoteInput, PersonInput, TaskInput, TaskRef,
+};
 use crate::config::{FieldRole, RemoteCrmSettings};
 use crate::domain::followup::{CloseTask, Priority};
 use crate::store::Db;
 
 #[cfg(test)]
 mod tests;
+pub mod webhook;
 mod wire;
 
 use wire::{AccountZone, AssociatedId, Association, NewObject, Object, Properties, Results, Update};
@@ -454,10 +457,14 @@ impl Crm for HubspotCrm {
         insert_owner(&mut p, &r);
         let body = NewObject {
             properties: p,
-            associations: vec![
-                Association::to(n.deal_id, wire::NOTE_TO_DEAL),
-                Association::to(n.person_id, wire::NOTE_TO_CONTACT),
-            ],
+            // A deal with no contact (a payment link that could not be made) has none.
+            associations: [
+                Some(Association::to(n.deal_id, wire::NOTE_TO_DEAL)),
+                (!n.person_id.is_empty()).then(|| Association::to(n.person_id, wire::NOTE_TO_CONTACT)),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
         };
         self.create("notes", &body).await
     }
@@ -471,6 +478,57 @@ impl Crm for HubspotCrm {
         let url = self.url(&["crm", "v3", "objects", "deals", deal_id])?;
         let _: Object = self.call_ok(Method::PATCH, url, Some(&Update { properties })).await?;
         Ok(())
+    }
+
+    /// The deal with its contact associations, then the first associated contact.
+    async fn link_subject(&self, deal_id: &str) -> Result<LinkSubject, CrmError> {
+        let mut url = self.url(&["crm", "v3", "objects", "deals", deal_id])?;
+        url.query_pairs_mut()
+            .append_pair("properties", "amount,deal_currency_code,dealstage,pipeline")
+            .append_pair("associations", "contacts");
+        let deal: wire::DealWithContacts = self
+            .read(url)
+            .await?
+            .ok_or_else(|| CrmError::Permanent(format!("{VENDOR} has no deal {deal_id}")))?;
+        let prop = |k: &str| {
+            deal.properties
+                .get(k)
+                .cloned()
+                .flatten()
+                .filter(|v| !v.trim().is_empty())
+        };
+        let value = match (prop("amount"), prop("deal_currency_code")) {
+            (Some(a), Some(c)) => super::trigger::money_from_major(&a, &c),
+            _ => None,
+        };
+        let mut subject = LinkSubject {
+            deal_id: deal.id.clone(),
+            person_id: deal.first_contact(),
+            value,
+            stage: prop("dealstage"),
+            ..LinkSubject::default()
+        };
+        if let Some(contact_id) = &subject.person_id {
+            let mut url = self.url(&["crm", "v3", "objects", "contacts", contact_id])?;
+            url.query_pairs_mut()
+                .append_pair("properties", "firstname,lastname,email,phone,mobilephone");
+            if let Some(c) = self.read::<Object>(url).await? {
+                let get = |k: &str| c.properties.get(k).cloned().flatten().filter(|v| !v.trim().is_empty());
+                let name = [get("firstname"), get("lastname")]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>();
+                subject.name = (!name.is_empty()).then(|| name.join(" "));
+                subject.email = get("email");
+                subject.phone = get("phone").or_else(|| get("mobilephone"));
+            }
+        }
+        Ok(subject)
+    }
+
+    async fn stage_id(&self, pipeline: &str, stage: &str) -> Result<String, CrmError> {
+        let r = self.resolved().await?;
+        Ok(r.stage(pipeline, stage)?.1.to_owned())
     }
 
     async fn catalog(&self) -> Result<Catalog, CrmError> {

@@ -16,8 +16,10 @@ pub mod hubspot;
 pub mod pace;
 pub mod pipedrive;
 pub mod text;
+pub mod trigger;
 
 pub use catalog::{Catalog, CrmNeeds, Resolved};
+pub use trigger::{CrmDelivery, DealEvent, LinkSubject, StageMove};
 
 use std::sync::Arc;
 
@@ -158,6 +160,17 @@ pub trait Crm: Send + Sync {
     /// Pipelines, stages, owners and deal fields as the CRM holds them, for `crm check`
     /// and for resolving the names the configuration uses.
     async fn catalog(&self) -> Result<Catalog, CrmError>;
+    /// The deal and its primary person, as the CRM holds them now, for a payment link.
+    async fn link_subject(&self, _deal_id: &str) -> Result<LinkSubject, CrmError> {
+        Err(CrmError::Permanent(format!(
+            "{} cannot read deals for payment links",
+            self.name()
+        )))
+    }
+    /// The CRM's id of a configured stage (name or id) of a configured pipeline.
+    async fn stage_id(&self, _pipeline: &str, stage: &str) -> Result<String, CrmError> {
+        Ok(stage.to_owned())
+    }
     /// Takes names resolved from a catalog read elsewhere (the start-up check), so the
     /// adapter does not read the same catalog again at its first call.
     fn adopt(&self, _resolved: Resolved) {}

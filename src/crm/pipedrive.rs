@@ -13,12 +13,15 @@ use serde_json::Value;
 
 use super::catalog::{self, CrmNeeds, Resolved, ResolvedCache};
 use super::http::{retry_after, seconds_header, CrmHttp, Lane, Limits, Reply};
-use super::{Catalog, Crm, CrmError, DealInput, DealRef, DealStatus, NoteInput, PersonInput, TaskInput, TaskRef};
+use super::{
+    Catalog, Crm, CrmError, DealInput, DealRef, DealStatus, LinkSubject, NoteInput, PersonInput, TaskInput, TaskRef,
+};
 use crate::config::{FieldRole, RemoteCrmSettings};
 use crate::domain::followup::CloseTask;
 use crate::store::Db;
 
 mod body;
+pub mod webhook;
 mod wire;
 
 #[cfg(test)]
@@ -355,6 +358,43 @@ impl Crm for PipedriveCrm {
         let req = self.request(Method::PATCH, Api::V2, &path)?.json(&body);
         let _: wire::Envelope<Value> = self.call(Lane::Plain, req).await?;
         Ok(())
+    }
+
+    /// v2 `GET /deals/{id}`, then its person's `GET /persons/{id}`.
+    async fn link_subject(&self, deal_id: &str) -> Result<LinkSubject, CrmError> {
+        let path = format!("deals/{}", pd_id(deal_id)?);
+        let req = self.request(Method::GET, Api::V2, &path)?;
+        let deal: wire::Envelope<wire::Deal> = self.call(Lane::Plain, req).await?;
+        let deal = deal
+            .data
+            .ok_or_else(|| CrmError::Permanent(format!("{VENDOR} has no deal {deal_id}")))?;
+        let value = match (&deal.value, &deal.currency) {
+            (Some(v), Some(c)) => super::trigger::money_from_major(&v.to_string(), c),
+            _ => None,
+        };
+        let mut subject = LinkSubject {
+            deal_id: deal.id.text(),
+            person_id: deal.person_id.as_ref().map(wire::Id::text),
+            value,
+            stage: deal.stage_id.as_ref().map(wire::Id::text),
+            ..LinkSubject::default()
+        };
+        if let Some(person_id) = &subject.person_id {
+            let path = format!("persons/{}", pd_id(person_id)?);
+            let req = self.request(Method::GET, Api::V2, &path)?;
+            let person: wire::Envelope<wire::Person> = self.call(Lane::Plain, req).await?;
+            if let Some(p) = person.data {
+                subject.email = wire::Person::primary(&p.emails);
+                subject.phone = wire::Person::primary(&p.phones);
+                subject.name = p.name;
+            }
+        }
+        Ok(subject)
+    }
+
+    async fn stage_id(&self, pipeline: &str, stage: &str) -> Result<String, CrmError> {
+        let r = self.resolved().await?;
+        Ok(r.stage(pipeline, stage)?.1.to_owned())
     }
 
     async fn catalog(&self) -> Result<Catalog, CrmError> {

@@ -2,6 +2,7 @@
 //! handlers and jobs call these; the rules themselves live in `domain/`.
 
 pub mod checkout;
+pub mod crm_trigger;
 pub mod payment;
 pub mod payment_link;
 pub mod reconcile;

@@ -247,7 +247,9 @@ async fn dispatch(ctx: &AppContext, holder: Holder<'_>, job: &Job) -> Result<(),
         Job::ExpireCheckout { attempt_id } => super::expire::run(ctx, attempt_id).await,
         Job::CloseFollowUps { attempt_id } => super::close_followups::run(ctx, attempt_id).await,
         Job::Receipt { attempt_id } => super::email::receipt(ctx, attempt_id).await,
-        Job::LinkToDeal { .. } | Job::LinkEmail { .. } | Job::CrmTrigger { .. } | Job::DeliverEvent { .. } => {
+        Job::LinkToDeal { link_id } => super::link_to_deal::run(ctx, link_id).await,
+        Job::CrmTrigger { event_id } => super::crm_trigger::run(ctx, event_id).await,
+        Job::LinkEmail { .. } | Job::DeliverEvent { .. } => {
             Err(JobError::Permanent(format!("{} is not built yet", job.kind())))
         }
     }

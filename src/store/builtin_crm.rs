@@ -258,3 +258,23 @@ pub async fn count_persons(db: &Db, email: &str) -> StoreResult<i64> {
     let n = on_pool!(db, |p| sqlx::query_scalar(sql).bind(email).fetch_one(p).await)?;
     Ok(n)
 }
+
+/// A built-in deal with its person, for a payment link made from it.
+#[derive(Debug, Clone, FromRow)]
+pub struct DealSubject {
+    pub id: String,
+    pub person_id: String,
+    pub name: String,
+    pub email: String,
+    pub phone: String,
+    pub value_minor: i64,
+    pub currency: String,
+    pub stage: String,
+}
+
+pub async fn deal_subject(db: &Db, id: &str) -> StoreResult<Option<DealSubject>> {
+    let sql = "SELECT d.id, d.person_id, p.name, p.email, p.phone, d.value_minor, d.currency, d.stage \
+               FROM builtin_deals d JOIN builtin_persons p ON p.id = d.person_id WHERE d.id = $1";
+    let row = on_pool!(db, |p| sqlx::query_as(sql).bind(id).fetch_optional(p).await)?;
+    Ok(row)
+}

@@ -13,6 +13,7 @@ use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
 
 pub mod attempts;
 pub mod builtin_crm;
+pub mod crm_inbox;
 pub mod crm_records;
 pub mod followups;
 pub mod health;

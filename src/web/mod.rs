@@ -11,6 +11,7 @@ use crate::domain::Lang;
 pub mod admin;
 mod assets;
 pub mod checkout;
+pub mod crm_webhooks;
 pub mod embed;
 pub mod forms;
 pub mod headers;
@@ -50,6 +51,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::resource("/webhooks/{gateway}")
                 .app_data(web::PayloadConfig::new(WEBHOOK_LIMIT))
                 .route(web::post().to(webhooks::receive)),
+        )
+        .service(
+            web::resource("/crm/pipedrive/webhook")
+                .app_data(web::PayloadConfig::new(WEBHOOK_LIMIT))
+                .route(web::post().to(crm_webhooks::pipedrive)),
+        )
+        .service(
+            web::resource("/crm/hubspot/webhook")
+                .app_data(web::PayloadConfig::new(WEBHOOK_LIMIT))
+                .route(web::post().to(crm_webhooks::hubspot)),
         )
         .route("/sandbox/pay/{id}", web::get().to(sandbox::show))
         .route("/sandbox/pay/{id}", web::post().to(sandbox::complete))

@@ -92,6 +92,30 @@ pub struct Object {
     pub properties: BTreeMap<String, Option<String>>,
 }
 
+/// `GET /crm/v3/objects/deals/{id}?associations=contacts`: the deal's properties and
+/// `associations.contacts.results[].id`.
+#[derive(Debug, Deserialize)]
+pub struct DealWithContacts {
+    pub id: String,
+    #[serde(default)]
+    pub properties: BTreeMap<String, Option<String>>,
+    #[serde(default)]
+    pub associations: Option<DealAssociations>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DealAssociations {
+    #[serde(default)]
+    pub contacts: Option<Results<ObjectId>>,
+}
+
+impl DealWithContacts {
+    pub fn first_contact(&self) -> Option<String> {
+        let contacts = self.associations.as_ref()?.contacts.as_ref()?;
+        contacts.results.first().map(|c| c.id.clone())
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub struct Results<T> {
     #[serde(default = "Vec::new")]

@@ -141,11 +141,15 @@ pub(super) fn done_body() -> Value {
     json!({ "done": true })
 }
 
+/// A note on a deal with no person (a payment link that could not be made) has none.
 pub(super) fn note_body(n: &NoteInput<'_>) -> Result<Value, CrmError> {
-    Ok(json!({
+    let mut body = json!({
         "content": html(&n.body),
         "deal_id": pd_id(n.deal_id)?,
-        "person_id": pd_id(n.person_id)?,
         "pinned_to_deal_flag": 1,
-    }))
+    });
+    if !n.person_id.is_empty() {
+        body["person_id"] = json!(pd_id(n.person_id)?);
+    }
+    Ok(body)
 }

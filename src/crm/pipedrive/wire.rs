@@ -132,3 +132,48 @@ pub(super) struct Activity {
 fn yes() -> bool {
     true
 }
+
+/// v2 `GET /deals/{id}`, as far as a payment link reads it.
+#[derive(Deserialize)]
+pub(super) struct Deal {
+    pub id: Id,
+    #[serde(default)]
+    pub person_id: Option<Id>,
+    /// Major units, as a JSON number.
+    #[serde(default)]
+    pub value: Option<serde_json::Number>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub stage_id: Option<Id>,
+}
+
+/// v2 `GET /persons/{id}`: `emails` and `phones` are lists of `{value, primary, label}`.
+#[derive(Deserialize)]
+pub(super) struct Person {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub emails: Vec<Channel>,
+    #[serde(default)]
+    pub phones: Vec<Channel>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct Channel {
+    #[serde(default)]
+    pub value: String,
+    #[serde(default)]
+    pub primary: bool,
+}
+
+impl Person {
+    /// The primary value of a list, else its first non-empty one.
+    pub fn primary(list: &[Channel]) -> Option<String> {
+        let live = || list.iter().filter(|c| !c.value.trim().is_empty());
+        live()
+            .find(|c| c.primary)
+            .or_else(|| live().next())
+            .map(|c| c.value.trim().to_owned())
+    }
+}
