@@ -28,6 +28,7 @@ const REFUNDED_ID: &str = "90210377";
 
 mod fake;
 mod followups;
+mod links;
 mod refunds;
 use fake::*;
 

@@ -5,6 +5,7 @@ mod builtin;
 mod exactly_once;
 mod hubspot;
 pub mod ledger;
+pub mod links;
 mod pacing;
 pub mod pipedrive;
 mod wompi;

@@ -27,9 +27,14 @@ const REFUNDED_KEY: &str = "7a3c5e1f9b2d4f6a8c0e1b3d5f7a9c2e4b6d8f0a";
 const GCLID_KEY: &str = "1b3d5f7a9c0e2b4d6f8a1c3e5b7d9f0a2c4e6b8d";
 const REFERRER_KEY: &str = "2c4e6b8d0f1a3c5e7b9d0f2a4c6e8b1d3f5a7c9e";
 
+/// The stage whose entry makes a payment link, and the "Payment link" custom field's key.
+const LINK_STAGE_ID: i64 = 13;
+const LINK_KEY: &str = "3d5f7a9c1e2b4d6f8a0c2e4b6d8f1a3c5e7b9d0f";
+
 mod fake;
 mod followups;
 mod leases;
+mod links;
 mod refunds;
 use fake::*;
 

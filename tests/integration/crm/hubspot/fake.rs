@@ -320,6 +320,18 @@ impl State {
             None => self.deals.iter().find(|d| d.id == id),
         };
         match found {
+            // `?associations=contacts`: the deal's contacts, as HubSpot lists them.
+            Some(d) if query_param(req, "associations").is_some_and(|a| a.contains("contacts")) => {
+                let contacts: Vec<Value> = d
+                    .associations
+                    .iter()
+                    .filter(|(_, ty)| *ty == 3)
+                    .map(|(id, _)| json!({"id": id, "type": "deal_to_contact"}))
+                    .collect();
+                let mut body = object_json(d);
+                body["associations"] = json!({"contacts": {"results": contacts}});
+                ok(200, body)
+            }
             Some(d) => ok(200, object_json(d)),
             None => error(404, "OBJECT_NOT_FOUND", "resource not found"),
         }
@@ -458,6 +470,7 @@ pub(super) fn properties() -> Value {
         {"name": "closed_lost_reason", "label": "Closed Lost Reason", "type": "string"},
         {"name": "leadgate_payment_status", "label": "Payment status", "type": "enumeration"},
         {"name": "leadgate_amount_refunded", "label": "Amount refunded", "type": "number"},
+        {"name": "leadgate_payment_link", "label": "Payment link", "type": "string"},
     ]})
 }
 

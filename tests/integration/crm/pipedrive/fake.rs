@@ -138,6 +138,7 @@ impl State {
                 { "id": 10, "name": "New", "pipeline_id": PIPELINE_ID, "order_nr": 1 },
                 { "id": STAGE_ID, "name": "Checkout started", "pipeline_id": PIPELINE_ID, "order_nr": 2 },
                 { "id": REFUNDED_STAGE_ID, "name": "Refunded", "pipeline_id": PIPELINE_ID, "order_nr": 3 },
+                { "id": LINK_STAGE_ID, "name": "Send payment link", "pipeline_id": PIPELINE_ID, "order_nr": 4 },
             ])),
             ("GET", "/api/v1/users") => ok(json!([
                 { "id": OWNER_ID, "name": "Sales Bot", "email": "bot@example.com", "active_flag": true },
@@ -149,6 +150,7 @@ impl State {
                 { "field_code": REFUNDED_KEY, "field_name": "Amount refunded", "field_type": "double", "is_custom_field": true },
                 { "field_code": GCLID_KEY, "field_name": "Google click id", "field_type": "varchar", "is_custom_field": true },
                 { "field_code": REFERRER_KEY, "field_name": "Referrer", "field_type": "varchar", "is_custom_field": true },
+                { "field_code": LINK_KEY, "field_name": "Payment link", "field_type": "varchar", "is_custom_field": true },
             ])),
             ("GET", "/api/v1/activityTypes") => ok(json!([
                 { "id": 1, "name": "Call", "key_string": "call", "active_flag": true },
@@ -168,6 +170,8 @@ impl State {
             }
             ("POST", "/api/v2/deals") => self.create_deal(body),
             ("PATCH", p) if p.starts_with("/api/v2/deals/") => self.patch_deal(p, body),
+            ("GET", p) if p.starts_with("/api/v2/deals/") => Self::by_id(&self.deals, p, "Deal not found"),
+            ("GET", p) if p.starts_with("/api/v2/persons/") => Self::by_id(&self.persons, p, "Person not found"),
             ("POST", "/api/v2/activities") => self.insert(Kind::Activity, body),
             ("GET", "/api/v2/activities") => {
                 let deal: i64 = query(req, "deal_id").parse().unwrap_or(-1);
@@ -183,6 +187,15 @@ impl State {
             ("DELETE", p) if p.starts_with("/api/v2/activities/") => self.delete_activity(p),
             ("POST", "/api/v1/notes") => self.insert(Kind::Note, body),
             _ => refuse(404, "Unknown method ."),
+        }
+    }
+
+    /// v2 `GET /{objects}/{id}`: the object as stored, or 404.
+    fn by_id(list: &[Value], path: &str, missing: &str) -> Answer {
+        let id: i64 = path.rsplit('/').next().and_then(|s| s.parse().ok()).unwrap_or(-1);
+        match list.iter().find(|o| o["id"] == id) {
+            Some(o) => ok(o.clone()),
+            None => refuse(404, missing),
         }
     }
 
