@@ -146,3 +146,68 @@ pub(super) fn check_offer(links: Option<&CrmLinkSettings>, offers: &[Offer], err
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+
+    const PD: &str = "[crm]\nkind = \"pipedrive\"\napi_base = \"https://acme.pipedrive.com\"\n";
+
+    fn errors(toml: &str, env: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+        Settings::from_toml(toml, env).err().map(|e| e.0).unwrap_or_default()
+    }
+
+    #[test]
+    fn pipedrive_needs_both_basic_auth_variables() {
+        let toml = format!("{PD}[crm.payment_links]\nstage = \"Send link\"\n");
+        let env = |k: &str| (k == "LEADGATE_PIPEDRIVE_API_TOKEN").then(|| "t".to_string());
+        let errs = errors(&toml, &env);
+        assert!(errs.iter().any(|e| e.starts_with(PIPEDRIVE_WEBHOOK_USER)), "{errs:?}");
+        assert!(
+            errs.iter().any(|e| e.starts_with(PIPEDRIVE_WEBHOOK_PASSWORD)),
+            "{errs:?}"
+        );
+        let env = |k: &str| match k {
+            "LEADGATE_PIPEDRIVE_API_TOKEN" | PIPEDRIVE_WEBHOOK_USER | PIPEDRIVE_WEBHOOK_PASSWORD => {
+                Some("x".to_string())
+            }
+            _ => None,
+        };
+        let s = Settings::from_toml(&toml, &env).unwrap();
+        let links = s.crm.links.unwrap();
+        assert_eq!((links.stage.as_str(), links.amount), ("Send link", LinkAmount::Deal));
+        assert!(matches!(links.auth, WebhookAuth::Basic { .. }));
+    }
+
+    #[test]
+    fn hubspot_header_auth_offer_and_lang_are_checked() {
+        let env = |k: &str| match k {
+            "LEADGATE_HUBSPOT_TOKEN" | HUBSPOT_WEBHOOK_SECRET => Some("x".to_string()),
+            _ => None,
+        };
+        let base = "[crm]\nkind = \"hubspot\"\n[crm.payment_links]\nstage = \"s\"\n";
+        let errs = errors(&format!("{base}hubspot_auth = \"header\"\n"), &env);
+        assert!(
+            errs.iter().any(|e| e.starts_with("crm.payment_links.header")),
+            "{errs:?}"
+        );
+        let errs = errors(
+            &format!("{base}hubspot_auth = \"header\"\nheader = \"X-Secret\"\noffer = \"nope\"\n"),
+            &env,
+        );
+        assert!(
+            errs.iter().any(|e| e.starts_with("crm.payment_links.offer")),
+            "{errs:?}"
+        );
+        let errs = errors(&format!("{base}lang = \"fr\"\n"), &env);
+        assert!(errs.iter().any(|e| e.starts_with("crm.payment_links.lang")), "{errs:?}");
+        let errs = errors(&format!("{base}hubspot_auth = \"signature\"\n"), &env);
+        assert!(errs.iter().any(|e| e.starts_with(HUBSPOT_CLIENT_SECRET)), "{errs:?}");
+        let errs = errors(
+            "[crm]\nkind = \"builtin\"\n[crm.payment_links]\nstage = \"s\"\n",
+            &|_| None,
+        );
+        assert!(errs.iter().any(|e| e.starts_with("crm.payment_links:")), "{errs:?}");
+    }
+}
