@@ -146,4 +146,34 @@ async fn a_deal_entering_the_link_stage_gets_one_link_and_paying_it_wins_that_de
     assert!(fake.seen("POST", "/api/v2/deals").is_empty(), "no deal created");
     assert!(fake.seen("POST", "/api/v2/persons").is_empty(), "no person created");
     assert_eq!(fake.deals().len(), 1);
+
+    // A person with no usable email: no link, a note saying why, no retries.
+    {
+        let mut s = fake.state();
+        s.persons.push(
+            json!({"id": 202, "name": "Dario", "emails": [{"value": "dario-at-example", "primary": true}],
+            "phones": [{"value": "+57 300 111 4455", "primary": true}]}),
+        );
+        s.deals
+            .push(json!({"id": 302, "person_id": 202, "value": 150000, "currency": "COP",
+            "pipeline_id": PIPELINE_ID, "stage_id": LINK_STAGE_ID, "status": "open", "custom_fields": {}}));
+    }
+    let bad = moved("evt-3", LINK_STAGE_ID, STAGE_ID)
+        .replace("301", "302")
+        .replace(":201", ":202");
+    assert_eq!(status_of(post_webhook(&app, hook, &auth, &bad).await).await.0, 200);
+    app.settle().await;
+    assert_eq!(links_and_attempts(&app).await.0.len(), 1, "no link for deal 302");
+    let notes: Vec<Value> = fake.seen("POST", "/api/v1/notes").into_iter().map(|s| s.body).collect();
+    let why: Vec<&Value> = notes.iter().filter(|n| n["deal_id"] == 302).collect();
+    assert_eq!(why.len(), 1, "{notes:?}");
+    assert!(why[0]["content"].as_str().unwrap().contains("email válido"), "{why:?}");
+    let outcomes = inbox(&app).await;
+    assert!(
+        outcomes
+            .iter()
+            .any(|(id, o)| id == "evt-3" && o.as_deref() == Some("not made: invalid_email")),
+        "{outcomes:?}"
+    );
+    assert!(dead_jobs(&app).await.is_empty());
 }
