@@ -319,3 +319,52 @@ fn redact_url(url: &str) -> String {
         _ => url.to_owned(),
     }
 }
+
+/// `leadgate api-token …`, parsed.
+pub enum TokenAction {
+    Create { name: String, scopes: Vec<String> },
+    List,
+    Revoke { id: String },
+}
+
+/// Runs an `api-token` command: the lines to print, and whether it did what was asked.
+pub async fn api_token(db: &Db, action: TokenAction) -> StoreResult<(Vec<String>, bool)> {
+    use crate::flows::api_tokens::{self, MakeError};
+    let now = crate::clock::now_ms();
+    let when = |ms: Option<i64>| ms.map_or_else(|| "-".to_owned(), rfc3339);
+    Ok(match action {
+        TokenAction::Create { name, scopes } => match api_tokens::make(db, &name, &scopes.join(" "), now).await {
+            Ok(made) => (
+                vec![
+                    format!("id: {}", made.row.id),
+                    format!("scopes: {}", made.row.scopes),
+                    "token (shown once; only its digest is stored):".to_owned(),
+                    made.token,
+                ],
+                true,
+            ),
+            Err(MakeError::Invalid(e)) => (vec![format!("error: {e}")], false),
+            Err(MakeError::Store(e)) => return Err(e),
+        },
+        TokenAction::List => {
+            let rows = crate::store::api_tokens::list(db).await?;
+            let mut lines = vec!["id\tname\tscopes\tcreated\tlast used\trevoked".to_owned()];
+            lines.extend(rows.into_iter().map(|t| {
+                format!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    t.id,
+                    t.name,
+                    t.scopes,
+                    when(Some(t.created_at)),
+                    when(t.last_used_at),
+                    when(t.revoked_at)
+                )
+            }));
+            (lines, true)
+        }
+        TokenAction::Revoke { id } => match api_tokens::revoke(db, &id, now).await? {
+            true => (vec![format!("revoked {id}")], true),
+            false => (vec![format!("error: no unrevoked token has the id {id}")], false),
+        },
+    })
+}

@@ -67,6 +67,8 @@ pub struct Limits {
     pub gateway_status: Limiter<String>,
     /// A growing wait after consecutive wrong admin passwords from one address.
     pub login_backoff: backoff::Backoff<IpAddr>,
+    /// The same after consecutive refused API tokens, so tokens cannot be guessed at speed.
+    pub api_auth_backoff: backoff::Backoff<IpAddr>,
     /// Permits to run Argon2, so a burst of guesses cannot run the box out of memory.
     pub password_checks: std::sync::Arc<tokio::sync::Semaphore>,
 }
@@ -84,6 +86,12 @@ impl Limits {
                 (!l.gateway_status_every.is_zero()).then_some(Rate::new(1, l.gateway_status_every)),
             ),
             login_backoff: backoff::Backoff::new(backoff::Policy::default()),
+            // A client misconfigured once retries a few times; its first waits are short.
+            api_auth_backoff: backoff::Backoff::new(backoff::Policy {
+                free: 5,
+                first: Duration::from_secs(1),
+                ..backoff::Policy::default()
+            }),
             password_checks: std::sync::Arc::new(tokio::sync::Semaphore::new(PASSWORD_CHECKS)),
         }
     }

@@ -38,6 +38,11 @@ enum Command {
         #[command(subcommand)]
         action: CrmAction,
     },
+    /// Make, list and revoke the bearer tokens of the API (`/api/v1`).
+    ApiToken {
+        #[command(subcommand)]
+        action: ApiTokenAction,
+    },
     /// Print an Argon2 hash of the password read from standard input, for LEADGATE_ADMIN_PASSWORD_HASH.
     HashPassword,
 }
@@ -47,6 +52,32 @@ enum CrmAction {
     /// List pipelines, stages, owners, deal fields and activity types with their ids, and
     /// verify that everything the configuration names exists.
     Check,
+}
+
+#[derive(Subcommand)]
+enum ApiTokenAction {
+    /// Make a token and print it (once: only its digest is stored).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// payment_links:write or payment_links:read; repeat for both.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+    },
+    /// Every token with its scopes and when it was made, last used and revoked.
+    List,
+    /// Revoke a token by its id: requests with it are refused from now on.
+    Revoke { id: String },
+}
+
+impl From<ApiTokenAction> for leadgate::cli::TokenAction {
+    fn from(a: ApiTokenAction) -> Self {
+        match a {
+            ApiTokenAction::Create { name, scopes } => Self::Create { name, scopes },
+            ApiTokenAction::List => Self::List,
+            ApiTokenAction::Revoke { id } => Self::Revoke { id },
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -143,6 +174,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let settings = load(cli.config.as_ref())?;
             let (lines, ok) = leadgate::cli::crm_check(&settings).await;
+            for line in lines {
+                println!("{line}");
+            }
+            return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        }
+        Command::ApiToken { action } => {
+            let settings = load(cli.config.as_ref())?;
+            let db = leadgate::store::Db::connect(&settings.database_url).await?;
+            db.migrate().await?;
+            let (lines, ok) = leadgate::cli::api_token(&db, action.into()).await?;
             for line in lines {
                 println!("{line}");
             }

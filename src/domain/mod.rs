@@ -1,6 +1,7 @@
 //! Pure domain layer: value types and rules with no I/O, so every decision
 //! about money, contacts, payment state and resume links is unit-testable.
 
+pub mod api_token;
 pub mod contact;
 pub mod edge;
 pub mod followup;

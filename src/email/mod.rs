@@ -3,7 +3,7 @@
 //! is the jobs' business.
 
 mod compose;
-mod texts;
+pub mod texts;
 
 use std::fmt;
 

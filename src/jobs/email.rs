@@ -117,3 +117,61 @@ pub async fn receipt(ctx: &AppContext, attempt_id: &str) -> Result<(), JobError>
     };
     send_once(ctx, &s.lead, &letter).await
 }
+
+/// A payment link to the person it was made for, once per link, in the lead's language.
+/// A link paid or expired before the job ran is not sent.
+pub async fn payment_link(ctx: &AppContext, link_id: &str) -> Result<(), JobError> {
+    use crate::domain::payment_link::LinkState;
+    use crate::store::{attempts, leads, payment_links};
+
+    let link = payment_links::get(&ctx.db, link_id)
+        .await?
+        .ok_or_else(|| JobError::Permanent(format!("payment link {link_id} is gone")))?;
+    let lead = leads::get(&ctx.db, &link.lead_id)
+        .await?
+        .ok_or_else(|| JobError::Permanent(format!("lead of payment link {link_id} is gone")))?;
+    let offer = ctx
+        .offer(&link.offer_slug)
+        .ok_or_else(|| JobError::Permanent(format!("offer {} is no longer configured", link.offer_slug)))?;
+    let now = ctx.clock.now_ms();
+    let tries = attempts::for_lead(&ctx.db, &link.lead_id).await?;
+    let statuses: Vec<_> = tries.iter().map(|a| a.status).collect();
+    let state = LinkState::of(&statuses, now >= link.expires_at);
+    if matches!(state, LinkState::Paid | LinkState::Expired) {
+        tracing::info!(
+            link_id,
+            state = state.as_str(),
+            "payment link not emailed: nothing left to pay"
+        );
+        return Ok(());
+    }
+    let lang = lead.lang;
+    let view = crate::jobs::payment_link::offer_view(offer, &link);
+    let tz = offer.followup.hours.timezone();
+    let (first, _) = lead.contact.name.first_and_last();
+    let fill = |s: &str| {
+        s.replace("{first}", &first)
+            .replace("{what}", view.title.get(lang))
+            .replace("{amount}", &link.amount.format(lang))
+            .replace(
+                "{expires}",
+                &format!(
+                    "{} ({})",
+                    crate::domain::local_time::format(link.expires_at, lang, tz),
+                    tz.name()
+                ),
+            )
+            .replace("{seller}", offer.trust.seller.name.as_deref().unwrap_or_default())
+    };
+    let t = crate::email::texts::link_texts(lang);
+    let key = format!("{link_id}:link");
+    let letter = Letter {
+        key: &key,
+        kind: "payment_link",
+        subject: fill(t.subject),
+        text: fill(t.body).trim_end().to_owned(),
+        action: Some((fill(t.button), crate::links::payment_link_url(ctx, link_id))),
+        unsubscribe: false,
+    };
+    send_once(ctx, &lead, &letter).await
+}

@@ -38,7 +38,7 @@ const CHECK_WAIT: Duration = Duration::from_secs(1);
 
 /// Signed in, and neither too old nor idle too long; each use counts as activity. The cookie
 /// is encrypted and authenticated by the session middleware, so its times can be believed.
-fn signed_in(admin: &AdminSettings, session: &Session) -> bool {
+pub(super) fn signed_in(admin: &AdminSettings, session: &Session) -> bool {
     if !matches!(session.get::<bool>(SESSION_FLAG), Ok(Some(true))) {
         return false;
     }
@@ -61,7 +61,7 @@ fn signed_in(admin: &AdminSettings, session: &Session) -> bool {
 }
 
 /// The session's anti-forgery token, made on first need.
-fn csrf_token(session: &Session) -> Result<String, Refused> {
+pub(super) fn csrf_token(session: &Session) -> Result<String, Refused> {
     if let Ok(Some(t)) = session.get::<String>(SESSION_CSRF) {
         if !t.is_empty() {
             return Ok(t);
@@ -82,7 +82,7 @@ fn new_csrf_token(session: &Session) -> Result<String, Refused> {
 
 /// The form's token matches the session's. SameSite=Strict alone leaves login forgery and
 /// browsers that ignore SameSite open.
-fn csrf_ok(session: &Session, given: Option<&str>) -> bool {
+pub(super) fn csrf_ok(session: &Session, given: Option<&str>) -> bool {
     let stored = session.get::<String>(SESSION_CSRF).ok().flatten().unwrap_or_default();
     let given = given.unwrap_or_default();
     !stored.is_empty() && bool::from(stored.as_bytes().ct_eq(given.as_bytes()))
@@ -90,7 +90,7 @@ fn csrf_ok(session: &Session, given: Option<&str>) -> bool {
 
 /// Why a sign-in or sign-out did not happen; each is answered with the login page.
 #[derive(Debug, thiserror::Error)]
-enum Refused {
+pub(super) enum Refused {
     #[error("the form's anti-forgery token is missing or wrong")]
     Forged,
     #[error("wrong password")]
@@ -104,7 +104,7 @@ enum Refused {
 }
 
 impl Refused {
-    fn page(&self, session: &Session, lang: Lang) -> HttpResponse {
+    pub(super) fn page(&self, session: &Session, lang: Lang) -> HttpResponse {
         let t = admin_texts(lang);
         let (status, alert, retry_after) = match self {
             Refused::Forged => (StatusCode::FORBIDDEN, t.alert_forged.to_owned(), None),
@@ -324,12 +324,16 @@ pub async fn index(ctx: web::Data<AppContext>, req: HttpRequest, session: Sessio
     let after_approval = attempts::after_approval(&ctx.db, 100).await.map_err(fail)?;
     let unpaid = followups::unpaid(&ctx.db, 50).await.map_err(fail)?;
     let emails = followups::emails(&ctx.db, 50).await.map_err(fail)?;
+    let links = super::admin_links::section(&ctx, lang, Default::default(), Vec::new())
+        .await
+        .map_err(fail)?;
     let page = AdminPage {
         lang: lang.code(),
         t,
         time_zone: tz.name(),
         csrf,
         embeds: super::embed::rows(&ctx),
+        links,
         deals: deals
             .into_iter()
             .map(|d| DealRow {

@@ -9,6 +9,9 @@ use askama::Template;
 use crate::domain::Lang;
 
 pub mod admin;
+pub mod admin_links;
+pub mod api;
+mod api_doc;
 mod assets;
 pub mod checkout;
 pub mod crm_webhooks;
@@ -17,6 +20,7 @@ pub mod forms;
 pub mod headers;
 pub mod i18n;
 pub mod i18n_admin;
+pub mod link_request;
 pub mod pages;
 pub mod payment_links;
 pub mod phone_field;
@@ -32,6 +36,7 @@ pub const WEBHOOK_LIMIT: usize = 256 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(assets::routes)
+        .configure(api::routes)
         .app_data(form_config())
         .route("/", web::get().to(index))
         .route("/healthz", web::get().to(healthz))
@@ -69,6 +74,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/login", web::post().to(admin::login))
         .route("/admin/logout", web::post().to(admin::logout))
         .route("/admin/attempts/{id}/paid", web::post().to(admin::mark_paid))
+        .route("/admin/payment-links", web::post().to(admin_links::create_link))
+        .route("/admin/api-tokens", web::post().to(admin_links::create_token))
+        .route(
+            "/admin/api-tokens/{id}/revoke",
+            web::post().to(admin_links::revoke_token),
+        )
         .default_service(web::to(not_found));
 }
 

@@ -336,6 +336,8 @@ pub struct AdminPage {
     pub emails: Vec<EmailRow>,
     /// Each offer's link, snippet and live preview (`admin_embed.html`).
     pub embeds: Vec<super::embed::EmbedRow>,
+    /// Payment links and API tokens (`admin_links.html`).
+    pub links: super::admin_links::Section,
 }
 
 /// An attempt not paid (yet), with a button for an operator who knows it was.
