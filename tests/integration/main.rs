@@ -4,6 +4,7 @@ mod support;
 
 mod admin;
 mod after_approval;
+mod api;
 mod bad_input;
 mod browser;
 mod crm;
