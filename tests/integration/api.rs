@@ -574,6 +574,46 @@ async fn the_openapi_document_is_valid_and_true(backend: Backend) {
     assert!(text.contains("valid OpenAPI"), "{text}");
 }
 
+fn leadgate_cli(db_url: &str, args: &[&str]) -> (bool, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_leadgate"));
+    for var in ["LEADGATE_CONFIG", "LEADGATE_BIND", "LEADGATE_PUBLIC_URL"] {
+        cmd.env_remove(var);
+    }
+    let out = cmd.args(args).env("LEADGATE_DATABASE_URL", db_url).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_makes_lists_and_revokes_tokens() {
+    let app = app(Backend::Sqlite).await;
+    let url = app.ctx.settings.database_url.clone();
+    let (ok, text) = leadgate_cli(
+        &url,
+        &["api-token", "create", "--name", "n8n", "--scope", "payment_links:write"],
+    );
+    assert!(ok, "{text}");
+    let t = text
+        .lines()
+        .find(|l| l.starts_with("lg_"))
+        .unwrap_or_else(|| panic!("{text}"))
+        .to_owned();
+    let id = text.lines().find_map(|l| l.strip_prefix("id: ")).unwrap().to_owned();
+    assert_eq!(post(&app, Some(&t), None, &good()).await.status(), 201);
+    let (ok, text) = leadgate_cli(&url, &["api-token", "list"]);
+    assert!(
+        ok && text.contains(&id) && text.contains("n8n") && !text.contains(&t),
+        "{text}"
+    );
+    let (ok, text) = leadgate_cli(&url, &["api-token", "revoke", &id]);
+    assert!(ok, "{text}");
+    assert_eq!(post(&app, Some(&t), None, &good()).await.status(), 401);
+    let (ok, text) = leadgate_cli(&url, &["api-token", "revoke", &id]);
+    assert!(!ok && text.contains("no unrevoked token"), "{text}");
+    let (ok, text) = leadgate_cli(&url, &["api-token", "create", "--name", "x", "--scope", "admin"]);
+    assert!(!ok && text.contains("unknown scope"), "{text}");
+}
+
 crate::both_backends!(
     auth_is_required_and_scoped,
     refused_tokens_back_off,
