@@ -229,7 +229,11 @@ async fn a_good_request_makes_a_link_and_its_checkout(backend: Backend) {
     assert_eq!(link.source.as_str(), "api");
     assert_eq!(link.description.as_deref(), Some("Plan anual"));
     assert_eq!(link.crm.unwrap().deal_id, "4711");
-    // The link page (`/l/…`) is built beside this; the sandbox checkout it opens is here.
+    // The link's page answers, with the requested amount; so does the checkout it opens.
+    let page = app.get(body["url"].as_str().unwrap()).await;
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("250.000") && page.contains("Plan anual"), "{page}");
     let checkout = app.get(body["checkout_url"].as_str().unwrap()).await;
     assert_eq!(checkout.status(), 200);
     let page = checkout.text().await.unwrap();
