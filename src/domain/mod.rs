@@ -3,6 +3,7 @@
 
 pub mod contact;
 pub mod edge;
+pub mod event;
 pub mod followup;
 pub mod form_token;
 pub mod forwarded;

@@ -247,7 +247,8 @@ async fn dispatch(ctx: &AppContext, holder: Holder<'_>, job: &Job) -> Result<(),
         Job::ExpireCheckout { attempt_id } => super::expire::run(ctx, attempt_id).await,
         Job::CloseFollowUps { attempt_id } => super::close_followups::run(ctx, attempt_id).await,
         Job::Receipt { attempt_id } => super::email::receipt(ctx, attempt_id).await,
-        Job::LinkToDeal { .. } | Job::LinkEmail { .. } | Job::CrmTrigger { .. } | Job::DeliverEvent { .. } => {
+        Job::DeliverEvent { delivery_id } => super::events::deliver(ctx, holder, delivery_id).await,
+        Job::LinkToDeal { .. } | Job::LinkEmail { .. } | Job::CrmTrigger { .. } => {
             Err(JobError::Permanent(format!("{} is not built yet", job.kind())))
         }
     }
