@@ -58,6 +58,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/login", web::post().to(admin::login))
         .route("/admin/logout", web::post().to(admin::logout))
         .route("/admin/attempts/{id}/paid", web::post().to(admin::mark_paid))
+        .route("/admin/deliveries/{id}/redeliver", web::post().to(admin::redeliver))
         .default_service(web::to(not_found));
 }
 
