@@ -87,7 +87,9 @@ pub(super) fn build(raw: RawEvents, env: &dyn Fn(&str) -> Option<String>, errs: 
     for (i, e) in raw.endpoints.into_iter().enumerate() {
         let at = format!("events.endpoints[{i}]");
         let before = errs.len();
-        let url = endpoint_url(&e.url).map_err(|why| errs.push(format!("{at}.url: {why}"))).ok();
+        let url = endpoint_url(&e.url)
+            .map_err(|why| errs.push(format!("{at}.url: {why}")))
+            .ok();
         if url.as_ref().is_some_and(|u| endpoints.iter().any(|o| &o.url == u)) {
             errs.push(format!("{at}.url: listed twice"));
         }
@@ -220,13 +222,20 @@ mod tests {
         let ok_types = "\"lead.created\"";
         assert!(one("http://hooks.example.com/", ok_types, Some(SECRET)).contains("must be https"));
         assert!(parse(
-            &format!("[[endpoints]]\nurl = \"http://127.0.0.1:9/x\"\nsecret_env = \"HOOK_SECRET\"\ntypes = [{ok_types}]\n"),
+            &format!(
+                "[[endpoints]]\nurl = \"http://127.0.0.1:9/x\"\nsecret_env = \"HOOK_SECRET\"\ntypes = [{ok_types}]\n"
+            ),
             Some(SECRET)
         )
         .is_ok());
         assert!(one("https://h.example.com/", "\"payment.refund\"", Some(SECRET)).contains("unknown event type"));
         assert!(one("https://h.example.com/", ok_types, None).contains("HOOK_SECRET: not set"));
-        assert!(one("https://h.example.com/", ok_types, Some("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")).contains("whsec_"));
+        assert!(one(
+            "https://h.example.com/",
+            ok_types,
+            Some("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+        )
+        .contains("whsec_"));
         assert!(one("https://h.example.com/", ok_types, Some("whsec_c2hvcnQ=")).contains("24 to 64 bytes"));
         assert!(one("https://h.example.com/", ok_types, Some("whsec_not base64!")).contains("base64"));
     }

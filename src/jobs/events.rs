@@ -194,7 +194,10 @@ pub async fn deliver(ctx: &AppContext, holder: Holder<'_>, delivery_id: &str) ->
         DeliveryState::Pending
     };
     record(state, status, Some(error.clone())).await?;
-    Err(JobError::transient(format!("event {} to {}: {error}", d.event_id, endpoint.url)))
+    Err(JobError::transient(format!(
+        "event {} to {}: {error}",
+        d.event_id, endpoint.url
+    )))
 }
 
 async fn record(

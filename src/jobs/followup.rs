@@ -10,10 +10,10 @@ use super::facts::Facts;
 use super::{email, FollowUpReason, Job, JobError};
 use crate::context::AppContext;
 use crate::crm::TaskInput;
+use crate::domain::event::{self, FollowupCreated, Payload};
 use crate::domain::followup::{AfterLastStep, ConsentRule, OwnerRule, Policy, Step, StepKind, TaskKind};
 use crate::domain::lead::Attempt;
 use crate::domain::PaymentStatus;
-use crate::domain::event::{self, FollowupCreated, Payload};
 use crate::store::{attempts, crm_records, followups, StoreResult, Tx};
 
 pub async fn run(ctx: &AppContext, attempt_id: &str, reason: FollowUpReason) -> Result<(), JobError> {

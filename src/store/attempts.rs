@@ -131,7 +131,13 @@ pub async fn for_lead(db: &Db, lead_id: &str) -> StoreResult<Vec<Attempt>> {
 /// Records the hosted checkout we sent the customer to (only while still `created`).
 /// Created → redirected, in the caller's transaction (with its event); false when the
 /// attempt had already moved on.
-pub async fn mark_redirected(tx: &mut Tx, id: &str, gateway_ref: Option<&str>, url: &str, now: i64) -> StoreResult<bool> {
+pub async fn mark_redirected(
+    tx: &mut Tx,
+    id: &str,
+    gateway_ref: Option<&str>,
+    url: &str,
+    now: i64,
+) -> StoreResult<bool> {
     let sql = "UPDATE attempts SET status = $1, gateway_ref = COALESCE($2, gateway_ref), \
                checkout_ref = COALESCE($2, checkout_ref), checkout_url = $3, updated_at = $4 \
                WHERE id = $5 AND status = $6";

@@ -14,7 +14,8 @@ use subtle::ConstantTimeEq;
 
 use super::i18n_admin::admin_texts;
 use super::pages::{
-    AdminLogin, AdminPage, AfterApprovalRow, DeadJobRow, DealRow, EmailRow, EventDeliveryRow, NoteRow, TaskRow, UnappliedRow, UnpaidRow,
+    AdminLogin, AdminPage, AfterApprovalRow, DeadJobRow, DealRow, EmailRow, EventDeliveryRow, NoteRow, TaskRow,
+    UnappliedRow, UnpaidRow,
 };
 use super::{lang_of, render, see_other, PageError};
 use crate::clock::{ms, now_ms};

@@ -62,7 +62,9 @@ async fn received(server: &MockServer) -> Vec<Request> {
 async fn types_at(server: &MockServer) -> BTreeMap<String, usize> {
     let mut seen = BTreeMap::new();
     for r in received(server).await {
-        *seen.entry(body(&r)["type"].as_str().unwrap_or("?").to_owned()).or_default() += 1;
+        *seen
+            .entry(body(&r)["type"].as_str().unwrap_or("?").to_owned())
+            .or_default() += 1;
     }
     seen
 }
@@ -95,7 +97,12 @@ async fn pay(app: &TestApp, email: &str) {
     assert_eq!(app.get(&back).await.status(), 200);
 }
 
-const SUBSCRIBED: [&str; 4] = ["lead.created", "attempt.checkout_opened", "payment.approved", "deal.synced"];
+const SUBSCRIBED: [&str; 4] = [
+    "lead.created",
+    "attempt.checkout_opened",
+    "payment.approved",
+    "deal.synced",
+];
 
 async fn a_form_lead_and_a_payment_reach_the_subscribers_signed(backend: Backend) {
     let a = receiver(200).await;
@@ -110,7 +117,10 @@ async fn a_form_lead_and_a_payment_reach_the_subscribers_signed(backend: Backend
     app.settle().await;
     let want: BTreeMap<String, usize> = SUBSCRIBED.iter().map(|t| (t.to_string(), 1)).collect();
     assert_eq!(types_at(&a).await, want, "each event once");
-    assert!(received(&b).await.is_empty(), "an endpoint not subscribed hears nothing");
+    assert!(
+        received(&b).await.is_empty(),
+        "an endpoint not subscribed hears nothing"
+    );
 
     let requests = received(&a).await;
     let ids: std::collections::BTreeSet<&str> = requests.iter().map(|r| header(r, "webhook-id")).collect();
@@ -120,20 +130,38 @@ async fn a_form_lead_and_a_payment_reach_the_subscribers_signed(backend: Backend
         assert!(header(r, "webhook-signature").starts_with("v1,"));
         let text = String::from_utf8_lossy(&r.body);
         // No personal data unless the subscription asks for it.
-        assert!(!text.contains("ana@example.com") && !text.contains("Ana") && !text.contains("person"), "{text}");
+        assert!(
+            !text.contains("ana@example.com") && !text.contains("Ana") && !text.contains("person"),
+            "{text}"
+        );
         let b = body(r);
-        assert!(b["data"]["lead_id"].is_string() && b["data"]["offer"] == "demo" && b["timestamp"].is_string(), "{b}");
+        assert!(
+            b["data"]["lead_id"].is_string() && b["data"]["offer"] == "demo" && b["timestamp"].is_string(),
+            "{b}"
+        );
         match reference_verifies(SECRET_A, r, &r.body) {
             None => {}
             Some(ok) => {
                 assert!(ok, "the reference package refused our signature on {text}");
                 let tampered = text.replace("\"demo\"", "\"dem0\"");
-                assert_eq!(reference_verifies(SECRET_A, r, tampered.as_bytes()), Some(false), "tampered body");
-                assert_eq!(reference_verifies(SECRET_B, r, &r.body), Some(false), "another endpoint's secret");
+                assert_eq!(
+                    reference_verifies(SECRET_A, r, tampered.as_bytes()),
+                    Some(false),
+                    "tampered body"
+                );
+                assert_eq!(
+                    reference_verifies(SECRET_B, r, &r.body),
+                    Some(false),
+                    "another endpoint's secret"
+                );
             }
         }
     }
-    let approved = requests.iter().map(body).find(|b| b["type"] == "payment.approved").unwrap();
+    let approved = requests
+        .iter()
+        .map(body)
+        .find(|b| b["type"] == "payment.approved")
+        .unwrap();
     assert_eq!(approved["data"]["status"], "approved");
     assert_eq!(approved["data"]["amount"]["minor"], 19_900_000);
     assert_eq!(approved["data"]["amount"]["currency"], "COP");
@@ -152,11 +180,17 @@ async fn personal_data_only_where_asked(backend: Backend) {
     .await;
     let (b, f) = (&received(&bare).await[0], &received(&full).await[0]);
     let text = String::from_utf8_lossy(&b.body);
-    assert!(!text.contains("bruno") && !text.contains("Bruno") && !text.contains("+57"), "{text}");
+    assert!(
+        !text.contains("bruno") && !text.contains("Bruno") && !text.contains("+57"),
+        "{text}"
+    );
     let person = &body(f)["data"]["person"];
     assert_eq!(person["email"], "bruno@example.com");
     assert_eq!(person["name"], "Bruno Souza");
-    assert!(person["phone"].as_str().is_some_and(|p| p.starts_with("+57")), "{person}");
+    assert!(
+        person["phone"].as_str().is_some_and(|p| p.starts_with("+57")),
+        "{person}"
+    );
     assert_eq!(header(b, "webhook-id"), header(f, "webhook-id"), "one event, one id");
     if let Some(ok) = reference_verifies(SECRET_B, f, &f.body) {
         assert!(ok);
@@ -184,7 +218,10 @@ async fn an_outage_is_retried_until_delivered_with_the_same_id(backend: Backend)
     let tries = received(&server).await;
     assert_eq!(tries.len(), 3, "delivered once it answered 2xx, then no more");
     let id = header(&tries[0], "webhook-id");
-    assert!(tries.iter().all(|r| header(r, "webhook-id") == id), "same webhook-id on every try");
+    assert!(
+        tries.iter().all(|r| header(r, "webhook-id") == id),
+        "same webhook-id on every try"
+    );
     assert!(tries.iter().all(|r| r.body == tries[0].body), "same body on every try");
     let lead = app.leads().await[0]["id"].as_str().unwrap().to_owned();
     let d = leadgate::store::outbound::for_lead(&app.ctx.db, &lead).await.unwrap();
@@ -219,8 +256,18 @@ async fn a_dead_delivery_shows_on_admin_and_redelivers(backend: Backend) {
         .split("<tr class=\"delivery dead\">")
         .nth(1)
         .unwrap_or_else(|| panic!("no dead delivery on {html}"));
-    assert!(row.contains("lead.created") && row.contains(&server.uri()) && row.contains("receiver down"), "{row}");
-    let action = row.split("action=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    assert!(
+        row.contains("lead.created") && row.contains(&server.uri()) && row.contains("receiver down"),
+        "{row}"
+    );
+    let action = row
+        .split("action=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
     assert!(action.ends_with("/redeliver"), "{action}");
 
     // A forged press does nothing.
@@ -246,7 +293,50 @@ async fn a_dead_delivery_shows_on_admin_and_redelivers(backend: Backend) {
     assert_eq!(received(&server).await.len(), 2);
 }
 
+async fn a_follow_up_task_and_a_decline_are_events(backend: Backend) {
+    let server = receiver(200).await;
+    let toml = endpoint(&server, "HOOK_A", &["followup.created", "payment.declined"], "");
+    let app = app_with(backend, toml).await;
+    // `fast` follows up 1 s after an unpaid checkout, and at once after a decline.
+    let checkout = app.start_checkout("fast", "Eva Rocha", "eva@example.com").await;
+    eventually("the follow-up event", || async {
+        types_at(&server).await.contains_key("followup.created")
+    })
+    .await;
+    app.press(&checkout, "decline").await;
+    eventually("the decline event", || async {
+        types_at(&server).await.contains_key("payment.declined")
+    })
+    .await;
+    app.settle().await;
+    let bodies: Vec<Value> = received(&server).await.iter().map(body).collect();
+    let mut followups: Vec<(Option<&str>, Option<u64>, Option<&str>)> = bodies
+        .iter()
+        .filter(|b| b["type"] == "followup.created")
+        .map(|b| {
+            (
+                b["data"]["reason"].as_str(),
+                b["data"]["step"].as_u64(),
+                b["data"]["crm"].as_str(),
+            )
+        })
+        .collect();
+    followups.sort();
+    // The abandoned checkout's task, then the decline's: one event per task.
+    let want = vec![
+        (Some("abandoned"), Some(0), Some("builtin")),
+        (Some("declined"), None, Some("builtin")),
+    ];
+    assert_eq!(followups, want, "{bodies:?}");
+    assert_eq!(app.tasks().await.len(), 2);
+    let declined: Vec<&Value> = bodies.iter().filter(|b| b["type"] == "payment.declined").collect();
+    assert_eq!(declined.len(), 1);
+    assert_eq!(declined[0]["data"]["status"], "declined");
+    assert_eq!(declined[0]["data"]["amount"]["currency"], "USD");
+}
+
 both_backends!(
+    a_follow_up_task_and_a_decline_are_events,
     a_form_lead_and_a_payment_reach_the_subscribers_signed,
     personal_data_only_where_asked,
     an_outage_is_retried_until_delivered_with_the_same_id,
