@@ -5,6 +5,8 @@
 //   node tools/vendor-sdk.cjs stripe-sign <secret> <payload-file>     prints a Stripe-Signature header
 //   node tools/vendor-sdk.cjs stripe-verify <secret> <header> <payload-file>
 //   node tools/vendor-sdk.cjs mp-validate <x-signature> <x-request-id> <data.id> <secret>
+//   node tools/vendor-sdk.cjs swh-verify <whsec_secret> <webhook-id> <webhook-timestamp> <webhook-signature> <payload-file>
+//     (the Standard Webhooks reference package, `standardwebhooks`)
 "use strict";
 const fs = require("fs");
 
@@ -27,6 +29,11 @@ try {
     const { WebhookSignatureValidator } = require("mercadopago");
     const [xSignature, xRequestId, dataId, secret] = args;
     WebhookSignatureValidator.validate({ xSignature, xRequestId, dataId, secret });
+  } else if (cmd === "swh-verify") {
+    const { Webhook } = require("standardwebhooks");
+    const [secret, id, timestamp, signature, file] = args;
+    const headers = { "webhook-id": id, "webhook-timestamp": timestamp, "webhook-signature": signature };
+    new Webhook(secret).verify(fs.readFileSync(file, "utf8"), headers);
   } else {
     console.error(`unknown command ${cmd}`);
     process.exit(2);

@@ -17,6 +17,7 @@ mod admin;
 mod crm;
 pub mod crm_links;
 pub mod email;
+mod events;
 mod followup;
 mod gateways;
 mod offer_page;
@@ -25,6 +26,7 @@ mod security;
 mod text;
 pub use admin::AdminSettings;
 pub use crm::{CrmKind, CrmSettings, FieldRole, RemoteCrmSettings, HUBSPOT_TOKEN, PIPEDRIVE_TOKEN};
+pub use events::{signer as event_signer, Endpoint as EventEndpoint, EventSettings};
 pub use gateways::{Environment, GatewaySettings, MercadoPagoSettings, StripeSettings, WompiSettings};
 pub use payment_links::PaymentLinkSettings;
 pub use security::{FormSettings, Limits, ProxySettings, Rate, SandboxSettings};
@@ -54,6 +56,8 @@ pub struct Settings {
     /// The mail server for customer emails; none configured, none sent.
     pub email: Option<email::EmailSettings>,
     pub payment_links: PaymentLinkSettings,
+    /// `[[events.endpoints]]`: where outbound events go.
+    pub events: EventSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -153,6 +157,8 @@ struct RawConfig {
     seller: Option<offer_page::RawSeller>,
     #[serde(default)]
     payment_links: payment_links::RawPaymentLinks,
+    #[serde(default)]
+    events: events::RawEvents,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -450,6 +456,7 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
 
     let payment_links = payment_links::payment_links(raw.payment_links, &offers, &mut errs);
     crm_links::check_offer(crm.links.as_ref(), &offers, &mut errs);
+    let events = events::build(raw.events, env, &mut errs);
     let concurrency = raw.worker.concurrency.unwrap_or(8);
     if concurrency == 0 {
         errs.push("worker.concurrency: must be at least 1".into());
@@ -519,6 +526,7 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
         admin,
         email,
         payment_links,
+        events,
     })
 }
 

@@ -4,6 +4,7 @@
 pub mod api_token;
 pub mod contact;
 pub mod edge;
+pub mod event;
 pub mod followup;
 pub mod form_token;
 pub mod forwarded;

@@ -133,6 +133,7 @@ pub async fn submit(ctx: &Arc<AppContext>, offer: &Offer, sub: Submission) -> Re
         crate::store::followups::record_consent(&mut tx, &lead.id, version).await?;
     }
     let crm_job = insert_attempt(ctx, &mut tx, &attempt, offer).await?;
+    crate::jobs::events::emit(ctx, &mut tx, crate::jobs::events::lead_created(&attempt, "form")).await?;
     let open = since_lead(now - ttl);
     expire_replaced(ctx, &mut tx, &open, offer).await?;
     tx.commit().await?;

@@ -139,14 +139,18 @@ pub async fn open_checkout(
             }));
         }
     };
-    attempts::mark_redirected(
-        &ctx.db,
-        &attempt.id,
-        checkout.gateway_ref.as_deref(),
-        &checkout.url,
-        now_ms(),
-    )
-    .await
-    .map_err(|e| not_opened(e.into()))?;
+    // The redirect and its event commit together.
+    let redirected = async {
+        let mut tx = ctx.db.begin().await?;
+        let now = now_ms();
+        let gateway_ref = checkout.gateway_ref.as_deref();
+        if attempts::mark_redirected(&mut tx, &attempt.id, gateway_ref, &checkout.url, now).await? {
+            crate::jobs::events::emit(ctx, &mut tx, crate::jobs::events::checkout_opened(attempt, gateway_ref)).await?;
+        }
+        tx.commit().await?;
+        ctx.queue.wake();
+        Ok::<_, StoreError>(())
+    };
+    redirected.await.map_err(|e| not_opened(e.into()))?;
     Ok(checkout.url)
 }

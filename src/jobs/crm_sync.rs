@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::clock::ms;
 use crate::context::AppContext;
 use crate::crm::{CrmError, DealInput, NoteInput, PersonInput, TaskInput};
+use crate::domain::event::{self, DealSynced, Payload};
 use crate::domain::lead::{Attempt, Lead};
 use crate::domain::offer::Offer;
 use crate::store::{attempts, crm_records, leads};
@@ -102,13 +103,19 @@ pub async fn ensure_deal(ctx: &AppContext, s: &Subject<'_>) -> Result<(String, S
         offer_slug: s.offer.slug.as_str(),
         utm: &s.lead.utm,
     };
-    let deal = create_once(
+    let synced = |deal_id: &str| {
+        Payload::DealSynced(DealSynced {
+            subject: event::Subject::of(&s.attempt),
+            crm: ctx.crm.name().to_owned(),
+            deal_id: deal_id.to_owned(),
+        })
+    };
+    let deal = create_once_then(
         ctx,
-        DEAL,
-        &s.attempt.id,
-        &s.lead.id,
+        (DEAL, &s.attempt.id, &s.lead.id),
         ctx.crm.find_deal(&s.attempt.id),
         ctx.crm.create_deal(&input),
+        Some(&synced),
     )
     .await?;
     Ok((person, deal))
@@ -123,6 +130,24 @@ pub async fn create_once<F, C>(
     lead_id: &str,
     find: F,
     create: C,
+) -> Result<String, JobError>
+where
+    F: Future<Output = Result<Option<String>, CrmError>>,
+    C: Future<Output = Result<String, CrmError>>,
+{
+    create_once_then(ctx, (kind, key, lead_id), find, create, None).await
+}
+
+/// Builds an object's outbound event from its CRM id.
+pub type EventOf<'a> = &'a (dyn Fn(&str) -> Payload + Sync);
+
+/// [`create_once`], and `event` of the object committed with its record, once.
+pub async fn create_once_then<F, C>(
+    ctx: &AppContext,
+    (kind, key, lead_id): (&str, &str, &str),
+    find: F,
+    create: C,
+    event: Option<EventOf<'_>>,
 ) -> Result<String, JobError>
 where
     F: Future<Output = Result<Option<String>, CrmError>>,
@@ -151,7 +176,13 @@ where
             id
         }
     };
-    crm_records::record(&ctx.db, crm, kind, key, lead_id, &id, Some("open")).await?;
+    let mut tx = ctx.db.begin().await?;
+    let fresh = crm_records::record_new_in(&mut tx, crm, kind, key, lead_id, &id, Some("open")).await?;
+    if let (true, Some(make)) = (fresh, event) {
+        super::events::emit(ctx, &mut tx, make(&id)).await?;
+    }
+    tx.commit().await?;
+    ctx.queue.wake();
     tracing::info!(kind, remote_id = %id, "CRM object recorded");
     Ok(id)
 }
@@ -170,13 +201,23 @@ pub async fn note_once(ctx: &AppContext, lead_id: &str, n: &NoteInput<'_>) -> Re
 /// Creates the task `t.key` at most once (see `create_once`), recorded as `kind` (`TASK`
 /// or `FOLLOWUP_TASK`); returns its CRM id.
 pub async fn task_once(ctx: &AppContext, kind: &str, lead_id: &str, t: &TaskInput<'_>) -> Result<String, JobError> {
-    create_once(
+    task_once_then(ctx, kind, lead_id, t, None).await
+}
+
+/// [`task_once`] with the task's outbound event (see [`create_once_then`]).
+pub async fn task_once_then(
+    ctx: &AppContext,
+    kind: &str,
+    lead_id: &str,
+    t: &TaskInput<'_>,
+    event: Option<EventOf<'_>>,
+) -> Result<String, JobError> {
+    create_once_then(
         ctx,
-        kind,
-        t.key,
-        lead_id,
+        (kind, t.key, lead_id),
         ctx.crm.find_task(t.deal_id, t.key),
         ctx.crm.create_task(t),
+        event,
     )
     .await
 }

@@ -10,6 +10,7 @@ use super::facts::Facts;
 use super::{email, FollowUpReason, Job, JobError};
 use crate::context::AppContext;
 use crate::crm::TaskInput;
+use crate::domain::event::{self, FollowupCreated, Payload};
 use crate::domain::followup::{AfterLastStep, ConsentRule, OwnerRule, Policy, Step, StepKind, TaskKind};
 use crate::domain::lead::Attempt;
 use crate::domain::PaymentStatus;
@@ -131,7 +132,20 @@ async fn open_task(
         priority: step.priority,
         owner: owner.as_deref(),
     };
-    let id = crm_sync::task_once(ctx, FOLLOWUP_TASK, &s.lead.id, &task).await?;
+    let created = |task_id: &str| {
+        let (reason, step) = match reason {
+            FollowUpReason::Abandoned { step } => ("abandoned", Some(step)),
+            FollowUpReason::Declined => ("declined", None),
+        };
+        Payload::FollowupCreated(FollowupCreated {
+            subject: event::Subject::of(&s.attempt),
+            reason: reason.to_owned(),
+            step,
+            crm: ctx.crm.name().to_owned(),
+            task_id: task_id.to_owned(),
+        })
+    };
+    let id = crm_sync::task_once_then(ctx, FOLLOWUP_TASK, &s.lead.id, &task, Some(&created)).await?;
     ctx.metrics.followup("task", "");
     tracing::info!(task_id = %id, "follow-up task created");
     Ok(())

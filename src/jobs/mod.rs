@@ -25,6 +25,7 @@ pub mod crm_trigger;
 pub mod deal_outcome;
 pub mod duplicate;
 pub mod email;
+pub mod events;
 pub mod expire;
 pub mod facts;
 pub mod followup;
@@ -184,6 +185,18 @@ impl Queue {
     /// Adds `job` to `tx`, due `delay` after the database's now; call [`Queue::wake`] after
     /// the commit.
     pub async fn enqueue(&self, tx: &mut Tx, job: &Job, lead_id: Option<&str>, delay: Duration) -> StoreResult<String> {
+        self.enqueue_tries(tx, job, lead_id, delay, self.max_attempts).await
+    }
+
+    /// [`Queue::enqueue`] with its own number of tries (an event endpoint's `max_attempts`).
+    pub async fn enqueue_tries(
+        &self,
+        tx: &mut Tx,
+        job: &Job,
+        lead_id: Option<&str>,
+        delay: Duration,
+        max_attempts: i32,
+    ) -> StoreResult<String> {
         let id = crate::clock::new_id();
         let payload = serde_json::to_string(job).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let new = NewJob {
@@ -192,7 +205,7 @@ impl Queue {
             payload,
             lead_id,
             delay_ms: crate::clock::ms(delay),
-            max_attempts: self.max_attempts,
+            max_attempts,
         };
         crate::store::jobs::enqueue(tx, &new).await?;
         Ok(id)

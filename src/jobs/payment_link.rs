@@ -213,6 +213,7 @@ pub async fn create(ctx: &AppContext, new: NewLink) -> Result<CreatedLink, LinkE
         bind_deal(&mut tx, b, &lead.id, &attempt.id).await?;
     }
     insert_attempt(ctx, &mut tx, &attempt, &offer).await?;
+    super::events::emit(ctx, &mut tx, super::events::lead_created(&attempt, "payment_link")).await?;
     let jobs = [
         link.crm.is_some().then(|| Job::LinkToDeal {
             link_id: link.id.clone(),

@@ -92,6 +92,7 @@ pub async fn apply(
             None => None,
         };
         enqueue_consequences(ctx, &mut tx, &attempt, &plan, duplicate_of.is_some()).await?;
+        emit_events(ctx, &mut tx, &attempt, &plan, seen).await?;
         if let Some(ev) = event {
             inbox::mark_processed(&mut tx, ev, plan.outcome(), now).await?;
         }
@@ -310,6 +311,29 @@ async fn enqueue_consequences(
     }
     for job in jobs {
         ctx.queue.enqueue(tx, &job, lead, Duration::ZERO).await?;
+    }
+    Ok(())
+}
+
+/// The outbound events of what this report changed, committed with the change.
+async fn emit_events(
+    ctx: &AppContext,
+    tx: &mut crate::store::Tx,
+    attempt: &Attempt,
+    plan: &Plan,
+    seen: &Observation,
+) -> StoreResult<()> {
+    use crate::jobs::events;
+    let gateway_ref = seen.gateway_ref.as_deref();
+    let mut payloads = Vec::new();
+    if let Transition::Changed { to, .. } = plan.status {
+        payloads.extend(events::payment_status(attempt, to, gateway_ref));
+    }
+    if let Some(r) = &plan.reversal {
+        payloads.extend(events::reversal(attempt, r));
+    }
+    for p in payloads {
+        events::emit(ctx, tx, p).await?;
     }
     Ok(())
 }

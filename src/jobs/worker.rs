@@ -250,6 +250,6 @@ async fn dispatch(ctx: &AppContext, holder: Holder<'_>, job: &Job) -> Result<(),
         Job::LinkToDeal { link_id } => super::link_to_deal::run(ctx, link_id).await,
         Job::CrmTrigger { event_id } => super::crm_trigger::run(ctx, event_id).await,
         Job::LinkEmail { link_id } => super::email::payment_link(ctx, link_id).await,
-        Job::DeliverEvent { .. } => Err(JobError::Permanent(format!("{} is not built yet", job.kind()))),
+        Job::DeliverEvent { delivery_id } => super::events::deliver(ctx, holder, delivery_id).await,
     }
 }

@@ -129,21 +129,29 @@ pub async fn for_lead(db: &Db, lead_id: &str) -> StoreResult<Vec<Attempt>> {
 }
 
 /// Records the hosted checkout we sent the customer to (only while still `created`).
-pub async fn mark_redirected(db: &Db, id: &str, gateway_ref: Option<&str>, url: &str, now: i64) -> StoreResult<()> {
+/// Created → redirected, in the caller's transaction (with its event); false when the
+/// attempt had already moved on.
+pub async fn mark_redirected(
+    tx: &mut Tx,
+    id: &str,
+    gateway_ref: Option<&str>,
+    url: &str,
+    now: i64,
+) -> StoreResult<bool> {
     let sql = "UPDATE attempts SET status = $1, gateway_ref = COALESCE($2, gateway_ref), \
                checkout_ref = COALESCE($2, checkout_ref), checkout_url = $3, updated_at = $4 \
                WHERE id = $5 AND status = $6";
-    on_pool!(db, |p| sqlx::query(sql)
+    let n = on_tx!(tx, |c| sqlx::query(sql)
         .bind(PaymentStatus::Redirected.as_str())
         .bind(gateway_ref)
         .bind(url)
         .bind(now)
         .bind(id)
         .bind(PaymentStatus::Created.as_str())
-        .execute(p)
+        .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
-    Ok(())
+    Ok(n == 1)
 }
 
 /// An earlier attempt, as the rule for reusing a checkout sees it.

@@ -98,6 +98,32 @@ pub async fn record_in(
     Ok(())
 }
 
+/// [`record_in`] that says whether the row is new (false: it was recorded before).
+pub async fn record_new_in(
+    tx: &mut Tx,
+    crm: &str,
+    kind: &str,
+    local_key: &str,
+    lead_id: &str,
+    remote_id: &str,
+    state: Option<&str>,
+) -> StoreResult<bool> {
+    let sql = "INSERT INTO crm_records (crm, kind, local_key, lead_id, remote_id, state, created_at, updated_at) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (crm, kind, local_key) DO NOTHING";
+    let n = on_tx!(tx, |c| sqlx::query(sql)
+        .bind(crm)
+        .bind(kind)
+        .bind(local_key)
+        .bind(lead_id)
+        .bind(remote_id)
+        .bind(state)
+        .bind(crate::clock::now_ms())
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
 /// Takes `key` for this lead: inserts the row, takes it back when this lead holds it
 /// already (its own retry), or takes it over when its holder last touched it more than
 /// `stale_after_ms` ago (that holder died). False: another lead's job holds it now. Like a

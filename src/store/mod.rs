@@ -21,6 +21,7 @@ pub mod health;
 pub mod inbox;
 pub mod jobs;
 pub mod leads;
+pub mod outbound;
 pub mod pacing;
 pub mod payment_links;
 pub mod sandbox;

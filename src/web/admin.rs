@@ -14,7 +14,8 @@ use subtle::ConstantTimeEq;
 
 use super::i18n_admin::admin_texts;
 use super::pages::{
-    AdminLogin, AdminPage, AfterApprovalRow, DeadJobRow, DealRow, EmailRow, NoteRow, TaskRow, UnappliedRow, UnpaidRow,
+    AdminLogin, AdminPage, AfterApprovalRow, DeadJobRow, DealRow, EmailRow, EventDeliveryRow, NoteRow, TaskRow,
+    UnappliedRow, UnpaidRow,
 };
 use super::{lang_of, render, see_other, PageError};
 use crate::clock::{ms, now_ms};
@@ -23,8 +24,10 @@ use crate::context::AppContext;
 use crate::domain::lead::{Attempt, Lead, Utm};
 use crate::domain::{local_time, DisputeStage, Lang};
 use crate::flows::payment::MarkedPaid;
+use crate::jobs::events::Redelivered;
 use crate::limits::retry_after_secs;
-use crate::store::{attempts, builtin_crm, followups, inbox, jobs, leads};
+use crate::store::outbound::DeliveryState;
+use crate::store::{attempts, builtin_crm, followups, inbox, jobs, leads, outbound};
 
 const SESSION_FLAG: &str = "admin";
 /// When the password was given (ms since the epoch): the session's absolute age.
@@ -285,6 +288,38 @@ pub async fn mark_paid(
     }
 }
 
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: Option<String>,
+}
+
+/// `POST /admin/deliveries/{id}/redeliver`: a dead event delivery gets a fresh set of
+/// tries, with the event's own `webhook-id` so the receiver can drop it if it has it.
+pub async fn redeliver(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    session: Session,
+    path: web::Path<String>,
+    form: Option<web::Form<CsrfForm>>,
+) -> Result<HttpResponse, PageError> {
+    if !signed_in(&ctx.settings.admin, &session) {
+        return Ok(see_other("/admin/login"));
+    }
+    if !csrf_ok(&session, form.as_ref().and_then(|f| f.csrf.as_deref())) {
+        return Ok(Refused::Forged.page(&session, lang_of(&req)));
+    }
+    let lang = lang_of(&req);
+    match crate::jobs::events::redeliver(&ctx, &path)
+        .await
+        .map_err(|e| PageError::unavailable(lang, e))?
+    {
+        Redelivered::Queued => tracing::info!(delivery_id = %path, "event redelivery queued by an operator"),
+        // Already delivered or being retried (a second press): the page shows where it is.
+        Redelivered::NotDead => {}
+    }
+    Ok(see_other("/admin"))
+}
+
 /// `utm_source=wp · gclid=…`: the lead's attribution as the deals table shows it.
 fn attribution_text(u: &Utm) -> String {
     let pairs: Vec<String> = u.named().into_iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -327,6 +362,7 @@ pub async fn index(ctx: web::Data<AppContext>, req: HttpRequest, session: Sessio
     let links = super::admin_links::section(&ctx, lang, Default::default(), Vec::new())
         .await
         .map_err(fail)?;
+    let deliveries = outbound::failing(&ctx.db, 50).await.map_err(fail)?;
     let page = AdminPage {
         lang: lang.code(),
         t,
@@ -418,6 +454,20 @@ pub async fn index(ctx: web::Data<AppContext>, req: HttpRequest, session: Sessio
                 state: e.state,
                 key: e.key,
                 error: e.last_error.unwrap_or_default(),
+            })
+            .collect(),
+        deliveries: deliveries
+            .into_iter()
+            .map(|d| EventDeliveryRow {
+                at: at(d.updated_at),
+                dead: d.state == DeliveryState::Dead,
+                state: d.state.as_str().to_owned(),
+                error: d.last_error.unwrap_or_default(),
+                id: d.id,
+                endpoint: d.endpoint,
+                kind: d.kind,
+                event_id: d.event_id,
+                attempts: d.attempts,
             })
             .collect(),
     };

@@ -80,6 +80,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/admin/api-tokens/{id}/revoke",
             web::post().to(admin_links::revoke_token),
         )
+        .route("/admin/deliveries/{id}/redeliver", web::post().to(admin::redeliver))
         .default_service(web::to(not_found));
 }
 

@@ -311,6 +311,19 @@ pub struct NoteRow {
     pub body: String,
 }
 
+/// A failing outbound event delivery on `/admin`.
+pub struct EventDeliveryRow {
+    pub id: String,
+    pub at: String,
+    pub endpoint: String,
+    pub kind: String,
+    pub event_id: String,
+    pub state: String,
+    pub dead: bool,
+    pub attempts: i32,
+    pub error: String,
+}
+
 pub struct DeadJobRow {
     pub kind: String,
     pub attempts: i32,
@@ -334,6 +347,7 @@ pub struct AdminPage {
     pub after_approval: Vec<AfterApprovalRow>,
     pub unpaid: Vec<UnpaidRow>,
     pub emails: Vec<EmailRow>,
+    pub deliveries: Vec<EventDeliveryRow>,
     /// Each offer's link, snippet and live preview (`admin_embed.html`).
     pub embeds: Vec<super::embed::EmbedRow>,
     /// Payment links and API tokens (`admin_links.html`).

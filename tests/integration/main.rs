@@ -12,6 +12,7 @@ mod delivery;
 mod durability;
 mod email;
 mod embed;
+mod events;
 mod faults;
 mod followup_emails;
 mod followups;
