@@ -177,7 +177,7 @@ where
         }
     };
     let mut tx = ctx.db.begin().await?;
-    let fresh = crm_records::record_new_in(&mut tx, crm, kind, key, lead_id, &id, Some("open")).await?;
+    let fresh = crm_records::record_in(&mut tx, crm, kind, key, lead_id, &id, Some("open")).await?;
     if let (true, Some(make)) = (fresh, event) {
         super::events::emit(ctx, &mut tx, make(&id)).await?;
     }

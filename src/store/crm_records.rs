@@ -46,6 +46,27 @@ pub async fn find_pair(
     Ok((pick(a), pick(b)))
 }
 
+const INSERT: &str =
+    "INSERT INTO crm_records (crm, kind, local_key, lead_id, remote_id, state, created_at, updated_at) \
+                      VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (crm, kind, local_key) DO NOTHING";
+
+/// One `INSERT` for a pool or a transaction's connection; the rows it added.
+macro_rules! insert {
+    ($exec:expr, $crm:expr, $kind:expr, $key:expr, $lead:expr, $remote:expr, $state:expr) => {
+        sqlx::query(INSERT)
+            .bind($crm)
+            .bind($kind)
+            .bind($key)
+            .bind($lead)
+            .bind($remote)
+            .bind($state)
+            .bind(crate::clock::now_ms())
+            .execute($exec)
+            .await
+            .map(|r| r.rows_affected())
+    };
+}
+
 /// Records a created object; a second record of the same key keeps the first.
 pub async fn record(
     db: &Db,
@@ -56,23 +77,11 @@ pub async fn record(
     remote_id: &str,
     state: Option<&str>,
 ) -> StoreResult<()> {
-    let sql = "INSERT INTO crm_records (crm, kind, local_key, lead_id, remote_id, state, created_at, updated_at) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (crm, kind, local_key) DO NOTHING";
-    on_pool!(db, |p| sqlx::query(sql)
-        .bind(crm)
-        .bind(kind)
-        .bind(local_key)
-        .bind(lead_id)
-        .bind(remote_id)
-        .bind(state)
-        .bind(crate::clock::now_ms())
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected()))?;
+    on_pool!(db, |p| insert!(p, crm, kind, local_key, lead_id, remote_id, state))?;
     Ok(())
 }
 
-/// Records an object made elsewhere (a payment link's CRM deal), in the caller's transaction.
+/// [`record`] in the caller's transaction; false when the key was recorded before.
 pub async fn record_in(
     tx: &mut Tx,
     crm: &str,
@@ -81,46 +90,8 @@ pub async fn record_in(
     lead_id: &str,
     remote_id: &str,
     state: Option<&str>,
-) -> StoreResult<()> {
-    let sql = "INSERT INTO crm_records (crm, kind, local_key, lead_id, remote_id, state, created_at, updated_at) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (crm, kind, local_key) DO NOTHING";
-    on_tx!(tx, |c| sqlx::query(sql)
-        .bind(crm)
-        .bind(kind)
-        .bind(local_key)
-        .bind(lead_id)
-        .bind(remote_id)
-        .bind(state)
-        .bind(crate::clock::now_ms())
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
-    Ok(())
-}
-
-/// [`record_in`] that says whether the row is new (false: it was recorded before).
-pub async fn record_new_in(
-    tx: &mut Tx,
-    crm: &str,
-    kind: &str,
-    local_key: &str,
-    lead_id: &str,
-    remote_id: &str,
-    state: Option<&str>,
 ) -> StoreResult<bool> {
-    let sql = "INSERT INTO crm_records (crm, kind, local_key, lead_id, remote_id, state, created_at, updated_at) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (crm, kind, local_key) DO NOTHING";
-    let n = on_tx!(tx, |c| sqlx::query(sql)
-        .bind(crm)
-        .bind(kind)
-        .bind(local_key)
-        .bind(lead_id)
-        .bind(remote_id)
-        .bind(state)
-        .bind(crate::clock::now_ms())
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+    let n = on_tx!(tx, |c| insert!(c, crm, kind, local_key, lead_id, remote_id, state))?;
     Ok(n == 1)
 }
 

@@ -393,8 +393,32 @@ pub async fn submit(
 /// The guard's fields on the resume confirm page (see `web::forms`).
 #[derive(Debug, Default, Deserialize)]
 pub struct ResumeForm {
-    pub(super) form_token: Option<String>,
-    pub(super) website: Option<String>,
+    form_token: Option<String>,
+    website: Option<String>,
+}
+
+impl ResumeForm {
+    /// Whether the one button of a page (`what`: resume, payment link) was pressed on our
+    /// page; a refusal is counted and logged. A person looks at the page before pressing,
+    /// however briefly: no minimum fill time.
+    pub(super) fn pressed(&self, ctx: &AppContext, req: &HttpRequest, purpose: &str, what: &'static str) -> bool {
+        let guard = forms::check(
+            ctx,
+            req,
+            purpose,
+            self.form_token.as_deref(),
+            self.website.as_deref(),
+            Duration::ZERO,
+        );
+        match guard {
+            Ok(()) => true,
+            Err(suspect) => {
+                ctx.metrics.refused(what, suspect.reason());
+                tracing::info!(what, reason = suspect.reason(), "press sent back to confirm");
+                false
+            }
+        }
+    }
 }
 
 fn resume_purpose(lead: &Lead) -> String {
@@ -483,18 +507,7 @@ pub async fn resume(
     if let Some(to) = link_page(&ctx, &req, &lead).await? {
         return Ok(to);
     }
-    // A person looks at the page before pressing, however briefly: no minimum fill time.
-    let guard = forms::check(
-        &ctx,
-        &req,
-        &resume_purpose(&lead),
-        form.form_token.as_deref(),
-        form.website.as_deref(),
-        Duration::ZERO,
-    );
-    if let Err(suspect) = guard {
-        ctx.metrics.refused("resume", suspect.reason());
-        tracing::info!(reason = suspect.reason(), "resume press sent back to confirm");
+    if !form.pressed(&ctx, &req, &resume_purpose(&lead), "resume") {
         let notice = Some(texts(resume_lang(&req, &lead)).confirm_again);
         let mut res = resume_page_for(&ctx, &req, &path, &lead, offer, notice);
         *res.status_mut() = actix_web::http::StatusCode::FORBIDDEN;

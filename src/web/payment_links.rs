@@ -2,8 +2,6 @@
 //! scanners and chat previews fetch links); POST opens its checkout, or a fresh one once
 //! the last expired, until the link is paid or expires.
 
-use std::time::Duration;
-
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -101,18 +99,7 @@ pub async fn pay(
     if let Ok(Some(Paid::Expired)) = flow::expired(&ctx, &o).await {
         return Ok(expired(lang));
     }
-    // A person looks at the page before pressing, however briefly: no minimum fill time.
-    let guard = forms::check(
-        &ctx,
-        &req,
-        &purpose(&o),
-        form.form_token.as_deref(),
-        form.website.as_deref(),
-        Duration::ZERO,
-    );
-    if let Err(suspect) = guard {
-        ctx.metrics.refused("payment_link", suspect.reason());
-        tracing::info!(reason = suspect.reason(), "payment link press sent back to confirm");
+    if !form.pressed(&ctx, &req, &purpose(&o), "payment_link") {
         let mut res = page(&ctx, &req, &path, &o, Some(texts(lang).confirm_again)).await?;
         *res.status_mut() = StatusCode::FORBIDDEN;
         return Ok(res);
