@@ -341,4 +341,71 @@ both_backends!(
     personal_data_only_where_asked,
     an_outage_is_retried_until_delivered_with_the_same_id,
     a_dead_delivery_shows_on_admin_and_redelivers,
+    a_refund_and_a_dispute_are_events_once_each,
 );
+
+/// The money after approval, as the gateway reports it to the one place every source goes
+/// through: a refund and a dispute are one event each, and a replayed report sends nothing.
+async fn a_refund_and_a_dispute_are_events_once_each(backend: Backend) {
+    use leadgate::domain::reversal::{Dispute, DisputeStage, Report};
+    use leadgate::domain::PaymentStatus;
+    use leadgate::gateways::Observation;
+    use leadgate::jobs::settle::{self, Source};
+    use leadgate::store::attempts;
+
+    let server = receiver(204).await;
+    let toml = endpoint(&server, "HOOK_A", &["payment.refunded", "payment.disputed"], "");
+    let app = app_with(backend, toml).await;
+    let checkout = app.start_checkout("demo", "Ana Pérez", "ana.money@example.com").await;
+    let back = app.press(&checkout, "approve").await;
+    let id = crate::support::attempt_id_of(&back);
+    app.settle().await;
+    let apply = |after: Report| {
+        let app = &app;
+        let id = id.clone();
+        async move {
+            let current = attempts::get(&app.ctx.db, &id).await.unwrap().unwrap();
+            let seen = Observation {
+                after_sale: Some(after),
+                detail: Some("approved".into()),
+                ..Observation::status(Some(id.clone()), current.gateway_ref.clone(), PaymentStatus::Approved)
+            };
+            settle::apply(&app.ctx, current, &seen, Source::Webhook, None)
+                .await
+                .unwrap();
+            app.ctx.queue.wake();
+            app.settle().await;
+        }
+    };
+    let refund = Report {
+        refunded_minor: 5_000_000,
+        refund_reason: Some("requested_by_customer".into()),
+        ..Report::default()
+    };
+    apply(refund.clone()).await;
+    apply(refund.clone()).await;
+    let disputed = Report {
+        dispute: Some(Dispute {
+            stage: DisputeStage::Open,
+            due_at: None,
+            reason: Some("fraudulent".into()),
+        }),
+        ..refund
+    };
+    apply(disputed.clone()).await;
+    apply(disputed).await;
+    eventually("both events", || async { received(&server).await.len() >= 2 }).await;
+    let seen = types_at(&server).await;
+    assert_eq!(
+        seen,
+        BTreeMap::from([("payment.disputed".to_owned(), 1), ("payment.refunded".to_owned(), 1)]),
+        "one each, replays send nothing"
+    );
+    let refunded = received(&server)
+        .await
+        .into_iter()
+        .map(|r| body(&r))
+        .find(|b| b["type"] == "payment.refunded")
+        .unwrap();
+    assert_eq!(refunded["data"]["attempt_id"], id.as_str(), "{refunded}");
+}
