@@ -63,3 +63,20 @@ pub async fn recent(db: &Db, limit: i64) -> StoreResult<Vec<CrmEvent>> {
     let rows = on_pool!(db, |p| sqlx::query_as(sql).bind(limit).fetch_all(p).await)?;
     Ok(rows)
 }
+
+/// A stored CRM event as `/admin` lists it (no body).
+#[derive(Debug, Clone, FromRow)]
+pub struct CrmEventView {
+    pub crm: String,
+    pub event_id: String,
+    pub received_at: i64,
+    pub outcome: Option<String>,
+}
+
+/// The newest CRM events with what became of them, for `/admin`.
+pub async fn recent_views(db: &Db, limit: i64) -> StoreResult<Vec<CrmEventView>> {
+    let sql = "SELECT crm, event_id, received_at, outcome FROM crm_events \
+               ORDER BY received_at DESC, id DESC LIMIT $1";
+    let rows = on_pool!(db, |p| sqlx::query_as(sql).bind(limit).fetch_all(p).await)?;
+    Ok(rows)
+}

@@ -14,8 +14,8 @@ use subtle::ConstantTimeEq;
 
 use super::i18n_admin::admin_texts;
 use super::pages::{
-    AdminLogin, AdminPage, AfterApprovalRow, DeadJobRow, DealRow, EmailRow, EventDeliveryRow, NoteRow, TaskRow,
-    UnappliedRow, UnpaidRow,
+    AdminLogin, AdminPage, AfterApprovalRow, CrmEventRow, DeadJobRow, DealRow, EmailRow, EventDeliveryRow, NoteRow,
+    TaskRow, UnappliedRow, UnpaidRow,
 };
 use super::{lang_of, render, see_other, PageError};
 use crate::clock::{ms, now_ms};
@@ -27,7 +27,7 @@ use crate::flows::payment::MarkedPaid;
 use crate::jobs::events::Redelivered;
 use crate::limits::retry_after_secs;
 use crate::store::outbound::DeliveryState;
-use crate::store::{attempts, builtin_crm, followups, inbox, jobs, leads, outbound};
+use crate::store::{attempts, builtin_crm, crm_inbox, followups, inbox, jobs, leads, outbound};
 
 const SESSION_FLAG: &str = "admin";
 /// When the password was given (ms since the epoch): the session's absolute age.
@@ -363,6 +363,7 @@ pub async fn index(ctx: web::Data<AppContext>, req: HttpRequest, session: Sessio
         .await
         .map_err(fail)?;
     let deliveries = outbound::failing(&ctx.db, 50).await.map_err(fail)?;
+    let crm_events = crm_inbox::recent_views(&ctx.db, 20).await.map_err(fail)?;
     let page = AdminPage {
         lang: lang.code(),
         t,
@@ -468,6 +469,15 @@ pub async fn index(ctx: web::Data<AppContext>, req: HttpRequest, session: Sessio
                 kind: d.kind,
                 event_id: d.event_id,
                 attempts: d.attempts,
+            })
+            .collect(),
+        crm_events: crm_events
+            .into_iter()
+            .map(|e| CrmEventRow {
+                at: at(e.received_at),
+                crm: e.crm,
+                event_id: e.event_id,
+                outcome: e.outcome.unwrap_or_default(),
             })
             .collect(),
     };

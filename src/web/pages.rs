@@ -324,6 +324,15 @@ pub struct EventDeliveryRow {
     pub error: String,
 }
 
+/// A CRM webhook (a deal entering the payment-link stage) and what became of it.
+pub struct CrmEventRow {
+    pub at: String,
+    pub crm: String,
+    pub event_id: String,
+    /// Empty while its job has not run yet.
+    pub outcome: String,
+}
+
 pub struct DeadJobRow {
     pub kind: String,
     pub attempts: i32,
@@ -348,6 +357,7 @@ pub struct AdminPage {
     pub unpaid: Vec<UnpaidRow>,
     pub emails: Vec<EmailRow>,
     pub deliveries: Vec<EventDeliveryRow>,
+    pub crm_events: Vec<CrmEventRow>,
     /// Each offer's link, snippet and live preview (`admin_embed.html`).
     pub embeds: Vec<super::embed::EmbedRow>,
     /// Payment links and API tokens (`admin_links.html`).

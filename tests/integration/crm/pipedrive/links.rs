@@ -176,4 +176,10 @@ async fn a_deal_entering_the_link_stage_gets_one_link_and_paying_it_wins_that_de
         "{outcomes:?}"
     );
     assert!(dead_jobs(&app).await.is_empty());
+    // The operator sees the webhook and why it made no link.
+    let password = crate::support::ADMIN_PASSWORD;
+    assert_eq!(crate::admin::sign_in(&app, password).await.status(), 303);
+    let admin = app.get("/admin").await.text().await.unwrap();
+    let row = admin.split("<tr class=\"crm-event\">").find(|r| r.contains("evt-3"));
+    assert!(row.is_some_and(|r| r.contains("not made: invalid_email")), "{admin}");
 }
