@@ -85,6 +85,23 @@ fn new_csrf_token(session: &Session) -> Result<String, Refused> {
 
 /// The form's token matches the session's. SameSite=Strict alone leaves login forgery and
 /// browsers that ignore SameSite open.
+/// The answer to an admin POST that may not act: not signed in (to the login page), or
+/// not sent from our own page (a forged request). `None`: go ahead.
+pub(super) fn refuse_post(
+    settings: &crate::config::AdminSettings,
+    session: &Session,
+    req: &HttpRequest,
+    csrf: Option<&str>,
+) -> Option<HttpResponse> {
+    if !signed_in(settings, session) {
+        return Some(see_other("/admin/login"));
+    }
+    if !csrf_ok(session, csrf) {
+        return Some(Refused::Forged.page(session, lang_of(req)));
+    }
+    None
+}
+
 pub(super) fn csrf_ok(session: &Session, given: Option<&str>) -> bool {
     let stored = session.get::<String>(SESSION_CSRF).ok().flatten().unwrap_or_default();
     let given = given.unwrap_or_default();
@@ -266,12 +283,14 @@ pub async fn mark_paid(
     path: web::Path<String>,
     form: Option<web::Form<MarkPaidForm>>,
 ) -> Result<HttpResponse, PageError> {
-    if !signed_in(&ctx.settings.admin, &session) {
-        return Ok(see_other("/admin/login"));
-    }
     let form = form.map(web::Form::into_inner);
-    if !csrf_ok(&session, form.as_ref().and_then(|f| f.csrf.as_deref())) {
-        return Ok(Refused::Forged.page(&session, lang_of(&req)));
+    if let Some(no) = refuse_post(
+        &ctx.settings.admin,
+        &session,
+        &req,
+        form.as_ref().and_then(|f| f.csrf.as_deref()),
+    ) {
+        return Ok(no);
     }
     let note = form.and_then(|f| f.note).unwrap_or_default();
     let lang = lang_of(&req);
@@ -290,7 +309,7 @@ pub async fn mark_paid(
 
 #[derive(Deserialize)]
 pub struct CsrfForm {
-    csrf: Option<String>,
+    pub(super) csrf: Option<String>,
 }
 
 /// `POST /admin/deliveries/{id}/redeliver`: a dead event delivery gets a fresh set of
@@ -302,11 +321,13 @@ pub async fn redeliver(
     path: web::Path<String>,
     form: Option<web::Form<CsrfForm>>,
 ) -> Result<HttpResponse, PageError> {
-    if !signed_in(&ctx.settings.admin, &session) {
-        return Ok(see_other("/admin/login"));
-    }
-    if !csrf_ok(&session, form.as_ref().and_then(|f| f.csrf.as_deref())) {
-        return Ok(Refused::Forged.page(&session, lang_of(&req)));
+    if let Some(no) = refuse_post(
+        &ctx.settings.admin,
+        &session,
+        &req,
+        form.as_ref().and_then(|f| f.csrf.as_deref()),
+    ) {
+        return Ok(no);
     }
     let lang = lang_of(&req);
     match crate::jobs::events::redeliver(&ctx, &path)

@@ -9,7 +9,7 @@ use askama::Template;
 use chrono::TimeZone;
 use serde::Deserialize;
 
-use super::admin::{csrf_ok, csrf_token, signed_in, Refused};
+use super::admin::{csrf_token, refuse_post, CsrfForm};
 use super::i18n_admin::{link_texts, LinkTexts};
 use super::link_request::{parse, LinkRequest, Person};
 use super::{lang_of, render, see_other, PageError};
@@ -195,14 +195,11 @@ pub async fn create_link(
     session: Session,
     form: web::Form<FormValues>,
 ) -> Result<HttpResponse, PageError> {
-    if !signed_in(&ctx.settings.admin, &session) {
-        return Ok(see_other("/admin/login"));
+    let form = form.into_inner();
+    if let Some(no) = refuse_post(&ctx.settings.admin, &session, &req, form.csrf.as_deref()) {
+        return Ok(no);
     }
     let lang = lang_of(&req);
-    let form = form.into_inner();
-    if !csrf_ok(&session, form.csrf.as_deref()) {
-        return Ok(Refused::Forged.page(&session, lang));
-    }
     let fail = |e| PageError::unavailable(lang, e);
     let csrf = csrf_token(&session).map_err(|e| PageError::unavailable(lang, e))?;
     let mut problems = Vec::new();
@@ -278,9 +275,6 @@ pub async fn create_token(
     session: Session,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
-    if !signed_in(&ctx.settings.admin, &session) {
-        return Ok(see_other("/admin/login"));
-    }
     let lang = lang_of(&req);
     // Repeated `scope` fields: serde_urlencoded reads no sequences, so read pairs by hand.
     let mut form = TokenForm {
@@ -296,8 +290,8 @@ pub async fn create_token(
             _ => {}
         }
     }
-    if !csrf_ok(&session, form.csrf.as_deref()) {
-        return Ok(Refused::Forged.page(&session, lang));
+    if let Some(no) = refuse_post(&ctx.settings.admin, &session, &req, form.csrf.as_deref()) {
+        return Ok(no);
     }
     let fail = |e| PageError::unavailable(lang, e);
     let csrf = csrf_token(&session).map_err(|e| PageError::unavailable(lang, e))?;
@@ -323,26 +317,23 @@ pub async fn create_token(
     }
 }
 
-#[derive(Deserialize)]
-pub struct RevokeForm {
-    csrf: Option<String>,
-}
-
 /// `POST /admin/api-tokens/{id}/revoke`.
 pub async fn revoke_token(
     ctx: web::Data<AppContext>,
     req: HttpRequest,
     session: Session,
     path: web::Path<String>,
-    form: Option<web::Form<RevokeForm>>,
+    form: Option<web::Form<CsrfForm>>,
 ) -> Result<HttpResponse, PageError> {
-    if !signed_in(&ctx.settings.admin, &session) {
-        return Ok(see_other("/admin/login"));
+    if let Some(no) = refuse_post(
+        &ctx.settings.admin,
+        &session,
+        &req,
+        form.as_ref().and_then(|f| f.csrf.as_deref()),
+    ) {
+        return Ok(no);
     }
     let lang = lang_of(&req);
-    if !csrf_ok(&session, form.as_ref().and_then(|f| f.csrf.as_deref())) {
-        return Ok(Refused::Forged.page(&session, lang));
-    }
     api_tokens::revoke(&ctx.db, &path, ctx.clock.now_ms())
         .await
         .map_err(|e| PageError::unavailable(lang, e))?;
