@@ -39,7 +39,15 @@ pub async fn insert_loop(db: &Db, concurrency: u32, duration: Duration) -> Resul
     let create = "CREATE TABLE IF NOT EXISTS bench_baseline (id TEXT PRIMARY KEY, payload TEXT NOT NULL, \
                   created_at BIGINT NOT NULL)";
     match db {
-        Db::Sqlite(p) => sqlx::query(create).execute(p).await.map(|_| ()),
+        // leadgate's SQLite connection syncs the WAL once per group of commits (group
+        // commit); the baseline is the plain loop, one fsync per commit on its own.
+        Db::Sqlite(s) => {
+            sqlx::query("PRAGMA synchronous = FULL")
+                .execute(s.pool())
+                .await
+                .map_err(|e| e.to_string())?;
+            sqlx::query(create).execute(s.pool()).await.map(|_| ())
+        }
         Db::Postgres(p) => sqlx::query(create).execute(p).await.map(|_| ()),
     }
     .map_err(|e| e.to_string())?;
@@ -80,8 +88,8 @@ async fn insert_one(db: &Db) -> Result<(), sqlx::Error> {
     let payload = "{\"id\":\"evt\",\"type\":\"payment.updated\",\"data\":{\"status\":\"APPROVED\"}}";
     let now = chrono::Utc::now().timestamp_millis();
     match db {
-        Db::Sqlite(p) => {
-            let mut tx = p.begin().await?;
+        Db::Sqlite(s) => {
+            let mut tx = s.pool().begin().await?;
             sqlx::query(sql)
                 .bind(id)
                 .bind(payload)

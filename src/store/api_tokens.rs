@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{corrupt, on_pool, Db, StoreResult};
+use super::{corrupt, on_pool, on_pool_write, Db, StoreResult};
 use crate::domain::api_token::Scopes;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +48,7 @@ impl TryFrom<Row> for ApiToken {
 
 pub async fn insert(db: &Db, t: &ApiToken) -> StoreResult<()> {
     let sql = format!("INSERT INTO api_tokens ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7)");
-    on_pool!(db, |p| sqlx::query(&sql)
+    on_pool_write!(db, |p| sqlx::query(&sql)
         .bind(&t.id)
         .bind(&t.name)
         .bind(t.scopes.to_string())
@@ -78,7 +78,7 @@ pub async fn list(db: &Db) -> StoreResult<Vec<ApiToken>> {
 /// Revokes a token; `false` when there is no such token or it was revoked before.
 pub async fn revoke(db: &Db, id: &str, now: i64) -> StoreResult<bool> {
     let sql = "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
-    let n = on_pool!(db, |p| sqlx::query(sql)
+    let n = on_pool_write!(db, |p| sqlx::query(sql)
         .bind(id)
         .bind(now)
         .execute(p)
@@ -92,7 +92,7 @@ pub async fn revoke(db: &Db, id: &str, now: i64) -> StoreResult<bool> {
 pub async fn touch(db: &Db, id: &str, now: i64) -> StoreResult<()> {
     let sql = "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1 \
                AND (last_used_at IS NULL OR last_used_at < $2 - 60000)";
-    on_pool!(db, |p| sqlx::query(sql)
+    on_pool_write!(db, |p| sqlx::query(sql)
         .bind(id)
         .bind(now)
         .execute(p)

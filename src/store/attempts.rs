@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{corrupt, on_pool, on_tx, Db, StoreResult, Tx};
+use super::{corrupt, on_pool, on_pool_write, on_tx, Db, StoreResult, Tx};
 use crate::domain::lead::{AfterApproval, Attempt};
 use crate::domain::reversal::{Dispute, DisputeStage, Reversal};
 use crate::domain::{Currency, Money, PaymentStatus};
@@ -235,7 +235,7 @@ pub async fn prior(db: &Db, id: &str) -> StoreResult<Option<Prior>> {
 /// Records that the attempt's checkout could not be opened (only while still `created`).
 pub async fn mark_checkout_failed(db: &Db, id: &str, now: i64) -> StoreResult<()> {
     let sql = "UPDATE attempts SET checkout_failed_at = $1 WHERE id = $2 AND status = $3";
-    on_pool!(db, |p| sqlx::query(sql)
+    on_pool_write!(db, |p| sqlx::query(sql)
         .bind(now)
         .bind(id)
         .bind(PaymentStatus::Created.as_str())

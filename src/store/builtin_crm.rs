@@ -5,7 +5,7 @@
 
 use sqlx::FromRow;
 
-use super::{on_pool, Db, StoreResult};
+use super::{on_pool, on_pool_write, Db, StoreResult};
 
 pub struct NewDeal<'a> {
     pub person_id: &'a str,
@@ -69,7 +69,7 @@ pub async fn upsert_person(db: &Db, email: &str, name: &str, phone: &str) -> Sto
                ON CONFLICT (email) DO UPDATE SET email = excluded.email RETURNING id";
     let id = crate::clock::new_id();
     let now = crate::clock::now_ms();
-    let found: String = on_pool!(db, |p| sqlx::query_scalar(ins)
+    let found: String = on_pool_write!(db, |p| sqlx::query_scalar(ins)
         .bind(&id)
         .bind(email)
         .bind(name)
@@ -94,7 +94,7 @@ pub async fn insert_deal(db: &Db, d: &NewDeal<'_>) -> StoreResult<String> {
                stage, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $9) \
                ON CONFLICT (external_key) DO UPDATE SET external_key = excluded.external_key RETURNING id";
     let id = crate::clock::new_id();
-    let found: String = on_pool!(db, |p| sqlx::query_scalar(ins)
+    let found: String = on_pool_write!(db, |p| sqlx::query_scalar(ins)
         .bind(&id)
         .bind(d.person_id)
         .bind(d.external_key)
@@ -119,7 +119,7 @@ pub async fn set_deal_status(
 ) -> StoreResult<bool> {
     let sql = "UPDATE builtin_deals SET status = $1, stage = COALESCE($2, stage), lost_reason = $3, \
                updated_at = $4 WHERE id = $5";
-    let done = on_pool!(db, |p| sqlx::query(sql)
+    let done = on_pool_write!(db, |p| sqlx::query(sql)
         .bind(status)
         .bind(stage)
         .bind(lost_reason)
@@ -134,7 +134,7 @@ pub async fn set_deal_status(
 /// Replaces the deal's payment fields (a JSON object by role); false when no such deal.
 pub async fn set_payment_fields(db: &Db, id: &str, json: &str) -> StoreResult<bool> {
     let sql = "UPDATE builtin_deals SET payment_fields = $1, updated_at = $2 WHERE id = $3";
-    let done = on_pool!(db, |p| sqlx::query(sql)
+    let done = on_pool_write!(db, |p| sqlx::query(sql)
         .bind(json)
         .bind(crate::clock::now_ms())
         .bind(id)
@@ -149,7 +149,7 @@ pub async fn insert_task(db: &Db, t: &NewTask<'_>) -> StoreResult<String> {
                created_at, kind, priority, owner) VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $9, $10, $11) \
                ON CONFLICT (external_key) DO UPDATE SET external_key = excluded.external_key RETURNING id";
     let id = crate::clock::new_id();
-    let found: String = on_pool!(db, |p| sqlx::query_scalar(ins)
+    let found: String = on_pool_write!(db, |p| sqlx::query_scalar(ins)
         .bind(&id)
         .bind(t.deal_id)
         .bind(t.person_id)
@@ -195,7 +195,7 @@ impl TaskClosed {
 /// or never there), which leaves a closed task as it was.
 pub async fn close_task(db: &Db, id: &str, how: TaskClosed) -> StoreResult<bool> {
     let sql = "UPDATE builtin_tasks SET status = $1, closed_at = $2 WHERE id = $3 AND status = 'open'";
-    let done = on_pool!(db, |p| sqlx::query(sql)
+    let done = on_pool_write!(db, |p| sqlx::query(sql)
         .bind(how.as_str())
         .bind(crate::clock::now_ms())
         .bind(id)
@@ -210,7 +210,7 @@ pub async fn insert_note(db: &Db, deal_id: &str, external_key: &str, body: &str)
     let ins = "INSERT INTO builtin_notes (id, deal_id, external_key, body, created_at) VALUES ($1, $2, $3, $4, $5) \
                ON CONFLICT (external_key) DO UPDATE SET external_key = excluded.external_key RETURNING id";
     let id = crate::clock::new_id();
-    let found: String = on_pool!(db, |p| sqlx::query_scalar(ins)
+    let found: String = on_pool_write!(db, |p| sqlx::query_scalar(ins)
         .bind(&id)
         .bind(deal_id)
         .bind(external_key)

@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{on_pool, on_tx, Db, StoreResult, Tx};
+use super::{on_pool, on_pool_write, on_tx, Db, StoreResult, Tx};
 
 pub struct NewCrmEvent<'a> {
     pub id: String,
@@ -46,7 +46,7 @@ pub async fn get(db: &Db, id: &str) -> StoreResult<Option<CrmEvent>> {
 
 pub async fn mark_processed(db: &Db, id: &str, outcome: &str, now: i64) -> StoreResult<()> {
     let sql = "UPDATE crm_events SET processed_at = $1, outcome = $2 WHERE id = $3";
-    on_pool!(db, |p| sqlx::query(sql)
+    on_pool_write!(db, |p| sqlx::query(sql)
         .bind(now)
         .bind(outcome)
         .bind(id)

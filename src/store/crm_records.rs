@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{on_pool, on_tx, Db, StoreResult, Tx};
+use super::{on_pool, on_pool_write, on_tx, Db, StoreResult, Tx};
 
 #[derive(Debug, Clone, FromRow, serde::Serialize)]
 pub struct CrmRecord {
@@ -77,7 +77,7 @@ pub async fn record(
     remote_id: &str,
     state: Option<&str>,
 ) -> StoreResult<()> {
-    on_pool!(db, |p| insert!(p, crm, kind, local_key, lead_id, remote_id, state))?;
+    on_pool_write!(db, |p| insert!(p, crm, kind, local_key, lead_id, remote_id, state))?;
     Ok(())
 }
 
@@ -107,7 +107,7 @@ pub async fn claim(db: &Db, crm: &str, kind: &str, key: &str, lead_id: &str, sta
          WHERE crm_records.updated_at < {now} - $5 OR crm_records.lead_id = excluded.lead_id",
         now = db.now_sql()
     );
-    let n = on_pool!(db, |p| sqlx::query(&sql)
+    let n = on_pool_write!(db, |p| sqlx::query(&sql)
         .bind(crm)
         .bind(kind)
         .bind(key)
@@ -121,7 +121,7 @@ pub async fn claim(db: &Db, crm: &str, kind: &str, key: &str, lead_id: &str, sta
 
 pub async fn set_state(db: &Db, crm: &str, kind: &str, local_key: &str, state: &str) -> StoreResult<()> {
     let sql = "UPDATE crm_records SET state = $1, updated_at = $2 WHERE crm = $3 AND kind = $4 AND local_key = $5";
-    on_pool!(db, |p| sqlx::query(sql)
+    on_pool_write!(db, |p| sqlx::query(sql)
         .bind(state)
         .bind(crate::clock::now_ms())
         .bind(crm)

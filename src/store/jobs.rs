@@ -4,7 +4,7 @@
 
 use sqlx::FromRow;
 
-use super::{on_pool, on_tx, Db, StoreResult, Tx};
+use super::{on_pool, on_pool_write, on_tx, Db, StoreResult, Tx};
 
 /// Where a job is in its life. Stored as text; parsed here, at the storage edge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -439,7 +439,7 @@ pub async fn pending_within(db: &Db, within_ms: i64) -> StoreResult<i64> {
 /// Tests use it with a shifted clock to run days of follow-ups in milliseconds.
 pub async fn bring_forward(db: &Db, by_ms: i64) -> StoreResult<u64> {
     let sql = "UPDATE jobs SET run_at = run_at - $1 WHERE state = 'queued'";
-    let n = on_pool!(db, |p| sqlx::query(sql)
+    let n = on_pool_write!(db, |p| sqlx::query(sql)
         .bind(by_ms)
         .execute(p)
         .await

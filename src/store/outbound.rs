@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{on_pool, on_tx, Db, StoreResult, Tx};
+use super::{on_pool, on_pool_write, on_tx, Db, StoreResult, Tx};
 
 /// Where a delivery is. Stored as text; parsed here, at the storage edge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,7 +120,7 @@ pub async fn record_try(db: &Db, id: &str, job_id: &str, t: &Tried<'_>) -> Store
     let sql = "UPDATE event_deliveries SET state = $1, attempts = attempts + 1, last_status = $2, \
                last_error = COALESCE($3, last_error), delivered_at = COALESCE($4, delivered_at), updated_at = $5 \
                WHERE id = $6 AND job_id = $7 AND state <> 'delivered'";
-    on_pool!(db, |p| sqlx::query(sql)
+    on_pool_write!(db, |p| sqlx::query(sql)
         .bind(t.state.as_str())
         .bind(t.status)
         .bind(t.error)

@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{on_pool, Db, StoreResult};
+use super::{on_pool, on_pool_write, Db, StoreResult};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct SandboxPayment {
@@ -33,7 +33,7 @@ pub async fn create(db: &Db, p: &SandboxPayment) -> StoreResult<SandboxPayment> 
          ON CONFLICT (reference) DO NOTHING"
     );
     let sel = format!("SELECT {COLUMNS} FROM sandbox_payments WHERE reference = $1");
-    let row = on_pool!(db, |pool| {
+    let row = on_pool_write!(db, |pool| {
         sqlx::query(&ins)
             .bind(&p.id)
             .bind(&p.reference)
@@ -72,7 +72,7 @@ pub async fn by_reference(db: &Db, reference: &str) -> StoreResult<Option<Sandbo
 /// Moves a payment out of `from`; false when it had already left that state.
 pub async fn transition(db: &Db, id: &str, from: &str, to: &str) -> StoreResult<bool> {
     let sql = "UPDATE sandbox_payments SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4";
-    let done = on_pool!(db, |p| sqlx::query(sql)
+    let done = on_pool_write!(db, |p| sqlx::query(sql)
         .bind(to)
         .bind(crate::clock::now_ms())
         .bind(id)

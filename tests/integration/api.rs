@@ -48,7 +48,7 @@ async fn post(app: &TestApp, bearer: Option<&str>, key: Option<&str>, body: &Val
 async fn count(db: &Db, table: &str) -> i64 {
     let sql = format!("SELECT COUNT(*) FROM {table}");
     match db {
-        Db::Sqlite(p) => sqlx::query_scalar(&sql).fetch_one(p).await.unwrap(),
+        Db::Sqlite(p) => sqlx::query_scalar(&sql).fetch_one(p.pool()).await.unwrap(),
         Db::Postgres(p) => sqlx::query_scalar(&sql).fetch_one(p).await.unwrap(),
     }
 }

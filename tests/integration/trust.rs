@@ -388,7 +388,7 @@ kind = "email"
     }
     let sql = "SELECT email, email_consent_version FROM leads ORDER BY email";
     let rows: Vec<(String, Option<String>)> = match &app.ctx.db {
-        leadgate::store::Db::Sqlite(p) => sqlx::query_as(sql).fetch_all(p).await.unwrap(),
+        leadgate::store::Db::Sqlite(p) => sqlx::query_as(sql).fetch_all(p.pool()).await.unwrap(),
         leadgate::store::Db::Postgres(p) => sqlx::query_as(sql).fetch_all(p).await.unwrap(),
     };
     let version = leadgate::domain::lead::EMAIL_CONSENT_VERSION.to_owned();

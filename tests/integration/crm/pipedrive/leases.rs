@@ -17,7 +17,7 @@ both_backends!(
 /// Runs one statement against the app's database, as an operator (or another host) would.
 async fn sql(db: &Db, statement: &str) -> u64 {
     match db {
-        Db::Sqlite(p) => sqlx::query(statement).execute(p).await.unwrap().rows_affected(),
+        Db::Sqlite(p) => sqlx::query(statement).execute(p.pool()).await.unwrap().rows_affected(),
         Db::Postgres(p) => sqlx::query(statement).execute(p).await.unwrap().rows_affected(),
     }
 }
