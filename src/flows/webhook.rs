@@ -8,7 +8,7 @@ use crate::context::AppContext;
 use crate::gateways::{Gateway, WebhookError, WebhookRequest};
 use crate::jobs::Job;
 use crate::store::inbox::{self, NewEvent};
-use crate::store::{attempts, StoreError};
+use crate::store::StoreError;
 
 /// What became of a verified delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,25 +114,11 @@ async fn keep_unreadable(
     Ok(())
 }
 
-/// The event and its job in one transaction; `false` for a duplicate.
+/// The event and its job, all or nothing; `false` for a duplicate.
 async fn store(ctx: &AppContext, row: &NewEvent<'_>) -> Result<bool, StoreError> {
-    let mut tx = ctx.db.begin().await?;
-    let fresh = inbox::insert(&mut tx, row).await?;
-    if fresh {
-        // Tagged with its lead when the event names one of our attempts, so the events of
-        // one payment are applied one at a time, in arrival order, and never race each
-        // other (a stale decline must not open a follow-up beside the approval).
-        let lead = match row.reference {
-            Some(reference) => attempts::lead_of(&mut tx, reference).await?,
-            None => None,
-        };
-        let job = Job::ApplyEvent {
-            event_id: row.id.clone(),
-        };
-        ctx.queue
-            .enqueue(&mut tx, &job, lead.as_deref(), std::time::Duration::ZERO)
-            .await?;
-    }
-    tx.commit().await?;
-    Ok(fresh)
+    let job = Job::ApplyEvent {
+        event_id: row.id.clone(),
+    };
+    let job = ctx.queue.new_job(&job, None, std::time::Duration::ZERO)?;
+    inbox::insert_with_job(&ctx.db, row, &job).await
 }

@@ -197,18 +197,27 @@ impl Queue {
         delay: Duration,
         max_attempts: i32,
     ) -> StoreResult<String> {
-        let id = crate::clock::new_id();
+        let new = Self::row(job, lead_id, delay, max_attempts)?;
+        crate::store::jobs::enqueue(tx, &new).await?;
+        Ok(new.id)
+    }
+
+    /// The row [`Queue::enqueue`] would insert, for a store function that inserts it in a
+    /// statement of its own making.
+    pub fn new_job<'a>(&self, job: &Job, lead_id: Option<&'a str>, delay: Duration) -> StoreResult<NewJob<'a>> {
+        Self::row(job, lead_id, delay, self.max_attempts)
+    }
+
+    fn row<'a>(job: &Job, lead_id: Option<&'a str>, delay: Duration, max_attempts: i32) -> StoreResult<NewJob<'a>> {
         let payload = serde_json::to_string(job).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let new = NewJob {
-            id: id.clone(),
+        Ok(NewJob {
+            id: crate::clock::new_id(),
             kind: job.kind(),
             payload,
             lead_id,
             delay_ms: crate::clock::ms(delay),
             max_attempts,
-        };
-        crate::store::jobs::enqueue(tx, &new).await?;
-        Ok(id)
+        })
     }
 
     pub fn wake(&self) {

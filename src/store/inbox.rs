@@ -2,6 +2,7 @@
 
 use sqlx::FromRow;
 
+use super::jobs::NewJob;
 use super::{on_pool, on_tx, Db, StoreResult, Tx};
 
 pub struct NewEvent<'a> {
@@ -25,6 +26,72 @@ pub struct StoredEvent {
     pub body: Vec<u8>,
     pub processed_at: Option<i64>,
 }
+
+/// Stores the event and, when it is new, its `job`, tagged with the lead of the attempt the
+/// event names (so one payment's events are applied one at a time, in arrival order, and a
+/// stale decline cannot race the approval), all or nothing; `false` when the gateway
+/// already sent one with this id. On PostgreSQL one statement does it all (one round trip,
+/// one commit); on SQLite one transaction.
+pub async fn insert_with_job(db: &Db, e: &NewEvent<'_>, job: &NewJob<'_>) -> StoreResult<bool> {
+    match db {
+        Db::Postgres(p) => {
+            let fresh: i64 = sqlx::query_scalar(&INSERT_WITH_JOB_PG)
+                .bind(&e.id)
+                .bind(e.gateway)
+                .bind(e.event_id)
+                .bind(e.reference)
+                .bind(e.status)
+                .bind(e.query)
+                .bind(e.body)
+                .bind(e.received_at)
+                .bind(&job.id)
+                .bind(job.kind)
+                .bind(&job.payload)
+                .bind(job.max_attempts)
+                .bind(job.delay_ms)
+                .bind(super::jobs::JOBS_CHANNEL)
+                .fetch_one(p)
+                .await?;
+            Ok(fresh == 1)
+        }
+        Db::Sqlite(_) => {
+            let mut tx = db.begin_write().await?;
+            let fresh = insert(&mut tx, e).await?;
+            if fresh {
+                let lead = match e.reference {
+                    Some(reference) => super::attempts::lead_of(&mut tx, reference).await?,
+                    None => None,
+                };
+                let job = NewJob {
+                    id: job.id.clone(),
+                    kind: job.kind,
+                    payload: job.payload.clone(),
+                    lead_id: lead.as_deref(),
+                    delay_ms: job.delay_ms,
+                    max_attempts: job.max_attempts,
+                };
+                super::jobs::enqueue(&mut tx, &job).await?;
+            }
+            tx.commit().await?;
+            Ok(fresh)
+        }
+    }
+}
+
+/// The event, its job and the workers' wake-up (delivered at commit) in one statement.
+static INSERT_WITH_JOB_PG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH e AS ( \
+           INSERT INTO webhook_events (id, gateway, event_id, reference, status, query, body, received_at) \
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (gateway, event_id) DO NOTHING RETURNING id), \
+         j AS ( \
+           INSERT INTO jobs (id, kind, payload, lead_id, state, attempts, max_attempts, run_at, created_at, updated_at) \
+           SELECT $9, $10, $11, (SELECT lead_id FROM attempts WHERE id = $4), 'queued', 0, $12, \
+                  {now} + $13, {now}, {now} FROM e RETURNING id) \
+         SELECT (SELECT COUNT(*) FROM j) AS fresh, (SELECT pg_notify($14, '') IS NULL) AS woke",
+        now = super::PG_NOW_MS
+    )
+});
 
 /// Stores the event; `false` when the gateway already sent one with this id.
 pub async fn insert(tx: &mut Tx, e: &NewEvent<'_>) -> StoreResult<bool> {

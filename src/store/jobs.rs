@@ -112,7 +112,7 @@ pub async fn enqueue(tx: &mut Tx, job: &NewJob<'_>) -> StoreResult<()> {
 }
 
 /// The PostgreSQL channel on which a committed enqueue wakes every instance's worker.
-const JOBS_CHANNEL: &str = "leadgate_jobs";
+pub(super) const JOBS_CHANNEL: &str = "leadgate_jobs";
 
 /// On PostgreSQL, calls `wake` whenever any instance commits a job (LISTEN/NOTIFY), so a
 /// worker in another process starts at once instead of at its next poll; reconnects

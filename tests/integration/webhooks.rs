@@ -11,6 +11,7 @@ both_backends!(
     late_pending_never_overwrites_approved,
     bad_or_missing_signature_is_401_and_stores_nothing,
     unknown_reference_is_kept_not_dropped,
+    an_event_is_queued_under_the_lead_of_the_attempt_it_names,
 );
 
 fn event(id: &str, reference: &str, status: &str) -> Vec<u8> {
@@ -212,4 +213,29 @@ async fn over_long_event_ids_are_refused_and_store_nothing(backend: Backend) {
     assert_eq!(inbox_count(&app, &reference).await, 1, "only the one within the cap");
     app.settle().await;
     assert_eq!(app.leads().await[0]["attempts"][0]["status"], "pending");
+}
+
+/// The event's job carries its lead, so the worker applies one payment's events one at a
+/// time (a stale decline cannot race the approval it follows).
+async fn an_event_is_queued_under_the_lead_of_the_attempt_it_names(backend: Backend) {
+    let app = spawn(backend).await;
+    let reference = started_attempt(&app).await;
+    let lead = leadgate::store::attempts::prior(&app.ctx.db, &reference)
+        .await
+        .unwrap()
+        .unwrap()
+        .attempt
+        .lead_id;
+    let applies = || async {
+        leadgate::store::jobs::for_lead(&app.ctx.db, &lead)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|j| j.kind == "apply_event")
+            .count()
+    };
+    assert_eq!(applies().await, 0);
+    let body = event("evt_lead_tag", &reference, "APPROVED");
+    assert_eq!(send(&app, &body, sign(&app, &body)).await.status(), 200);
+    assert_eq!(applies().await, 1, "the event's job is not tagged with its lead");
 }
