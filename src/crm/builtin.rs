@@ -9,10 +9,36 @@ use super::{
 use crate::config::FieldRole;
 use crate::domain::followup::{CloseTask, Priority, TaskKind};
 use crate::store::builtin_crm::TaskClosed;
-use crate::store::{builtin_crm, Db, StoreError};
+use crate::store::{builtin_crm, Db, StoreError, Tx};
+
+/// The built-in CRM's name, as its records are kept under.
+pub const NAME: &str = "builtin";
 
 pub struct BuiltinCrm {
     db: Db,
+}
+
+/// The person, found by email or created, in the caller's transaction: the built-in CRM
+/// lives in our database, so its writes can commit with the records that name them.
+pub async fn person_in(tx: &mut Tx, p: &PersonInput<'_>) -> Result<String, StoreError> {
+    builtin_crm::upsert_person_in(tx, p.email.as_str(), p.name.as_str(), p.phone.as_str()).await
+}
+
+/// The attempt's deal, found or created, in the caller's transaction (see [`person_in`]).
+pub async fn deal_in(tx: &mut Tx, d: &DealInput<'_>) -> Result<String, StoreError> {
+    builtin_crm::insert_deal_in(tx, &new_deal(d)).await
+}
+
+fn new_deal<'a>(d: &'a DealInput<'_>) -> builtin_crm::NewDeal<'a> {
+    builtin_crm::NewDeal {
+        person_id: d.person_id,
+        external_key: d.attempt_id,
+        title: &d.title,
+        value_minor: d.value.amount_minor(),
+        currency: d.value.currency().as_str(),
+        pipeline: d.pipeline,
+        stage: d.stage,
+    }
 }
 
 impl BuiltinCrm {
@@ -49,7 +75,11 @@ fn priority_text(priority: Priority) -> &'static str {
 #[async_trait]
 impl Crm for BuiltinCrm {
     fn name(&self) -> &'static str {
-        "builtin"
+        NAME
+    }
+
+    fn in_our_database(&self) -> bool {
+        true
     }
 
     async fn upsert_person(&self, p: &PersonInput<'_>) -> Result<String, CrmError> {
@@ -61,16 +91,7 @@ impl Crm for BuiltinCrm {
     }
 
     async fn create_deal(&self, d: &DealInput<'_>) -> Result<String, CrmError> {
-        let deal = builtin_crm::NewDeal {
-            person_id: d.person_id,
-            external_key: d.attempt_id,
-            title: &d.title,
-            value_minor: d.value.amount_minor(),
-            currency: d.value.currency().as_str(),
-            pipeline: d.pipeline,
-            stage: d.stage,
-        };
-        Ok(builtin_crm::insert_deal(&self.db, &deal).await?)
+        Ok(builtin_crm::insert_deal(&self.db, &new_deal(d)).await?)
     }
 
     async fn set_deal_status(&self, deal: &DealRef<'_>, status: &DealStatus) -> Result<(), CrmError> {

@@ -141,6 +141,11 @@ impl CrmError {
 #[async_trait]
 pub trait Crm: Send + Sync {
     fn name(&self) -> &'static str;
+    /// Its objects are rows in leadgate's own database (the built-in CRM), so a sync can
+    /// write them in our transaction instead of calling out (see `jobs::crm_sync`).
+    fn in_our_database(&self) -> bool {
+        false
+    }
     /// Finds the person by email, else by phone, else creates them; returns the CRM's id.
     async fn upsert_person(&self, p: &PersonInput<'_>) -> Result<String, CrmError>;
     /// Looks for a deal already tagged with this attempt id (a crash may have hidden it).

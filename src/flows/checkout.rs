@@ -8,10 +8,11 @@ use crate::context::AppContext;
 use crate::domain::lead::{Attempt, ConsentGiven, Contact, Lead, Utm};
 use crate::domain::offer::Offer;
 use crate::domain::{Lang, Money, PaymentStatus};
-use crate::jobs::attempt::{bind_deal, insert_attempt, new_attempt};
+use crate::jobs::attempt::{bind_deal, insert_attempt_inline, new_attempt};
 pub use crate::jobs::attempt::{open_checkout, CheckoutError, NotOpened};
 use crate::jobs::Job;
 use crate::store::attempts::{self, Prior};
+use crate::store::jobs::ClaimedJob;
 use crate::store::payment_links::CrmBinding;
 use crate::store::{leads, StoreError, Tx};
 
@@ -132,7 +133,7 @@ pub async fn submit(ctx: &Arc<AppContext>, offer: &Offer, sub: Submission) -> Re
         let version = crate::domain::lead::EMAIL_CONSENT_VERSION;
         crate::store::followups::record_consent(&mut tx, &lead.id, version).await?;
     }
-    let crm_job = insert_attempt(ctx, &mut tx, &attempt, offer).await?;
+    let crm_job = insert_attempt_inline(ctx, &mut tx, &lead, &attempt, offer).await?;
     crate::jobs::events::emit(ctx, &mut tx, crate::jobs::events::lead_created(&attempt, "form")).await?;
     let open = since_lead(now - ttl);
     expire_replaced(ctx, &mut tx, &open, offer).await?;
@@ -140,7 +141,7 @@ pub async fn submit(ctx: &Arc<AppContext>, offer: &Offer, sub: Submission) -> Re
     ctx.queue.wake();
     crate::telemetry::record_ids(&lead.id, &attempt.id);
     tracing::info!(offer = %offer.slug, "lead stored");
-    proceed(ctx, offer, &lead, attempt, &crm_job)
+    proceed(ctx, offer, &lead, attempt, crm_job)
         .await
         .map(Outcome::Checkout)
 }
@@ -174,15 +175,13 @@ pub async fn resume_at(
     if let Some(b) = deal {
         bind_deal(&mut tx, b, &lead.id, &attempt.id).await?;
     }
-    let crm_job = insert_attempt(ctx, &mut tx, &attempt, offer).await?;
+    let crm_job = insert_attempt_inline(ctx, &mut tx, lead, &attempt, offer).await?;
     expire_replaced(ctx, &mut tx, &prior, offer).await?;
     tx.commit().await?;
     ctx.queue.wake();
     crate::telemetry::record_ids(&lead.id, &attempt.id);
     tracing::info!("attempt resumed");
-    proceed(ctx, offer, lead, attempt, &crm_job)
-        .await
-        .map(Outcome::Checkout)
+    proceed(ctx, offer, lead, attempt, crm_job).await.map(Outcome::Checkout)
 }
 
 /// Queues the closing of every earlier checkout that could still take a payment, in the
@@ -241,16 +240,37 @@ async fn wait_for_checkout(ctx: &AppContext, attempt: Attempt) -> Result<Outcome
     })
 }
 
+/// Runs the CRM sync and opens the gateway's checkout at the same time, so the customer
+/// waits for the slower of the two, not for both in turn. The answer waits for the sync
+/// too (so the deal usually exists before the redirect), but only up to the inline
+/// deadline: a slow CRM's job keeps running in the background under its lease, and a
+/// failed one is retried by the worker. A checkout that cannot be opened is answered at
+/// once; the sync goes on in the background all the same.
 async fn proceed(
     ctx: &Arc<AppContext>,
     offer: &Offer,
     lead: &Lead,
     attempt: Attempt,
-    crm_job: &str,
+    crm_job: Option<ClaimedJob>,
 ) -> Result<String, CheckoutError> {
-    // The CRM sync runs now so the deal usually exists before the redirect. If the CRM is
-    // slow the job keeps running in the background past the deadline; if it fails, the
-    // worker retries it. Either way the customer only waits the deadline.
-    ctx.queue.run_now(ctx, crm_job, ctx.settings.inline_crm_deadline).await;
-    open_checkout(ctx, offer, lead, &attempt).await
+    // Started before the checkout is asked for, so it runs whatever becomes of that.
+    let started = crm_job.map(|job| ctx.queue.run_now(ctx, job));
+    let crm = async {
+        if let Some(started) = started {
+            started.wait(ctx.settings.inline_crm_deadline).await;
+        }
+    };
+    let checkout = open_checkout(ctx, offer, lead, &attempt);
+    tokio::pin!(crm, checkout);
+    let mut crm_done = false;
+    let url = loop {
+        tokio::select! {
+            opened = &mut checkout => break opened?,
+            () = &mut crm, if !crm_done => crm_done = true,
+        }
+    };
+    if !crm_done {
+        crm.await;
+    }
+    Ok(url)
 }

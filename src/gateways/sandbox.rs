@@ -20,7 +20,7 @@ use crate::domain::lead::Attempt;
 use crate::domain::offer::GatewayKind;
 use crate::domain::{signing, PaymentStatus};
 use crate::store::sandbox::{self as ledger, SandboxPayment};
-use crate::store::{Db, StoreError};
+use crate::store::{Db, StoreError, Tx};
 
 pub const SIGNATURE_HEADER: &str = "Sandbox-Signature";
 const TOLERANCE_SECS: i64 = 300;
@@ -131,6 +131,45 @@ impl SandboxGateway {
     }
 }
 
+impl SandboxGateway {
+    /// [`Gateway::create_checkout`] in the caller's transaction: the sandbox keeps its
+    /// ledger in our database, so its payment can commit with the attempt's redirect.
+    pub async fn create_checkout_in(&self, tx: &mut Tx, req: &CheckoutRequest<'_>) -> Result<Checkout, StoreError> {
+        let p = ledger::create_in(tx, &payment_for(req)).await?;
+        Ok(self.checkout_of(p))
+    }
+
+    fn checkout_of(&self, p: SandboxPayment) -> Checkout {
+        Checkout {
+            url: format!("{}/sandbox/pay/{}", self.public_url, p.id),
+            gateway_ref: Some(p.id),
+        }
+    }
+}
+
+/// The payment a checkout request asks the sandbox for.
+fn payment_for(req: &CheckoutRequest<'_>) -> SandboxPayment {
+    let now = crate::clock::now_ms();
+    let c = &req.lead.contact;
+    SandboxPayment {
+        id: format!("{PAYMENT_ID_PREFIX}{}", crate::clock::new_id()),
+        reference: req.attempt.id.clone(),
+        description: req.offer.title.get(req.lead.lang).into(),
+        amount_minor: req.attempt.amount.amount_minor(),
+        currency: req.attempt.amount.currency().as_str().into(),
+        customer_name: c.name.as_str().into(),
+        customer_email: c.email.as_str().into(),
+        customer_phone: c.phone.as_str().into(),
+        lang: req.lead.lang.code().into(),
+        redirect_url: req.return_url.clone(),
+        cancel_url: req.cancel_url.clone(),
+        webhook_url: req.webhook_url.clone(),
+        status: "CREATED".into(),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
 /// A sandbox payment's id as a browser brings it back: `sbx_` and an id we minted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentId(String);
@@ -202,30 +241,8 @@ impl Gateway for SandboxGateway {
     }
 
     async fn create_checkout(&self, req: &CheckoutRequest<'_>) -> Result<Checkout, GatewayError> {
-        let now = crate::clock::now_ms();
-        let c = &req.lead.contact;
-        let wanted = SandboxPayment {
-            id: format!("{PAYMENT_ID_PREFIX}{}", crate::clock::new_id()),
-            reference: req.attempt.id.clone(),
-            description: req.offer.title.get(req.lead.lang).into(),
-            amount_minor: req.attempt.amount.amount_minor(),
-            currency: req.attempt.amount.currency().as_str().into(),
-            customer_name: c.name.as_str().into(),
-            customer_email: c.email.as_str().into(),
-            customer_phone: c.phone.as_str().into(),
-            lang: req.lead.lang.code().into(),
-            redirect_url: req.return_url.clone(),
-            cancel_url: req.cancel_url.clone(),
-            webhook_url: req.webhook_url.clone(),
-            status: "CREATED".into(),
-            created_at: now,
-            updated_at: now,
-        };
-        let p = ledger::create(&self.db, &wanted).await?;
-        Ok(Checkout {
-            url: format!("{}/sandbox/pay/{}", self.public_url, p.id),
-            gateway_ref: Some(p.id),
-        })
+        let p = ledger::create(&self.db, &payment_for(req)).await?;
+        Ok(self.checkout_of(p))
     }
 
     /// The whole body is signed, so the event's own id is the inbox key.

@@ -4,11 +4,13 @@
 use crate::clock::{ms, new_id, now_ms};
 use crate::context::AppContext;
 use crate::domain::lead::{AfterApproval, Attempt, Lead};
+use crate::domain::offer::GatewayKind;
 use crate::domain::offer::Offer;
 use crate::domain::{Money, PaymentStatus};
-use crate::gateways::{CheckoutRequest, GatewayError};
-use crate::jobs::Job;
+use crate::gateways::{Checkout, CheckoutRequest, GatewayError};
+use crate::jobs::{crm_sync, Job};
 use crate::links;
+use crate::store::jobs::ClaimedJob;
 use crate::store::payment_links::CrmBinding;
 use crate::store::{attempts, crm_records, StoreError, Tx};
 
@@ -71,6 +73,7 @@ pub(crate) fn new_attempt(lead: &Lead, offer: &Offer, amount: Money, now: i64) -
 }
 
 /// Stores the attempt with its CRM sync and follow-up checks; returns the sync job's id.
+/// The sync is left to the worker (due once the inline deadline has passed).
 pub(crate) async fn insert_attempt(
     ctx: &AppContext,
     tx: &mut Tx,
@@ -79,17 +82,45 @@ pub(crate) async fn insert_attempt(
 ) -> Result<String, StoreError> {
     attempts::insert(tx, attempt).await?;
     let lead = Some(attempt.lead_id.as_str());
-    let sync = Job::CrmSync {
-        attempt_id: attempt.id.clone(),
-    };
-    // Due for the worker only once the inline try's deadline has passed, so the request
-    // that just stored it gets to run it first; after a crash the worker still will.
+    // Due once the inline deadline has passed, as a request's own try would leave it.
     let crm_job = ctx
         .queue
-        .enqueue(tx, &sync, lead, ctx.settings.inline_crm_deadline)
+        .enqueue(tx, &crm_sync_of(attempt), lead, ctx.settings.inline_crm_deadline)
         .await?;
     crate::jobs::followup::schedule(ctx, tx, attempt, &offer.followup).await?;
     Ok(crm_job)
+}
+
+/// [`insert_attempt`] for a request that runs the CRM sync itself at once: the sync job is
+/// stored already leased to this process (see `Queue::enqueue_leased`), so no claim of its
+/// own follows the commit. On the built-in CRM the sync is done in `tx` itself and needs
+/// no job. `None`: nothing is left for the request to run (done here, or queued for the
+/// worker).
+pub(crate) async fn insert_attempt_inline(
+    ctx: &AppContext,
+    tx: &mut Tx,
+    lead: &Lead,
+    attempt: &Attempt,
+    offer: &Offer,
+) -> Result<Option<ClaimedJob>, StoreError> {
+    attempts::insert(tx, attempt).await?;
+    let crm_job = if crm_sync::is_here(ctx) {
+        crm_sync::ensure_deal_in(ctx, tx, crm_sync::Held { lead, attempt, offer }).await?;
+        None
+    } else {
+        let lead = Some(attempt.lead_id.as_str());
+        ctx.queue
+            .enqueue_leased(tx, &crm_sync_of(attempt), lead, ctx.settings.worker.lease)
+            .await?
+    };
+    crate::jobs::followup::schedule(ctx, tx, attempt, &offer.followup).await?;
+    Ok(crm_job)
+}
+
+fn crm_sync_of(attempt: &Attempt) -> Job {
+    Job::CrmSync {
+        attempt_id: attempt.id.clone(),
+    }
 }
 
 pub async fn open_checkout(
@@ -126,13 +157,31 @@ pub async fn open_checkout(
         offer: offer.slug.to_string(),
         cause,
     };
+    if gateway.kind() == GatewayKind::Sandbox {
+        // The sandbox's ledger is in our database: its payment and the redirect commit
+        // together, one commit for the whole checkout.
+        let opened = async {
+            let mut tx = ctx.db.begin().await?;
+            let checkout = ctx.sandbox.create_checkout_in(&mut tx, &req).await?;
+            redirect(ctx, &mut tx, attempt, &checkout).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(checkout)
+        };
+        return match opened.await {
+            Ok(checkout) => {
+                ctx.queue.wake();
+                Ok(checkout.url)
+            }
+            Err(e) => {
+                mark_failed(ctx, attempt).await;
+                Err(not_opened(NotOpened::Store(e)))
+            }
+        };
+    }
     let checkout = match gateway.create_checkout(&req).await {
         Ok(c) => c,
         Err(e) => {
-            // So a second press does not wait for a checkout that will never come.
-            if let Err(mark) = attempts::mark_checkout_failed(&ctx.db, &attempt.id, now_ms()).await {
-                tracing::warn!(error = %mark, "failed checkout not marked");
-            }
+            mark_failed(ctx, attempt).await;
             return Err(not_opened(match e {
                 GatewayError::Store(e) => NotOpened::Store(e),
                 e => NotOpened::Gateway(e),
@@ -142,15 +191,27 @@ pub async fn open_checkout(
     // The redirect and its event commit together.
     let redirected = async {
         let mut tx = ctx.db.begin().await?;
-        let now = now_ms();
-        let gateway_ref = checkout.gateway_ref.as_deref();
-        if attempts::mark_redirected(&mut tx, &attempt.id, gateway_ref, &checkout.url, now).await? {
-            crate::jobs::events::emit(ctx, &mut tx, crate::jobs::events::checkout_opened(attempt, gateway_ref)).await?;
-        }
+        redirect(ctx, &mut tx, attempt, &checkout).await?;
         tx.commit().await?;
         ctx.queue.wake();
         Ok::<_, StoreError>(())
     };
     redirected.await.map_err(|e| not_opened(e.into()))?;
     Ok(checkout.url)
+}
+
+/// So a second press does not wait for a checkout that will never come.
+async fn mark_failed(ctx: &AppContext, attempt: &Attempt) {
+    if let Err(mark) = attempts::mark_checkout_failed(&ctx.db, &attempt.id, now_ms()).await {
+        tracing::warn!(error = %mark, "failed checkout not marked");
+    }
+}
+
+/// Created → redirected to `checkout`, with its event, in `tx`.
+async fn redirect(ctx: &AppContext, tx: &mut Tx, attempt: &Attempt, checkout: &Checkout) -> Result<(), StoreError> {
+    let gateway_ref = checkout.gateway_ref.as_deref();
+    if attempts::mark_redirected(tx, &attempt.id, gateway_ref, &checkout.url, now_ms()).await? {
+        crate::jobs::events::emit(ctx, tx, crate::jobs::events::checkout_opened(attempt, gateway_ref)).await?;
+    }
+    Ok(())
 }

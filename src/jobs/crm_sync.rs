@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use crate::clock::ms;
 use crate::context::AppContext;
-use crate::crm::{CrmError, DealInput, NoteInput, PersonInput, TaskInput};
+use crate::crm::{builtin, CrmError, DealInput, NoteInput, PersonInput, TaskInput};
 use crate::domain::event::{self, DealSynced, Payload};
 use crate::domain::lead::{Attempt, Lead};
 use crate::domain::offer::Offer;
-use crate::store::{attempts, crm_records, leads};
+use crate::store::{attempts, crm_records, leads, StoreError, Tx};
 
 use super::JobError;
 
@@ -90,26 +90,36 @@ pub async fn ensure_person(ctx: &AppContext, lead: &Lead) -> Result<String, JobE
     Ok(id)
 }
 
+/// The attempt with its lead and offer, borrowed: what a request that stored them holds.
+#[derive(Clone, Copy)]
+pub struct Held<'a> {
+    pub lead: &'a Lead,
+    pub attempt: &'a Attempt,
+    pub offer: &'a Offer,
+}
+
+impl Subject<'_> {
+    fn held(&self) -> Held<'_> {
+        Held {
+            lead: &self.lead,
+            attempt: &self.attempt,
+            offer: self.offer,
+        }
+    }
+}
+
 /// Returns (person id, deal id), creating whichever does not exist yet.
 pub async fn ensure_deal(ctx: &AppContext, s: &Subject<'_>) -> Result<(String, String), JobError> {
+    if is_here(ctx) {
+        let mut tx = ctx.db.begin_write().await?;
+        let found = ensure_deal_in(ctx, &mut tx, s.held()).await?;
+        tx.commit().await?;
+        ctx.queue.wake();
+        return Ok(found);
+    }
     let person = ensure_person(ctx, &s.lead).await?;
-    let input = DealInput {
-        attempt_id: &s.attempt.id,
-        person_id: &person,
-        title: format!("{} — {}", s.offer.title.default_text(), s.lead.contact.name),
-        value: s.attempt.amount,
-        pipeline: &s.offer.crm_pipeline,
-        stage: &s.offer.crm_stage,
-        offer_slug: s.offer.slug.as_str(),
-        utm: &s.lead.utm,
-    };
-    let synced = |deal_id: &str| {
-        Payload::DealSynced(DealSynced {
-            subject: event::Subject::of(&s.attempt),
-            crm: ctx.crm.name().to_owned(),
-            deal_id: deal_id.to_owned(),
-        })
-    };
+    let input = deal_input(s.held(), &person);
+    let synced = |deal_id: &str| synced(ctx, &s.attempt, deal_id);
     let deal = create_once_then(
         ctx,
         (DEAL, &s.attempt.id, &s.lead.id),
@@ -118,6 +128,74 @@ pub async fn ensure_deal(ctx: &AppContext, s: &Subject<'_>) -> Result<(String, S
         Some(&synced),
     )
     .await?;
+    Ok((person, deal))
+}
+
+/// The CRM is the built-in one, whose tables are in our database (see [`ensure_deal_in`]).
+pub fn is_here(ctx: &AppContext) -> bool {
+    ctx.crm.in_our_database()
+}
+
+fn deal_input<'a>(s: Held<'a>, person: &'a str) -> DealInput<'a> {
+    DealInput {
+        attempt_id: &s.attempt.id,
+        person_id: person,
+        title: format!("{} — {}", s.offer.title.default_text(), s.lead.contact.name),
+        value: s.attempt.amount,
+        pipeline: &s.offer.crm_pipeline,
+        stage: &s.offer.crm_stage,
+        offer_slug: s.offer.slug.as_str(),
+        utm: &s.lead.utm,
+    }
+}
+
+fn synced(ctx: &AppContext, attempt: &Attempt, deal_id: &str) -> Payload {
+    Payload::DealSynced(DealSynced {
+        subject: event::Subject::of(attempt),
+        crm: ctx.crm.name().to_owned(),
+        deal_id: deal_id.to_owned(),
+    })
+}
+
+/// [`ensure_deal`] on the built-in CRM ([`is_here`]), in the caller's transaction: the
+/// person, the deal, their records and the deal's event commit with whatever else `tx`
+/// holds (a submit's lead and attempt, so the deal needs no job of its own). There is no
+/// window between a create and its record for a crash to fall into, so no intent or
+/// person claim is needed; the built-in rows are unique by email and by attempt, so two
+/// writers racing for one email or one attempt end up with the same row.
+pub async fn ensure_deal_in(ctx: &AppContext, tx: &mut Tx, s: Held<'_>) -> Result<(String, String), StoreError> {
+    let crm = ctx.crm.name();
+    let (lead, attempt) = (s.lead, s.attempt);
+    let (person, deal) = crm_records::find_pair_in(tx, crm, (PERSON, &lead.id), (DEAL, &attempt.id)).await?;
+    let person = match person {
+        Some(r) => r.remote_id,
+        None => {
+            let c = &lead.contact;
+            let input = PersonInput {
+                name: &c.name,
+                email: &c.email,
+                phone: &c.phone,
+            };
+            let id = builtin::person_in(tx, &input).await?;
+            let email = c.email.as_str();
+            crm_records::record_in(tx, crm, PERSON_BY_EMAIL, email, &lead.id, &id, None).await?;
+            crm_records::record_in(tx, crm, PERSON, &lead.id, &lead.id, &id, None).await?;
+            id
+        }
+    };
+    let deal = match deal {
+        Some(r) => r.remote_id,
+        None => {
+            let id = builtin::deal_in(tx, &deal_input(s, &person)).await?;
+            if crm_records::record_in(tx, crm, DEAL, &attempt.id, &lead.id, &id, Some("open")).await? {
+                super::events::emit(ctx, tx, synced(ctx, attempt, &id)).await?;
+                // Counted before the commit: a rolled-back one is the rare failed request.
+                ctx.metrics.crm_created(crm, DEAL);
+                tracing::info!(kind = DEAL, remote_id = %id, "CRM object recorded");
+            }
+            id
+        }
+    };
     Ok((person, deal))
 }
 

@@ -14,7 +14,7 @@ use crate::context::AppContext;
 
 use crate::crm::CrmError;
 use crate::gateways::GatewayError;
-use crate::store::jobs::NewJob;
+use crate::store::jobs::{ClaimedJob, NewJob};
 use crate::store::{StoreError, StoreResult, Tx};
 
 pub mod apply_event;
@@ -202,6 +202,26 @@ impl Queue {
         Ok(new.id)
     }
 
+    /// Adds `job` to `tx` already leased to this process (its lead taken), to run with
+    /// [`Queue::run_now`] once `tx` commits: the request saves the claim's own commit. A
+    /// crash after the commit leaves it to the worker when the lease runs out, as for any
+    /// claimed job. `None` when it went in queued for the worker instead, due at once: the
+    /// process is stopping, or another job holds the lead. Wake the queue after the commit.
+    pub async fn enqueue_leased(
+        &self,
+        tx: &mut Tx,
+        job: &Job,
+        lead_id: Option<&str>,
+        lease: Duration,
+    ) -> StoreResult<Option<ClaimedJob>> {
+        let new = Self::row(job, lead_id, Duration::ZERO, self.max_attempts)?;
+        if self.stopping.is_cancelled() {
+            crate::store::jobs::enqueue(tx, &new).await?;
+            return Ok(None);
+        }
+        crate::store::jobs::insert_leased(tx, &new, &self.holder, crate::clock::ms(lease)).await
+    }
+
     /// The row [`Queue::enqueue`] would insert, for a store function that inserts it in a
     /// statement of its own making.
     pub fn new_job<'a>(&self, job: &Job, lead_id: Option<&'a str>, delay: Duration) -> StoreResult<NewJob<'a>> {
@@ -232,38 +252,36 @@ impl Queue {
         &self.holder
     }
 
-    /// Runs the queued job `job_id` now, in this process, and waits for it at most
-    /// `deadline`; past that it keeps running in the background under its lease. Does
-    /// nothing if the job is no longer queued (the worker got there first) or the process
-    /// is stopping.
-    pub async fn run_now(&self, ctx: &Arc<AppContext>, job_id: &str, deadline: Duration) {
+    /// Starts `claimed`, leased to this process by [`Queue::enqueue_leased`], at once, in
+    /// the background under its lease; the caller waits on it as long as it likes (see
+    /// [`Started::wait`]). When the process began to stop since, the job goes back to the
+    /// queue untried instead. Starting does not await, so a caller that gives up on the
+    /// wait (or never waits) still leaves the job running.
+    pub fn run_now(&self, ctx: &Arc<AppContext>, claimed: ClaimedJob) -> Started {
+        let ctx = ctx.clone();
         if self.stopping.is_cancelled() {
-            return;
+            let worker = self.holder.clone();
+            return Started(self.inline.spawn(async move {
+                let holder = crate::store::jobs::Holder {
+                    id: &claimed.id,
+                    worker: &worker,
+                    try_no: claimed.attempts,
+                    lead_id: claimed.lead_id.as_deref(),
+                };
+                if let Err(e) = crate::store::jobs::hand_back(&ctx.db, holder).await {
+                    tracing::warn!(error = %e, "job not handed back; it resumes when its lease ends");
+                }
+            }));
         }
-        let lease = crate::clock::ms(ctx.settings.worker.lease);
-        let claimed = match crate::store::jobs::claim_by_id(&ctx.db, job_id, &self.holder, lease).await {
-            Ok(Some(job)) => job,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, "job not started inline");
-                return;
-            }
-        };
         let aborting = self.aborting.clone();
-        let run = worker::execute(ctx.clone(), claimed);
-        let task = self.inline.spawn(async move {
+        let run = worker::execute(ctx, claimed);
+        Started(self.inline.spawn(async move {
             tokio::select! {
                 _ = run => {}
                 // Shutdown's grace is over: drop the work; `release_all` requeues the job.
                 _ = aborting.cancelled() => {}
             }
-        });
-        if tokio::time::timeout(deadline, task).await.is_err() {
-            tracing::info!(
-                ?deadline,
-                "job slower than the inline deadline; it goes on in the background"
-            );
-        }
+        }))
     }
 
     /// Starts the shutdown: no job is claimed from now on.
@@ -281,6 +299,21 @@ impl Queue {
 
     pub(crate) fn inline_tasks(&self) -> &TaskTracker {
         &self.inline
+    }
+}
+
+/// A job [`Queue::run_now`] started.
+pub struct Started(tokio::task::JoinHandle<()>);
+
+impl Started {
+    /// Waits for the job at most `deadline`; past that it goes on in the background.
+    pub async fn wait(self, deadline: Duration) {
+        if tokio::time::timeout(deadline, self.0).await.is_err() {
+            tracing::info!(
+                ?deadline,
+                "job slower than the inline deadline; it goes on in the background"
+            );
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 //! Checkout attempts: one per press of the pay button, each with its payment status.
 
+use std::sync::LazyLock;
+
 use sqlx::FromRow;
 
 use super::{corrupt, on_pool, on_pool_write, on_tx, Db, StoreResult, Tx};
@@ -87,9 +89,16 @@ const COLUMNS: &str = "id, lead_id, offer_slug, gateway, amount_minor, currency,
                        checkout_ref, refunded_minor, voided, refund_reason, dispute, dispute_due_at, \
                        dispute_reason, reversal_version, duplicate_of, payment_method, abandoned_at";
 
+/// A query text built once from the column lists (no SQL is formatted per call).
+type Text = LazyLock<String>;
+
+static INSERT: Text =
+    Text::new(|| format!("INSERT INTO attempts ({INSERTED}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)"));
+static BY_ID: Text = Text::new(|| format!("SELECT {COLUMNS} FROM attempts WHERE id = $1"));
+
 pub async fn insert(tx: &mut Tx, a: &Attempt) -> StoreResult<()> {
-    let sql = format!("INSERT INTO attempts ({INSERTED}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)");
-    on_tx!(tx, |conn| sqlx::query(&sql)
+    let sql = INSERT.as_str();
+    on_tx!(tx, |conn| sqlx::query(sql)
         .bind(&a.id)
         .bind(&a.lead_id)
         .bind(&a.offer_slug)
@@ -110,8 +119,8 @@ pub async fn insert(tx: &mut Tx, a: &Attempt) -> StoreResult<()> {
 }
 
 pub async fn get(db: &Db, id: &str) -> StoreResult<Option<Attempt>> {
-    let sql = format!("SELECT {COLUMNS} FROM attempts WHERE id = $1");
-    let row: Option<AttemptRow> = on_pool!(db, |p| sqlx::query_as(&sql).bind(id).fetch_optional(p).await)?;
+    let sql = BY_ID.as_str();
+    let row: Option<AttemptRow> = on_pool!(db, |p| sqlx::query_as(sql).bind(id).fetch_optional(p).await)?;
     row.map(Attempt::try_from).transpose()
 }
 
@@ -204,17 +213,20 @@ struct EmailPriorRow {
 /// `since_ms`, oldest first, each with its lead's creation time, read inside the caller's
 /// transaction.
 pub async fn prior_for_email(tx: &mut Tx, offer: &str, email: &str, since_ms: i64) -> StoreResult<Vec<(Prior, i64)>> {
-    let columns = COLUMNS
-        .split(", ")
-        .map(|c| format!("a.{}", c.trim()))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!(
-        "SELECT {columns}, a.checkout_failed_at, l.created_at AS lead_created_at FROM attempts a \
-         JOIN leads l ON l.id = a.lead_id WHERE a.offer_slug = $1 AND l.offer_slug = $1 \
-         AND l.email = $2 AND l.created_at >= $3 ORDER BY a.created_at, a.id"
-    );
-    let rows: Vec<EmailPriorRow> = on_tx!(tx, |c| sqlx::query_as(&sql)
+    static SQL: Text = Text::new(|| {
+        let columns = COLUMNS
+            .split(", ")
+            .map(|c| format!("a.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "SELECT {columns}, a.checkout_failed_at, l.created_at AS lead_created_at FROM attempts a \
+             JOIN leads l ON l.id = a.lead_id WHERE a.offer_slug = $1 AND l.offer_slug = $1 \
+             AND l.email = $2 AND l.created_at >= $3 ORDER BY a.created_at, a.id"
+        )
+    });
+    let sql = SQL.as_str();
+    let rows: Vec<EmailPriorRow> = on_tx!(tx, |c| sqlx::query_as(sql)
         .bind(offer)
         .bind(email)
         .bind(since_ms)

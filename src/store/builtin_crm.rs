@@ -5,7 +5,7 @@
 
 use sqlx::FromRow;
 
-use super::{on_pool, on_pool_write, Db, StoreResult};
+use super::{on_pool, on_pool_write, on_tx, Db, StoreResult, Tx};
 
 pub struct NewDeal<'a> {
     pub person_id: &'a str,
@@ -63,21 +63,32 @@ pub struct TaskView {
     pub owner: Option<String>,
 }
 
+const UPSERT_PERSON: &str = "INSERT INTO builtin_persons (id, email, name, phone, created_at) \
+                             VALUES ($1, $2, $3, $4, $5) \
+                             ON CONFLICT (email) DO UPDATE SET email = excluded.email RETURNING id";
+
+/// The person's row, for a pool or a transaction's connection.
+macro_rules! upsert_person {
+    ($exec:expr, $email:expr, $name:expr, $phone:expr) => {
+        sqlx::query_scalar::<_, String>(UPSERT_PERSON)
+            .bind(crate::clock::new_id())
+            .bind($email)
+            .bind($name)
+            .bind($phone)
+            .bind(crate::clock::now_ms())
+            .fetch_one($exec)
+            .await
+    };
+}
+
 /// Finds the person by email or creates them; returns the id either way.
 pub async fn upsert_person(db: &Db, email: &str, name: &str, phone: &str) -> StoreResult<String> {
-    let ins = "INSERT INTO builtin_persons (id, email, name, phone, created_at) VALUES ($1, $2, $3, $4, $5) \
-               ON CONFLICT (email) DO UPDATE SET email = excluded.email RETURNING id";
-    let id = crate::clock::new_id();
-    let now = crate::clock::now_ms();
-    let found: String = on_pool_write!(db, |p| sqlx::query_scalar(ins)
-        .bind(&id)
-        .bind(email)
-        .bind(name)
-        .bind(phone)
-        .bind(now)
-        .fetch_one(p)
-        .await)?;
-    Ok(found)
+    Ok(on_pool_write!(db, |p| upsert_person!(p, email, name, phone))?)
+}
+
+/// [`upsert_person`] in the caller's transaction.
+pub async fn upsert_person_in(tx: &mut Tx, email: &str, name: &str, phone: &str) -> StoreResult<String> {
+    Ok(on_tx!(tx, |c| upsert_person!(c, email, name, phone))?)
 }
 
 pub async fn find_deal(db: &Db, external_key: &str) -> StoreResult<Option<String>> {
@@ -89,24 +100,37 @@ pub async fn find_deal(db: &Db, external_key: &str) -> StoreResult<Option<String
     Ok(id)
 }
 
+const INSERT_DEAL: &str = "INSERT INTO builtin_deals (id, person_id, external_key, title, value_minor, currency, \
+                           pipeline, stage, status, created_at, updated_at) \
+                           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $9) \
+                           ON CONFLICT (external_key) DO UPDATE SET external_key = excluded.external_key RETURNING id";
+
+/// The deal's row, for a pool or a transaction's connection.
+macro_rules! insert_deal {
+    ($exec:expr, $d:expr) => {
+        sqlx::query_scalar::<_, String>(INSERT_DEAL)
+            .bind(crate::clock::new_id())
+            .bind($d.person_id)
+            .bind($d.external_key)
+            .bind($d.title)
+            .bind($d.value_minor)
+            .bind($d.currency)
+            .bind($d.pipeline)
+            .bind($d.stage)
+            .bind(crate::clock::now_ms())
+            .fetch_one($exec)
+            .await
+    };
+}
+
+/// Creates the deal for its external key, or finds the one made before; its id either way.
 pub async fn insert_deal(db: &Db, d: &NewDeal<'_>) -> StoreResult<String> {
-    let ins = "INSERT INTO builtin_deals (id, person_id, external_key, title, value_minor, currency, pipeline, \
-               stage, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $9) \
-               ON CONFLICT (external_key) DO UPDATE SET external_key = excluded.external_key RETURNING id";
-    let id = crate::clock::new_id();
-    let found: String = on_pool_write!(db, |p| sqlx::query_scalar(ins)
-        .bind(&id)
-        .bind(d.person_id)
-        .bind(d.external_key)
-        .bind(d.title)
-        .bind(d.value_minor)
-        .bind(d.currency)
-        .bind(d.pipeline)
-        .bind(d.stage)
-        .bind(crate::clock::now_ms())
-        .fetch_one(p)
-        .await)?;
-    Ok(found)
+    Ok(on_pool_write!(db, |p| insert_deal!(p, d))?)
+}
+
+/// [`insert_deal`] in the caller's transaction.
+pub async fn insert_deal_in(tx: &mut Tx, d: &NewDeal<'_>) -> StoreResult<String> {
+    Ok(on_tx!(tx, |c| insert_deal!(c, d))?)
 }
 
 /// Sets open/won/lost; false when no such deal exists.

@@ -2,6 +2,7 @@
 
 use sqlx::FromRow;
 
+use super::jobs::PerBackend;
 use super::{on_pool, on_pool_write, on_tx, Db, StoreResult, Tx};
 
 #[derive(Debug, Clone, FromRow, serde::Serialize)]
@@ -25,6 +26,28 @@ pub async fn find(db: &Db, crm: &str, kind: &str, local_key: &str) -> StoreResul
     Ok(row)
 }
 
+const FIND_PAIR: &str = "SELECT crm, kind, local_key, remote_id, state FROM crm_records WHERE crm = $1 \
+                         AND ((kind = $2 AND local_key = $3) OR (kind = $4 AND local_key = $5))";
+
+/// [`find_pair`]'s one query, for a pool or a transaction's connection.
+macro_rules! find_pair {
+    ($exec:expr, $crm:expr, $a:expr, $b:expr) => {
+        sqlx::query_as::<_, CrmRecord>(FIND_PAIR)
+            .bind($crm)
+            .bind($a.0)
+            .bind($a.1)
+            .bind($b.0)
+            .bind($b.1)
+            .fetch_all($exec)
+            .await
+    };
+}
+
+fn pick_pair(rows: &[CrmRecord], a: (&str, &str), b: (&str, &str)) -> (Option<CrmRecord>, Option<CrmRecord>) {
+    let pick = |(kind, key): (&str, &str)| rows.iter().find(|r| r.kind == kind && r.local_key == key).cloned();
+    (pick(a), pick(b))
+}
+
 /// Two lookups in one round trip: the records of (`kind`, `key`) for `a` and for `b`.
 pub async fn find_pair(
     db: &Db,
@@ -32,18 +55,19 @@ pub async fn find_pair(
     a: (&str, &str),
     b: (&str, &str),
 ) -> StoreResult<(Option<CrmRecord>, Option<CrmRecord>)> {
-    let sql = "SELECT crm, kind, local_key, remote_id, state FROM crm_records WHERE crm = $1 \
-               AND ((kind = $2 AND local_key = $3) OR (kind = $4 AND local_key = $5))";
-    let rows: Vec<CrmRecord> = on_pool!(db, |p| sqlx::query_as(sql)
-        .bind(crm)
-        .bind(a.0)
-        .bind(a.1)
-        .bind(b.0)
-        .bind(b.1)
-        .fetch_all(p)
-        .await)?;
-    let pick = |(kind, key): (&str, &str)| rows.iter().find(|r| r.kind == kind && r.local_key == key).cloned();
-    Ok((pick(a), pick(b)))
+    let rows = on_pool!(db, |p| find_pair!(p, crm, a, b))?;
+    Ok(pick_pair(&rows, a, b))
+}
+
+/// [`find_pair`] in the caller's transaction.
+pub async fn find_pair_in(
+    tx: &mut Tx,
+    crm: &str,
+    a: (&str, &str),
+    b: (&str, &str),
+) -> StoreResult<(Option<CrmRecord>, Option<CrmRecord>)> {
+    let rows = on_tx!(tx, |c| find_pair!(c, crm, a, b))?;
+    Ok(pick_pair(&rows, a, b))
 }
 
 const INSERT: &str =
@@ -100,14 +124,16 @@ pub async fn record_in(
 /// `stale_after_ms` ago (that holder died). False: another lead's job holds it now. Like a
 /// lease, this is timed by the database's clock, so hosts whose clocks disagree agree here.
 pub async fn claim(db: &Db, crm: &str, kind: &str, key: &str, lead_id: &str, stale_after_ms: i64) -> StoreResult<bool> {
-    let sql = format!(
-        "INSERT INTO crm_records (crm, kind, local_key, lead_id, remote_id, state, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, '-', NULL, {now}, {now}) ON CONFLICT (crm, kind, local_key) DO UPDATE \
-         SET lead_id = excluded.lead_id, updated_at = excluded.updated_at \
-         WHERE crm_records.updated_at < {now} - $5 OR crm_records.lead_id = excluded.lead_id",
-        now = db.now_sql()
-    );
-    let n = on_pool_write!(db, |p| sqlx::query(&sql)
+    static SQL: PerBackend = PerBackend::new(|now| {
+        format!(
+            "INSERT INTO crm_records (crm, kind, local_key, lead_id, remote_id, state, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, '-', NULL, {now}, {now}) ON CONFLICT (crm, kind, local_key) DO UPDATE \
+             SET lead_id = excluded.lead_id, updated_at = excluded.updated_at \
+             WHERE crm_records.updated_at < {now} - $5 OR crm_records.lead_id = excluded.lead_id"
+        )
+    });
+    let sql = SQL.get(db.now_sql());
+    let n = on_pool_write!(db, |p| sqlx::query(sql)
         .bind(crm)
         .bind(kind)
         .bind(key)

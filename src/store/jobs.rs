@@ -2,6 +2,8 @@
 //! PostgreSQL; SQLite has a single writer), takes the job's lead in `lead_locks` and leases
 //! the job, all in one transaction, so no two jobs of one lead ever run at once.
 
+use std::sync::OnceLock;
+
 use sqlx::FromRow;
 
 use super::{on_pool, on_pool_write, on_tx, Db, StoreResult, Tx};
@@ -84,13 +86,56 @@ pub struct JobSummary {
     pub last_error: Option<String>,
 }
 
-pub async fn enqueue(tx: &mut Tx, job: &NewJob<'_>) -> StoreResult<()> {
-    let now = tx.now_sql();
-    let sql = format!(
-        "INSERT INTO jobs (id, kind, payload, lead_id, state, attempts, max_attempts, run_at, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, 'queued', 0, $5, {now} + $6, {now}, {now})"
+/// One query text per backend, built on first use: the texts differ only in the
+/// database's clock, so no call formats SQL and each connection's statement cache holds
+/// one entry per query.
+pub(crate) struct PerBackend {
+    texts: [OnceLock<String>; 2],
+    make: fn(&str) -> String,
+}
+
+impl PerBackend {
+    /// `make` gets the backend's SQL for the database's clock in epoch milliseconds.
+    pub(crate) const fn new(make: fn(&str) -> String) -> Self {
+        Self {
+            texts: [OnceLock::new(), OnceLock::new()],
+            make,
+        }
+    }
+
+    /// The text for the backend whose clock SQL is `now` (`Db::now_sql`).
+    pub(crate) fn get(&self, now: &'static str) -> &str {
+        let slot = usize::from(now == super::PG_NOW_MS);
+        self.texts[slot].get_or_init(|| (self.make)(now))
+    }
+
+    /// The text for the transaction's backend.
+    pub(crate) fn for_tx(&self, tx: &Tx) -> &str {
+        let slot = usize::from(tx.is_postgres());
+        self.texts[slot].get_or_init(|| (self.make)(tx.now_sql()))
+    }
+}
+
+const JOB_COLUMNS: &str = "id, kind, payload, lead_id, state, attempts, max_attempts, run_at, locked_until, \
+                           locked_by, created_at, updated_at";
+
+/// A queued job; on PostgreSQL it also notifies the workers at commit (see
+/// `relay_wakeups`) in the same round trip.
+static ENQUEUE: PerBackend = PerBackend::new(|now| {
+    let insert = format!(
+        "INSERT INTO jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, 'queued', 0, $5, {now} + $6, NULL, NULL, \
+         {now}, {now})"
     );
-    on_tx!(tx, |c| sqlx::query(&sql)
+    if now == super::PG_NOW_MS {
+        format!("WITH j AS ({insert} RETURNING 1) SELECT pg_notify('{JOBS_CHANNEL}', '') FROM j")
+    } else {
+        insert
+    }
+});
+
+pub async fn enqueue(tx: &mut Tx, job: &NewJob<'_>) -> StoreResult<()> {
+    let sql = ENQUEUE.for_tx(tx);
+    on_tx!(tx, |c| sqlx::query(sql)
         .bind(&job.id)
         .bind(job.kind)
         .bind(&job.payload)
@@ -100,16 +145,97 @@ pub async fn enqueue(tx: &mut Tx, job: &NewJob<'_>) -> StoreResult<()> {
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
-    if tx.is_postgres() {
-        // Delivered at commit (and only then) to every instance's worker: see `relay_wakeups`.
-        on_tx!(tx, |c| sqlx::query("SELECT pg_notify($1, '')")
-            .bind(JOBS_CHANNEL)
+    Ok(())
+}
+
+/// A job inserted as running, leased to `$5` until `$6` ms after the database's now: its
+/// first try has begun (`attempts` = 1).
+static INSERT_LEASED: PerBackend = PerBackend::new(|now| {
+    format!(
+        "INSERT INTO jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, 'running', 1, $7, {now}, {now} + $6, $5, \
+         {now}, {now})"
+    )
+});
+
+/// Stores `job` already leased to `worker` (its lead taken, its first try counted), in the
+/// caller's transaction: the request that stores a job to run it at once saves a claim
+/// of its own (one commit). The job is safe from the moment it commits, like a claimed
+/// one: if the process dies, the lease runs out and a worker takes it. `None` when
+/// another job holds the lead: then it goes in queued, due at once, for the worker.
+pub async fn insert_leased(
+    tx: &mut Tx,
+    job: &NewJob<'_>,
+    worker: &str,
+    lease_ms: i64,
+) -> StoreResult<Option<ClaimedJob>> {
+    if let Some(lead) = job.lead_id {
+        if !take_lead(tx, lead, &job.id, worker, lease_ms).await? {
+            let queued = NewJob {
+                id: job.id.clone(),
+                kind: job.kind,
+                payload: job.payload.clone(),
+                lead_id: job.lead_id,
+                delay_ms: 0,
+                max_attempts: job.max_attempts,
+            };
+            enqueue(tx, &queued).await?;
+            return Ok(None);
+        }
+    }
+    let sql = INSERT_LEASED.for_tx(tx);
+    on_tx!(tx, |c| sqlx::query(sql)
+        .bind(&job.id)
+        .bind(job.kind)
+        .bind(&job.payload)
+        .bind(job.lead_id)
+        .bind(worker)
+        .bind(lease_ms)
+        .bind(job.max_attempts)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(Some(ClaimedJob {
+        id: job.id.clone(),
+        kind: job.kind.to_owned(),
+        payload: job.payload.clone(),
+        lead_id: job.lead_id.map(str::to_owned),
+        attempts: 1,
+        max_attempts: job.max_attempts,
+    }))
+}
+
+/// Puts a job leased by [`insert_leased`] back in the queue untried, due at once, and
+/// frees its lead (the process began to stop before it could run it).
+pub async fn hand_back(db: &Db, h: Holder<'_>) -> StoreResult<()> {
+    let sql = HAND_BACK.get(db.now_sql());
+    let mut tx = db.begin().await?;
+    let n = on_tx!(&mut tx, |c| sqlx::query(sql)
+        .bind(h.id)
+        .bind(h.worker)
+        .bind(h.try_no)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    if n == 1 {
+        on_tx!(&mut tx, |c| sqlx::query(FREE_LEAD)
+            .bind(h.id)
+            .bind(h.worker)
             .execute(c)
             .await
             .map(|r| r.rows_affected()))?;
     }
+    tx.commit().await?;
     Ok(())
 }
+
+static HAND_BACK: PerBackend = PerBackend::new(|now| {
+    format!(
+        "UPDATE jobs SET state = 'queued', run_at = {now}, locked_until = NULL, locked_by = NULL, \
+         attempts = attempts - 1, updated_at = {now} WHERE {HELD}"
+    )
+});
+
+const FREE_LEAD: &str = "DELETE FROM lead_locks WHERE job_id = $1 AND locked_by = $2";
 
 /// The PostgreSQL channel on which a committed enqueue wakes every instance's worker.
 pub(super) const JOBS_CHANNEL: &str = "leadgate_jobs";
@@ -159,13 +285,17 @@ fn with_now(template: &str, now: &str) -> String {
     template.replace("{now}", now)
 }
 
+static CANDIDATES_DUE: PerBackend = PerBackend::new(|now| {
+    format!(
+        "SELECT j.id FROM jobs j WHERE {} ORDER BY j.run_at, j.id LIMIT $1",
+        with_now(DUE, now)
+    )
+});
+
 /// Leases the next due job to `worker` for `lease_ms` of the database's clock.
 pub async fn claim(db: &Db, worker: &str, lease_ms: i64) -> StoreResult<Option<ClaimedJob>> {
-    let sql = format!(
-        "SELECT j.id FROM jobs j WHERE {} ORDER BY j.run_at, j.id LIMIT $1",
-        with_now(DUE, db.now_sql())
-    );
-    let candidates: Vec<String> = on_pool!(db, |p| sqlx::query_scalar(&sql).bind(CANDIDATES).fetch_all(p).await)?;
+    let sql = CANDIDATES_DUE.get(db.now_sql());
+    let candidates: Vec<String> = on_pool!(db, |p| sqlx::query_scalar(sql).bind(CANDIDATES).fetch_all(p).await)?;
     for id in candidates {
         if let Some(job) = lease(db, &id, Claimable::Due, worker, lease_ms).await? {
             return Ok(Some(job));
@@ -193,18 +323,23 @@ enum Claimable {
 /// concurrent claimer commits, so exactly one claimer wins and only the winner ever writes
 /// the lead lock (a loser that wrote it first could overwrite the winner's lock, which
 /// then lapsed mid-run). A lead held by another job rolls the whole claim back.
-async fn lease(db: &Db, id: &str, which: Claimable, worker: &str, lease_ms: i64) -> StoreResult<Option<ClaimedJob>> {
-    let now = db.now_sql();
-    let condition = match which {
-        Claimable::Due => with_now(DUE, now),
-        Claimable::Queued => "j.state = 'queued'".to_owned(),
-    };
-    let sql = format!(
+fn lease_sql(now: &str, condition: &str) -> String {
+    format!(
         "UPDATE jobs AS j SET state = 'running', locked_until = {now} + $1, locked_by = $2, \
          attempts = attempts + 1, updated_at = {now} WHERE j.id = $3 AND {condition} {RETURNING}"
-    );
+    )
+}
+
+static LEASE_DUE: PerBackend = PerBackend::new(|now| lease_sql(now, &with_now(DUE, now)));
+static LEASE_QUEUED: PerBackend = PerBackend::new(|now| lease_sql(now, "j.state = 'queued'"));
+
+async fn lease(db: &Db, id: &str, which: Claimable, worker: &str, lease_ms: i64) -> StoreResult<Option<ClaimedJob>> {
+    let sql = match which {
+        Claimable::Due => LEASE_DUE.get(db.now_sql()),
+        Claimable::Queued => LEASE_QUEUED.get(db.now_sql()),
+    };
     let mut tx = db.begin_write().await?;
-    let job: Option<ClaimedJob> = on_tx!(&mut tx, |c| sqlx::query_as(&sql)
+    let job: Option<ClaimedJob> = on_tx!(&mut tx, |c| sqlx::query_as(sql)
         .bind(lease_ms)
         .bind(worker)
         .bind(id)
@@ -228,15 +363,18 @@ async fn lease(db: &Db, id: &str, which: Claimable, worker: &str, lease_ms: i64)
 /// makes the lead lock strict: on PostgreSQL a concurrent taker of the same lead waits
 /// here for our commit, then sees our row and gets nothing. Our own job's stale lock is
 /// ours to take: the caller holds the job itself.
-async fn take_lead(tx: &mut Tx, lead: &str, id: &str, worker: &str, lease_ms: i64) -> StoreResult<bool> {
-    let now = tx.now_sql();
-    let take = format!(
+static TAKE_LEAD: PerBackend = PerBackend::new(|now| {
+    format!(
         "INSERT INTO lead_locks (lead_id, job_id, locked_by, locked_until) VALUES ($1, $2, $3, {now} + $4) \
          ON CONFLICT (lead_id) DO UPDATE SET job_id = excluded.job_id, locked_by = excluded.locked_by, \
          locked_until = excluded.locked_until \
          WHERE lead_locks.locked_until < {now} OR lead_locks.job_id = excluded.job_id"
-    );
-    let taken = on_tx!(tx, |c| sqlx::query(&take)
+    )
+});
+
+async fn take_lead(tx: &mut Tx, lead: &str, id: &str, worker: &str, lease_ms: i64) -> StoreResult<bool> {
+    let take = TAKE_LEAD.for_tx(tx);
+    let taken = on_tx!(tx, |c| sqlx::query(take)
         .bind(lead)
         .bind(id)
         .bind(worker)
@@ -251,11 +389,14 @@ async fn take_lead(tx: &mut Tx, lead: &str, id: &str, worker: &str, lease_ms: i6
 /// payment): records the lead on the running job and takes its lock, so it is serialised
 /// with that lead's other jobs from here on. False when another job holds the lead (or
 /// the lease was lost): the caller must not act, and should retry shortly.
+static ADOPT_LEAD: PerBackend = PerBackend::new(|now| {
+    format!("UPDATE jobs SET lead_id = $4 WHERE {HELD} AND lead_id IS NULL AND locked_until >= {now}")
+});
+
 pub async fn adopt_lead(db: &Db, h: Holder<'_>, lead: &str, lease_ms: i64) -> StoreResult<bool> {
-    let now = db.now_sql();
-    let sql = format!("UPDATE jobs SET lead_id = $4 WHERE {HELD} AND lead_id IS NULL AND locked_until >= {now}");
+    let sql = ADOPT_LEAD.get(db.now_sql());
     let mut tx = db.begin_write().await?;
-    let job = on_tx!(&mut tx, |c| sqlx::query(&sql)
+    let job = on_tx!(&mut tx, |c| sqlx::query(sql)
         .bind(h.id)
         .bind(h.worker)
         .bind(h.try_no)
@@ -297,6 +438,13 @@ pub enum Release<'e> {
     },
 }
 
+static RELEASE: PerBackend = PerBackend::new(|now| {
+    format!(
+        "UPDATE jobs SET state = $4, run_at = COALESCE({now} + $5, run_at), last_error = COALESCE($6, last_error), \
+         locked_until = NULL, locked_by = NULL, updated_at = {now} WHERE {HELD}"
+    )
+});
+
 /// Ends a job we still hold and frees its lead; false when we no longer held it.
 pub async fn release(db: &Db, h: Holder<'_>, how: Release<'_>) -> StoreResult<bool> {
     let (state, delay, error) = match how {
@@ -304,13 +452,9 @@ pub async fn release(db: &Db, h: Holder<'_>, how: Release<'_>) -> StoreResult<bo
         Release::Retry { delay_ms, error } => (JobState::Queued, Some(delay_ms), Some(error)),
         Release::Dead { error } => (JobState::Dead, None, Some(error)),
     };
-    let now = db.now_sql();
-    let sql = format!(
-        "UPDATE jobs SET state = $4, run_at = COALESCE({now} + $5, run_at), last_error = COALESCE($6, last_error), \
-         locked_until = NULL, locked_by = NULL, updated_at = {now} WHERE {HELD}"
-    );
+    let sql = RELEASE.get(db.now_sql());
     let mut tx = db.begin().await?;
-    let done = on_tx!(&mut tx, |c| sqlx::query(&sql)
+    let done = on_tx!(&mut tx, |c| sqlx::query(sql)
         .bind(h.id)
         .bind(h.worker)
         .bind(h.try_no)
@@ -321,8 +465,7 @@ pub async fn release(db: &Db, h: Holder<'_>, how: Release<'_>) -> StoreResult<bo
         .await
         .map(|r| r.rows_affected()))?;
     if done == 1 {
-        let free = "DELETE FROM lead_locks WHERE job_id = $1 AND locked_by = $2";
-        on_tx!(&mut tx, |c| sqlx::query(free)
+        on_tx!(&mut tx, |c| sqlx::query(FREE_LEAD)
             .bind(h.id)
             .bind(h.worker)
             .execute(c)
@@ -336,11 +479,19 @@ pub async fn release(db: &Db, h: Holder<'_>, how: Release<'_>) -> StoreResult<bo
 /// Extends a live lease, and its lead's, to `lease_ms` from the database's now. False when
 /// the lease was lost: it expired (another job of the lead may have started since) or
 /// another worker took the job. The caller must then stop the job.
+static RENEW_JOB: PerBackend =
+    PerBackend::new(|now| format!("UPDATE jobs SET locked_until = {now} + $4 WHERE {HELD} AND locked_until >= {now}"));
+static RENEW_LOCK: PerBackend = PerBackend::new(|now| {
+    format!(
+        "UPDATE lead_locks SET locked_until = {now} + $1 WHERE job_id = $2 AND locked_by = $3 \
+         AND locked_until >= {now}"
+    )
+});
+
 pub async fn renew(db: &Db, h: Holder<'_>, lease_ms: i64) -> StoreResult<bool> {
-    let now = db.now_sql();
-    let sql = format!("UPDATE jobs SET locked_until = {now} + $4 WHERE {HELD} AND locked_until >= {now}");
+    let sql = RENEW_JOB.get(db.now_sql());
     let mut tx = db.begin().await?;
-    let job = on_tx!(&mut tx, |c| sqlx::query(&sql)
+    let job = on_tx!(&mut tx, |c| sqlx::query(sql)
         .bind(h.id)
         .bind(h.worker)
         .bind(h.try_no)
@@ -353,11 +504,8 @@ pub async fn renew(db: &Db, h: Holder<'_>, lease_ms: i64) -> StoreResult<bool> {
         // The lock keeps its own copy of the lease on purpose: a racing claim re-reads
         // only the lock row, so the row alone must say whether it is held. A job that
         // adopted its lead mid-run (`adopt_lead`) has one too, though its holder says none.
-        let sql = format!(
-            "UPDATE lead_locks SET locked_until = {now} + $1 WHERE job_id = $2 AND locked_by = $3 \
-             AND locked_until >= {now}"
-        );
-        let lock = on_tx!(&mut tx, |c| sqlx::query(&sql)
+        let sql = RENEW_LOCK.get(db.now_sql());
+        let lock = on_tx!(&mut tx, |c| sqlx::query(sql)
             .bind(lease_ms)
             .bind(h.id)
             .bind(h.worker)
@@ -401,12 +549,14 @@ pub async fn release_all(db: &Db, worker: &str) -> StoreResult<u64> {
 /// How long until a queued job or an expired lease becomes due, by the database's clock,
 /// for the worker's sleep.
 pub async fn next_due_in(db: &Db) -> StoreResult<Option<i64>> {
-    let sql = format!(
-        "SELECT MIN(CASE WHEN state = 'queued' THEN run_at ELSE locked_until END) - {} FROM jobs \
-         WHERE state IN ('queued', 'running')",
-        db.now_sql()
-    );
-    let t: Option<i64> = on_pool!(db, |p| sqlx::query_scalar(&sql).fetch_one(p).await)?;
+    static SQL: PerBackend = PerBackend::new(|now| {
+        format!(
+            "SELECT MIN(CASE WHEN state = 'queued' THEN run_at ELSE locked_until END) - {now} FROM jobs \
+             WHERE state IN ('queued', 'running')"
+        )
+    });
+    let sql = SQL.get(db.now_sql());
+    let t: Option<i64> = on_pool!(db, |p| sqlx::query_scalar(sql).fetch_one(p).await)?;
     Ok(t)
 }
 

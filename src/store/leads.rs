@@ -1,6 +1,7 @@
 //! Leads: who filled the form, with their attribution and the consent they gave.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use sqlx::FromRow;
 
@@ -77,10 +78,13 @@ pub async fn insert(tx: &mut Tx, lead: &Lead) -> StoreResult<()> {
     let c = &lead.contact;
     let u = &lead.utm;
     let consent = lead.consent.as_ref();
-    let sql = format!(
-        "INSERT INTO leads ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)"
-    );
-    on_tx!(tx, |conn| sqlx::query(&sql)
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "INSERT INTO leads ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)"
+        )
+    });
+    let sql = SQL.as_str();
+    on_tx!(tx, |conn| sqlx::query(sql)
         .bind(&lead.id)
         .bind(&lead.offer_slug)
         .bind(c.name.as_str())
@@ -107,8 +111,9 @@ pub async fn insert(tx: &mut Tx, lead: &Lead) -> StoreResult<()> {
 }
 
 pub async fn get(db: &Db, id: &str) -> StoreResult<Option<Lead>> {
-    let sql = format!("SELECT {COLUMNS} FROM leads WHERE id = $1");
-    let row: Option<LeadRow> = on_pool!(db, |p| sqlx::query_as(&sql).bind(id).fetch_optional(p).await)?;
+    static SQL: LazyLock<String> = LazyLock::new(|| format!("SELECT {COLUMNS} FROM leads WHERE id = $1"));
+    let sql = SQL.as_str();
+    let row: Option<LeadRow> = on_pool!(db, |p| sqlx::query_as(sql).bind(id).fetch_optional(p).await)?;
     row.map(Lead::try_from).transpose()
 }
 

@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{on_pool, on_pool_write, Db, StoreResult};
+use super::{on_pool, on_pool_write, on_tx, Db, StoreResult, Tx};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct SandboxPayment {
@@ -26,35 +26,47 @@ pub struct SandboxPayment {
 const COLUMNS: &str = "id, reference, description, amount_minor, currency, customer_name, customer_email, \
                        customer_phone, lang, redirect_url, cancel_url, webhook_url, status, created_at, updated_at";
 
+/// Inserts the payment unless its reference has one; answers with the row either way (on a
+/// conflict the no-op update lets RETURNING give the existing row), in one round trip.
+static CREATE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "INSERT INTO sandbox_payments ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) \
+         ON CONFLICT (reference) DO UPDATE SET reference = excluded.reference RETURNING {COLUMNS}"
+    )
+});
+
+/// [`create`]'s one statement, for a pool or a transaction's connection.
+macro_rules! create {
+    ($exec:expr, $p:expr) => {
+        sqlx::query_as::<_, SandboxPayment>(CREATE.as_str())
+            .bind(&$p.id)
+            .bind(&$p.reference)
+            .bind(&$p.description)
+            .bind($p.amount_minor)
+            .bind(&$p.currency)
+            .bind(&$p.customer_name)
+            .bind(&$p.customer_email)
+            .bind(&$p.customer_phone)
+            .bind(&$p.lang)
+            .bind(&$p.redirect_url)
+            .bind(&$p.cancel_url)
+            .bind(&$p.webhook_url)
+            .bind(&$p.status)
+            .bind($p.created_at)
+            .bind($p.updated_at)
+            .fetch_one($exec)
+            .await
+    };
+}
+
 /// Creates the payment for a reference, or returns the one already made for it.
 pub async fn create(db: &Db, p: &SandboxPayment) -> StoreResult<SandboxPayment> {
-    let ins = format!(
-        "INSERT INTO sandbox_payments ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) \
-         ON CONFLICT (reference) DO NOTHING"
-    );
-    let sel = format!("SELECT {COLUMNS} FROM sandbox_payments WHERE reference = $1");
-    let row = on_pool_write!(db, |pool| {
-        sqlx::query(&ins)
-            .bind(&p.id)
-            .bind(&p.reference)
-            .bind(&p.description)
-            .bind(p.amount_minor)
-            .bind(&p.currency)
-            .bind(&p.customer_name)
-            .bind(&p.customer_email)
-            .bind(&p.customer_phone)
-            .bind(&p.lang)
-            .bind(&p.redirect_url)
-            .bind(&p.cancel_url)
-            .bind(&p.webhook_url)
-            .bind(&p.status)
-            .bind(p.created_at)
-            .bind(p.updated_at)
-            .execute(pool)
-            .await?;
-        sqlx::query_as(&sel).bind(&p.reference).fetch_one(pool).await
-    })?;
-    Ok(row)
+    Ok(on_pool_write!(db, |pool| create!(pool, p))?)
+}
+
+/// [`create`] in the caller's transaction.
+pub async fn create_in(tx: &mut Tx, p: &SandboxPayment) -> StoreResult<SandboxPayment> {
+    Ok(on_tx!(tx, |c| create!(c, p))?)
 }
 
 pub async fn get(db: &Db, id: &str) -> StoreResult<Option<SandboxPayment>> {

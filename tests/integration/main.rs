@@ -8,6 +8,7 @@ mod api;
 mod bad_input;
 mod browser;
 mod crm;
+mod customer_wait;
 mod delivery;
 mod durability;
 mod email;
