@@ -3,10 +3,11 @@
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::HttpMessage;
 use std::io::IsTerminal;
 
 use tracing::Span;
-use tracing_actix_web::RootSpanBuilder;
+use tracing_actix_web::{RequestId, RootSpanBuilder};
 use tracing_subscriber::EnvFilter;
 
 pub fn init() {
@@ -32,11 +33,17 @@ pub fn record_ids(lead_id: &str, attempt_id: &str) {
 
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
+        // The id `TracingLogger` already made for this request (one random id, not two).
+        let id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| **id)
+            .unwrap_or_else(uuid::Uuid::now_v7);
         tracing::info_span!(
             "http",
             method = %request.method(),
             path = %request.path(),
-            request_id = %crate::clock::new_id(),
+            request_id = %id,
             status = tracing::field::Empty,
             lead_id = tracing::field::Empty,
             attempt_id = tracing::field::Empty,

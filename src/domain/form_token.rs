@@ -41,19 +41,50 @@ pub fn nonce_shaped(nonce: &str) -> bool {
     nonce.len() == NONCE_LEN && nonce.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+/// HMAC keyed with `key`. Keying hashes the key into HMAC's two pads, as much work as the
+/// token itself and the same for every token, so each thread keeps the last keyed state
+/// and clones it. The key copy is held as a secret (wiped when replaced).
+fn keyed(key: &[u8]) -> signing::HmacSha256 {
+    use secrecy::{ExposeSecret, SecretSlice};
+    use std::cell::RefCell;
+    thread_local! {
+        static LAST: RefCell<Option<(SecretSlice<u8>, signing::HmacSha256)>> = const { RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some((k, m)) if k.expose_secret() == key => m.clone(),
+            _ => {
+                let m = signing::mac(key);
+                *last = Some((SecretSlice::from(key.to_vec()), m.clone()));
+                m
+            }
+        }
+    })
+}
+
+fn mac_of(key: &[u8], purpose: &str, nonce: &str, issued: &str) -> signing::HmacSha256 {
+    use hmac::Mac as _;
+    let mut m = keyed(key);
+    for p in [
+        b"v1|",
+        purpose.as_bytes(),
+        b"|",
+        nonce.as_bytes(),
+        b"|",
+        issued.as_bytes(),
+    ] {
+        m.update(p);
+    }
+    m
+}
+
 fn mac(key: &[u8], purpose: &str, nonce: &str, issued_ms: i64) -> [u8; 32] {
-    let issued = issued_ms.to_string();
-    signing::tag(
-        key,
-        &[
-            b"v1|",
-            purpose.as_bytes(),
-            b"|",
-            nonce.as_bytes(),
-            b"|",
-            issued.as_bytes(),
-        ],
-    )
+    use hmac::Mac as _;
+    mac_of(key, purpose, nonce, &issued_ms.to_string())
+        .finalize()
+        .into_bytes()
+        .into()
 }
 
 pub fn sign(key: &[u8], purpose: &str, nonce: &str, issued_ms: i64) -> String {
@@ -110,16 +141,8 @@ pub fn verify(
         return Err(FormTokenError::Forged);
     }
     let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| FormTokenError::Forged)?;
-    let issued_text = issued_ms.to_string();
-    let parts: [&[u8]; 6] = [
-        b"v1|",
-        purpose.as_bytes(),
-        b"|",
-        nonce.as_bytes(),
-        b"|",
-        issued_text.as_bytes(),
-    ];
-    if !signing::verify(key, &parts, &tag) {
+    // Constant time (`verify_slice`).
+    if hmac::Mac::verify_slice(mac_of(key, purpose, nonce, issued), &tag).is_err() {
         return Err(FormTokenError::Forged);
     }
     match cookie {
@@ -172,6 +195,46 @@ mod tests {
             check("c/demo", &t, NONCE, T0 - 10_000),
             Err(FormTokenError::TooFast { .. })
         ));
+    }
+
+    /// The thread's cached keyed state never signs with a key other than the one given:
+    /// alternating keys on one thread gives each key's own HMAC every time.
+    #[test]
+    fn the_cached_key_state_follows_the_key_given() {
+        let reference = |key: &[u8]| {
+            let tag = signing::tag(
+                key,
+                &[
+                    b"v1|",
+                    b"c/demo",
+                    b"|",
+                    NONCE.as_bytes(),
+                    b"|",
+                    T0.to_string().as_bytes(),
+                ],
+            );
+            format!("v1.{T0}.{NONCE}.{}", URL_SAFE_NO_PAD.encode(tag))
+        };
+        for key in [KEY, b"another key".as_slice(), KEY, b"".as_slice(), KEY] {
+            assert_eq!(sign(key, "c/demo", NONCE, T0), reference(key));
+            let t = reference(key);
+            assert_eq!(
+                verify(key, "c/demo", Some(&t), Nonce::Sent(NONCE), T0 + 5_000, RULES),
+                Ok(T0)
+            );
+        }
+        let t = sign(KEY, "c/demo", NONCE, T0);
+        assert_eq!(
+            verify(
+                b"another key",
+                "c/demo",
+                Some(&t),
+                Nonce::Sent(NONCE),
+                T0 + 5_000,
+                RULES
+            ),
+            Err(FormTokenError::Forged)
+        );
     }
 
     #[test]

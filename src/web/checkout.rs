@@ -110,13 +110,16 @@ impl CheckoutForm {
     fn utm_of_visit(&self, ctx: &AppContext, req: &HttpRequest) -> Utm {
         let mut utm = self.utm();
         if utm.referrer.is_none() {
-            let ours = url::Url::parse(&ctx.url("/")).ok().map(|u| u.origin());
             utm.referrer = req
                 .headers()
                 .get(actix_web::http::header::REFERER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(clean_referrer)
-                .filter(|r| url::Url::parse(r).ok().map(|u| u.origin()) != ours);
+                .filter(|r| {
+                    // Parsed only when there is a referrer to compare: most visits have none.
+                    let ours = url::Url::parse(&ctx.url("/")).ok().map(|u| u.origin());
+                    url::Url::parse(r).ok().map(|u| u.origin()) != ours
+                });
         }
         utm
     }
@@ -246,8 +249,7 @@ fn form_page<'a>(
         ask_tax_id: offer.ask_tax_id,
         ask_email_consent: offer.followup.asks_email_consent(),
         error_summary,
-        phone_countries: phone_field::options(lang),
-        phone_country: phone_country.code(),
+        phone_options: phone_field::OptionsHtml::new(lang, phone_country),
         phone_example: phone_field::example(lang, phone_country),
         trust: TrustView::new(offer, lang),
         values,

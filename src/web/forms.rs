@@ -2,7 +2,6 @@
 //! ago the form was served), a honeypot field, and a cross-site `Origin` check. A person
 //! never notices it; what fails it gets the same form back to confirm, never a silent drop.
 
-use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
 use rand::RngCore;
@@ -93,21 +92,18 @@ pub fn issue(ctx: &AppContext, req: &HttpRequest, purpose: &str, issued_ms: Opti
 /// site, never shared across them); over plain HTTP browsers refuse `None`, so `Lax`.
 /// (actix-web's cookie type predates `Partitioned`, so it is appended by hand.)
 fn cookie(ctx: &AppContext, req: &HttpRequest, nonce: &str) -> String {
-    let secure = ctx.https(req);
-    let ttl = actix_web::cookie::time::Duration::seconds(
-        i64::try_from(ctx.settings.forms.token_ttl.as_secs()).unwrap_or(86_400),
-    );
-    let c = Cookie::build(COOKIE, nonce.to_owned())
-        .path("/")
-        .http_only(true)
-        .secure(secure)
-        .max_age(ttl)
-        .same_site(if secure { SameSite::None } else { SameSite::Lax })
-        .finish();
+    let ttl = i64::try_from(ctx.settings.forms.token_ttl.as_secs()).unwrap_or(86_400);
+    cookie_text(nonce, ctx.https(req), ttl)
+}
+
+/// The `Set-Cookie` value, written directly: it goes out on every first visit, and the
+/// cookie crate's builder and formatter cost more than the rest of the header. The test
+/// below holds it to the crate's rendering.
+fn cookie_text(nonce: &str, secure: bool, ttl_secs: i64) -> String {
     if secure {
-        format!("{c}; Partitioned")
+        format!("{COOKIE}={nonce}; HttpOnly; SameSite=None; Secure; Path=/; Max-Age={ttl_secs}; Partitioned")
     } else {
-        c.to_string()
+        format!("{COOKIE}={nonce}; HttpOnly; SameSite=Lax; Path=/; Max-Age={ttl_secs}")
     }
 }
 
@@ -183,5 +179,37 @@ pub fn served_at(s: Suspect) -> Option<i64> {
     match s {
         Suspect::Token(FormTokenError::TooFast { issued_ms }) => Some(issued_ms),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::cookie::{Cookie, SameSite};
+
+    /// What the cookie crate makes of the same cookie (plus `Partitioned`, which it predates).
+    fn by_the_crate(nonce: &str, secure: bool, ttl_secs: i64) -> String {
+        let c = Cookie::build(COOKIE, nonce.to_owned())
+            .path("/")
+            .http_only(true)
+            .secure(secure)
+            .max_age(actix_web::cookie::time::Duration::seconds(ttl_secs))
+            .same_site(if secure { SameSite::None } else { SameSite::Lax })
+            .finish();
+        if secure {
+            format!("{c}; Partitioned")
+        } else {
+            c.to_string()
+        }
+    }
+
+    #[test]
+    fn the_nonce_cookie_is_what_the_cookie_crate_would_write() {
+        let nonce = "00112233445566778899aabbccddeeff";
+        for secure in [false, true] {
+            for ttl in [0, 60, 86_400, 2_592_000] {
+                assert_eq!(cookie_text(nonce, secure, ttl), by_the_crate(nonce, secure, ttl));
+            }
+        }
     }
 }

@@ -134,8 +134,8 @@ pub struct OfferPage<'a> {
     /// reader hears both before anything else.
     pub error_summary: Vec<FieldError>,
     /// The phone country selector, the selected value, and its example for the hint.
-    pub phone_countries: &'static [super::phone_field::CountryOption],
-    pub phone_country: &'static str,
+    /// (The options are markup escaped once per language: see `phone_field`.)
+    pub phone_options: super::phone_field::OptionsHtml,
     pub phone_example: &'static str,
     /// Attribution carried through the POST as hidden fields.
     pub utm: Vec<(&'static str, String)>,
