@@ -1,5 +1,5 @@
 //! Growth check: the offer page, the lead submit and real-path webhook ingest at 16
-//! connections with 10 k and 1 M leads (and their attempts, payments, CRM records,
+//! connections with 10 k and 1 M leads (and their attempts, CRM deal records,
 //! webhook events and jobs) already in the database, seeded in bulk in one transaction.
 //! A query missing its index shows as a ratio to the empty-database figure that falls
 //! with size.

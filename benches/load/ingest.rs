@@ -13,7 +13,7 @@ use crate::seed::{self, Mix};
 use crate::wrk::{self, Run};
 
 /// How long the backlog may take to drain after a run before the next one starts.
-const DRAIN_WAIT: Duration = Duration::from_secs(15);
+const DRAIN_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Default)]
 pub struct Ingest {

@@ -368,7 +368,7 @@ impl Report {
                 i.stored - i.applied_at_end,
                 i.applied_after,
                 i.drained_in
-                    .map_or("not within 15 s".into(), |d| format!("{:.1} s", d.as_secs_f64())),
+                    .map_or("not within 5 s".into(), |d| format!("{:.1} s", d.as_secs_f64())),
             );
         }
     }
@@ -443,9 +443,9 @@ impl Report {
         let _ = writeln!(
             s,
             "Seeded in one transaction per database: per lead one attempt (60 % open, 25 % paid, 10 % declined, \
-             5 % expired), its sandbox payment, built-in CRM person and deal with their records, a finished CRM \
-             sync and a follow-up (queued for the newest open ones); paid and declined ones with their webhook \
-             event and finished apply and deal-outcome jobs.\n"
+             5 % expired) with its CRM deal record and finished CRM sync; the newest 2 % of open ones with a queued \
+             follow-up (due later); paid and declined ones with their webhook event and finished apply job. The \
+             webhook run's live attempts come with their sandbox payments and built-in CRM persons and deals.\n"
         );
         let _ = writeln!(
             s,
