@@ -262,7 +262,7 @@ fn limits_line(settings: &Settings) -> String {
         )
     };
     let l = &settings.limits;
-    format!(
+    let mut line = format!(
         "limits: submits {} per IP, {} per offer; admin sign-in {} per IP, {} in all; return page {} per attempt, gateway asked at most every {}",
         rate(l.submit_per_ip),
         rate(l.submit_per_offer),
@@ -270,7 +270,16 @@ fn limits_line(settings: &Settings) -> String {
         rate(Some(l.login_global)),
         rate(l.return_per_attempt),
         humantime::format_duration(l.gateway_status_every),
-    )
+    );
+    for r in &l.raised {
+        let nets: Vec<String> = r.addresses.iter().map(ToString::to_string).collect();
+        line.push_str(&format!(
+            "; submits {} per IP from {}",
+            rate(r.submit_per_ip),
+            nets.join(", ")
+        ));
+    }
+    line
 }
 
 fn proxy_line(settings: &Settings) -> String {
@@ -367,4 +376,24 @@ pub async fn api_token(db: &Db, action: TokenAction) -> StoreResult<(Vec<String>
             false => (vec![format!("error: no unrevoked token has the id {id}")], false),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limits_line_names_each_raised_entry() {
+        let toml = "[[limits.raised]]\naddresses = [\"127.0.0.1\", \"10.1.0.0/16\"]\nsubmit_per_ip = \"100000/1s\"\n";
+        let s = Settings::from_toml(toml, &|_| None).unwrap();
+        let line = limits_line(&s);
+        assert!(
+            line.starts_with("limits: submits 10/1m per IP, 300/1m per offer;"),
+            "{line}"
+        );
+        assert!(
+            line.ends_with("; submits 100000/1s per IP from 127.0.0.1/32, 10.1.0.0/16"),
+            "{line}"
+        );
+    }
 }

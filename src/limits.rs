@@ -56,9 +56,43 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
     }
 }
 
+/// Counts per client address: the addresses a `[[limits.raised]]` entry names against
+/// that entry's rate (a limiter of its own), every other against the default.
+pub struct PerAddress {
+    default: Limiter<IpAddr>,
+    raised: Vec<(Vec<ipnet::IpNet>, Limiter<IpAddr>)>,
+}
+
+impl PerAddress {
+    /// `submit_per_ip` and `[[limits.raised]]` of `[limits]`.
+    pub fn submits(l: &crate::config::Limits) -> Self {
+        Self {
+            default: Limiter::new(l.submit_per_ip),
+            raised: l
+                .raised
+                .iter()
+                .map(|r| (r.addresses.clone(), Limiter::new(r.submit_per_ip)))
+                .collect(),
+        }
+    }
+
+    /// Counts one for `ip`; `Err` says how long until it would be let through.
+    pub fn check(&self, ip: &IpAddr) -> Result<(), Duration> {
+        // An IPv4 client on a dual-stack socket arrives as `::ffff:a.b.c.d`.
+        let ip = ip.to_canonical();
+        let limiter = self
+            .raised
+            .iter()
+            .find(|(nets, _)| nets.iter().any(|n| n.contains(&ip)))
+            .map_or(&self.default, |(_, l)| l);
+        limiter.check(&ip)
+    }
+}
+
 /// Every limit the web layer applies, built once from `[limits]`.
 pub struct Limits {
-    pub submit_per_ip: Limiter<IpAddr>,
+    /// Offer submits per client address, raised for the addresses `[[limits.raised]]` names.
+    pub submit_per_ip: PerAddress,
     pub submit_per_offer: Limiter<String>,
     pub login_per_ip: Limiter<IpAddr>,
     pub login_global: Limiter<()>,
@@ -77,7 +111,7 @@ impl Limits {
     pub fn from_settings(s: &Settings) -> Self {
         let l = &s.limits;
         Self {
-            submit_per_ip: Limiter::new(l.submit_per_ip),
+            submit_per_ip: PerAddress::submits(l),
             submit_per_offer: Limiter::new(l.submit_per_offer),
             login_per_ip: Limiter::new(Some(l.login_per_ip)),
             login_global: Limiter::new(Some(l.login_global)),
@@ -124,6 +158,30 @@ mod tests {
     fn off_never_limits() {
         let l = Limiter::new(None);
         assert!((0..10_000).all(|_| l.check(&1).is_ok()));
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn raised_addresses_count_against_their_own_rate_and_others_against_the_default() {
+        let toml = "[limits]\nsubmit_per_ip = \"2/1m\"\n\
+                    [[limits.raised]]\naddresses = [\"10.1.0.0/16\", \"127.0.0.1\"]\nsubmit_per_ip = \"50/1m\"\n\
+                    [[limits.raised]]\naddresses = [\"10.0.0.0/8\"]\nsubmit_per_ip = \"off\"\n";
+        let settings = Settings::from_toml(toml, &|_| None).unwrap();
+        let l = PerAddress::submits(&settings.limits);
+        let passed = |who: &str| (0..60).take_while(|_| l.check(&ip(who)).is_ok()).count();
+        assert_eq!(passed("10.1.2.3"), 50, "in the first entry");
+        assert_eq!(passed("10.1.9.9"), 50, "each address of a range counts alone");
+        assert_eq!(passed("::ffff:127.0.0.1"), 50, "an IPv4 client on a dual-stack socket");
+        assert_eq!(
+            passed("10.2.0.1"),
+            60,
+            "the first entry naming an address wins; off never limits"
+        );
+        assert_eq!(passed("192.0.2.1"), 2, "everyone else gets the default");
+        assert_eq!(passed("10.1.2.3"), 0, "and the raised rate still ends");
     }
 
     #[test]

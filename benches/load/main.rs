@@ -1,12 +1,23 @@
 //! `cargo bench --bench load` (or `tools/bench`): leadgate's cost per request against
 //! baselines measured in the same run, on SQLite and PostgreSQL, at 1, 16 and 64
-//! connections; event-to-CRM latency; peak memory, binary size and start-up time.
-//! Prints a table and writes `BENCHMARKS.md`. Load comes from Debian's `wrk`.
+//! connections: the offer page, the lead submit through the form's guards, real-path
+//! webhook ingest; the customer's wait behind slow vendor fakes; event-to-CRM latency
+//! timed server-side; a growth check with 10 k and 1 M leads; peak memory, binary size
+//! and start-up time. Prints the report and writes `BENCHMARKS.md`. Load comes from
+//! Debian's `wrk`.
 
 mod baselines;
+mod customer_wait;
+mod databases;
+mod fakes;
+mod growth;
+mod ingest;
 mod latency;
 mod report;
+mod seed;
 mod server;
+mod stamps;
+mod submit;
 mod wrk;
 
 use std::path::{Path, PathBuf};
@@ -15,12 +26,15 @@ use std::time::{Duration, Instant};
 use report::{Backend, Row};
 
 const CONNECTIONS: [u32; 3] = [1, 16, 64];
-const WEBHOOKS_PER_RUN: usize = 100_000;
 const LATENCY_SAMPLES: usize = 200;
+const GROWTH_LEADS: [u64; 2] = [10_000, 1_000_000];
 
 struct Opts {
     duration: Duration,
     postgres: Option<String>,
+    growth: bool,
+    /// `LEADGATE_BENCH_ONLY=main,wait,growth`: some parts only (the report says which ran).
+    only: Option<String>,
     out: PathBuf,
 }
 
@@ -28,20 +42,24 @@ fn opts() -> Opts {
     let secs = std::env::var("LEADGATE_BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(5u64);
+        .unwrap_or(3u64);
     let postgres = match std::env::var("LEADGATE_BENCH_POSTGRES_URL") {
         Ok(v) if v.is_empty() || v == "off" => None,
         Ok(v) => Some(v),
         Err(_) => Some("postgres://postgres@127.0.0.1:5432/postgres".into()),
     };
     Opts {
-        duration: Duration::from_secs(secs),
+        duration: Duration::from_secs(secs.max(1)),
         postgres,
+        growth: std::env::var("LEADGATE_BENCH_GROWTH").map_or(true, |v| v != "off"),
+        only: std::env::var("LEADGATE_BENCH_ONLY").ok().filter(|v| !v.is_empty()),
         out: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md"),
     }
 }
 
 fn main() {
+    // Before anything logs: the in-process app's `webhook stored` events are timestamped.
+    stamps::install();
     // `cargo bench` passes `--bench`; this harness takes no arguments.
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -53,6 +71,29 @@ fn main() {
     if let Err(e) = runtime.block_on(run(opts())) {
         eprintln!("benchmark failed: {e}");
         std::process::exit(1);
+    }
+}
+
+/// What every workload needs: the binary, a scratch directory, fresh databases.
+pub struct Bench<'a> {
+    binary: &'a Path,
+    dir: &'a Path,
+    admin_hash: &'a str,
+    duration: Duration,
+    dbs: databases::Databases,
+    batch: u32,
+}
+
+impl Bench<'_> {
+    /// A new namespace for seeded ids.
+    fn next_batch(&mut self) -> u32 {
+        self.batch += 1;
+        self.batch
+    }
+
+    /// Live attempts seeded per webhook run: more than a run at 64 connections sends.
+    fn live_per_run(&self) -> u64 {
+        (self.duration.as_secs() * 4000).max(4000)
     }
 }
 
@@ -72,154 +113,150 @@ async fn run(o: Opts) -> Result<(), String> {
         report.fixed.push((c, r));
     }
 
-    let mut backends = vec![(
-        Backend::Sqlite,
-        format!("sqlite://{}", dir.path().join("bench.db").display()),
-    )];
+    let mut backends = vec![Backend::Sqlite];
     if let Some(server) = &o.postgres {
-        match fresh_postgres(server).await {
-            Ok(url) => backends.push((Backend::Postgres, url)),
+        match sqlx::PgPool::connect(server).await {
+            Ok(p) => {
+                p.close().await;
+                backends.push(Backend::Postgres);
+            }
             Err(e) => report.notes.push(format!("PostgreSQL skipped: {e}")),
         }
     }
-    let mut extra_databases = Vec::new();
-    for (backend, url) in &backends {
-        // The latency run gets a database of its own, so it is not measured behind the
-        // load runs' backlog of queued jobs.
-        let latency_url = match backend {
-            Backend::Sqlite => format!("sqlite://{}", dir.path().join("latency.db").display()),
-            Backend::Postgres => {
-                let server = o.postgres.as_deref().unwrap_or_default();
-                let fresh = fresh_postgres(server).await?;
-                extra_databases.push(fresh.clone());
-                fresh
-            }
-        };
-        let b = Bench {
-            backend: *backend,
-            url,
-            latency_url: &latency_url,
-            binary: &binary,
-            dir: dir.path(),
-            admin_hash: &admin_hash,
-            duration: o.duration,
-        };
-        measure_backend(&mut report, &b).await?;
+    let mut b = Bench {
+        binary: &binary,
+        dir: dir.path(),
+        admin_hash: &admin_hash,
+        duration: o.duration,
+        dbs: databases::Databases::new(dir.path().to_path_buf(), o.postgres.clone()),
+        batch: 0,
+    };
+    let part = |name: &str| {
+        o.only
+            .as_deref()
+            .is_none_or(|only| only.split(',').any(|p| p.trim() == name))
+    };
+    let parts = Parts {
+        main: part("main"),
+        wait: part("wait"),
+        growth: o.growth && part("growth"),
+    };
+    if let Some(only) = &o.only {
+        report
+            .notes
+            .push(format!("Only these parts ran (LEADGATE_BENCH_ONLY): {only}."));
     }
+    let result = measure_all(&mut report, &mut b, &backends, parts).await;
+    b.dbs.drop_all().await;
+    result?;
     report.total = started.elapsed();
     let text = report.render();
     println!("{text}");
     std::fs::write(&o.out, &text).map_err(|e| format!("cannot write {}: {e}", o.out.display()))?;
     eprintln!("wrote {}", o.out.display());
-    if let Some(server) = &o.postgres {
-        let load = backends
-            .iter()
-            .filter(|(b, _)| *b == Backend::Postgres)
-            .map(|(_, u)| u.clone());
-        for url in load.chain(extra_databases) {
-            drop_postgres(server, &url).await;
+    Ok(())
+}
+
+struct Parts {
+    main: bool,
+    wait: bool,
+    growth: bool,
+}
+
+async fn measure_all(
+    report: &mut report::Report,
+    b: &mut Bench<'_>,
+    backends: &[Backend],
+    parts: Parts,
+) -> Result<(), String> {
+    if parts.main {
+        for backend in backends {
+            measure_backend(report, b, *backend).await?;
         }
+    }
+    if parts.wait {
+        let url = b.dbs.fresh(Backend::Sqlite).await?;
+        let wait = customer_wait::measure(b.binary, b.dir, &url, b.admin_hash).await?;
+        report.wait = Some(wait);
+        eprintln!("customer wait done");
+    }
+    if parts.growth {
+        for leads in GROWTH_LEADS {
+            // Both backends seed at once (one core each); then each is measured alone.
+            let mut seeding = Vec::new();
+            for backend in backends {
+                let url = b.dbs.fresh(*backend).await?;
+                seeding.push(tokio::spawn(growth::seed(*backend, leads, url, b.next_batch())));
+            }
+            let mut seeded = Vec::new();
+            for s in seeding {
+                seeded.push(s.await.map_err(|e| e.to_string())??);
+            }
+            for s in seeded {
+                let duration = b.duration;
+                report.growth.push(growth::measure(b, s, duration).await?);
+            }
+        }
+    } else {
+        report.notes.push("Growth check skipped.".into());
     }
     Ok(())
 }
 
-struct Bench<'a> {
-    backend: Backend,
-    url: &'a str,
-    latency_url: &'a str,
-    binary: &'a Path,
-    dir: &'a Path,
-    admin_hash: &'a str,
-    duration: Duration,
-}
-
-async fn measure_backend(report: &mut report::Report, b: &Bench<'_>) -> Result<(), String> {
-    let (backend, url, dir, duration) = (b.backend, b.url, b.dir, b.duration);
-    let db = leadgate::store::Db::connect(url).await.map_err(|e| e.to_string())?;
+async fn measure_backend(report: &mut report::Report, b: &mut Bench<'_>, backend: Backend) -> Result<(), String> {
+    let duration = b.duration;
+    let url = b.dbs.fresh(backend).await?;
+    let db = leadgate::store::Db::connect(&url).await.map_err(|e| e.to_string())?;
     db.migrate().await.map_err(|e| e.to_string())?;
     for c in CONNECTIONS {
         let r = baselines::insert_loop(&db, c, duration).await?;
         eprintln!("{} baseline insert c={c}: {:.0} rows/s", backend.name(), r.rps);
         report.inserts.push((backend, c, r));
     }
-    db.close().await;
 
     let port = server::free_port()?;
-    let config = server::write_config(dir, url, port)?;
-    let log = dir.join(format!("leadgate-{}.log", backend.name()));
-    let srv = server::Server::start(b.binary, &config, port, &log, b.admin_hash).await?;
+    let config = server::write_config(b.dir, &url, port, "")?;
+    let log = b.dir.join(format!("leadgate-{}.log", backend.name()));
+    let srv = server::Server::start(b.binary, &config, port, &log, b.admin_hash, &[]).await?;
     report.startup.push((backend, srv.startup));
-    let submit = dir.join("submit.lua");
-    std::fs::write(&submit, wrk::submit_lua()).map_err(|e| e.to_string())?;
+    srv.warm("/c/demo").await?;
     for c in CONNECTIONS {
         let page = wrk::run(&format!("{}/c/demo", srv.base), c, duration, None)?;
         report.rows.push(Row::new(backend, "offer page", c, page));
-        let posts = wrk::run(&srv.base, c, duration, Some(&submit))?;
-        report.rows.push(Row::new(backend, "lead submit", c, posts));
-        let hooks = dir.join(format!("webhooks-{}-{c}.lua", backend.name()));
-        let lines = dir.join(format!("webhooks-{}-{c}.txt", backend.name()));
-        write_webhooks(&lines, c)?;
-        std::fs::write(&hooks, wrk::webhook_lua(&lines)).map_err(|e| e.to_string())?;
-        let ingest = wrk::run(&srv.base, c, duration, Some(&hooks))?;
-        if ingest.requests as usize > WEBHOOKS_PER_RUN {
-            report.notes.push(format!(
-                "{} webhook ingest c={c}: {} requests for {WEBHOOKS_PER_RUN} distinct events; the rest were duplicates",
-                backend.name(),
-                ingest.requests
-            ));
-        }
-        report.rows.push(Row::new(backend, "webhook ingest", c, ingest));
-        eprintln!("{} c={c} done", backend.name());
     }
-    report.peak_rss.push((backend, srv.peak_rss_mib()));
+    for c in CONNECTIONS {
+        let script = submit::write_lua(b.dir, "demo")?;
+        let posts = wrk::run(&srv.base, c, duration, Some(&script))?;
+        report.rows.push(Row::new(backend, "lead submit", c, posts));
+    }
+    eprintln!("{} page and submit done", backend.name());
+    for c in CONNECTIONS {
+        let target = ingest::Target {
+            db: &db,
+            base: &srv.base,
+            dir: b.dir,
+            batch: b.next_batch(),
+            live: b.live_per_run(),
+        };
+        let i = ingest::run(&target, c, duration).await?;
+        eprintln!(
+            "{} ingest c={c}: {:.0} req/s, {} stored, {} applied at the end",
+            backend.name(),
+            i.run.rps,
+            i.stored,
+            i.applied_at_end
+        );
+        report
+            .rows
+            .push(Row::new(backend, "webhook ingest (real path)", c, i.run.clone()));
+        report.ingest.push((backend, c, i));
+    }
+    report.peak_rss.push((backend, "main workloads", srv.peak_rss_mib()));
     srv.stop();
+    db.close().await;
 
-    let l = latency::event_to_crm(b.latency_url, b.admin_hash, LATENCY_SAMPLES).await?;
+    let latency_url = b.dbs.fresh(backend).await?;
+    let l = latency::event_to_crm(&latency_url, b.admin_hash, LATENCY_SAMPLES).await?;
     report.latency.push((backend, l));
     Ok(())
-}
-
-/// Signed sandbox webhooks (`signature TAB body`), one distinct event per line.
-fn write_webhooks(path: &Path, c: u32) -> Result<(), String> {
-    use secrecy::{ExposeSecret, SecretString};
-    let keys = leadgate::context::Keys::derive(&SecretString::from(server::SECRET_KEY));
-    let key = keys.sandbox.expose_secret();
-    let t = chrono::Utc::now().timestamp().to_string();
-    let mut out = String::with_capacity(WEBHOOKS_PER_RUN * 260);
-    for i in 0..WEBHOOKS_PER_RUN {
-        let body = format!(
-            "{{\"id\":\"evt_bench_{c}_{i}_{t}\",\"type\":\"payment.updated\",\"created\":{t},\"data\":{{\"payment_id\":\"sbx_bench_{i}\",\"reference\":\"bench-{c}-{i}\",\"status\":\"APPROVED\"}}}}"
-        );
-        let tag = leadgate::domain::signing::tag(key, &[t.as_bytes(), b".", body.as_bytes()]);
-        out.push_str(&format!("t={t},v1={}\t{body}\n", hex::encode(tag)));
-    }
-    std::fs::write(path, out).map_err(|e| e.to_string())
-}
-
-async fn fresh_postgres(server: &str) -> Result<String, String> {
-    use sqlx::Connection;
-    let name = format!("leadgate_bench_{}", uuid::Uuid::now_v7().simple());
-    let mut conn = sqlx::PgConnection::connect(server).await.map_err(|e| e.to_string())?;
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut url = url::Url::parse(server).map_err(|e| e.to_string())?;
-    url.set_path(&name);
-    Ok(url.to_string())
-}
-
-async fn drop_postgres(server: &str, url: &str) {
-    use sqlx::Connection;
-    let Some(name) = url::Url::parse(url)
-        .ok()
-        .map(|u| u.path().trim_start_matches('/').to_owned())
-    else {
-        return;
-    };
-    if let Ok(mut conn) = sqlx::PgConnection::connect(server).await {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut conn)
-            .await;
-    }
 }

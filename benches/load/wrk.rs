@@ -82,30 +82,13 @@ fn millis(v: &str) -> Option<f64> {
 }
 
 /// Numbers wrk's threads 1, 2, … into each thread's global `tid`.
-const THREAD_IDS: &str = r#"
+pub const THREAD_IDS: &str = r#"
 local nthreads = 0
 setup = function(thread)
   nthreads = nthreads + 1
   thread:set("tid", nthreads)
 end
 "#;
-
-/// POSTs the offer form with a new email on every request, so each one is a new lead.
-/// Each carries the cookie and token a loaded form would (see `server::form_guard`).
-pub fn submit_lua() -> String {
-    let (cookie, token) = crate::server::form_guard();
-    let request = r#"
-local counter = 0
-request = function()
-  counter = counter + 1
-  local body = "name=Bench+Customer&phone=3001234567&form_token=TOKEN&email=bench-" .. tostring(tid) .. "-" ..
-    tostring(counter) .. "%40example.com"
-  return wrk.format("POST", "/c/demo", {["Content-Type"] = "application/x-www-form-urlencoded", ["Cookie"] = "COOKIE"}, body)
-end
-"#;
-    let request = request.replace("TOKEN", &token).replace("COOKIE", &cookie);
-    format!("{THREAD_IDS}{request}")
-}
 
 /// Replays pre-signed webhooks from a file (`signature TAB body` per line), each thread
 /// taking every n-th line so no event id is sent twice while the file lasts.

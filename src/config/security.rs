@@ -55,6 +55,18 @@ pub struct Limits {
     pub return_per_attempt: Option<Rate>,
     /// The gateway is asked about one attempt at most this often from the return page.
     pub gateway_status_every: Duration,
+    /// `[[limits.raised]]`: addresses whose submits count against a rate of their own.
+    pub raised: Vec<RaisedLimit>,
+}
+
+/// One `[[limits.raised]]` entry: an office NAT or a monitoring host sends more submits
+/// than one person, and is counted per address against this rate instead of
+/// `submit_per_ip` (the first entry naming an address wins).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RaisedLimit {
+    pub addresses: Vec<ipnet::IpNet>,
+    /// `None` (`"off"`): never limited.
+    pub submit_per_ip: Option<Rate>,
 }
 
 /// `[forms]`: the offer form's guards against bots, invisible to a person.
@@ -90,6 +102,16 @@ pub(super) struct RawLimits {
     login_global: Option<String>,
     return_per_attempt: Option<String>,
     gateway_status_every: Option<String>,
+    #[serde(default)]
+    raised: Vec<RawRaised>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRaised {
+    #[serde(default)]
+    addresses: Vec<String>,
+    submit_per_ip: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -166,6 +188,12 @@ pub(super) fn limits(raw: RawLimits, errs: &mut Vec<String>) -> Limits {
         Duration::from_secs(10),
         errs,
     );
+    let raised = raw
+        .raised
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| raised_limit(i, r, errs))
+        .collect();
     Limits {
         submit_per_ip,
         submit_per_offer,
@@ -173,6 +201,42 @@ pub(super) fn limits(raw: RawLimits, errs: &mut Vec<String>) -> Limits {
         login_global,
         return_per_attempt,
         gateway_status_every,
+        raised,
+    }
+}
+
+fn raised_limit(i: usize, raw: RawRaised, errs: &mut Vec<String>) -> RaisedLimit {
+    let at = format!("limits.raised[{i}]");
+    if raw.addresses.is_empty() {
+        errs.push(format!(
+            "{at}.addresses: list at least one IP address or CIDR range (e.g. [\"10.1.0.0/16\"])"
+        ));
+    }
+    let mut addresses = Vec::new();
+    for (j, s) in raw.addresses.iter().enumerate() {
+        match parse_net(s) {
+            Some(n) => addresses.push(n),
+            None => errs.push(format!(
+                "{at}.addresses[{j}]: {s:?} is not an IP address or CIDR range (e.g. \"10.1.0.0/16\")"
+            )),
+        }
+    }
+    let submit_per_ip = match raw.submit_per_ip.as_deref().map(Rate::parse) {
+        Some(Ok(rate)) => rate,
+        Some(Err(e)) => {
+            errs.push(format!("{at}.submit_per_ip: {e}"));
+            None
+        }
+        None => {
+            errs.push(format!(
+                "{at}.submit_per_ip: missing (the rate these addresses get, e.g. \"100/1m\", or \"off\")"
+            ));
+            None
+        }
+    };
+    RaisedLimit {
+        addresses,
+        submit_per_ip,
     }
 }
 
@@ -272,6 +336,64 @@ mod tests {
             &mut errs,
         );
         assert_eq!(errs.len(), 2, "{errs:?}");
+    }
+
+    fn raised(toml: &str) -> (Limits, Vec<String>) {
+        let raw: RawLimits = toml::from_str(toml).unwrap();
+        let mut errs = Vec::new();
+        (limits(raw, &mut errs), errs)
+    }
+
+    #[test]
+    fn raised_limits_name_addresses_or_ranges_and_a_rate() {
+        let (l, errs) = raised(
+            "[[raised]]\naddresses = [\"127.0.0.1\", \"10.1.2.3/16\", \"::1\"]\nsubmit_per_ip = \"100000/1s\"\n\
+             [[raised]]\naddresses = [\"192.0.2.0/24\"]\nsubmit_per_ip = \"off\"\n",
+        );
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(l.raised.len(), 2);
+        let nets: Vec<String> = l.raised[0].addresses.iter().map(ToString::to_string).collect();
+        assert_eq!(nets, ["127.0.0.1/32", "10.1.0.0/16", "::1/128"]);
+        assert_eq!(
+            l.raised[0].submit_per_ip,
+            Some(Rate::new(100_000, Duration::from_secs(1)))
+        );
+        assert_eq!(l.raised[1].submit_per_ip, None);
+        assert_eq!(l.submit_per_ip, Some(Rate::new(10, MINUTE)), "the default is untouched");
+        assert!(raised("").0.raised.is_empty());
+    }
+
+    #[test]
+    fn a_bad_raised_limit_is_one_error_naming_the_setting() {
+        let cases = [
+            (
+                "addresses = [\"10.0.0.0/33\"]\nsubmit_per_ip = \"5/1m\"",
+                "limits.raised[0].addresses[0]:",
+            ),
+            (
+                "addresses = [\"office\"]\nsubmit_per_ip = \"5/1m\"",
+                "limits.raised[0].addresses[0]:",
+            ),
+            (
+                "addresses = []\nsubmit_per_ip = \"5/1m\"",
+                "limits.raised[0].addresses:",
+            ),
+            (
+                "addresses = [\"10.0.0.1\"]\nsubmit_per_ip = \"lots\"",
+                "limits.raised[0].submit_per_ip:",
+            ),
+            (
+                "addresses = [\"10.0.0.1\"]\nsubmit_per_ip = \"0/1s\"",
+                "limits.raised[0].submit_per_ip:",
+            ),
+            ("addresses = [\"10.0.0.1\"]", "limits.raised[0].submit_per_ip: missing"),
+        ];
+        for (entry, setting) in cases {
+            let (_, errs) = raised(&format!("[[raised]]\n{entry}\n"));
+            assert_eq!(errs.len(), 1, "{entry}: {errs:?}");
+            assert!(errs[0].starts_with(setting), "{entry}: {errs:?}");
+        }
+        assert!(toml::from_str::<RawLimits>("[[raised]]\naddress = [\"10.0.0.1\"]\n").is_err());
     }
 
     #[test]

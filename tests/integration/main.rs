@@ -27,6 +27,7 @@ mod payment_links;
 mod phone;
 mod process;
 mod queue;
+mod raised_limits;
 mod reconcile;
 mod resilience;
 mod resume;
