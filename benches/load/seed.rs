@@ -235,9 +235,10 @@ pub async fn seed(db: &Db, batch: u32, n: u64, mix: Mix, base_url: &str) -> Resu
 /// a crash of the bench), then back to WAL as the app expects.
 async fn bulk_sqlite(db: &Db, statements: &[String]) -> Result<(), String> {
     use sqlx::{Connection, Executor};
-    let Db::Sqlite(pool) = db else {
+    let Db::Sqlite(sqlite) = db else {
         return Err("not SQLite".into());
     };
+    let pool = sqlite.pool();
     let options = pool.connect_options();
     pool.close().await;
     let mut conn = sqlx::SqliteConnection::connect_with(&options)
@@ -262,7 +263,8 @@ async fn bulk_sqlite(db: &Db, statements: &[String]) -> Result<(), String> {
 async fn run_all(db: &Db, statements: &[String]) -> Result<(), String> {
     let err = |s: &str, e: sqlx::Error| format!("seeding failed: {e}\n{s}");
     match db {
-        Db::Sqlite(p) => {
+        Db::Sqlite(s) => {
+            let p = s.pool();
             let mut tx = p.begin().await.map_err(|e| e.to_string())?;
             // A million rows' index pages stay in memory instead of thrashing a 2 MB cache.
             sqlx::query("PRAGMA cache_size = -262144")
@@ -294,7 +296,7 @@ async fn run_all(db: &Db, statements: &[String]) -> Result<(), String> {
 pub async fn redirected_attempts(db: &Db) -> Result<Vec<Live>, String> {
     let sql = "SELECT id, gateway_ref FROM attempts WHERE status = 'redirected' ORDER BY created_at, id";
     let rows: Vec<(String, Option<String>)> = match db {
-        Db::Sqlite(p) => sqlx::query_as(sql).fetch_all(p).await,
+        Db::Sqlite(s) => sqlx::query_as(sql).fetch_all(s.pool()).await,
         Db::Postgres(p) => sqlx::query_as(sql).fetch_all(p).await,
     }
     .map_err(|e| e.to_string())?;
@@ -313,7 +315,8 @@ pub async fn ingest_counts(db: &Db, since_ms: i64) -> Result<(i64, i64, i64), St
     let won = "SELECT COUNT(*) FROM builtin_deals WHERE status = 'won' AND updated_at >= $1";
     let q = async {
         match db {
-            Db::Sqlite(p) => {
+            Db::Sqlite(s) => {
+                let p = s.pool();
                 let (s, a): (i64, i64) = sqlx::query_as(events).bind(since_ms).fetch_one(p).await?;
                 let w: i64 = sqlx::query_scalar(won).bind(since_ms).fetch_one(p).await?;
                 Ok::<_, sqlx::Error>((s, a, w))
