@@ -142,6 +142,8 @@ impl Report {
         );
         let _ = writeln!(s, "## Machine\n\n{}\n", machine());
         self.goals(&mut s);
+        // What the figures led to, kept beside them (edit the file when a change lands).
+        let _ = writeln!(s, "{}", include_str!("changes.md"));
         self.baselines(&mut s);
         self.workloads(&mut s);
         self.ingest_detail(&mut s);
