@@ -2,8 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::jobs::PerBackend;
-use super::{on_pool, on_pool_write, on_tx, Db, StoreResult, Tx};
+use super::{on_pool, on_pool_write, on_tx, Db, PerBackend, StoreResult, Tx};
 
 #[derive(Debug, Clone, FromRow, serde::Serialize)]
 pub struct CrmRecord {

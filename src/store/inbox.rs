@@ -63,12 +63,8 @@ pub async fn insert_with_job(db: &Db, e: &NewEvent<'_>, job: &NewJob<'_>) -> Sto
                     None => None,
                 };
                 let job = NewJob {
-                    id: job.id.clone(),
-                    kind: job.kind,
-                    payload: job.payload.clone(),
                     lead_id: lead.as_deref(),
-                    delay_ms: job.delay_ms,
-                    max_attempts: job.max_attempts,
+                    ..job.clone()
                 };
                 super::jobs::enqueue(&mut tx, &job).await?;
             }

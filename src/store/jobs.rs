@@ -2,11 +2,9 @@
 //! PostgreSQL; SQLite has a single writer), takes the job's lead in `lead_locks` and leases
 //! the job, all in one transaction, so no two jobs of one lead ever run at once.
 
-use std::sync::OnceLock;
-
 use sqlx::FromRow;
 
-use super::{on_pool, on_pool_write, on_tx, Db, StoreResult, Tx};
+use super::{on_pool, on_pool_write, on_tx, Db, PerBackend, StoreResult, Tx};
 
 /// Where a job is in its life. Stored as text; parsed here, at the storage edge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -55,6 +53,7 @@ impl TryFrom<String> for JobState {
     }
 }
 
+#[derive(Debug, Clone)]
 pub struct NewJob<'a> {
     pub id: String,
     pub kind: &'a str,
@@ -84,36 +83,6 @@ pub struct JobSummary {
     pub attempts: i32,
     pub run_at: i64,
     pub last_error: Option<String>,
-}
-
-/// One query text per backend, built on first use: the texts differ only in the
-/// database's clock, so no call formats SQL and each connection's statement cache holds
-/// one entry per query.
-pub(crate) struct PerBackend {
-    texts: [OnceLock<String>; 2],
-    make: fn(&str) -> String,
-}
-
-impl PerBackend {
-    /// `make` gets the backend's SQL for the database's clock in epoch milliseconds.
-    pub(crate) const fn new(make: fn(&str) -> String) -> Self {
-        Self {
-            texts: [OnceLock::new(), OnceLock::new()],
-            make,
-        }
-    }
-
-    /// The text for the backend whose clock SQL is `now` (`Db::now_sql`).
-    pub(crate) fn get(&self, now: &'static str) -> &str {
-        let slot = usize::from(now == super::PG_NOW_MS);
-        self.texts[slot].get_or_init(|| (self.make)(now))
-    }
-
-    /// The text for the transaction's backend.
-    pub(crate) fn for_tx(&self, tx: &Tx) -> &str {
-        let slot = usize::from(tx.is_postgres());
-        self.texts[slot].get_or_init(|| (self.make)(tx.now_sql()))
-    }
 }
 
 const JOB_COLUMNS: &str = "id, kind, payload, lead_id, state, attempts, max_attempts, run_at, locked_until, \
@@ -171,12 +140,8 @@ pub async fn insert_leased(
     if let Some(lead) = job.lead_id {
         if !take_lead(tx, lead, &job.id, worker, lease_ms).await? {
             let queued = NewJob {
-                id: job.id.clone(),
-                kind: job.kind,
-                payload: job.payload.clone(),
-                lead_id: job.lead_id,
                 delay_ms: 0,
-                max_attempts: job.max_attempts,
+                ..job.clone()
             };
             enqueue(tx, &queued).await?;
             return Ok(None);
@@ -271,9 +236,6 @@ async fn listen(pool: &sqlx::PgPool) -> Result<sqlx::postgres::PgListener, sqlx:
     Ok(listener)
 }
 
-/// A job is due when queued and its time has come, or running under an expired lease
-/// (its worker died), and its lead is not held by another job. `{now}` is the database's
-/// clock, so hosts whose clocks disagree still agree on whose lease is live.
 /// No other job holds the job's lead.
 macro_rules! lead_free {
     () => {
@@ -282,6 +244,9 @@ macro_rules! lead_free {
     };
 }
 const LEAD_FREE: &str = lead_free!();
+/// A job is due when queued and its time has come, or running under an expired lease
+/// (its worker died), and its lead is not held by another job. `{now}` is the database's
+/// clock, so hosts whose clocks disagree still agree on whose lease is live.
 const DUE: &str = concat!(
     "((j.state = 'queued' AND j.run_at <= {now}) OR (j.state = 'running' AND j.locked_until < {now})) AND ",
     lead_free!()

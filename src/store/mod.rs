@@ -4,6 +4,7 @@
 //! arm is type-checked against its own driver (no `Any` driver).
 
 use std::str::FromStr;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
@@ -286,6 +287,36 @@ impl Db {
             Db::Sqlite(SqliteDb { sync: Some(s), .. }) => s.durable().await.map_err(sqlx::Error::Io),
             _ => Ok(()),
         }
+    }
+}
+
+/// One query text per backend, built on first use: the texts differ only in the
+/// database's clock, so no call formats SQL and each connection's statement cache holds
+/// one entry per query.
+pub(crate) struct PerBackend {
+    texts: [OnceLock<String>; 2],
+    make: fn(&str) -> String,
+}
+
+impl PerBackend {
+    /// `make` gets the backend's SQL for the database's clock in epoch milliseconds.
+    pub(crate) const fn new(make: fn(&str) -> String) -> Self {
+        Self {
+            texts: [OnceLock::new(), OnceLock::new()],
+            make,
+        }
+    }
+
+    /// The text for the backend whose clock SQL is `now` (`Db::now_sql`).
+    pub(crate) fn get(&self, now: &'static str) -> &str {
+        let slot = usize::from(now == PG_NOW_MS);
+        self.texts[slot].get_or_init(|| (self.make)(now))
+    }
+
+    /// The text for the transaction's backend.
+    pub(crate) fn for_tx(&self, tx: &Tx) -> &str {
+        let slot = usize::from(tx.is_postgres());
+        self.texts[slot].get_or_init(|| (self.make)(tx.now_sql()))
     }
 }
 
